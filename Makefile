@@ -1,0 +1,62 @@
+# The only entry point. `make` lists the targets; every target sets up what it needs.
+
+PYTHON ?= python3.13
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' ' -f1)
+# sam build looks for python3.13 on PATH: the virtual environment provides it.
+export PATH := $(BIN):$(PATH)
+export SAM_CLI_TELEMETRY := 0
+
+ENV ?= default
+EVENT ?= events/sqs-single-success.json
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv lint format test test-fast validate build deploy lock clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.13 (the Lambda runtime) or run make PYTHON=/path/to/python3.13" >&2; exit 1; }
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+venv: $(STAMP) ## create .venv with the pinned dev requirements
+
+lint: $(STAMP) ## ruff, ruff format --check, mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy functions tests
+
+format: $(STAMP) ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+validate: $(STAMP) ## sam validate --lint (SAM CLI and cfn-lint)
+	$(BIN)/sam validate --lint
+
+test: lint validate ## lint, validate the template and run every test
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## the tests without the slow ones (SAM CLI, local system)
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+build: $(STAMP) ## sam build: the function and its dependency layer into .aws-sam/build
+	$(BIN)/sam build
+
+deploy: build ## sam deploy --config-env $(ENV) (make deploy ENV=prod)
+	$(BIN)/sam deploy --config-env $(ENV)
+
+lock: ## re-pin requirements-dev.txt from requirements-dev.in
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet -r requirements-dev.in
+	{ echo "# Pinned by 'make lock' from requirements-dev.in; do not edit by hand."; .venv-lock/bin/pip freeze; } > requirements-dev.txt
+	rm -rf .venv-lock
+
+clean: ## remove the virtual environment and build output
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

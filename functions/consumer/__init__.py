@@ -1,0 +1,1 @@
+"""SQS consumer that delivers each message downstream and retries by visibility-timeout backoff."""

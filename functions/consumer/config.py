@@ -1,0 +1,125 @@
+"""The function's settings: parsed once from the environment, validated, immutable.
+
+Every problem is reported at once, naming the variable, so a misconfigured deployment is fixed in
+one pass instead of one error per cold start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from consumer.backoff import BackoffPolicy
+from consumer.errors import ConfigurationError
+
+# SQS refuses a visibility timeout above 12 hours (ChangeMessageVisibility accepts 0..43200).
+MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
+HTTP_METHODS = ("POST", "PUT", "PATCH")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Config:
+    downstream_url: str
+    dead_letter_queue_url: str
+    downstream_method: str = "POST"
+    downstream_timeout_seconds: float = 10.0
+    backoff_base_seconds: int = 30
+    backoff_jitter_seconds: int = 60
+    backoff_max_seconds: int = MAX_VISIBILITY_TIMEOUT_SECONDS
+    max_receive_count: int = 10
+    non_retryable_status_codes: frozenset[int] = frozenset()
+
+    @property
+    def backoff_policy(self) -> BackoffPolicy:
+        return BackoffPolicy(
+            base_seconds=self.backoff_base_seconds,
+            jitter_seconds=self.backoff_jitter_seconds,
+            max_seconds=self.backoff_max_seconds,
+            max_receive_count=self.max_receive_count,
+        )
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Config:
+        problems: list[str] = []
+
+        def read(name: str, parse: Callable[[str], T], default: T | None = None) -> T | None:
+            raw = environ.get(name, "").strip()
+            if not raw:
+                if default is None:
+                    problems.append(f"{name} is required")
+                return default
+            try:
+                return parse(raw)
+            except ValueError as exc:
+                problems.append(f"{name}={raw!r}: {exc}")
+                return default
+
+        config_values = {
+            "downstream_url": read("DOWNSTREAM_URL", _http_url),
+            "dead_letter_queue_url": read("DEAD_LETTER_QUEUE_URL", _http_url),
+            "downstream_method": read("DOWNSTREAM_METHOD", _http_method, "POST"),
+            "downstream_timeout_seconds": read(
+                "DOWNSTREAM_TIMEOUT_SECONDS", _bounded(float, 0.1, 900.0), 10.0
+            ),
+            "backoff_base_seconds": read(
+                "BACKOFF_BASE_SECONDS", _bounded(int, 0, MAX_VISIBILITY_TIMEOUT_SECONDS), 30
+            ),
+            "backoff_jitter_seconds": read(
+                "BACKOFF_JITTER_SECONDS", _bounded(int, 1, MAX_VISIBILITY_TIMEOUT_SECONDS), 60
+            ),
+            "backoff_max_seconds": read(
+                "BACKOFF_MAX_SECONDS",
+                _bounded(int, 0, MAX_VISIBILITY_TIMEOUT_SECONDS),
+                MAX_VISIBILITY_TIMEOUT_SECONDS,
+            ),
+            "max_receive_count": read("MAX_RECEIVE_COUNT", _bounded(int, 1, 1000), 10),
+            "non_retryable_status_codes": read(
+                "NON_RETRYABLE_STATUS_CODES", _status_codes, frozenset[int]()
+            ),
+        }
+        if problems:
+            raise ConfigurationError("invalid function configuration: " + "; ".join(problems))
+        return cls(**config_values)  # type: ignore[arg-type]
+
+
+def _http_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an absolute http:// or https:// URL")
+    return raw
+
+
+def _http_method(raw: str) -> str:
+    method = raw.upper()
+    if method not in HTTP_METHODS:
+        raise ValueError(f"expected one of {', '.join(HTTP_METHODS)}")
+    return method
+
+
+def _bounded(kind: Callable[[str], T], low: T, high: T) -> Callable[[str], T]:
+    def parse(raw: str) -> T:
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ValueError(f"expected {getattr(kind, '__name__', 'a number')}") from None
+        if not low <= value <= high:  # type: ignore[operator]
+            raise ValueError(f"expected a value from {low} to {high}")
+        return value
+
+    return parse
+
+
+def _status_codes(raw: str) -> frozenset[int]:
+    codes: set[int] = set()
+    for item in raw.split(","):
+        item = item.strip()
+        if not item.isdigit() or not 100 <= int(item) <= 599:
+            raise ValueError(f"{item!r} is not an HTTP status code (100..599)")
+        if 200 <= int(item) <= 299:
+            raise ValueError(f"{item} is a success status; only failures can be non-retryable")
+        codes.add(int(item))
+    return frozenset(codes)

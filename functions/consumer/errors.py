@@ -1,0 +1,48 @@
+"""The consumer's domain errors: a short flat list. Only adapters translate library errors into these."""
+
+from __future__ import annotations
+
+
+class ConfigurationError(ValueError):
+    """The function's environment is missing a setting or holds an invalid one."""
+
+
+class UnsupportedEventError(ValueError):
+    """The invocation event is neither an SQS batch nor a direct job."""
+
+
+class InvalidRecordError(ValueError):
+    """An SQS record lacks a field the consumer needs (it cannot be delivered or rescheduled)."""
+
+
+class DownstreamFailure(Exception):
+    """The downstream did not answer 2xx: a status, a timeout or a connection error.
+
+    `status_code` is None when no response arrived. `retry_after_seconds` is the downstream's
+    Retry-After, already converted to seconds from now, when it sent a valid one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        outcome: str,
+        status_code: int | None = None,
+        retry_after_seconds: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.status_code = status_code
+        self.retry_after_seconds = retry_after_seconds
+
+
+class DeadlineExceeded(Exception):
+    """Too little of the invocation's time is left to call the downstream safely."""
+
+
+class DeadLetterError(Exception):
+    """Sending a message to the dead-letter queue failed."""
+
+
+class VisibilityChangeError(Exception):
+    """ChangeMessageVisibility was refused (throttling, expired receipt handle, 12-hour limit)."""

@@ -1,0 +1,139 @@
+"""The function against moto's SQS (queues built from template.yaml) and a real local downstream."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from pytest_httpserver import HTTPServer
+
+from consumer.app import lambda_handler
+from consumer.observability import logger
+from consumer.runtime import get_runtime
+from tests.support.downstream import Downstream
+from tests.support.emitted import Emitted, parse_emitted
+from tests.support.lambda_context import FakeLambdaContext
+from tests.support.sqs_events import lambda_sqs_event
+from tests.support.stack import Stack, create_queues, load_stack
+
+
+class Harness:
+    """Drives the handler the way Lambda's event source mapping would, and observes the effects."""
+
+    def __init__(
+        self, stack: Stack, sqs: Any, downstream: Downstream, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        self.stack = stack
+        self.sqs = sqs
+        self.downstream = downstream
+        self.capsys = capsys
+        self.visibility_changes: list[dict[str, Any]] = []
+        self.log_stream = io.StringIO()
+        self._stdout = ""
+
+    @property
+    def source_url(self) -> str:
+        return self.stack.refs["SourceQueue"]
+
+    @property
+    def source_arn(self) -> str:
+        return self.stack.attributes[("SourceQueue", "Arn")]
+
+    @property
+    def dead_letter_url(self) -> str:
+        return self.stack.refs["DeadLetterQueue"]
+
+    def record_visibility_change(self, params: dict[str, Any], **_: Any) -> None:
+        self.visibility_changes.append(dict(params))
+
+    def send(self, body: str, attributes: dict[str, Any] | None = None) -> str:
+        message_id: str = self.sqs.send_message(
+            QueueUrl=self.source_url, MessageBody=body, MessageAttributes=attributes or {}
+        )["MessageId"]
+        return message_id
+
+    def receive(self, queue_url: str | None = None, visibility_timeout: int = 360) -> list[Any]:
+        messages: list[Any] = self.sqs.receive_message(
+            QueueUrl=queue_url or self.source_url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=visibility_timeout,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        return messages
+
+    def receive_event(self) -> dict[str, Any]:
+        """Receive what is visible on the source queue and shape it as Lambda's SQS event."""
+        return lambda_sqs_event(self.receive(), self.source_arn)
+
+    def invoke(self, event: Any, context: FakeLambdaContext | None = None) -> Any:
+        return lambda_handler(event, context or FakeLambdaContext())
+
+    def dead_letters(self) -> list[Any]:
+        return self.receive(self.dead_letter_url, visibility_timeout=0)
+
+    def emitted(self) -> Emitted:
+        """Log lines and EMF metric documents written so far."""
+        # Metrics are print()ed to the current stdout; log lines go to the logger's own stream.
+        self._stdout += self.capsys.readouterr().out
+        return parse_emitted(self.log_stream.getvalue() + "\n" + self._stdout)
+
+
+@pytest.fixture
+def parameter_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Template parameters a test sets with parametrize(..., indirect=True)."""
+    return dict(getattr(request, "param", {}))
+
+
+@pytest.fixture
+def env_overrides(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Function environment beyond what the template allows, set like parameter_overrides."""
+    return dict(getattr(request, "param", {}))
+
+
+@pytest.fixture(scope="session")
+def http_server() -> Iterator[HTTPServer]:
+    # Threaded, so that a downstream held open by one request does not block the next.
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def downstream(http_server: HTTPServer) -> Iterator[Downstream]:
+    http_server.clear()
+    downstream = Downstream(http_server)
+    yield downstream
+    downstream.release_all()
+    http_server.clear()
+
+
+@pytest.fixture
+def consumer(
+    parameter_overrides: dict[str, Any],
+    env_overrides: dict[str, str],
+    downstream: Downstream,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[Harness]:
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        stack = load_stack({"DownstreamUrl": downstream.url, **parameter_overrides})
+        create_queues(stack, sqs)
+        for name, value in {**stack.function_environment(), **env_overrides}.items():
+            monkeypatch.setenv(name, value)
+        get_runtime.cache_clear()
+        harness = Harness(stack, sqs, downstream, capsys)
+        # The logger's handler holds the stdout of import time; point it at the harness instead.
+        original_stream = logger.registered_handler.setStream(harness.log_stream)
+        get_runtime().sqs.client.meta.events.register(
+            "before-parameter-build.sqs.ChangeMessageVisibility", harness.record_visibility_change
+        )
+        yield harness
+        logger.registered_handler.setStream(original_stream)
+        get_runtime.cache_clear()
