@@ -28,7 +28,7 @@ def delay_seconds(receive_count: int, policy: BackoffPolicy, rng: random.Random)
 
 
 def _delay(receive_count: int, policy: BackoffPolicy, jitter: int) -> int:
-    exponential = 2 ** min(max(receive_count, 0), _MAX_EXPONENT)
+    exponential = 1 << min(max(receive_count, 0), _MAX_EXPONENT)
     return min(exponential + policy.base_seconds + jitter, policy.max_seconds)
 
 

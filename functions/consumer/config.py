@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
 from urllib.parse import urlsplit
 
 from consumer.backoff import BackoffPolicy
@@ -17,8 +16,6 @@ from consumer.errors import ConfigurationError
 # SQS refuses a visibility timeout above 12 hours (ChangeMessageVisibility accepts 0..43200).
 MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
 HTTP_METHODS = ("POST", "PUT", "PATCH")
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -46,7 +43,7 @@ class Config:
     def from_environ(cls, environ: Mapping[str, str]) -> Config:
         problems: list[str] = []
 
-        def read(name: str, parse: Callable[[str], T], default: T | None = None) -> T | None:
+        def read[V](name: str, parse: Callable[[str], V], default: V | None = None) -> V | None:
             raw = environ.get(name, "").strip()
             if not raw:
                 if default is None:
@@ -100,13 +97,13 @@ def _http_method(raw: str) -> str:
     return method
 
 
-def _bounded(kind: Callable[[str], T], low: T, high: T) -> Callable[[str], T]:
-    def parse(raw: str) -> T:
+def _bounded[N: (int, float)](kind: Callable[[str], N], low: N, high: N) -> Callable[[str], N]:
+    def parse(raw: str) -> N:
         try:
             value = kind(raw)
         except ValueError:
             raise ValueError(f"expected {getattr(kind, '__name__', 'a number')}") from None
-        if not low <= value <= high:  # type: ignore[operator]
+        if not low <= value <= high:
             raise ValueError(f"expected a value from {low} to {high}")
         return value
 
@@ -116,10 +113,10 @@ def _bounded(kind: Callable[[str], T], low: T, high: T) -> Callable[[str], T]:
 def _status_codes(raw: str) -> frozenset[int]:
     codes: set[int] = set()
     for item in raw.split(","):
-        item = item.strip()
-        if not item.isdigit() or not 100 <= int(item) <= 599:
-            raise ValueError(f"{item!r} is not an HTTP status code (100..599)")
-        if 200 <= int(item) <= 299:
-            raise ValueError(f"{item} is a success status; only failures can be non-retryable")
-        codes.add(int(item))
+        text = item.strip()
+        if not (text.isascii() and text.isdigit() and 100 <= int(text) <= 599):
+            raise ValueError(f"{text!r} is not an HTTP status code (100..599)")
+        if 200 <= int(text) <= 299:
+            raise ValueError(f"{text} is a success status; only failures can be non-retryable")
+        codes.add(int(text))
     return frozenset(codes)

@@ -21,6 +21,7 @@ class DeadLetterReason(StrEnum):
 def send_to_dead_letter(
     sqs: SqsActions,
     body: str,
+    *,
     reason: DeadLetterReason,
     detail: str,
     source: Mapping[str, str],

@@ -18,7 +18,9 @@ MIN_CALL_SECONDS = 0.5
 
 
 class Deadline:
-    def __init__(self, remaining_ms: Callable[[], int], clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, remaining_ms: Callable[[], int], clock: Callable[[], float] = time.monotonic
+    ):
         self._remaining_ms = remaining_ms
         self._clock = clock
         self._started = clock()

@@ -18,7 +18,11 @@ from consumer.observability import Metric, count, failure_metric_name, logger, m
 
 
 def deliver(
-    downstream: DownstreamClient, config: Config, deadline: Deadline, body: str, idempotency_key: str
+    downstream: DownstreamClient,
+    config: Config,
+    deadline: Deadline,
+    body: str,
+    idempotency_key: str,
 ) -> int:
     """Call the downstream once; return its 2xx status or raise DownstreamFailure."""
     timeout_seconds = deadline.call_timeout_seconds(config.downstream_timeout_seconds)

@@ -29,15 +29,17 @@ def handle_direct_job(
             )
         except DownstreamFailure as failure:
             if not is_non_retryable(failure, runtime.config):
-                logger.warning("direct job failed; Lambda's async retries apply", error=str(failure))
+                logger.warning(
+                    "direct job failed; Lambda's async retries apply", error=str(failure)
+                )
                 raise
             # Retrying cannot help: skip Lambda's retries and dead-letter it now, as the queue
             # path does.
             dead_letter_message_id = send_to_dead_letter(
                 runtime.sqs,
                 body,
-                DeadLetterReason.NON_RETRYABLE_STATUS,
-                str(failure),
+                reason=DeadLetterReason.NON_RETRYABLE_STATUS,
+                detail=str(failure),
                 source={"SourceRequestId": request_id},
             )
             return {"status": "dead-lettered", "deadLetterMessageId": dead_letter_message_id}

@@ -1,4 +1,4 @@
-"""The consumer's domain errors: a short flat list. Only adapters translate library errors into these."""
+"""The consumer's domain errors: a short flat list. Only adapters translate library errors."""
 
 from __future__ import annotations
 

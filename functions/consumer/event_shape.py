@@ -25,7 +25,9 @@ def classify(event: Any) -> EventShape:
             return EventShape.SQS_BATCH
         if "body" in event and "Records" not in event:
             return EventShape.DIRECT_JOB
-    raise UnsupportedEventError(f"unsupported event: expected {ACCEPTED_SHAPES}; got {_describe(event)}")
+    raise UnsupportedEventError(
+        f"unsupported event: expected {ACCEPTED_SHAPES}; got {_describe(event)}"
+    )
 
 
 def _is_sqs(record: Any) -> bool:

@@ -25,8 +25,8 @@ from consumer.dead_letter import DeadLetterReason, send_to_dead_letter
 from consumer.deadline import Deadline
 from consumer.delivery import deliver, is_non_retryable
 from consumer.errors import (
-    DeadlineExceeded,
     DeadLetterError,
+    DeadlineExceeded,
     DownstreamFailure,
     InvalidRecordError,
     UnsupportedEventError,
@@ -109,8 +109,8 @@ class RecordHandler:
         send_to_dead_letter(
             self.runtime.sqs,
             message.body,
-            reason,
-            detail,
+            reason=reason,
+            detail=detail,
             source={"SourceMessageId": message.message_id},
             original_attributes=attributes_from_event(message.message_attributes),
         )
@@ -203,4 +203,3 @@ def _describe_failure(error: BaseException) -> dict[str, Any]:
         # A defect, not a delivery failure: keep the traceback. The record is still rescheduled.
         fields["exc_info"] = error
     return fields
-

@@ -38,6 +38,8 @@ def get_runtime() -> Runtime:
     return Runtime(
         config=config,
         downstream=DownstreamClient(config.downstream_url, config.downstream_method),
-        sqs=SqsActions(boto3.client("sqs", config=_SQS_CLIENT_CONFIG), config.dead_letter_queue_url),
+        sqs=SqsActions(
+            boto3.client("sqs", config=_SQS_CLIENT_CONFIG), config.dead_letter_queue_url
+        ),
         rng=random.Random(),
     )

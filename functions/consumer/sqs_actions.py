@@ -1,4 +1,4 @@
-"""SQS adapter: the two calls the consumer makes itself (the event source mapping makes the rest)."""
+"""SQS adapter: the two calls the consumer makes itself; the event source mapping makes the rest."""
 
 from __future__ import annotations
 

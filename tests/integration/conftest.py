@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -130,10 +131,12 @@ def consumer(
         get_runtime.cache_clear()
         harness = Harness(stack, sqs, downstream, capsys)
         # The logger's handler holds the stdout of import time; point it at the harness instead.
-        original_stream = logger.registered_handler.setStream(harness.log_stream)
+        handler = logger.registered_handler
+        assert isinstance(handler, logging.StreamHandler)
+        original_stream = handler.setStream(harness.log_stream)
         get_runtime().sqs.client.meta.events.register(
             "before-parameter-build.sqs.ChangeMessageVisibility", harness.record_visibility_change
         )
         yield harness
-        logger.registered_handler.setStream(original_stream)
+        handler.setStream(original_stream)
         get_runtime.cache_clear()

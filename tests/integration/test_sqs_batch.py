@@ -1,4 +1,4 @@
-"""SQS batches: delivery, backoff through the visibility timeout, dead-lettering, partial responses."""
+"""SQS batches: delivery, visibility-timeout backoff, dead-lettering, partial batch responses."""
 
 from __future__ import annotations
 
@@ -103,7 +103,9 @@ def test_retry_after_is_a_lower_bound(consumer: Harness, form: str) -> None:
         consumer.invoke(consumer.receive_event())
 
     # Then the visibility honours Retry-After (the date form loses at most a second to rounding)
-    assert wait_seconds - 1 <= consumer.visibility_changes[0]["VisibilityTimeout"] <= wait_seconds + 1
+    assert (
+        wait_seconds - 1 <= consumer.visibility_changes[0]["VisibilityTimeout"] <= wait_seconds + 1
+    )
 
 
 def test_final_attempt_sets_visibility_zero_and_sqs_dead_letters_at_next_receive(
@@ -122,7 +124,7 @@ def test_final_attempt_sets_visibility_zero_and_sqs_dead_letters_at_next_receive
     with pytest.raises(BatchProcessingError):
         consumer.invoke(event)
 
-    # Then the visibility is 0 (Retry-After notwithstanding) and the next receive moves it to the DLQ
+    # Then the visibility is 0, Retry-After notwithstanding, and the next receive dead-letters it
     assert consumer.visibility_changes[0]["VisibilityTimeout"] == 0
     assert consumer.receive() == []
     [dead_letter] = consumer.dead_letters()

@@ -33,7 +33,9 @@ class Stack:
                 if key == "Ref":
                     return self._ref(argument)
                 if key == "Fn::GetAtt":
-                    logical_id, name = argument.split(".") if isinstance(argument, str) else argument
+                    logical_id, name = (
+                        argument.split(".") if isinstance(argument, str) else argument
+                    )
                     return self.attributes[(logical_id, name)]
                 if key == "Fn::Sub":
                     return re.sub(r"\$\{([^}]+)\}", lambda m: str(self._ref(m.group(1))), argument)
@@ -54,7 +56,9 @@ class Stack:
         return self.refs[name]
 
     def resource_properties(self, logical_id: str) -> dict[str, Any]:
-        properties: dict[str, Any] = self.resolve(self.template["Resources"][logical_id]["Properties"])
+        properties: dict[str, Any] = self.resolve(
+            self.template["Resources"][logical_id]["Properties"]
+        )
         return properties
 
     def function_environment(self) -> dict[str, str]:
