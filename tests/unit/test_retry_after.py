@@ -1,0 +1,38 @@
+"""Retry-After in both RFC 9110 forms, relative to a fixed clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from consumer.retry_after import retry_after_seconds
+
+NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("120", 120),
+        (" 7 ", 7),
+        ("0", 0),
+        ("Sun, 22 Nov 2026 12:05:00 GMT", 300),
+        ("Sunday, 22-Nov-26 12:00:30 GMT", 30),  # RFC 850, obsolete but allowed
+        ("Sun Nov 22 12:01:00 2026", 60),  # asctime, no zone: GMT by definition
+        ("Sun, 22 Nov 2026 11:00:00 GMT", 0),  # in the past: no wait
+        ("Sun, 22 Nov 2026 12:00:00 +0100", 0),  # a zone is honoured (that is 11:00 GMT)
+    ],
+)
+def test_both_forms(header: str, expected: int) -> None:
+    assert retry_after_seconds(header, NOW) == expected
+
+
+@pytest.mark.parametrize("header", [None, "", "soon", "-5", "1.5", "٣", "Sun, 99 Foo 2026"])
+def test_unreadable_values_are_ignored(header: str | None) -> None:
+    assert retry_after_seconds(header, NOW) is None
+
+
+def test_fractional_seconds_of_a_date_round_up() -> None:
+    later = datetime(2026, 11, 22, 11, 59, 59, 500_000, tzinfo=UTC)
+    assert retry_after_seconds("Sun, 22 Nov 2026 12:00:00 GMT", later) == 1
