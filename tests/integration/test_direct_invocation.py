@@ -1,0 +1,98 @@
+"""Direct asynchronous invocations, and events of any other shape."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from consumer.errors import DownstreamFailure, UnsupportedEventError
+from tests.integration.conftest import Harness
+from tests.support.downstream import Answer
+from tests.support.lambda_context import FakeLambdaContext
+
+
+def test_a_direct_job_is_delivered_once_keyed_by_the_request_id(consumer: Harness) -> None:
+    # Given a direct job
+    context = FakeLambdaContext(aws_request_id="c0ffee00-0000-4000-8000-000000000001")
+
+    # When it is invoked
+    response = consumer.invoke({"body": {"orderId": "A-2001", "amount": 7}}, context)
+
+    # Then the downstream got the body as compact JSON, keyed by the Lambda request id
+    assert response == {"status": "delivered", "statusCode": 200}
+    [request] = consumer.downstream.requests
+    assert json.loads(request["body"]) == {"orderId": "A-2001", "amount": 7}
+    assert request["body"] == '{"orderId":"A-2001","amount":7}'
+    assert request["headers"]["Idempotency-Key"] == context.aws_request_id
+
+
+@pytest.mark.parametrize("body", ["plain text", 42, None, [1, 2], {"nested": {"deep": True}}])
+def test_any_json_value_is_a_valid_job_body(consumer: Harness, body: Any) -> None:
+    consumer.invoke({"body": body})
+    [request] = consumer.downstream.requests
+    assert json.loads(request["body"]) == body
+
+
+def test_a_failed_direct_job_raises_so_lambda_retries_it(consumer: Harness) -> None:
+    # Given a downstream that is down
+    consumer.downstream.default = Answer(503)
+
+    # When a job is invoked, Then the error propagates (Lambda's async retries and OnFailure apply)
+    with pytest.raises(DownstreamFailure, match="503"):
+        consumer.invoke({"body": {"n": 1}})
+    # ...and the queue path's machinery stays out of it
+    assert consumer.visibility_changes == []
+    assert consumer.dead_letters() == []
+
+
+def test_retries_of_one_event_keep_their_idempotency_key(consumer: Harness) -> None:
+    # Given Lambda retrying one event: same request id, first attempt failing
+    context = FakeLambdaContext()
+    consumer.downstream.answer(Answer(500), Answer(200))
+    with pytest.raises(DownstreamFailure):
+        consumer.invoke({"body": {"n": 1}}, context)
+
+    # When it retries, Then the downstream can tell both calls are one job
+    assert consumer.invoke({"body": {"n": 1}}, context)["status"] == "delivered"
+    keys = {request["headers"]["Idempotency-Key"] for request in consumer.downstream.requests}
+    assert keys == {context.aws_request_id}
+
+
+@pytest.mark.parametrize("parameter_overrides", [{"NonRetryableStatusCodes": "400"}], indirect=True)
+def test_a_non_retryable_direct_job_is_dead_lettered_without_lambda_retries(
+    consumer: Harness,
+) -> None:
+    consumer.downstream.default = Answer(400)
+    context = FakeLambdaContext()
+    response = consumer.invoke({"body": {"n": 1}}, context)
+    assert response["status"] == "dead-lettered"
+    [dead_letter] = consumer.dead_letters()
+    assert dead_letter["MessageId"] == response["deadLetterMessageId"]
+    assert dead_letter["Body"] == '{"n":1}'
+    attributes = dead_letter["MessageAttributes"]
+    assert attributes["SourceRequestId"]["StringValue"] == context.aws_request_id
+    assert attributes["DeadLetterReason"]["StringValue"] == "non-retryable-status"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"detail-type": "Scheduled Event"},
+        {"Records": [{"eventSource": "aws:sns", "Sns": {}}]},
+        {"Records": "not a list"},
+        ["a", "list"],
+        "a string",
+        None,
+    ],
+)
+def test_other_event_shapes_are_refused_with_the_accepted_shapes_named(
+    consumer: Harness, event: Any
+) -> None:
+    with pytest.raises(UnsupportedEventError) as raised:
+        consumer.invoke(event)
+    message = str(raised.value)
+    assert '{"Records": [...]}' in message
+    assert '{"body": <JSON value>}' in message
+    assert consumer.downstream.requests == []

@@ -1,0 +1,89 @@
+"""Every events/*.json (the files `sam local invoke -e` takes) through the handler."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+from tests.integration.conftest import Harness
+from tests.support.template import ROOT
+
+EVENTS = ROOT / "events"
+
+
+def load(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return event
+
+
+def simulated_failures(event: dict[str, Any]) -> list[str]:
+    return [
+        record["messageId"]
+        for record in event["Records"]
+        if "simulate" in json.loads(record["body"])
+    ]
+
+
+def test_every_event_file_is_covered_here() -> None:
+    covered = {
+        "sqs-single-success.json",
+        "sqs-batch-with-failures.json",
+        "sqs-high-receive-count.json",
+        "sqs-poison-body.json",
+        "direct-job.json",
+    }
+    assert {path.name for path in EVENTS.glob("*.json")} == covered
+
+
+def test_events_point_at_the_default_stack_source_queue(consumer: Harness) -> None:
+    for path in EVENTS.glob("sqs-*.json"):
+        for record in json.loads(path.read_text())["Records"]:
+            assert record["eventSourceARN"] == consumer.source_arn, path.name
+
+
+def test_single_success(consumer: Harness) -> None:
+    event = load("sqs-single-success.json")
+    assert consumer.invoke(event) == {"batchItemFailures": []}
+    [request] = consumer.downstream.requests
+    assert request["body"] == event["Records"][0]["body"]
+
+
+def test_batch_with_failures(consumer: Harness) -> None:
+    event = load("sqs-batch-with-failures.json")
+    failing = simulated_failures(event)
+    assert len(failing) == 2
+
+    response = consumer.invoke(event)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": i} for i in failing]}
+    assert len(consumer.downstream.requests) == 4
+    # The sample receipt handles are not real: SQS refuses the change, the records still fail
+    assert consumer.emitted().metric_total("VisibilityChangeFailed") == 2
+    # Retry-After 120 from the downstream raised the first failure's delay above delay(2)
+    [first, _] = consumer.visibility_changes
+    assert first["VisibilityTimeout"] == 120
+
+
+def test_high_receive_count_is_the_final_attempt(consumer: Harness) -> None:
+    event = load("sqs-high-receive-count.json")
+    with pytest.raises(BatchProcessingError):
+        consumer.invoke(event)
+    assert [change["VisibilityTimeout"] for change in consumer.visibility_changes] == [0]
+
+
+def test_poison_body(consumer: Harness) -> None:
+    event = load("sqs-poison-body.json")
+    assert consumer.invoke(event) == {"batchItemFailures": []}
+    assert consumer.downstream.requests == []
+    [dead_letter] = consumer.dead_letters()
+    assert dead_letter["Body"] == event["Records"][0]["body"]
+
+
+def test_direct_job(consumer: Harness) -> None:
+    event = load("direct-job.json")
+    assert consumer.invoke(event)["status"] == "delivered"
+    [request] = consumer.downstream.requests
+    assert json.loads(request["body"]) == event["body"]

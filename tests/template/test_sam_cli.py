@@ -1,0 +1,61 @@
+"""The real SAM CLI on the real template: what `sam validate --lint` and `sam build` say."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.template import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+# The SAM CLI and python3.13 (which `sam build` looks for) sit beside the venv's interpreter.
+VENV_BIN = Path(sys.executable).parent
+
+
+def sam(*args: str) -> subprocess.CompletedProcess[str]:
+    executable = VENV_BIN / "sam"
+    assert executable.is_file(), "the SAM CLI is installed by `make venv`"
+    return subprocess.run(
+        [str(executable), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={
+            **os.environ,
+            "SAM_CLI_TELEMETRY": "0",
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        },
+        check=False,
+    )
+
+
+def test_sam_validate_lint_passes() -> None:
+    result = sam("validate", "--lint", "--template", "template.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout + result.stderr
+
+
+def test_sam_build_puts_dependencies_in_the_layer_and_only_our_code_in_the_function(
+    tmp_path: Path,
+) -> None:
+    build_dir = tmp_path / "build"
+    result = sam("build", "--template", "template.yaml", "--build-dir", str(build_dir))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    layer = build_dir / "DependenciesLayer" / "python"
+    for package in ("aws_lambda_powertools", "requests", "aws_xray_sdk", "boto3"):
+        assert (layer / package).is_dir(), package
+    # arm64 wheels, as the function's architecture requires
+    assert list(layer.glob("**/*aarch64*.so"))
+    assert not list(layer.glob("**/*x86_64*.so"))
+
+    function_dir = build_dir / "ConsumerFunction"
+    assert sorted(path.name for path in function_dir.iterdir()) == ["consumer"]
+    assert (function_dir / "consumer" / "app.py").is_file()

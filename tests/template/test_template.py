@@ -1,0 +1,272 @@
+"""template.yaml as CloudFormation (translated by aws-sam-translator), point by point."""
+
+from __future__ import annotations
+
+import tomllib
+from typing import Any
+
+import pytest
+
+from tests.support.template import (
+    ROOT,
+    parameter_defaults,
+    resources_of_type,
+    sam_template,
+    translated,
+)
+
+ENVIRONMENT_CONTRACT = {
+    "DOWNSTREAM_URL",
+    "DOWNSTREAM_TIMEOUT_SECONDS",
+    "BACKOFF_BASE_SECONDS",
+    "BACKOFF_JITTER_SECONDS",
+    "BACKOFF_MAX_SECONDS",
+    "MAX_RECEIVE_COUNT",
+    "DEAD_LETTER_QUEUE_URL",
+    "NON_RETRYABLE_STATUS_CODES",
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "POWERTOOLS_LOG_LEVEL",
+}
+
+
+@pytest.fixture(scope="module")
+def cfn() -> dict[str, Any]:
+    return translated()
+
+
+def only(template: dict[str, Any], resource_type: str) -> dict[str, Any]:
+    [resource] = resources_of_type(template, resource_type).values()
+    return resource
+
+
+def properties(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    props: dict[str, Any] = template["Resources"][logical_id]["Properties"]
+    return props
+
+
+def function(template: dict[str, Any]) -> dict[str, Any]:
+    return properties(template, "ConsumerFunction")
+
+
+# Queues
+
+
+def test_both_queues_are_encrypted_at_rest(cfn: dict[str, Any]) -> None:
+    for logical_id in ("SourceQueue", "DeadLetterQueue"):
+        assert properties(cfn, logical_id)["SqsManagedSseEnabled"] is True
+
+
+def test_dead_letter_queue_keeps_messages_14_days_and_longer_than_the_source(
+    cfn: dict[str, Any],
+) -> None:
+    assert properties(cfn, "DeadLetterQueue")["MessageRetentionPeriod"] == 1_209_600
+    source_retention = sam_template()["Parameters"]["SourceQueueRetentionSeconds"]
+    assert source_retention["MaxValue"] < 1_209_600
+
+
+def test_dead_letter_queue_accepts_messages_as_large_as_the_source(cfn: dict[str, Any]) -> None:
+    source = properties(cfn, "SourceQueue")["MaximumMessageSize"]
+    assert properties(cfn, "DeadLetterQueue")["MaximumMessageSize"] >= source
+
+
+def test_source_redrives_to_the_dead_letter_queue_after_max_receive_count(
+    cfn: dict[str, Any],
+) -> None:
+    redrive = properties(cfn, "SourceQueue")["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    assert redrive["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}
+    assert parameter_defaults()["MaxReceiveCount"] == 10
+
+
+def test_max_receive_count_has_one_source_of_truth(cfn: dict[str, Any]) -> None:
+    environment = function(cfn)["Environment"]["Variables"]
+    redrive = properties(cfn, "SourceQueue")["RedrivePolicy"]
+    assert environment["MAX_RECEIVE_COUNT"] == redrive["maxReceiveCount"]
+
+
+def test_source_visibility_timeout_is_at_least_six_function_timeouts(cfn: dict[str, Any]) -> None:
+    visibility = properties(cfn, "SourceQueue")["VisibilityTimeout"]
+    assert visibility >= 6 * function(cfn)["Timeout"]
+
+
+def test_dead_letter_queue_admits_only_the_source_queue(cfn: dict[str, Any]) -> None:
+    allow = properties(cfn, "DeadLetterQueue")["RedriveAllowPolicy"]
+    assert allow["redrivePermission"] == "byQueue"
+    [source_arn] = allow["sourceQueueArns"]
+    # The ARN is built from the source queue's name (a GetAtt would be a circular reference)
+    queue_name = properties(cfn, "SourceQueue")["QueueName"]["Fn::Sub"]
+    assert source_arn == {
+        "Fn::Sub": f"arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:{queue_name}"
+    }
+
+
+# Function and layer
+
+
+def test_function_runtime_architecture_and_recursion_guard(cfn: dict[str, Any]) -> None:
+    props = function(cfn)
+    assert props["Runtime"] == "python3.13"
+    assert props["Architectures"] == ["arm64"]
+    assert props["RecursiveLoop"] == "Terminate"
+    assert props["Handler"] == "consumer.app.lambda_handler"
+
+
+def test_third_party_dependencies_come_from_a_python313_layer(cfn: dict[str, Any]) -> None:
+    sam = sam_template()["Resources"]
+    layer = sam["DependenciesLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    assert layer["Properties"]["ContentUri"] == "layers/"
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    [layer_ref] = function(cfn)["Layers"]
+    assert cfn["Resources"][layer_ref["Ref"]]["Type"] == "AWS::Lambda::LayerVersion"
+    requirements = (ROOT / "layers/requirements.txt").read_text()
+    for package in ("aws-lambda-powertools", "requests"):
+        assert f"\n{package}" in requirements
+    # The function's own code ships without them: no requirements file beside it
+    code_uri = sam["ConsumerFunction"]["Properties"]["CodeUri"]
+    assert not (ROOT / code_uri / "requirements.txt").exists()
+
+
+def test_function_environment_is_the_contract(cfn: dict[str, Any]) -> None:
+    variables = function(cfn)["Environment"]["Variables"]
+    assert set(variables) >= ENVIRONMENT_CONTRACT
+    assert variables["DEAD_LETTER_QUEUE_URL"] == {"Ref": "DeadLetterQueue"}
+    defaults = parameter_defaults()
+    for variable, parameter, default in (
+        ("BACKOFF_BASE_SECONDS", "BackoffBaseSeconds", 30),
+        ("BACKOFF_JITTER_SECONDS", "BackoffJitterSeconds", 60),
+        ("BACKOFF_MAX_SECONDS", "BackoffMaxSeconds", 43_200),
+        ("NON_RETRYABLE_STATUS_CODES", "NonRetryableStatusCodes", ""),
+    ):
+        assert variables[variable] == {"Ref": parameter}
+        assert defaults[parameter] == default
+
+
+# Event source mapping and asynchronous invocations
+
+
+def test_event_source_mapping_reports_batch_item_failures(cfn: dict[str, Any]) -> None:
+    mapping = only(cfn, "AWS::Lambda::EventSourceMapping")["Properties"]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["SourceQueue", "Arn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BatchSize"] == {"Ref": "BatchSize"}
+    assert mapping["MaximumBatchingWindowInSeconds"] == {"Ref": "MaximumBatchingWindowInSeconds"}
+    assert mapping["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "MaximumConcurrency"}
+
+
+def test_polling_parameters_respect_aws_limits() -> None:
+    parameters = sam_template()["Parameters"]
+    assert (
+        parameters["MaximumConcurrency"]["MinValue"],
+        parameters["MaximumConcurrency"]["MaxValue"],
+    ) == (2, 1000)
+    assert (parameters["BatchSize"]["MinValue"], parameters["BatchSize"]["MaxValue"]) == (1, 10_000)
+    window = parameters["MaximumBatchingWindowInSeconds"]
+    assert (window["MinValue"], window["MaxValue"]) == (0, 300)
+    retries = parameters["MaximumRetryAttempts"]
+    assert (retries["MinValue"], retries["MaxValue"]) == (0, 2)
+    age = parameters["MaximumEventAgeInSeconds"]
+    assert (age["MinValue"], age["MaxValue"]) == (60, 21_600)
+    assert parameters["BackoffMaxSeconds"]["MaxValue"] == 43_200
+
+
+def test_event_invoke_config_comes_from_parameters_and_fails_over_to_the_dlq() -> None:
+    # Given non-default parameter values, Then they reach the EventInvokeConfig
+    cfn = translated({"MaximumRetryAttempts": 1, "MaximumEventAgeInSeconds": 600})
+    config = only(cfn, "AWS::Lambda::EventInvokeConfig")["Properties"]
+    assert config["MaximumRetryAttempts"] == 1
+    assert config["MaximumEventAgeInSeconds"] == 600
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["DeadLetterQueue", "Arn"]
+    }
+
+
+# IAM
+
+
+def statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+    role = properties(template, "ConsumerFunctionRole")
+    found: list[dict[str, Any]] = []
+    for policy in role["Policies"]:
+        # A conditional policy is checked as if its condition held.
+        document = policy["Fn::If"][1] if "Fn::If" in policy else policy
+        found.extend(document["PolicyDocument"]["Statement"])
+    return found
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_function_uses_the_written_role_and_no_managed_policy(cfn: dict[str, Any]) -> None:
+    assert function(cfn)["Role"] == {"Fn::GetAtt": ["ConsumerFunctionRole", "Arn"]}
+    assert resources_of_type(cfn, "AWS::IAM::Role").keys() == {"ConsumerFunctionRole"}
+    assert "ManagedPolicyArns" not in properties(cfn, "ConsumerFunctionRole")
+
+
+def test_no_wildcard_actions(cfn: dict[str, Any]) -> None:
+    for statement in statements(cfn):
+        assert all("*" not in action for action in as_list(statement["Action"])), statement
+
+
+def test_the_only_wildcard_resource_is_xray_which_has_no_resource_level_permissions(
+    cfn: dict[str, Any],
+) -> None:
+    for statement in statements(cfn):
+        if "*" in as_list(statement["Resource"]):
+            assert all(action.startswith("xray:") for action in as_list(statement["Action"]))
+
+
+def test_sqs_rights_are_poller_rights_on_the_source_and_send_on_the_dlq(
+    cfn: dict[str, Any],
+) -> None:
+    sqs_grants: dict[str, set[str]] = {}
+    for statement in statements(cfn):
+        for action in as_list(statement["Action"]):
+            if action.startswith("sqs:"):
+                for resource in as_list(statement["Resource"]):
+                    sqs_grants.setdefault(resource["Fn::GetAtt"][0], set()).add(action)
+    assert sqs_grants == {
+        "SourceQueue": {
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:ChangeMessageVisibility",
+        },
+        "DeadLetterQueue": {"sqs:SendMessage"},
+    }
+
+
+def test_passthrough_tracing_drops_the_xray_statement() -> None:
+    role = properties(translated({"TracingMode": "PassThrough"}), "ConsumerFunctionRole")
+    [tracing_policy] = [policy for policy in role["Policies"] if "Fn::If" in policy]
+    condition, _, when_false = tracing_policy["Fn::If"]
+    assert condition == "TracingActive"
+    assert when_false == {"Ref": "AWS::NoValue"}
+
+
+# Outputs and environments
+
+
+def test_outputs_name_the_queues_and_the_function(cfn: dict[str, Any]) -> None:
+    assert set(cfn["Outputs"]) >= {
+        "SourceQueueUrl",
+        "SourceQueueArn",
+        "DeadLetterQueueUrl",
+        "DeadLetterQueueArn",
+        "ConsumerFunctionName",
+        "ConsumerFunctionArn",
+    }
+
+
+def test_samconfig_has_a_default_and_a_prod_environment() -> None:
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    for environment in ("default", "prod"):
+        deploy = config[environment]["deploy"]["parameters"]
+        assert deploy["capabilities"] == "CAPABILITY_IAM"
+        assert config[environment]["global"]["parameters"]["stack_name"]
+    assert (
+        config["default"]["global"]["parameters"]["stack_name"]
+        != config["prod"]["global"]["parameters"]["stack_name"]
+    )

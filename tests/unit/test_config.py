@@ -1,0 +1,81 @@
+"""Configuration from the environment: defaults, validation, every problem named at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from consumer.config import Config
+from consumer.errors import ConfigurationError
+
+REQUIRED = {
+    "DOWNSTREAM_URL": "https://downstream.example.com/messages",
+    "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
+}
+
+
+def test_defaults_are_the_seed_formula() -> None:
+    config = Config.from_environ(REQUIRED)
+    assert config.downstream_method == "POST"
+    assert config.downstream_timeout_seconds == 10.0
+    policy = config.backoff_policy
+    assert (policy.base_seconds, policy.jitter_seconds, policy.max_seconds) == (30, 60, 43_200)
+    assert policy.max_receive_count == 10
+    assert config.non_retryable_status_codes == frozenset()
+
+
+def test_values_are_parsed() -> None:
+    config = Config.from_environ(
+        {
+            **REQUIRED,
+            "DOWNSTREAM_METHOD": "put",
+            "DOWNSTREAM_TIMEOUT_SECONDS": "2.5",
+            "BACKOFF_BASE_SECONDS": "0",
+            "BACKOFF_JITTER_SECONDS": "1",
+            "BACKOFF_MAX_SECONDS": "900",
+            "MAX_RECEIVE_COUNT": "3",
+            "NON_RETRYABLE_STATUS_CODES": "400, 422,404",
+        }
+    )
+    assert config.downstream_method == "PUT"
+    assert config.downstream_timeout_seconds == 2.5
+    assert config.backoff_policy.max_seconds == 900
+    assert config.max_receive_count == 3
+    assert config.non_retryable_status_codes == {400, 404, 422}
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        Config.from_environ(
+            {
+                "DOWNSTREAM_URL": "ftp://files.example.com",
+                "BACKOFF_MAX_SECONDS": "50000",
+                "BACKOFF_JITTER_SECONDS": "0",
+                "MAX_RECEIVE_COUNT": "ten",
+                "NON_RETRYABLE_STATUS_CODES": "404,201",
+                "DOWNSTREAM_METHOD": "DELETE",
+                "DOWNSTREAM_TIMEOUT_SECONDS": "nan",
+            }
+        )
+    message = str(raised.value)
+    for fragment in (
+        "DOWNSTREAM_URL='ftp://files.example.com'",
+        "DEAD_LETTER_QUEUE_URL is required",
+        "BACKOFF_MAX_SECONDS='50000': expected a value from 0 to 43200",
+        "BACKOFF_JITTER_SECONDS='0'",
+        "MAX_RECEIVE_COUNT='ten': expected int",
+        "201 is a success status",
+        "DOWNSTREAM_METHOD='DELETE': expected one of POST, PUT, PATCH",
+        "DOWNSTREAM_TIMEOUT_SECONDS='nan'",
+    ):
+        assert fragment in message
+
+
+@pytest.mark.parametrize("codes", ["abc", "99", "600", "4O4", "400,,422"])
+def test_status_codes_must_be_http_statuses(codes: str) -> None:
+    with pytest.raises(ConfigurationError, match="NON_RETRYABLE_STATUS_CODES"):
+        Config.from_environ({**REQUIRED, "NON_RETRYABLE_STATUS_CODES": codes})
+
+
+def test_blank_values_take_the_default() -> None:
+    config = Config.from_environ({**REQUIRED, "NON_RETRYABLE_STATUS_CODES": "", "LOG": " "})
+    assert config.non_retryable_status_codes == frozenset()

@@ -1,0 +1,26 @@
+"""The per-call timeout inside the invocation's remaining time."""
+
+from __future__ import annotations
+
+import pytest
+
+from consumer.deadline import Deadline
+from consumer.errors import DeadlineExceeded
+
+
+def test_the_configured_timeout_when_time_is_plentiful() -> None:
+    assert Deadline(lambda: 60_000).call_timeout_seconds(10) == 10
+
+
+def test_the_timeout_shrinks_to_what_is_left_minus_the_reserve() -> None:
+    assert Deadline(lambda: 8_000).call_timeout_seconds(10) == pytest.approx(5.0)
+
+
+def test_no_call_when_too_little_is_left() -> None:
+    with pytest.raises(DeadlineExceeded, match=r"3\.4s of the invocation left"):
+        Deadline(lambda: 3_400).call_timeout_seconds(10)
+
+
+def test_elapsed_time_comes_from_the_injected_clock() -> None:
+    ticks = iter([100.0, 112.5])
+    assert Deadline(lambda: 1, clock=lambda: next(ticks)).elapsed_seconds() == 12.5

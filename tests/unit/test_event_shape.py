@@ -1,0 +1,36 @@
+"""Which invocations are SQS batches, which are direct jobs, and the error for the rest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from consumer.errors import UnsupportedEventError
+from consumer.event_shape import EventShape, classify
+
+
+@pytest.mark.parametrize(
+    ("event", "shape"),
+    [
+        ({"Records": []}, EventShape.SQS_BATCH),
+        ({"Records": [{"eventSource": "aws:sqs"}]}, EventShape.SQS_BATCH),
+        # A stray non-SQS record among SQS ones fails alone, in the batch
+        (
+            {"Records": [{"eventSource": "aws:sqs"}, {"eventSource": "aws:sns"}]},
+            EventShape.SQS_BATCH,
+        ),
+        ({"body": {"a": 1}}, EventShape.DIRECT_JOB),
+        ({"body": None}, EventShape.DIRECT_JOB),
+    ],
+)
+def test_accepted_shapes(event: dict[str, Any], shape: EventShape) -> None:
+    assert classify(event) is shape
+
+
+def test_the_error_names_keys_but_never_values() -> None:
+    with pytest.raises(UnsupportedEventError) as raised:
+        classify({"password": "hunter2", "Records": [{"eventSource": "aws:s3"}]})
+    message = str(raised.value)
+    assert "['Records', 'password']" in message
+    assert "hunter2" not in message

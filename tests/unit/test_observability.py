@@ -1,0 +1,22 @@
+"""Metric names by failure class."""
+
+from __future__ import annotations
+
+import pytest
+
+from consumer.observability import failure_metric_name
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status", "name"),
+    [
+        ("status", 503, "DownstreamFailed5xx"),
+        ("status", 429, "DownstreamFailed4xx"),
+        ("status", 302, "DownstreamFailed3xx"),
+        ("timeout", None, "DownstreamFailedTimeout"),
+        ("connection", None, "DownstreamFailedConnection"),
+        ("request-error", None, "DownstreamFailedRequestError"),
+    ],
+)
+def test_failure_metric_names(outcome: str, status: int | None, name: str) -> None:
+    assert failure_metric_name(outcome, status) == name

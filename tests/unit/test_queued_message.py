@@ -1,0 +1,50 @@
+"""The record fields the consumer relies on, and the errors for records that lack them."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from consumer.errors import InvalidRecordError
+from consumer.queued_message import queued_message
+from tests.support.template import ROOT
+
+SAMPLE: dict[str, Any] = json.loads((ROOT / "events/sqs-single-success.json").read_text())[
+    "Records"
+][0]
+
+
+def test_fields_of_a_lambda_record() -> None:
+    message = queued_message(SQSRecord(copy.deepcopy(SAMPLE)))
+    assert message.message_id == SAMPLE["messageId"]
+    assert message.receive_count == 1
+    assert message.queue_url == (
+        "https://sqs.us-east-1.amazonaws.com/123456789012/sqs-backoff-consumer-source"
+    )
+    assert message.message_attributes["tenant"]["stringValue"] == "acme"
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "error"),
+    [
+        (("eventSource",), "aws:sns", "not an SQS record"),
+        (("receiptHandle",), "", "no receiptHandle"),
+        (("body",), None, "no body string"),
+        (("attributes", "ApproximateReceiveCount"), "0", "ApproximateReceiveCount"),
+        (("attributes", "ApproximateReceiveCount"), "two", "ApproximateReceiveCount"),
+        (("eventSourceARN",), "arn:aws:sns:us-east-1:123456789012:topic", "eventSourceARN"),
+        (("eventSourceARN",), "queue-name", "eventSourceARN"),
+    ],
+)
+def test_invalid_records(path: tuple[str, ...], value: Any, error: str) -> None:
+    raw = copy.deepcopy(SAMPLE)
+    target = raw
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(InvalidRecordError, match=error):
+        queued_message(SQSRecord(raw))
