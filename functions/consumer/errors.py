@@ -42,7 +42,3 @@ class DeadlineExceeded(Exception):
 
 class DeadLetterError(Exception):
     """Sending a message to the dead-letter queue failed."""
-
-
-class VisibilityChangeError(Exception):
-    """ChangeMessageVisibility was refused (throttling, expired receipt handle, 12-hour limit)."""

@@ -1,12 +1,13 @@
 """SQS batches: deliver each record, and reschedule each failure through its visibility timeout.
 
 The record handler only delivers and raises; what happens to a failed record (backoff, the
-final-attempt rule, the 12-hour limit) lives in the processor's failure_handler, the extension
-point Powertools gives for it.
+final-attempt rule, the 12-hour limit) lives in the processor subclass, through failure_handler,
+the extension point Powertools gives for it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -30,13 +31,12 @@ from consumer.errors import (
     DownstreamFailure,
     InvalidRecordError,
     UnsupportedEventError,
-    VisibilityChangeError,
 )
 from consumer.json_body import json_error
 from consumer.observability import Metric, count, logger, metrics
 from consumer.queued_message import QueuedMessage, queued_message
 from consumer.runtime import Runtime
-from consumer.sqs_actions import attributes_from_event
+from consumer.sqs_actions import VisibilityChange, attributes_from_event
 
 # SQS counts its 12-hour visibility limit from the ReceiveMessage call, which Lambda makes before
 # the invocation starts: up to a batching window (300 s at most) earlier. Asking for more than is
@@ -59,7 +59,8 @@ def process_sqs_batch(
     if not records:
         return {"batchItemFailures": []}
     for index, record in enumerate(records):
-        if not (isinstance(record, dict) and isinstance(record.get("messageId"), str)):
+        message_id = record.get("messageId") if isinstance(record, dict) else None
+        if not (isinstance(message_id, str) and message_id):
             # Lambda fails the whole batch on a response that names an unknown record anyway;
             # say why instead of failing on a malformed response.
             raise UnsupportedEventError(
@@ -116,13 +117,30 @@ class RecordHandler:
         )
 
 
+@dataclass(frozen=True)
+class _Retry:
+    message: QueuedMessage
+    visibility_seconds: int
+    failure_fields: dict[str, Any]
+
+
 class BackoffBatchProcessor(BatchProcessor):
-    """Partial batch responses, with each failed record's next delivery set by the backoff."""
+    """Partial batch responses, with each failed record's next delivery set by the backoff.
+
+    failure_handler decides each failed record's delay; the visibility changes are applied
+    together once every record has been tried, in ChangeMessageVisibilityBatch calls.
+    """
 
     def __init__(self, runtime: Runtime, deadline: Deadline) -> None:
         super().__init__(event_type=EventType.SQS)
         self.runtime = runtime
         self.deadline = deadline
+        self._retries: list[_Retry] = []
+
+    def process(self) -> list[Any]:
+        results = super().process()
+        self._apply_visibility_changes()
+        return results
 
     def failure_handler(self, record: SQSRecord, exception: Any) -> Any:
         error = exception[1]
@@ -136,55 +154,66 @@ class BackoffBatchProcessor(BatchProcessor):
                 error=str(invalid),
             )
         else:
-            with logger.append_context_keys(
-                message_id=message.message_id, receive_count=message.receive_count
-            ):
-                self._reschedule(message, error)
+            self._retries.append(self._plan_retry(message, error))
         return super().failure_handler(record, exception)
 
-    def _reschedule(self, message: QueuedMessage, error: BaseException) -> None:
-        config = self.runtime.config
-        failure_fields = _describe_failure(error)
+    def _plan_retry(self, message: QueuedMessage, error: BaseException) -> _Retry:
         if isinstance(error, DeadLetterError):
             count(Metric.DEAD_LETTER_SEND_FAILED)
         elif isinstance(error, DeadlineExceeded):
             count(Metric.DEADLINE_SKIPPED)
         retry_after = error.retry_after_seconds if isinstance(error, DownstreamFailure) else None
-        visibility_seconds = min(
-            next_visibility_seconds(
-                message.receive_count, config.backoff_policy, self.runtime.rng, retry_after
-            ),
-            self._visibility_left_seconds(),
+        visibility_seconds = next_visibility_seconds(
+            message.receive_count, self.runtime.config.backoff_policy, self.runtime.rng, retry_after
         )
-        try:
-            self.runtime.sqs.change_visibility(
-                message.queue_url, message.receipt_handle, visibility_seconds
-            )
-        except VisibilityChangeError as refused:
-            count(Metric.VISIBILITY_CHANGE_FAILED)
-            logger.error(
-                "delivery failed and the backoff could not be set; "
-                "the queue's visibility timeout applies",
-                visibility_error=str(refused),
-                **failure_fields,
-            )
-            return
-        if is_final_attempt(message.receive_count, config.backoff_policy):
-            count(Metric.FINAL_ATTEMPTS)
-            logger.error(
-                "final attempt failed; SQS moves the message to the dead-letter queue "
-                "at its next receive",
-                delay_seconds=visibility_seconds,
-                **failure_fields,
-            )
-            return
-        count(Metric.RETRIES_SCHEDULED)
-        metrics.add_metric(
-            name=Metric.BACKOFF_SECONDS, unit=MetricUnit.Seconds, value=visibility_seconds
-        )
-        logger.warning(
-            "delivery failed; retry scheduled", delay_seconds=visibility_seconds, **failure_fields
-        )
+        return _Retry(message, visibility_seconds, _describe_failure(error))
+
+    def _apply_visibility_changes(self) -> None:
+        by_queue: dict[str, list[_Retry]] = {}
+        for retry in self._retries:
+            by_queue.setdefault(retry.message.queue_url, []).append(retry)
+        self._retries = []
+        for queue_url, retries in by_queue.items():
+            limit = self._visibility_left_seconds()
+            changes = [
+                VisibilityChange(retry.message.receipt_handle, min(retry.visibility_seconds, limit))
+                for retry in retries
+            ]
+            refusals = self.runtime.sqs.change_visibility_batch(queue_url, changes)
+            for retry, change, refusal in zip(retries, changes, refusals, strict=True):
+                self._report(retry, change.timeout_seconds, refusal)
+
+    def _report(self, retry: _Retry, visibility_seconds: int, refusal: str | None) -> None:
+        message = retry.message
+        with logger.append_context_keys(
+            message_id=message.message_id, receive_count=message.receive_count
+        ):
+            if refusal is not None:
+                count(Metric.VISIBILITY_CHANGE_FAILED)
+                logger.error(
+                    "delivery failed and the backoff could not be set; "
+                    "the queue's visibility timeout applies",
+                    visibility_error=refusal,
+                    **retry.failure_fields,
+                )
+            elif is_final_attempt(message.receive_count, self.runtime.config.backoff_policy):
+                count(Metric.FINAL_ATTEMPTS)
+                logger.error(
+                    "final attempt failed; SQS moves the message to the dead-letter queue "
+                    "at its next receive",
+                    delay_seconds=visibility_seconds,
+                    **retry.failure_fields,
+                )
+            else:
+                count(Metric.RETRIES_SCHEDULED)
+                metrics.add_metric(
+                    name=Metric.BACKOFF_SECONDS, unit=MetricUnit.Seconds, value=visibility_seconds
+                )
+                logger.warning(
+                    "delivery failed; retry scheduled",
+                    delay_seconds=visibility_seconds,
+                    **retry.failure_fields,
+                )
 
     def _visibility_left_seconds(self) -> int:
         spent = _RECEIVE_BEFORE_INVOKE_SECONDS + self.deadline.elapsed_seconds()

@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from consumer.errors import DeadLetterError, VisibilityChangeError
+from consumer.errors import DeadLetterError
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
-    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
+    from mypy_boto3_sqs.type_defs import (
+        ChangeMessageVisibilityBatchRequestEntryTypeDef,
+        MessageAttributeValueTypeDef,
+    )
 
-# SendMessage accepts at most 10 message attributes.
+# SendMessage accepts at most 10 message attributes; batch calls at most 10 entries.
 MAX_MESSAGE_ATTRIBUTES = 10
+MAX_BATCH_ENTRIES = 10
+
+
+@dataclass(frozen=True)
+class VisibilityChange:
+    receipt_handle: str
+    timeout_seconds: int
 
 
 class SqsActions:
@@ -24,17 +35,41 @@ class SqsActions:
         self.client = client
         self.dead_letter_queue_url = dead_letter_queue_url
 
-    def change_visibility(self, queue_url: str, receipt_handle: str, timeout_seconds: int) -> None:
-        try:
-            self.client.change_message_visibility(
-                QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=timeout_seconds
-            )
-        except ClientError as exc:
-            raise VisibilityChangeError(
-                f"ChangeMessageVisibility refused ({_error_code(exc)}): {exc}"
-            ) from exc
-        except BotoCoreError as exc:
-            raise VisibilityChangeError(f"ChangeMessageVisibility failed: {exc}") from exc
+    def change_visibility_batch(
+        self, queue_url: str, changes: Sequence[VisibilityChange]
+    ) -> list[str | None]:
+        """Apply the changes, ten per call; for each change, None if done, else why it was not.
+
+        One ChangeMessageVisibilityBatch call per ten failed records instead of one call each:
+        fewer requests to pay for, and less of the invocation's time spent rescheduling.
+        """
+        refusals: list[str | None] = [None] * len(changes)
+        for start in range(0, len(changes), MAX_BATCH_ENTRIES):
+            chunk = changes[start : start + MAX_BATCH_ENTRIES]
+            entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
+                {
+                    # Ids are positions, not message ids: a batch may hold a message twice.
+                    "Id": str(start + offset),
+                    "ReceiptHandle": change.receipt_handle,
+                    "VisibilityTimeout": change.timeout_seconds,
+                }
+                for offset, change in enumerate(chunk)
+            ]
+            try:
+                response = self.client.change_message_visibility_batch(
+                    QueueUrl=queue_url, Entries=entries
+                )
+            except ClientError as exc:
+                reason = f"ChangeMessageVisibilityBatch refused ({_error_code(exc)}): {exc}"
+                refusals[start : start + len(chunk)] = [reason] * len(chunk)
+                continue
+            except BotoCoreError as exc:
+                reason = f"ChangeMessageVisibilityBatch failed: {exc}"
+                refusals[start : start + len(chunk)] = [reason] * len(chunk)
+                continue
+            for failed in response.get("Failed", []):
+                refusals[int(failed["Id"])] = f"{failed['Code']}: {failed.get('Message', '')}"
+        return refusals
 
     def send_to_dead_letter(
         self, body: str, attributes: Mapping[str, MessageAttributeValueTypeDef]

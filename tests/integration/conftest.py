@@ -32,7 +32,9 @@ class Harness:
         self.sqs = sqs
         self.downstream = downstream
         self.capsys = capsys
+        # Each entry of each ChangeMessageVisibilityBatch call the function made, in order.
         self.visibility_changes: list[dict[str, Any]] = []
+        self.visibility_change_calls = 0
         self.log_stream = io.StringIO()
         self._stdout = ""
 
@@ -48,8 +50,10 @@ class Harness:
     def dead_letter_url(self) -> str:
         return self.stack.refs["DeadLetterQueue"]
 
-    def record_visibility_change(self, params: dict[str, Any], **_: Any) -> None:
-        self.visibility_changes.append(dict(params))
+    def record_visibility_changes(self, params: dict[str, Any], **_: Any) -> None:
+        self.visibility_change_calls += 1
+        for entry in params["Entries"]:
+            self.visibility_changes.append({"QueueUrl": params["QueueUrl"], **entry})
 
     def send(self, body: str, attributes: dict[str, Any] | None = None) -> str:
         message_id: str = self.sqs.send_message(
@@ -135,7 +139,8 @@ def consumer(
         assert isinstance(handler, logging.StreamHandler)
         original_stream = handler.setStream(harness.log_stream)
         get_runtime().sqs.client.meta.events.register(
-            "before-parameter-build.sqs.ChangeMessageVisibility", harness.record_visibility_change
+            "before-parameter-build.sqs.ChangeMessageVisibilityBatch",
+            harness.record_visibility_changes,
         )
         yield harness
         handler.setStream(original_stream)

@@ -261,3 +261,43 @@ def test_visibility_stays_within_the_twelve_hour_limit(consumer: Harness) -> Non
     [change] = consumer.visibility_changes
     assert 43_200 - 300 - 5 <= change["VisibilityTimeout"] <= 43_200 - 300
     assert consumer.emitted().metric_total("VisibilityChangeFailed") == 0
+
+
+def test_visibility_changes_go_ten_to_a_call(consumer: Harness) -> None:
+    # Given a batch of 12 messages (two receives) and a downstream that is down
+    for n in range(12):
+        consumer.send(json.dumps({"n": n}))
+    first, second = consumer.receive_event(), consumer.receive_event()
+    event = {"Records": first["Records"] + second["Records"]}
+    assert len(event["Records"]) == 12
+    consumer.downstream.default = Answer(503)
+
+    # When the batch fails
+    with pytest.raises(BatchProcessingError):
+        consumer.invoke(event)
+
+    # Then twelve visibility changes were made in two calls, and SQS hides all twelve
+    assert consumer.visibility_change_calls == 2
+    assert len(consumer.visibility_changes) == 12
+    assert consumer.receive() == []
+    assert consumer.emitted().metric_total("RetriesScheduled") == 12
+
+
+def test_a_refused_batch_call_is_reported_for_each_record(consumer: Harness) -> None:
+    # Given two failing records whose queue is gone by the time the function reschedules them
+    consumer.send('{"n": 1}')
+    consumer.send('{"n": 2}')
+    event = consumer.receive_event()
+    consumer.sqs.delete_queue(QueueUrl=consumer.source_url)
+    consumer.downstream.default = Answer(503)
+
+    # When the batch fails, Then each record's failure to reschedule is counted, and both fail
+    with pytest.raises(BatchProcessingError):
+        consumer.invoke(event)
+    emitted = consumer.emitted()
+    assert emitted.metric_total("VisibilityChangeFailed") == 2
+    assert emitted.metric_total("RetriesScheduled") == 0
+    assert all(
+        "NonExistentQueue" in line["visibility_error"]
+        for line in emitted.logs_with("backoff could not be set")
+    )
