@@ -11,9 +11,10 @@ export SAM_CLI_TELEMETRY := 0
 ENV ?= default
 EVENT ?= events/sqs-single-success.json
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint format test test-fast validate build deploy lock clean
+.PHONY: help venv lint format test test-fast validate build deploy bench bench-handler lock clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -50,6 +51,11 @@ build: $(STAMP) ## sam build: the function and its dependency layer into .aws-sa
 
 deploy: build ## sam deploy --config-env $(ENV) (make deploy ENV=prod)
 	$(BIN)/sam deploy --config-env $(ENV)
+
+bench: bench-handler ## every benchmark
+
+bench-handler: $(STAMP) ## handler cost per record against bare requests, side by side
+	PYTHONPATH=functions:. $(BIN)/python -m benchmarks.handler_overhead $(BENCH_ARGS)
 
 lock: ## re-pin requirements-dev.txt from requirements-dev.in
 	rm -rf .venv-lock
