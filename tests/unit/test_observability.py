@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consumer.observability import failure_metric_name
+from consumer.observability import failure_metric_name, tracer
 
 
 @pytest.mark.parametrize(
@@ -20,3 +20,8 @@ from consumer.observability import failure_metric_name
 )
 def test_failure_metric_names(outcome: str, status: int | None, name: str) -> None:
     assert failure_metric_name(outcome, status) == name
+
+
+def test_the_tracer_is_off_outside_lambda() -> None:
+    # No X-Ray daemon listens here; in Lambda (LAMBDA_TASK_ROOT set) it switches itself on.
+    assert tracer.disabled is True
