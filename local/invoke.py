@@ -47,7 +47,8 @@ def invoke_once(event_path: Path, build_dir: Path, work_dir: Path, log_out: Text
     return invocation
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     parser = argparse.ArgumentParser(prog="make invoke EVENT=...", description=__doc__)
     parser.add_argument(
         "event", type=Path, help="a JSON event file, e.g. events/sqs-single-success.json"

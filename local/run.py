@@ -108,7 +108,8 @@ def options_from(argv: Sequence[str] | None) -> RunOptions:
     )
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     options = options_from(argv)
     log.configure(sys.stderr, options.work_dir.parent / "local-run.log")
     try:

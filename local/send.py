@@ -116,7 +116,8 @@ def _bodies(args: argparse.Namespace, stdin: TextIO) -> list[str]:
     return bodies
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     parser = _parser()
     args = parser.parse_args(argv)
     try:
