@@ -79,16 +79,20 @@ class Invocation:
         return self.outcome == "response"
 
 
+@dataclass(frozen=True)
+class Setup:
+    """What every execution environment of one function shares."""
+
+    function: FunctionSpec
+    code: CodePaths
+    # The emulator the SDK inside the function talks to, and its region.
+    endpoint_url: str
+    region: str
+
+
 class ExecutionEnvironment:
-    def __init__(
-        self,
-        function: FunctionSpec,
-        code: CodePaths,
-        endpoint_url: str,
-        region: str,
-        *,
-        log_path: Path,
-    ) -> None:
+    def __init__(self, setup: Setup, log_path: Path) -> None:
+        function = setup.function
         if function.runtime != f"python{sys.version_info.major}.{sys.version_info.minor}":
             raise RuntimeError(
                 f"the function's runtime is {function.runtime}, but this interpreter is "
@@ -96,9 +100,9 @@ class ExecutionEnvironment:
                 "run the local system with the runtime's version"
             )
         self.function = function
-        self.code = code
-        self.endpoint_url = endpoint_url
-        self.region = region
+        self.code = setup.code
+        self.endpoint_url = setup.endpoint_url
+        self.region = setup.region
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
         self._inbox: Any = None
@@ -287,21 +291,9 @@ def _utc_now() -> str:
 class EnvironmentPool:
     """Up to `max_environments` environments; an idle warm one is reused before a new one starts."""
 
-    def __init__(
-        self,
-        function: FunctionSpec,
-        code: CodePaths,
-        *,
-        endpoint_url: str,
-        region: str,
-        log_dir: Path,
-        max_environments: int,
-    ) -> None:
-        def new_environment(index: int) -> ExecutionEnvironment:
-            log_path = log_dir / f"environment-{index:02d}.log"
-            return ExecutionEnvironment(function, code, endpoint_url, region, log_path=log_path)
-
-        self._new_environment = new_environment
+    def __init__(self, setup: Setup, log_dir: Path, max_environments: int) -> None:
+        self.setup = setup
+        self.log_dir = log_dir
         self.max_environments = max_environments
         self._idle: list[ExecutionEnvironment] = []
         self._all: list[ExecutionEnvironment] = []
@@ -320,7 +312,9 @@ class EnvironmentPool:
                 environment = self._idle.pop()
             else:
                 self._started += 1
-                environment = self._new_environment(self._started)
+                environment = ExecutionEnvironment(
+                    self.setup, self.log_dir / f"environment-{self._started:02d}.log"
+                )
                 self._all.append(environment)
         try:
             yield environment

@@ -20,7 +20,7 @@ from local import log
 from local.demo_downstream import DemoDownstream, FailurePlan
 from local.deploy import DeployError, deploy
 from local.emulator import running_emulator
-from local.execution_environment import ExecutionEnvironment, FunctionSpec, Invocation
+from local.execution_environment import ExecutionEnvironment, FunctionSpec, Invocation, Setup
 from local.function_code import install_code
 from local.system import STACK_NAME
 from local.template import BUILD_DIR
@@ -32,13 +32,13 @@ def invoke_once(event_path: Path, build_dir: Path, work_dir: Path, log_out: Text
     with running_emulator() as emulator, downstream.serving():
         deployed = deploy(emulator, build_dir, STACK_NAME, {"DownstreamUrl": downstream.url})
         code = install_code(emulator, deployed, work_dir / "code")
-        environment = ExecutionEnvironment(
+        setup = Setup(
             FunctionSpec.from_configuration(deployed.function),
             code,
             emulator.endpoint_url,
             emulator.region,
-            log_path=work_dir / "environment.log",
         )
+        environment = ExecutionEnvironment(setup, work_dir / "environment.log")
         try:
             invocation = environment.invoke(event)
         finally:

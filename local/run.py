@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from local import log
 from local.deploy import DeployError
@@ -36,76 +36,37 @@ def _number[N: (int, float)](
     return parse
 
 
+# (flag, RunOptions field, parser, help): one row per flag, so parser and options cannot drift.
+FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
+    ("--messages", "messages", _number(int, 1, 10_000), "messages to send"),
+    ("--failure-rate", "failure_rate", _number(float, 0.0, 1.0),
+     "fraction of downstream calls answered 503 (drawn per message and attempt)"),
+    ("--outage", "outage_seconds", _number(float, 0.0),
+     "SECONDS during which the downstream answers 503 to every call"),
+    ("--latency-ms", "latency_ms", _number(int, 0, 60_000), "downstream answer time"),
+    ("--max-receive-count", "max_receive_count", _number(int, 1), "template MaxReceiveCount"),
+    ("--backoff-base", "backoff_base_seconds", _number(int, 0), "template BackoffBaseSeconds"),
+    ("--backoff-jitter", "backoff_jitter_seconds", _number(int, 1),
+     "template BackoffJitterSeconds"),
+    ("--seed", "seed", str, "seed of the downstream's failure draws"),
+]  # fmt: skip
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="make run RUN_ARGS=...",
         description="Deploy template.yaml into an embedded AWS emulator and run the consumer "
         "against a demo downstream that fails on demand.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    add = p.add_argument
-    add(
-        "--messages",
-        type=_number(int, 1, 10_000),
-        default=DEFAULTS.messages,
-        help=f"messages to send (default {DEFAULTS.messages})",
-    )
-    add(
-        "--failure-rate",
-        type=_number(float, 0.0, 1.0),
-        default=DEFAULTS.failure_rate,
-        help=f"fraction of downstream calls answered 503 (default {DEFAULTS.failure_rate})",
-    )
-    add(
-        "--outage",
-        type=_number(float, 0.0),
-        default=DEFAULTS.outage_seconds,
-        metavar="SECONDS",
-        help=f"503 to every call for the first SECONDS (default {DEFAULTS.outage_seconds:g})",
-    )
-    add(
-        "--latency-ms",
-        type=_number(int, 0, 60_000),
-        default=DEFAULTS.latency_ms,
-        help=f"downstream answer time (default {DEFAULTS.latency_ms})",
-    )
-    add(
-        "--max-receive-count",
-        type=_number(int, 1),
-        default=DEFAULTS.max_receive_count,
-        help=f"template MaxReceiveCount (default {DEFAULTS.max_receive_count})",
-    )
-    add(
-        "--backoff-base",
-        type=_number(int, 0),
-        default=DEFAULTS.backoff_base_seconds,
-        metavar="SECONDS",
-        help=f"template BackoffBaseSeconds (default {DEFAULTS.backoff_base_seconds})",
-    )
-    add(
-        "--backoff-jitter",
-        type=_number(int, 1),
-        default=DEFAULTS.backoff_jitter_seconds,
-        metavar="SECONDS",
-        help=f"template BackoffJitterSeconds (default {DEFAULTS.backoff_jitter_seconds})",
-    )
-    add(
-        "--seed", default=DEFAULTS.seed, help=f"seed of the failure draws (default {DEFAULTS.seed})"
-    )
-    return p  # fmt: skip
+    for flag, field, kind, text in FLAGS:
+        p.add_argument(flag, dest=field, type=kind, default=getattr(DEFAULTS, field), help=text)
+    return p
 
 
 def options_from(argv: Sequence[str] | None) -> RunOptions:
     args = parser().parse_args(argv)
-    return RunOptions(
-        messages=args.messages,
-        failure_rate=args.failure_rate,
-        outage_seconds=args.outage,
-        latency_ms=args.latency_ms,
-        max_receive_count=args.max_receive_count,
-        backoff_base_seconds=args.backoff_base,
-        backoff_jitter_seconds=args.backoff_jitter,
-        seed=args.seed,
-    )
+    return RunOptions(**{field: getattr(args, field) for _, field, _, _ in FLAGS})
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:

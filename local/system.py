@@ -14,7 +14,7 @@ from local.demo_downstream import Call, DemoDownstream, FailurePlan
 from local.deploy import DeployedStack, deploy
 from local.emulator import Emulator, running_emulator
 from local.event_source_mapping import BatchReport, MappingSettings, SqsEventSourceMapping
-from local.execution_environment import EnvironmentPool, FunctionSpec
+from local.execution_environment import EnvironmentPool, FunctionSpec, Setup
 from local.function_code import install_code
 from local.progress import ProgressDisplay, Snapshot
 from local.reconciliation import DeadLetter, Reconciliation, reconcile
@@ -125,12 +125,9 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
             f"logs       {options.work_dir / 'logs'} (one file per execution environment)", file=out
         )
         pool = EnvironmentPool(
-            function,
-            code,
-            endpoint_url=emulator.endpoint_url,
-            region=emulator.region,
-            log_dir=options.work_dir / "logs",
-            max_environments=settings.maximum_concurrency,
+            Setup(function, code, emulator.endpoint_url, emulator.region),
+            options.work_dir / "logs",
+            settings.maximum_concurrency,
         )
         batches: list[BatchReport] = []
         sqs = emulator.client("sqs")

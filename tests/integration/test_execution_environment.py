@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from local.execution_environment import ExecutionEnvironment, FunctionSpec
+from local.execution_environment import ExecutionEnvironment, FunctionSpec, Setup
 from local.function_code import CodePaths, link_distribution_closure
 
 HANDLERS = """
@@ -80,9 +80,8 @@ def environment(
         environment={"SETTING": "from the configuration"},
         log_group="/aws/lambda/fn",
     )
-    return ExecutionEnvironment(
-        spec, code, "http://127.0.0.1:9", "us-east-1", log_path=tmp_path / "environment.log"
-    )
+    setup = Setup(spec, code, "http://127.0.0.1:9", "us-east-1")
+    return ExecutionEnvironment(setup, tmp_path / "environment.log")
 
 
 def test_one_warm_process_with_only_function_layer_and_sdk_on_its_path(
