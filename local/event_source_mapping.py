@@ -13,11 +13,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from local.batch_response import BatchOutcome, batch_outcome
-from local.execution_environment import EnvironmentPool, Invocation
+from local.execution_environment import Invocation
 from local.lambda_sqs_event import lambda_sqs_event
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,16 @@ class MappingSettings:
         )
 
 
+class Invokable(Protocol):
+    def invoke(self, event: Any, request_id: str | None = None) -> Invocation: ...
+
+
+class Environments(Protocol):
+    """Where invocations run: an EnvironmentPool, or a stand-in in tests."""
+
+    def environment(self) -> AbstractContextManager[Invokable]: ...
+
+
 @dataclass(frozen=True)
 class BatchReport:
     message_ids: tuple[str, ...]
@@ -66,7 +77,7 @@ class SqsEventSourceMapping:
         self,
         sqs: Any,
         settings: MappingSettings,
-        pool: EnvironmentPool,
+        pool: Environments,
         on_batch: Callable[[BatchReport], None] = lambda report: None,
         long_poll_seconds: int = LONG_POLL_SECONDS,
     ) -> None:
@@ -97,13 +108,12 @@ class SqsEventSourceMapping:
             poller.start()
             self._pollers.append(poller)
 
-    def stop(self) -> None:
-        """Stop polling; batches being processed are finished first. A poller still in a long
-        poll finds the stop when it returns and starts nothing new."""
+    def stop(self, wait_seconds: float = 0.1) -> None:
+        """Stop polling. A poller still in a long poll finds the stop when its receive returns
+        and starts nothing new; each is waited for up to `wait_seconds`."""
         self._stopping.set()
         for poller in self._pollers:
-            if poller.is_alive() and poller is not threading.current_thread():
-                poller.join(timeout=0.1)
+            poller.join(timeout=wait_seconds)
 
     def _poll(self) -> None:
         while not self._stopping.is_set():
