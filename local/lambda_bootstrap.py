@@ -65,7 +65,9 @@ def error_document(error: BaseException, error_type: str | None = None) -> dict[
     return {
         "errorMessage": str(error),
         "errorType": error_type or type(error).__name__,
-        "stackTrace": traceback.format_tb(error.__traceback__),
+        # The first frame is this runtime's own call into the handler; Lambda's runtime leaves
+        # its frames out too.
+        "stackTrace": traceback.format_tb(error.__traceback__)[1:],
     }
 
 
