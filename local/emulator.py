@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import os
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -57,6 +58,19 @@ class Emulator:
             detached += len(queue.lambda_event_source_mappings)
             queue.lambda_event_source_mappings.clear()
         return detached
+
+
+def endpoint_override_note() -> str | None:
+    """Why an AWS_ENDPOINT_URL in the caller's environment is not used, if one is set.
+
+    The local system's fixes to the emulator (see above) only apply in this process, so it
+    always deploys into its own embedded emulator; the SDK inside the function gets that
+    emulator's URL as AWS_ENDPOINT_URL instead.
+    """
+    configured = os.environ.get("AWS_ENDPOINT_URL")
+    if not configured:
+        return None
+    return f"AWS_ENDPOINT_URL={configured} is not used: this runs against its embedded emulator"
 
 
 @contextmanager

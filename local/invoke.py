@@ -19,7 +19,7 @@ from typing import TextIO
 from local import log
 from local.demo_downstream import DemoDownstream, FailurePlan
 from local.deploy import DeployError, deploy
-from local.emulator import running_emulator
+from local.emulator import endpoint_override_note, running_emulator
 from local.execution_environment import ExecutionEnvironment, FunctionSpec, Invocation, Setup
 from local.function_code import install_code
 from local.system import STACK_NAME
@@ -28,6 +28,9 @@ from local.template import BUILD_DIR
 
 def invoke_once(event_path: Path, build_dir: Path, work_dir: Path, log_out: TextIO) -> Invocation:
     event = json.loads(event_path.read_text())
+    note = endpoint_override_note()
+    if note is not None:
+        print(f"note: {note}", file=log_out)
     downstream = DemoDownstream(FailurePlan())
     with running_emulator() as emulator, downstream.serving():
         deployed = deploy(emulator, build_dir, STACK_NAME, {"DownstreamUrl": downstream.url})

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from local.demo_downstream import Call, DemoDownstream, FailurePlan
 from local.deploy import DeployedStack, deploy
-from local.emulator import Emulator, running_emulator
+from local.emulator import Emulator, endpoint_override_note, running_emulator
 from local.event_source_mapping import BatchReport, MappingSettings, SqsEventSourceMapping
 from local.execution_environment import EnvironmentPool, FunctionSpec, Setup
 from local.function_code import install_code
@@ -100,6 +100,9 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
             seed=options.seed,
         )
     )
+    note = endpoint_override_note()
+    if note is not None:
+        print(f"note       {note}", file=out)
     with running_emulator() as emulator:
         print(f"emulator   {emulator.endpoint_url} (moto, region {emulator.region})", file=out)
         deployed = deploy(
@@ -204,9 +207,11 @@ def _watch(
     display = ProgressDisplay(out)
     try:
         while True:
+            # Read before the queue: a batch finishing in between then shows as deleted, not
+            # as hidden messages outside any invocation (which would read as backoff).
+            processing = mapping_poller.messages_in_invocation
             source = _counts(sqs, deployed.outputs["SourceQueueUrl"])
             dead = _counts(sqs, deployed.outputs["DeadLetterQueueUrl"])
-            processing = mapping_poller.messages_in_invocation
             calls = downstream.calls()
             delivered = {c.idempotency_key for c in calls if 200 <= c.status <= 299} & set(sent)
             display.show(
