@@ -12,9 +12,11 @@ ENV ?= default
 EVENT ?= events/sqs-single-success.json
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+RUN_ARGS ?=
+SEND_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint format test test-fast validate build deploy bench bench-handler lock clean
+.PHONY: help venv lint format test test-fast validate build deploy run invoke send bench bench-handler lock clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,7 +33,7 @@ venv: $(STAMP) ## create .venv with the pinned dev requirements
 lint: $(STAMP) ## ruff, ruff format --check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy functions tests
+	$(BIN)/mypy functions local benchmarks tests
 
 format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -51,6 +53,15 @@ build: $(STAMP) ## sam build: the function and its dependency layer into .aws-sa
 
 deploy: build ## sam deploy --config-env $(ENV) (make deploy ENV=prod)
 	$(BIN)/sam deploy --config-env $(ENV)
+
+run: build ## the whole system locally: emulator, function, demo downstream (RUN_ARGS="--help")
+	$(BIN)/python -m local.run $(RUN_ARGS)
+
+invoke: build ## one invocation of the built function with EVENT, against the embedded emulator
+	$(BIN)/python -m local.invoke $(EVENT)
+
+send: $(STAMP) ## send messages to the stack of ENV's samconfig section or AWS_ENDPOINT_URL (SEND_ARGS="--help")
+	$(BIN)/python -m local.send --config-env $(ENV) $(SEND_ARGS)
 
 bench: bench-handler ## every benchmark
 

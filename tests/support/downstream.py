@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -10,6 +9,8 @@ from typing import Any
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
+
+from local.demo_downstream import simulated_answer
 
 PATH = "/messages"
 
@@ -26,7 +27,8 @@ class Answer:
 class Downstream:
     """Answers from a script, then `default`; a body's {"simulate": {"status": N}} overrides both.
 
-    The simulate convention is the one the sample events in events/ use.
+    The simulate convention is the one the sample events in events/ use; the demo downstream of
+    the local system reads it with the same function.
     """
 
     def __init__(self, server: HTTPServer) -> None:
@@ -66,14 +68,5 @@ class Downstream:
 
 
 def _simulated(body: str) -> Answer | None:
-    try:
-        document = json.loads(body)
-    except ValueError:
-        return None
-    simulate = document.get("simulate") if isinstance(document, dict) else None
-    if not isinstance(simulate, dict):
-        return None
-    headers = {}
-    if "retryAfter" in simulate:
-        headers["Retry-After"] = str(simulate["retryAfter"])
-    return Answer(status=int(simulate.get("status", 200)), headers=headers)
+    simulated = simulated_answer(body)
+    return None if simulated is None else Answer(status=simulated[0], headers=simulated[1])

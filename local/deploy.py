@@ -1,0 +1,294 @@
+"""Deploy the built template into the emulator through its CloudFormation API, as `sam deploy`
+would: package the built code into S3, translate, create the stack, read back what was deployed.
+
+moto's CloudFormation leaves some of the template out. What the local system needs is completed
+through the service APIs from the same translated template (never from a second copy of the
+configuration); everything else left out is reported, so that nobody mistakes it for deployed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local.emulator import ACCOUNT_ID, Emulator
+from local.template import (
+    code_locations,
+    load_template,
+    resolved_parameters,
+    translate,
+    with_code_uris,
+)
+
+ARTIFACT_BUCKET = "local-deployment-artifacts"
+# Function properties moto's CloudFormation ignores; the local system does not depend on them
+# (the execution environments run on this machine, untraced, with their logs in files).
+_NOT_REPRESENTED = ("Architectures", "TracingConfig", "LoggingConfig", "RecursiveLoop")
+
+
+class DeployError(RuntimeError):
+    """The stack could not be deployed into the emulator."""
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    key: str
+
+
+@dataclass(frozen=True)
+class DeployedStack:
+    stack_name: str
+    parameters: dict[str, str]
+    outputs: dict[str, str]
+    # GetFunctionConfiguration of the function, as the emulator holds it.
+    function: dict[str, Any]
+    function_code: S3Location
+    # (layer version ARN, its content) in the function's order.
+    layers: list[tuple[str, S3Location]]
+    # The function's SQS event source mappings, as ListEventSourceMappings returns them.
+    event_source_mappings: list[dict[str, Any]]
+    # What the emulator left out and how each gap was handled.
+    gaps: list[str] = field(default_factory=list)
+
+
+def deploy(
+    emulator: Emulator,
+    build_dir: Path,
+    stack_name: str,
+    parameter_overrides: Mapping[str, Any],
+) -> DeployedStack:
+    built_template_path = build_dir / "template.yaml"
+    if not built_template_path.is_file():
+        raise DeployError(f"{built_template_path} not found: run `sam build` (make build) first")
+    template = load_template(built_template_path)
+    parameters = resolved_parameters(template, parameter_overrides)
+    code = _package(emulator, build_dir, template)
+    translated = translate(
+        with_code_uris(
+            template, {lid: f"s3://{loc.bucket}/{loc.key}" for lid, loc in code.items()}
+        ),
+        parameters,
+        emulator.region,
+    )
+    cloudformation = emulator.client("cloudformation")
+    cloudformation.create_stack(
+        StackName=stack_name,
+        TemplateBody=json.dumps(translated),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )
+    [stack] = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    if stack["StackStatus"] != "CREATE_COMPLETE":
+        raise DeployError(f"stack {stack_name} ended in {stack['StackStatus']}")
+    physical_ids = {
+        summary["LogicalResourceId"]: summary.get("PhysicalResourceId", "")
+        for summary in cloudformation.list_stack_resources(StackName=stack_name)[
+            "StackResourceSummaries"
+        ]
+    }
+    completion = _Completion(emulator, stack_name, translated, parameters, physical_ids)
+    return completion.deployed(
+        outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    )
+
+
+def _package(
+    emulator: Emulator, build_dir: Path, template: Mapping[str, Any]
+) -> dict[str, S3Location]:
+    """Zip each built code folder and upload it, as `sam package` does."""
+    s3 = emulator.client("s3")
+    s3.create_bucket(Bucket=ARTIFACT_BUCKET)
+    locations: dict[str, S3Location] = {}
+    for logical_id, (_, folder) in code_locations(template).items():
+        archive = _zip_folder(build_dir / folder)
+        key = f"{logical_id}-{hashlib.sha256(archive).hexdigest()[:16]}.zip"
+        s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=archive)
+        locations[logical_id] = S3Location(ARTIFACT_BUCKET, key)
+    return locations
+
+
+def _zip_folder(folder: Path) -> bytes:
+    if not folder.is_dir():
+        raise DeployError(f"built code folder {folder} is missing: run `sam build` again")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(folder).as_posix())
+    return buffer.getvalue()
+
+
+class _Completion:
+    """Reads back the deployed stack and fills in what moto's CloudFormation left out."""
+
+    def __init__(
+        self,
+        emulator: Emulator,
+        stack_name: str,
+        translated: Mapping[str, Any],
+        parameters: Mapping[str, str],
+        physical_ids: Mapping[str, str],
+    ) -> None:
+        self.emulator = emulator
+        self.stack_name = stack_name
+        self.resources: Mapping[str, Any] = translated["Resources"]
+        self.parameters = parameters
+        self.physical_ids = physical_ids
+        self.lambda_client = emulator.client("lambda")
+        self.gaps: list[str] = []
+
+    def deployed(self, outputs: dict[str, str]) -> DeployedStack:
+        [(function_id, function)] = self._of_type("AWS::Lambda::Function")
+        properties = function["Properties"]
+        layers = [self._layer(reference) for reference in properties.get("Layers", [])]
+        self._apply_layers(function_id, [arn for arn, _ in layers])
+        for logical_id, resource in self.resources.items():
+            if logical_id not in self.physical_ids:
+                self._create_skipped(logical_id, resource)
+        configuration = self.lambda_client.get_function_configuration(
+            FunctionName=self.physical_ids[function_id]
+        )
+        self._report_not_represented(properties, configuration)
+        detached = self.emulator.detach_builtin_sqs_pollers()
+        if detached:
+            self.gaps.append(
+                "moto's own SQS-to-Lambda delivery (Docker) detached from the source queue: "
+                "the local event source mapping polls it instead"
+            )
+        configuration.pop("ResponseMetadata", None)
+        # Filtered here: moto's FunctionName filter compares against the name as the template
+        # spelled it, which need not be the form given.
+        mappings = [
+            mapping
+            for mapping in self.lambda_client.list_event_source_mappings()["EventSourceMappings"]
+            if mapping["FunctionArn"] == configuration["FunctionArn"]
+        ]
+        code_uri = properties["Code"]
+        return DeployedStack(
+            stack_name=self.stack_name,
+            parameters=dict(self.parameters),
+            outputs=outputs,
+            function=configuration,
+            function_code=S3Location(code_uri["S3Bucket"], code_uri["S3Key"]),
+            layers=layers,
+            event_source_mappings=[m for m in mappings if ":sqs:" in m["EventSourceArn"]],
+            gaps=self.gaps,
+        )
+
+    def _of_type(self, resource_type: str) -> Iterator[tuple[str, Any]]:
+        for logical_id, resource in self.resources.items():
+            if resource["Type"] == resource_type:
+                yield logical_id, resource
+
+    def _layer(self, reference: Any) -> tuple[str, S3Location]:
+        logical_id = reference.get("Ref") if isinstance(reference, dict) else None
+        resource = self.resources.get(str(logical_id), {})
+        if resource.get("Type") != "AWS::Lambda::LayerVersion":
+            raise DeployError(f"layer {reference!r} is not one of the template's layers")
+        content = S3Location(
+            resource["Properties"]["Content"]["S3Bucket"],
+            resource["Properties"]["Content"]["S3Key"],
+        )
+        # moto gives a LayerVersion no physical id; its generated name starts as CloudFormation
+        # names resources without a name property: <stack>-<logical id>-<suffix>.
+        prefix = f"{self.stack_name}-{logical_id}-"
+        for layer in self.lambda_client.list_layers()["Layers"]:
+            if layer["LayerName"].startswith(prefix):
+                return layer["LatestMatchingVersion"]["LayerVersionArn"], content
+        raise DeployError(f"layer {logical_id} was not created by the emulator")
+
+    def _apply_layers(self, function_id: str, layer_arns: list[str]) -> None:
+        if not layer_arns:
+            return
+        self.lambda_client.update_function_configuration(
+            FunctionName=self.physical_ids[function_id], Layers=layer_arns
+        )
+        self.gaps.append(
+            "function Layers: ignored by moto's CloudFormation; set through "
+            "UpdateFunctionConfiguration from the template's Layers"
+        )
+
+    def _create_skipped(self, logical_id: str, resource: Mapping[str, Any]) -> None:
+        resource_type = resource["Type"]
+        if resource_type != "AWS::Lambda::EventInvokeConfig":
+            self.gaps.append(f"{logical_id} ({resource_type}): not supported by moto; not deployed")
+            return
+        properties = self._resolve(resource["Properties"])
+        self.lambda_client.put_function_event_invoke_config(
+            **_typed_for(self.lambda_client, "PutFunctionEventInvokeConfig", properties)
+        )
+        self.gaps.append(
+            f"{logical_id} (AWS::Lambda::EventInvokeConfig): not supported by moto's "
+            "CloudFormation; created through PutFunctionEventInvokeConfig from the template"
+        )
+
+    def _report_not_represented(
+        self, properties: Mapping[str, Any], configuration: Mapping[str, Any]
+    ) -> None:
+        for name in _NOT_REPRESENTED:
+            if name not in properties:
+                continue
+            wanted = self._resolve(properties[name])
+            if configuration.get(name) != wanted:
+                self.gaps.append(
+                    f"function {name}={json.dumps(wanted)}: ignored by moto's CloudFormation "
+                    f"(emulator shows {json.dumps(configuration.get(name))}); not needed locally"
+                )
+
+    def _resolve(self, value: Any) -> Any:
+        """Ref and Fn::GetAtt ...Arn, the intrinsics the completed resources use."""
+        if isinstance(value, list):
+            return [self._resolve(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if set(value) == {"Ref"}:
+            return self._ref(value["Ref"])
+        if set(value) == {"Fn::GetAtt"}:
+            logical_id, attribute = value["Fn::GetAtt"]
+            return self._arn(logical_id, attribute)
+        return {key: self._resolve(item) for key, item in value.items()}
+
+    def _ref(self, name: str) -> Any:
+        pseudo = {
+            "AWS::StackName": self.stack_name,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::Region": self.emulator.region,
+            "AWS::Partition": "aws",
+        }
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        return self.physical_ids[name]
+
+    def _arn(self, logical_id: str, attribute: str) -> str:
+        resource_type = self.resources[logical_id]["Type"]
+        physical_id = self.physical_ids[logical_id]
+        if attribute == "Arn" and resource_type == "AWS::SQS::Queue":
+            attributes = self.emulator.client("sqs").get_queue_attributes(
+                QueueUrl=physical_id, AttributeNames=["QueueArn"]
+            )["Attributes"]
+            return str(attributes["QueueArn"])
+        if attribute == "Arn" and resource_type == "AWS::Lambda::Function":
+            configuration = self.lambda_client.get_function_configuration(FunctionName=physical_id)
+            return str(configuration["FunctionArn"])
+        raise DeployError(f"cannot resolve Fn::GetAtt {logical_id}.{attribute} ({resource_type})")
+
+
+def _typed_for(client: Any, operation: str, properties: Mapping[str, Any]) -> dict[str, Any]:
+    """Top-level values converted to the operation's integer members, as CloudFormation does
+    with Number parameters and numeric strings."""
+    members = client.meta.service_model.operation_model(operation).input_shape.members
+    return {
+        key: int(value)
+        if key in members and members[key].type_name == "integer" and isinstance(value, str)
+        else value
+        for key, value in properties.items()
+    }

@@ -1,0 +1,69 @@
+"""Live progress of a local run: one line, rewritten in place on a terminal, appended otherwise."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TextIO
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    elapsed_seconds: float
+    sent: int
+    delivered: int
+    # Received and inside an invocation right now.
+    processing: int
+    # Hidden on the source queue but in no invocation: waiting out a backoff.
+    waiting_backoff: int
+    visible: int
+    dead_lettered: int
+    downstream_by_status: Mapping[int, int]
+
+    def render(self) -> str:
+        statuses = " ".join(f"{s}={n}" for s, n in sorted(self.downstream_by_status.items()))
+        return (
+            f"[{self.elapsed_seconds:5.1f}s] sent={self.sent} delivered={self.delivered} "
+            f"processing={self.processing} waiting_backoff={self.waiting_backoff} "
+            f"visible={self.visible} dead_lettered={self.dead_lettered} "
+            f"| downstream {statuses or 'no calls yet'}"
+        )
+
+    def _comparable(self) -> tuple[object, ...]:
+        return (
+            self.sent,
+            self.delivered,
+            self.processing,
+            self.waiting_backoff,
+            self.visible,
+            self.dead_lettered,
+            tuple(sorted(self.downstream_by_status.items())),
+        )
+
+
+class ProgressDisplay:
+    def __init__(self, out: TextIO, quiet_seconds: float = 5.0) -> None:
+        self.out = out
+        self.interactive = out.isatty()
+        self.quiet_seconds = quiet_seconds
+        self._last: Snapshot | None = None
+        self._last_printed_at = 0.0
+
+    def show(self, snapshot: Snapshot) -> None:
+        if self.interactive:
+            self.out.write("\r\033[K" + snapshot.render())
+            self.out.flush()
+            self._last = snapshot
+            return
+        # Appended lines: one per change, or a heartbeat while nothing changes.
+        changed = self._last is None or snapshot._comparable() != self._last._comparable()
+        if changed or time.monotonic() - self._last_printed_at >= self.quiet_seconds:
+            print(snapshot.render(), file=self.out, flush=True)
+            self._last_printed_at = time.monotonic()
+        self._last = snapshot
+
+    def finish(self) -> None:
+        if self.interactive and self._last is not None:
+            self.out.write("\n")
+            self.out.flush()

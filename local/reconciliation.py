@@ -1,0 +1,65 @@
+"""Every message sent is delivered (the downstream answered 2xx) or in the dead-letter queue.
+
+Redriven messages keep their message id in the dead-letter queue; messages the function sends
+there itself (poison, non-retryable) are new messages naming the original in SourceMessageId.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from local.demo_downstream import Call
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message_id: str
+    source_message_id: str | None = None
+
+    @property
+    def original_id(self) -> str:
+        return self.source_message_id or self.message_id
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    sent: tuple[str, ...]
+    delivered: frozenset[str]
+    dead_lettered: frozenset[str]
+    lost: tuple[str, ...]
+    # 2xx answers beyond the first for one message: what the downstream's idempotency absorbs.
+    duplicates: int
+    downstream_calls: int
+    # Messages that got a 2xx and are in the dead-letter queue as well.
+    delivered_and_dead_lettered: frozenset[str]
+
+    def summary(self, elapsed_seconds: float) -> str:
+        return (
+            f"summary: sent={len(self.sent)} delivered={len(self.delivered)} "
+            f"dead_lettered={len(self.dead_lettered)} lost={len(self.lost)} "
+            f"duplicates={self.duplicates} downstream_calls={self.downstream_calls} "
+            f"elapsed_s={elapsed_seconds:.1f}"
+        )
+
+
+def reconcile(
+    sent_ids: Sequence[str], calls: Iterable[Call], dead_letters: Iterable[DeadLetter]
+) -> Reconciliation:
+    sent = set(sent_ids)
+    calls = list(calls)
+    successes = Counter(
+        call.idempotency_key for call in calls if 200 <= call.status <= 299 and call.idempotency_key
+    )
+    delivered = frozenset(key for key in successes if key in sent)
+    dead_lettered = frozenset(d.original_id for d in dead_letters if d.original_id in sent)
+    return Reconciliation(
+        sent=tuple(sent_ids),
+        delivered=delivered,
+        dead_lettered=dead_lettered,
+        lost=tuple(m for m in sent_ids if m not in delivered and m not in dead_lettered),
+        duplicates=sum(count - 1 for key, count in successes.items() if key in sent),
+        downstream_calls=len(calls),
+        delivered_and_dead_lettered=delivered & dead_lettered,
+    )

@@ -1,0 +1,316 @@
+"""The whole system, locally: deploy, start the demo downstream, send, poll, watch, reconcile."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from local.demo_downstream import Call, DemoDownstream, FailurePlan
+from local.deploy import DeployedStack, deploy
+from local.emulator import Emulator, endpoint_override_note, running_emulator
+from local.event_source_mapping import BatchReport, MappingSettings, SqsEventSourceMapping
+from local.execution_environment import EnvironmentPool, FunctionSpec, Setup
+from local.function_code import install_code
+from local.progress import ProgressDisplay, Snapshot
+from local.reconciliation import DeadLetter, Reconciliation, reconcile
+from local.send import generated_bodies, send_bodies
+from local.template import BUILD_DIR, ROOT
+
+logger = logging.getLogger(__name__)
+
+STACK_NAME = "sqs-backoff-consumer"
+WORK_DIR = ROOT / ".aws-sam" / "local-run"
+# Beyond the backoff schedule itself: processing, cold starts, the emulator's 1 s polling.
+DEADLINE_SLACK_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The demo's defaults: about half a minute of retries, recoveries and dead letters."""
+
+    messages: int = 20
+    failure_rate: float = 0.4
+    outage_seconds: float = 3.0
+    latency_ms: int = 20
+    max_receive_count: int = 4
+    backoff_base_seconds: int = 1
+    backoff_jitter_seconds: int = 3
+    # With these defaults seed 1 makes every call for one message fail, whatever the timing.
+    seed: str = "1"
+    build_dir: Path = BUILD_DIR
+    work_dir: Path = WORK_DIR
+    stack_name: str = STACK_NAME
+
+    def parameter_overrides(self, downstream_url: str) -> dict[str, Any]:
+        return {
+            "DownstreamUrl": downstream_url,
+            "MaxReceiveCount": self.max_receive_count,
+            "BackoffBaseSeconds": self.backoff_base_seconds,
+            "BackoffJitterSeconds": self.backoff_jitter_seconds,
+        }
+
+    def deadline_seconds(self, function_timeout_seconds: float) -> float:
+        """Long enough for the slowest schedule the parameters allow; a run that needs longer
+        has lost messages."""
+        longest_backoff = sum(
+            2**n + self.backoff_base_seconds + self.backoff_jitter_seconds - 1
+            for n in range(1, self.max_receive_count)
+        )
+        return float(
+            self.outage_seconds
+            + longest_backoff
+            + function_timeout_seconds
+            + DEADLINE_SLACK_SECONDS
+        )
+
+
+@dataclass
+class RunResult:
+    reconciliation: Reconciliation
+    # message id -> body, for every message sent.
+    sent: dict[str, str]
+    calls: list[Call]
+    dead_letters: list[DeadLetter]
+    batches: list[BatchReport]
+    deployed: DeployedStack
+    environments_started: int
+    elapsed_seconds: float
+    deadline_reached: bool
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def lost(self) -> int:
+        return len(self.reconciliation.lost)
+
+
+def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
+    started = time.monotonic()
+    if options.work_dir.exists():
+        shutil.rmtree(options.work_dir)
+    downstream = DemoDownstream(
+        FailurePlan(
+            failure_rate=options.failure_rate,
+            outage_seconds=options.outage_seconds,
+            latency_ms=options.latency_ms,
+            seed=options.seed,
+        )
+    )
+    note = endpoint_override_note()
+    if note is not None:
+        print(f"note       {note}", file=out)
+    with running_emulator() as emulator:
+        print(f"emulator   {emulator.endpoint_url} (moto, region {emulator.region})", file=out)
+        deployed = deploy(
+            emulator,
+            options.build_dir,
+            options.stack_name,
+            options.parameter_overrides(downstream.url),
+        )
+        _print_deployment(deployed, out)
+        code = install_code(emulator, deployed, options.work_dir / "code")
+        function = FunctionSpec.from_configuration(deployed.function)
+        [mapping] = deployed.event_source_mappings
+        settings = MappingSettings.from_mapping(mapping, deployed.outputs["SourceQueueUrl"])
+        print(
+            f"poller     BatchSize={settings.batch_size} "
+            f"MaximumBatchingWindowInSeconds={settings.batching_window_seconds:g} "
+            f"MaximumConcurrency={settings.maximum_concurrency} "
+            f"ReportBatchItemFailures={settings.report_batch_item_failures} "
+            f"Timeout={function.timeout_seconds:g}s",
+            file=out,
+        )
+        print(
+            f"logs       {options.work_dir / 'logs'} (one file per execution environment)", file=out
+        )
+        pool = EnvironmentPool(
+            Setup(function, code, emulator.endpoint_url, emulator.region),
+            options.work_dir / "logs",
+            settings.maximum_concurrency,
+        )
+        batches: list[BatchReport] = []
+        sqs = emulator.client("sqs")
+        mapping_poller = SqsEventSourceMapping(sqs, settings, pool, on_batch=batches.append)
+        deadline = started + options.deadline_seconds(function.timeout_seconds)
+        with downstream.serving():
+            print(
+                f"downstream {downstream.url} failure_rate={options.failure_rate:g} "
+                f"outage={options.outage_seconds:g}s latency={options.latency_ms}ms "
+                f"seed={options.seed}",
+                file=out,
+            )
+            mapping_poller.start()
+            try:
+                report = send_bodies(sqs, settings.queue_url, generated_bodies(options.messages))
+                sent = dict(report.sent)
+                deadline_reached = _watch(
+                    emulator,
+                    deployed,
+                    mapping_poller,
+                    downstream,
+                    sent=sent,
+                    started=started,
+                    deadline=deadline,
+                    out=out,
+                )
+            finally:
+                mapping_poller.stop()
+                pool.shutdown()
+        dead_letters = _drain(sqs, deployed.outputs["DeadLetterQueueUrl"])
+    elapsed = time.monotonic() - started
+    calls = downstream.calls()
+    result = RunResult(
+        reconciliation=reconcile(list(sent), calls, dead_letters),
+        sent=sent,
+        calls=calls,
+        dead_letters=dead_letters,
+        batches=batches,
+        deployed=deployed,
+        environments_started=pool.started,
+        elapsed_seconds=elapsed,
+        deadline_reached=deadline_reached,
+    )
+    _print_reconciliation(result, out)
+    return result
+
+
+def _print_deployment(deployed: DeployedStack, out: TextIO) -> None:
+    parameters = " ".join(
+        f"{name}={deployed.parameters[name]}"
+        for name in ("MaxReceiveCount", "BackoffBaseSeconds", "BackoffJitterSeconds",
+                     "BackoffMaxSeconds")
+    )  # fmt: skip
+    print(f"stack      {deployed.stack_name}: CREATE_COMPLETE ({parameters})", file=out)
+    print(f"queues     {deployed.outputs['SourceQueueUrl']}", file=out)
+    print(f"           {deployed.outputs['DeadLetterQueueUrl']}", file=out)
+    for gap in deployed.gaps:
+        print(f"emulator gap: {gap}", file=out)
+
+
+def _watch(
+    emulator: Emulator,
+    deployed: DeployedStack,
+    mapping_poller: SqsEventSourceMapping,
+    downstream: DemoDownstream,
+    *,
+    sent: Mapping[str, str],
+    started: float,
+    deadline: float,
+    out: TextIO,
+) -> bool:
+    """Show progress until the source queue is empty and idle; True if the deadline came first."""
+    sqs = emulator.client("sqs")
+    display = ProgressDisplay(out)
+    try:
+        while True:
+            # Read before the queue: a batch finishing in between then shows as deleted, not
+            # as hidden messages outside any invocation (which would read as backoff).
+            processing = mapping_poller.messages_in_invocation
+            source = _counts(sqs, deployed.outputs["SourceQueueUrl"])
+            dead = _counts(sqs, deployed.outputs["DeadLetterQueueUrl"])
+            calls = downstream.calls()
+            delivered = {c.idempotency_key for c in calls if 200 <= c.status <= 299} & set(sent)
+            display.show(
+                Snapshot(
+                    elapsed_seconds=time.monotonic() - started,
+                    sent=len(sent),
+                    delivered=len(delivered),
+                    processing=processing,
+                    waiting_backoff=max(0, source[1] - processing),
+                    visible=source[0],
+                    dead_lettered=sum(dead),
+                    downstream_by_status=downstream.status_counts(),
+                )
+            )
+            if source == (0, 0) and processing == 0:
+                return False
+            if time.monotonic() >= deadline:
+                logger.error(
+                    "deadline reached with messages still on the source queue",
+                    extra={"fields": {"visible": source[0], "in_flight": source[1]}},
+                )
+                return True
+            time.sleep(0.5)  # the display's refresh interval
+    finally:
+        display.finish()
+
+
+def _counts(sqs: Any, queue_url: str) -> tuple[int, int]:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return (
+        int(attributes["ApproximateNumberOfMessages"]),
+        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+    )
+
+
+def _drain(sqs: Any, queue_url: str) -> list[DeadLetter]:
+    """Every message in the dead-letter queue (each received once, hidden while reading)."""
+    dead_letters: list[DeadLetter] = []
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=300,
+            MessageAttributeNames=["SourceMessageId"],
+        ).get("Messages", [])
+        if not messages:
+            return dead_letters
+        for message in messages:
+            source = message.get("MessageAttributes", {}).get("SourceMessageId", {})
+            dead_letters.append(DeadLetter(message["MessageId"], source.get("StringValue")))
+
+
+def _print_reconciliation(result: RunResult, out: TextIO) -> None:
+    rec = result.reconciliation
+    calls_by_key: dict[str, list[Call]] = {}
+    for call in result.calls:
+        calls_by_key.setdefault(call.idempotency_key or "", []).append(call)
+    first_try = sum(1 for m in rec.delivered if 200 <= calls_by_key[m][0].status <= 299)
+    all_failed = sum(
+        1 for m in rec.dead_lettered
+        if not any(200 <= c.status <= 299 for c in calls_by_key.get(m, []))
+    )  # fmt: skip
+    statuses: dict[int, int] = {}
+    for call in result.calls:
+        statuses[call.status] = statuses.get(call.status, 0) + 1
+    invocations = len(result.batches)
+    failed_batches = sum(1 for b in result.batches if b.outcome.failed)
+    print("reconciliation", file=out)
+    print(f"  sent           {len(rec.sent):4d}", file=out)
+    print(
+        f"  delivered      {len(rec.delivered):4d}  first attempt {first_try}, "
+        f"after retries {len(rec.delivered) - first_try}",
+        file=out,
+    )
+    print(
+        f"  dead-lettered  {len(rec.dead_lettered):4d}  every downstream call failed for "
+        f"{all_failed} of them",
+        file=out,
+    )
+    print(f"  lost           {len(rec.lost):4d}  {' '.join(rec.lost)}".rstrip(), file=out)
+    print(f"  duplicates     {rec.duplicates:4d}", file=out)
+    print(
+        f"  downstream     {rec.downstream_calls:4d}  calls: "
+        + " ".join(f"{s}={n}" for s, n in sorted(statuses.items())),
+        file=out,
+    )
+    print(
+        f"  invocations    {invocations:4d}  {failed_batches} with failed records, "
+        f"{result.environments_started} execution environments started",
+        file=out,
+    )
+    if rec.delivered_and_dead_lettered:
+        print(
+            f"  delivered AND dead-lettered: {' '.join(sorted(rec.delivered_and_dead_lettered))}",
+            file=out,
+        )
+    if result.deadline_reached:
+        print("  the run stopped at its deadline with messages still on the source queue", file=out)
+    print(rec.summary(result.elapsed_seconds), file=out)

@@ -1,0 +1,118 @@
+"""template.yaml as it deploys: parsed, parameter values checked as CloudFormation checks them,
+code locations packaged, and translated by aws-sam-translator into plain CloudFormation."""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import boto3
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+from samtranslator.yaml_helper import yaml_parse
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE_TEMPLATE = ROOT / "template.yaml"
+BUILD_DIR = ROOT / ".aws-sam" / "build"
+# Properties of SAM resources that name a local folder until packaged into S3.
+CODE_PROPERTIES = ("CodeUri", "ContentUri")
+
+
+class ParameterError(ValueError):
+    """Parameter values the template refuses: CloudFormation would reject the stack."""
+
+
+class NoManagedPolicies:
+    """The template names no managed policy, so the translator never needs IAM to look one up."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    parsed: dict[str, Any] = yaml_parse(path.read_text())
+    return parsed
+
+
+def translate(
+    template: Mapping[str, Any], parameter_values: Mapping[str, Any], region: str
+) -> dict[str, Any]:
+    """The plain CloudFormation template SAM deploys for these parameter values in `region`."""
+    # The translator's own transform() takes the region from the user's AWS configuration;
+    # the region is given explicitly so that no AWS configuration is read.
+    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
+    result: dict[str, Any] = translator.translate(
+        copy.deepcopy(dict(template)),
+        parameter_values=dict(parameter_values),
+        get_managed_policy_map=NoManagedPolicies().load,
+    )
+    return result
+
+
+def code_locations(template: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """{logical id: (property, local folder)} of every resource whose code is still local."""
+    locations: dict[str, tuple[str, str]] = {}
+    for logical_id, resource in template["Resources"].items():
+        properties = resource.get("Properties", {})
+        for key in CODE_PROPERTIES:
+            if isinstance(properties.get(key), str) and not properties[key].startswith("s3://"):
+                locations[logical_id] = (key, properties[key])
+    return locations
+
+
+def with_code_uris(template: Mapping[str, Any], uris: Mapping[str, str]) -> dict[str, Any]:
+    """A copy of the template whose local code folders point at the given s3:// URIs."""
+    packaged = copy.deepcopy(dict(template))
+    for logical_id, (key, _) in code_locations(template).items():
+        packaged["Resources"][logical_id]["Properties"][key] = uris[logical_id]
+    return packaged
+
+
+def resolved_parameters(
+    template: Mapping[str, Any], overrides: Mapping[str, Any]
+) -> dict[str, str]:
+    """Every parameter's value (override, else default), checked against its constraints.
+
+    CloudFormation refuses a stack whose parameters break MinValue, MaxValue, AllowedValues or
+    AllowedPattern; the emulator does not check them, so they are checked here, all at once.
+    """
+    specs: dict[str, Any] = template.get("Parameters", {})
+    problems = [
+        f"{name} is not a parameter of the template" for name in overrides if name not in specs
+    ]
+    values: dict[str, str] = {}
+    for name, spec in specs.items():
+        if name in overrides:
+            value = str(overrides[name])
+        elif "Default" in spec:
+            value = str(spec["Default"])
+        else:
+            problems.append(f"{name} has no default: a value is required")
+            continue
+        problems.extend(f"{name}={value!r}: {problem}" for problem in _violations(value, spec))
+        values[name] = value
+    if problems:
+        raise ParameterError("; ".join(problems))
+    return values
+
+
+def _violations(value: str, spec: Mapping[str, Any]) -> list[str]:
+    problems: list[str] = []
+    if spec.get("Type") == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            return ["not a number"]
+        if "MinValue" in spec and number < float(spec["MinValue"]):
+            problems.append(f"below the minimum {spec['MinValue']}")
+        if "MaxValue" in spec and number > float(spec["MaxValue"]):
+            problems.append(f"above the maximum {spec['MaxValue']}")
+    if "AllowedValues" in spec and value not in [str(v) for v in spec["AllowedValues"]]:
+        problems.append(f"not one of {', '.join(str(v) for v in spec['AllowedValues'])}")
+    pattern = spec.get("AllowedPattern")
+    if pattern is not None and re.fullmatch(pattern, value) is None:
+        problems.append(spec.get("ConstraintDescription", f"does not match {pattern}"))
+    return problems

@@ -1,0 +1,150 @@
+"""The whole local system, small: sam build, deploy into the emulator, poll, reconcile."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import os
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from consumer.backoff import BackoffPolicy, delay_range_seconds
+from local.demo_downstream import Call
+from local.system import RunOptions, RunResult, run_local_system
+from local.template import ROOT
+
+# Beyond the formula's longest delay: the emulator's 1 s receive loop, the invocation around
+# the call, and a cold start when a new environment is needed, on a busy 2-core machine.
+REDELIVERY_SLACK_SECONDS = 6.0
+# The function sets the visibility after the call returns, so the next call can come no earlier
+# than the delay after the previous one; clocks of one process, a little rounding aside.
+CLOCK_TOLERANCE_SECONDS = 0.2
+
+OPTIONS = RunOptions(
+    messages=8,
+    failure_rate=0.5,
+    outage_seconds=0,
+    latency_ms=0,
+    max_receive_count=3,
+    backoff_base_seconds=0,
+    backoff_jitter_seconds=2,
+    # Seed 7 gives these 8 messages one that fails every attempt, retried recoveries and
+    # first-attempt deliveries (asserted below, so a changed draw cannot pass unnoticed).
+    seed="7",
+)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    build_dir = tmp_path_factory.mktemp("sam") / "build"
+    # The virtual environment's SAM CLI, which also looks for python3.13 on PATH.
+    bin_dir = Path(sys.executable).parent
+    subprocess.run(
+        [str(bin_dir / "sam"), "build", "--build-dir", str(build_dir)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        env={
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "SAM_CLI_TELEMETRY": "0",
+        },
+    )
+    return build_dir
+
+
+@pytest.fixture(scope="module")
+def run(built: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResult, str]:
+    options = RunOptions(
+        **{**OPTIONS.__dict__, "build_dir": built, "work_dir": tmp_path_factory.mktemp("run")}
+    )
+    out = io.StringIO()
+    result = run_local_system(options, out)
+    return result, out.getvalue()
+
+
+def calls_by_message(result: RunResult) -> dict[str, list[Call]]:
+    grouped: dict[str, list[Call]] = defaultdict(list)
+    for call in result.calls:
+        grouped[str(call.idempotency_key)].append(call)
+    return grouped
+
+
+def failed(call: Call) -> bool:
+    return not 200 <= call.status <= 299
+
+
+@pytest.mark.slow
+def test_nothing_is_lost_and_the_summary_says_so(run: tuple[RunResult, str]) -> None:
+    result, output = run
+    rec = result.reconciliation
+    assert len(result.sent) == OPTIONS.messages
+    assert rec.lost == ()
+    assert len(rec.delivered) + len(rec.dead_lettered) == len(result.sent)
+    assert not rec.delivered_and_dead_lettered
+    assert not result.deadline_reached
+    last_line = output.rstrip("\n").splitlines()[-1]
+    match = re.fullmatch(
+        r"summary: sent=(\d+) delivered=(\d+) dead_lettered=(\d+) lost=(\d+) duplicates=(\d+) "
+        r"downstream_calls=(\d+) elapsed_s=\d+\.\d",
+        last_line,
+    )
+    assert match is not None, last_line
+    assert [int(n) for n in match.groups()] == [
+        len(result.sent),
+        len(rec.delivered),
+        len(rec.dead_lettered),
+        0,
+        rec.duplicates,
+        len(result.calls),
+    ]
+
+
+@pytest.mark.slow
+def test_dead_lettered_are_exactly_the_messages_whose_every_call_failed(
+    run: tuple[RunResult, str],
+) -> None:
+    result, _ = run
+    calls = calls_by_message(result)
+    assert set(calls) == set(result.sent)
+    every_call_failed = {m for m, message_calls in calls.items() if all(map(failed, message_calls))}
+    assert result.reconciliation.dead_lettered == every_call_failed
+    # The scenario did exercise every path: dead letters, recoveries, first-attempt successes
+    recovered = {m for m, c in calls.items() if failed(c[0]) and not failed(c[-1])}
+    first_attempt = {m for m, c in calls.items() if not failed(c[0])}
+    assert every_call_failed
+    assert recovered
+    assert first_attempt
+    # ...and a message is delivered at most MaxReceiveCount times, dead letters exactly that
+    for message_id, message_calls in calls.items():
+        expected = OPTIONS.max_receive_count if message_id in every_call_failed else None
+        assert len(message_calls) <= OPTIONS.max_receive_count
+        if expected is not None:
+            assert len(message_calls) == expected
+        assert sum(not failed(call) for call in message_calls) <= 1
+
+
+@pytest.mark.slow
+def test_redeliveries_are_spaced_as_the_backoff_formula_allows(run: tuple[RunResult, str]) -> None:
+    result, _ = run
+    policy = BackoffPolicy(
+        base_seconds=OPTIONS.backoff_base_seconds,
+        jitter_seconds=OPTIONS.backoff_jitter_seconds,
+        max_receive_count=OPTIONS.max_receive_count,
+    )
+    gaps_checked = 0
+    for message_calls in calls_by_message(result).values():
+        for receive_count, (earlier, later) in enumerate(itertools.pairwise(message_calls), 1):
+            low, high = delay_range_seconds(receive_count, policy)
+            gap = later.received_at - earlier.received_at
+            assert low - CLOCK_TOLERANCE_SECONDS <= gap <= high + REDELIVERY_SLACK_SECONDS, (
+                f"redelivery {receive_count + 1} came {gap:.2f}s after delivery {receive_count}; "
+                f"delay({receive_count}) is {low}..{high}s"
+            )
+            gaps_checked += 1
+    assert gaps_checked > 0

@@ -1,0 +1,91 @@
+"""The local run's parameters: checked as CloudFormation checks them; demo defaults that show
+retries, recoveries and a dead letter whatever the timing."""
+
+from __future__ import annotations
+
+import pytest
+
+from local.demo_downstream import FailurePlan
+from local.run import options_from
+from local.send import generated_bodies
+from local.system import RunOptions
+from local.template import SOURCE_TEMPLATE, ParameterError, load_template, resolved_parameters
+
+TEMPLATE = load_template(SOURCE_TEMPLATE)
+
+
+def test_the_demo_parameters_are_accepted_by_the_template() -> None:
+    options = RunOptions()
+    values = resolved_parameters(TEMPLATE, options.parameter_overrides("http://127.0.0.1:1/m"))
+    assert values["MaxReceiveCount"] == str(options.max_receive_count)
+    assert values["BackoffBaseSeconds"] == str(options.backoff_base_seconds)
+    assert values["BatchSize"] == "10"  # untouched parameters keep their defaults
+
+
+def test_every_violation_is_reported_at_once() -> None:
+    overrides = {
+        "DownstreamUrl": "ftp://nope",
+        "BackoffJitterSeconds": 0,
+        "MaxReceiveCount": "many",
+        "LogLevel": "LOUD",
+        "Unknown": 1,
+    }
+    with pytest.raises(ParameterError) as raised:
+        resolved_parameters(TEMPLATE, overrides)
+    message = str(raised.value)
+    assert "Unknown is not a parameter" in message
+    assert "BackoffJitterSeconds='0': below the minimum 1" in message
+    assert "MaxReceiveCount='many': not a number" in message
+    assert "LogLevel='LOUD': not one of DEBUG, INFO, WARNING, ERROR" in message
+    assert "DownstreamUrl='ftp://nope': an absolute http:// or https:// URL" in message
+
+
+def test_a_required_parameter_without_value_is_refused() -> None:
+    with pytest.raises(ParameterError, match="DownstreamUrl has no default"):
+        resolved_parameters(TEMPLATE, {})
+
+
+def test_defaults_dead_letter_a_message_and_recover_others_whatever_the_timing() -> None:
+    # Given the demo defaults, When the downstream draws its failures for each attempt
+    options = RunOptions()
+    plan = FailurePlan(failure_rate=options.failure_rate, seed=options.seed)
+    attempts = range(1, options.max_receive_count + 1)
+    fates = {
+        body: [plan.draws_failure(body, attempt) for attempt in attempts]
+        for body in generated_bodies(options.messages)
+    }
+    # Then at least one message fails every attempt even without the outage (a dead letter),
+    # and some fail their second attempt and still get through later (visible retries).
+    assert any(all(fate) for fate in fates.values())
+    assert any(fate[1] and not all(fate) for fate in fates.values())
+
+
+@pytest.mark.parametrize(
+    ("flags", "complaint"),
+    [
+        (["--messages", "0"], "--messages: 0 is out of range"),
+        (["--failure-rate", "1.5"], "--failure-rate: 1.5 is out of range"),
+        (["--backoff-jitter", "x"], "--backoff-jitter: 'x' is not a whole number"),
+        (["--outage", "-1"], "--outage: -1.0 is out of range"),
+    ],
+)
+def test_bad_flags_are_refused_with_a_clear_message(
+    flags: list[str], complaint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        options_from(flags)
+    assert exited.value.code == 2
+    assert complaint in capsys.readouterr().err
+
+
+def test_flags_become_template_parameters() -> None:
+    options = options_from(
+        ["--max-receive-count", "6", "--backoff-base", "0", "--backoff-jitter", "2", "--seed", "x"]
+    )
+    assert options.parameter_overrides("http://127.0.0.1:1/m") == {
+        "DownstreamUrl": "http://127.0.0.1:1/m",
+        "MaxReceiveCount": 6,
+        "BackoffBaseSeconds": 0,
+        "BackoffJitterSeconds": 2,
+    }
+    assert options.seed == "x"

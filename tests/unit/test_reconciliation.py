@@ -1,0 +1,42 @@
+"""Reconciling what was sent with what the downstream saw and what the DLQ holds."""
+
+from __future__ import annotations
+
+from local.demo_downstream import Call
+from local.reconciliation import DeadLetter, reconcile
+
+
+def call(key: str, status: int, attempt: int = 1) -> Call:
+    return Call(key, "{}", attempt, status, received_at=float(attempt), reason="test")
+
+
+def test_every_message_is_delivered_dead_lettered_or_lost() -> None:
+    # Given a delivery after a retry, a redriven message, a poison copy and a vanished message
+    calls = [call("a", 503), call("a", 200, 2), call("b", 503), call("b", 503, 2)]
+    dead_letters = [DeadLetter("b"), DeadLetter("new-id", source_message_id="c")]
+
+    result = reconcile(["a", "b", "c", "d"], calls, dead_letters)
+
+    assert result.delivered == {"a"}
+    assert result.dead_lettered == {"b", "c"}
+    assert result.lost == ("d",)
+    assert result.duplicates == 0
+    assert result.downstream_calls == 4
+    assert result.summary(12.34) == (
+        "summary: sent=4 delivered=1 dead_lettered=2 lost=1 duplicates=0 "
+        "downstream_calls=4 elapsed_s=12.3"
+    )
+
+
+def test_second_successes_are_duplicates_and_strangers_are_ignored() -> None:
+    calls = [call("a", 200), call("a", 201, 2), call("x", 200)]
+    result = reconcile(["a"], calls, [DeadLetter("y")])
+    assert result.delivered == {"a"}
+    assert result.duplicates == 1
+    assert result.dead_lettered == frozenset()
+    assert result.lost == ()
+
+
+def test_a_message_both_delivered_and_dead_lettered_is_reported() -> None:
+    result = reconcile(["a"], [call("a", 200)], [DeadLetter("a")])
+    assert result.delivered_and_dead_lettered == {"a"}
