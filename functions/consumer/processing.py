@@ -152,7 +152,11 @@ class BackoffBatchProcessor(BatchProcessor):
         retry_after = error.retry_after_seconds if isinstance(error, DownstreamFailure) else None
         visibility_seconds = min(
             next_visibility_seconds(
-                message.receive_count, config.backoff_policy, self.runtime.rng, retry_after
+                message.receive_count,
+                config.backoff_policy,
+                self.runtime.rng,
+                retry_after,
+                message_id=message.message_id,
             ),
             self._visibility_left_seconds(),
         )
