@@ -11,9 +11,11 @@ export SAM_CLI_TELEMETRY := 0
 ENV ?= default
 EVENT ?= events/sqs-single-success.json
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
+SCHEDULE_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint format test test-fast validate build deploy lock clean
+.PHONY: help venv lint format test test-fast validate build deploy lock clean bench-backoff schedule
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,7 +32,7 @@ venv: $(STAMP) ## create .venv with the pinned dev requirements
 lint: $(STAMP) ## ruff, ruff format --check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy functions tests
+	$(BIN)/mypy functions tests benchmarks
 
 format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -50,6 +52,12 @@ build: $(STAMP) ## sam build: the function and its dependency layer into .aws-sa
 
 deploy: build ## sam deploy --config-env $(ENV) (make deploy ENV=prod)
 	$(BIN)/sam deploy --config-env $(ENV)
+
+bench-backoff: $(STAMP) ## the backoff study: tables, plots in docs/backoff-study (BENCH_ARGS=--json ...)
+	PYTHONPATH=functions $(BIN)/python -m benchmarks.backoff_study $(BENCH_ARGS)
+
+schedule: $(STAMP) ## each attempt's delay range and cumulative span (SCHEDULE_ARGS=--max-receive-count 20 ...)
+	@PYTHONPATH=functions $(BIN)/python -m benchmarks.schedule $(SCHEDULE_ARGS)
 
 lock: ## re-pin requirements-dev.txt from requirements-dev.in
 	rm -rf .venv-lock
