@@ -106,51 +106,36 @@ def test_every_strategy_shares_the_cap(policy: BackoffPolicy) -> None:
     assert delay_seconds(10**9, capped, rng, message_id="runaway") <= 300
 
 
+def visibility(n: int, policy: BackoffPolicy, retry_after_seconds: int | None = None) -> int:
+    """The visibility after the n-th failure, from a fixed random source and message id."""
+    return next_visibility_seconds(
+        n, policy, random.Random(5), retry_after_seconds=retry_after_seconds, message_id="m"
+    )
+
+
 @pytest.mark.parametrize("policy", ALL_STRATEGIES, ids=lambda policy: policy.strategy.value)
 def test_every_strategy_ends_with_visibility_zero_on_the_final_attempt(
     policy: BackoffPolicy,
 ) -> None:
-    # Given the final attempt (receive count 10 of 10), even with a long Retry-After
-    visibility = next_visibility_seconds(
-        10, policy, random.Random(0), retry_after_seconds=3600, message_id="m"
-    )
-
+    # Given the final attempt (receive count 10 of 10), even with a long Retry-After,
     # Then the visibility is 0, so SQS dead-letters at the next receive
-    assert visibility == 0
+    assert visibility(10, policy, retry_after_seconds=3600) == 0
     # ...while the attempt before it still waits
-    assert (
-        next_visibility_seconds(
-            9, policy, random.Random(0), retry_after_seconds=3600, message_id="m"
-        )
-        >= 3600
-    )
+    assert visibility(9, policy, retry_after_seconds=3600) >= 3600
 
 
 @pytest.mark.parametrize("policy", ALL_STRATEGIES, ids=lambda policy: policy.strategy.value)
 def test_every_strategy_treats_retry_after_as_a_lower_bound_within_the_cap(
     policy: BackoffPolicy,
 ) -> None:
-    # Given a Retry-After longer than any first delay (at most 121 s for these defaults)
-    first = next_visibility_seconds(
-        1, policy, random.Random(5), retry_after_seconds=600, message_id="m"
-    )
+    # Given a Retry-After longer than any first delay (at most 121 s for these defaults),
     # Then it wins
-    assert first == 600
+    assert visibility(1, policy, retry_after_seconds=600) == 600
 
     # Given one beyond the cap, Then the cap wins
     capped = BackoffPolicy(max_seconds=300, strategy=policy.strategy)
-    assert (
-        next_visibility_seconds(
-            1, capped, random.Random(5), retry_after_seconds=86_400, message_id="m"
-        )
-        == 300
-    )
+    assert visibility(1, capped, retry_after_seconds=86_400) == 300
 
     # Given a short Retry-After, Then the strategy's own delay stands
-    own = next_visibility_seconds(1, policy, random.Random(5), message_id="m")
-    assert (
-        next_visibility_seconds(
-            1, policy, random.Random(5), retry_after_seconds=own, message_id="m"
-        )
-        == own
-    )
+    own = visibility(1, policy)
+    assert visibility(1, policy, retry_after_seconds=own) == own
