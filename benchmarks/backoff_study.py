@@ -86,6 +86,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         default=3600,
         help="how long arrivals go on after recovery (default 3600)",
     )
+    parser.add_argument(
+        "--burst-messages",
+        type=int,
+        default=0,
+        help="messages enqueued at once when the outage begins, on top of the arrivals",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--workers", type=int, default=2, help="processes for the scenarios (default 2)"
@@ -140,6 +146,7 @@ def build_jobs(args: argparse.Namespace) -> list[_Job]:
             retention_s=days * DAY_S,
             arrival_rate_per_s=args.messages_per_day / DAY_S,
             arrivals_after_recovery_s=args.arrivals_after_recovery_s,
+            burst_messages=args.burst_messages,
             capacity_per_s=args.capacity_per_s,
             concurrency=int(defaults["MaximumConcurrency"]),
             batch_size=int(defaults["BatchSize"]),
@@ -243,9 +250,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"\n## Outage scenarios\n\nArrivals {args.messages_per_day:,.0f}/day "
         f"({args.messages_per_day / DAY_S:.2f}/s) from the outage's start until "
-        f"{report.duration(args.arrivals_after_recovery_s)} after recovery; downstream capacity "
-        f"mu = {args.capacity_per_s:g}/s after recovery. Latency and drain are those of the "
-        "messages enqueued during the outage.\n"
+        f"{report.duration(args.arrivals_after_recovery_s)} after recovery"
+        + (f", plus {args.burst_messages:,} at once at its start" if args.burst_messages else "")
+        + f"; downstream capacity mu = {args.capacity_per_s:g}/s after recovery. Latency and "
+        "drain are those of the messages enqueued during the outage.\n"
     )
     print(report.scenario_table(results, dict(enumerate(wall_s))))
     print(

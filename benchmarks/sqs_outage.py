@@ -2,8 +2,9 @@
 
 Model, per scenario (every number a field of Scenario):
 - Arrivals: a Poisson process at `arrival_rate_per_s` from t = 0 (the outage's start) until
-  `arrivals_after_recovery_s` after the outage ends. Each message expires `retention_s` after it
-  was first enqueued, wherever it is (SQS counts retention from the original enqueue time).
+  `arrivals_after_recovery_s` after the outage ends, plus `burst_messages` enqueued at t = 0.
+  Each message expires `retention_s` after it was first enqueued, wherever it is (SQS counts
+  retention from the original enqueue time).
 - The queue hands out visible messages oldest first. A message received `max_receive_count`
   times already is moved to the dead-letter queue by its next receive instead of being delivered
   (SQS's redrive policy). Received and not yet deleted means in flight, also while waiting out a
@@ -55,6 +56,9 @@ class Scenario:
     # 100,000 messages a day: a 24-hour outage strands 100,000 of them.
     arrival_rate_per_s: float = 100_000 / DAY_S
     arrivals_after_recovery_s: float = 3_600.0
+    # Messages enqueued all at once when the outage begins (a batch job, a replay), on top of
+    # the Poisson arrivals: they fail together, the case where jitter should matter most.
+    burst_messages: int = 0
     capacity_per_s: float = 5.0
     concurrency: int = 10
     batch_size: int = 10
@@ -135,6 +139,8 @@ class _OutageRun:
         self.delete_batches = 0
 
     def run(self, progress: Progress | None) -> Result:
+        for _ in range(self.s.burst_messages):
+            self.sim.schedule(0.0, self._enqueue)
         self.sim.schedule(self.arrival_rng.expovariate(self.s.arrival_rate_per_s), self._arrive)
         end_s = self.sim.run(progress)
         self.idle_poller_s += self.idle_pollers * end_s
@@ -143,15 +149,17 @@ class _OutageRun:
     # Events -------------------------------------------------------------------------------
 
     def _arrive(self, _: None) -> None:
-        now = self.sim.now
-        self.enqueued_at.append(now)
+        self._enqueue(None)
+        following = self.sim.now + self.arrival_rng.expovariate(self.s.arrival_rate_per_s)
+        if following < self.arrivals_end_s:
+            self.sim.schedule(following, self._arrive)
+
+    def _enqueue(self, _: None) -> None:
+        self.enqueued_at.append(self.sim.now)
         self.receive_counts.append(0)
         self.fates.append(_PENDING)
         self.resolved_at.append(math.inf)
         self._make_visible(len(self.enqueued_at) - 1)
-        following = now + self.arrival_rng.expovariate(self.s.arrival_rate_per_s)
-        if following < self.arrivals_end_s:
-            self.sim.schedule(following, self._arrive)
 
     def _reappear(self, message: int) -> None:
         self.inflight -= 1

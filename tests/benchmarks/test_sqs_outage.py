@@ -149,3 +149,17 @@ def test_every_strategy_sees_the_same_arrivals() -> None:
 def test_the_strategy_must_match_the_scenario() -> None:
     with pytest.raises(ValueError, match="scenario is for S0"):
         simulate(SMALL, strategies(BackoffPolicy())["S1"])
+
+
+def test_a_burst_is_enqueued_at_the_outages_start_on_top_of_the_arrivals() -> None:
+    # Given 500 messages enqueued at once when the outage begins
+    plain = run(replace(SMALL, strategy="S1"))
+    burst = run(replace(SMALL, strategy="S1", burst_messages=500))
+
+    # Then they are stranded with the others and all resolved
+    assert burst.messages == plain.messages + 500
+    assert burst.messages_during_outage == plain.messages_during_outage + 500
+    assert burst.delivered + burst.dead_lettered + burst.expired == burst.messages
+    # ...and without jitter they retry in lockstep: the busiest minute after recovery is far
+    # above what the same arrivals produce without the burst
+    assert burst.peak_over_capacity > 2 * plain.peak_over_capacity
