@@ -54,7 +54,7 @@ deploy: build ## sam deploy --config-env $(ENV) (make deploy ENV=prod)
 	$(BIN)/sam deploy --config-env $(ENV)
 
 bench-backoff: $(STAMP) ## the backoff study: tables, plots in docs/backoff-study (BENCH_ARGS=--json ...)
-	PYTHONPATH=functions $(BIN)/python -m benchmarks.backoff_study $(BENCH_ARGS)
+	@PYTHONPATH=functions $(BIN)/python -m benchmarks.backoff_study $(BENCH_ARGS)
 
 schedule: $(STAMP) ## each attempt's delay range and cumulative span (SCHEDULE_ARGS=--max-receive-count 20 ...)
 	@PYTHONPATH=functions $(BIN)/python -m benchmarks.schedule $(SCHEDULE_ARGS)

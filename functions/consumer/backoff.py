@@ -82,7 +82,7 @@ def _decorrelated(receive_count: int, policy: BackoffPolicy, message_id: str) ->
     sleep = min(policy.base_seconds, policy.max_seconds)
     for draw in draws:
         # max(): a cap below the base would otherwise leave an empty range. The multiply-shift
-        # maps the 64-bit draw onto [0, width) exactly, without floating point.
+        # maps the 64-bit draw into [0, width) without floating point (bias below width / 2^64).
         width = max(3 * sleep - policy.base_seconds, 0) + 1
         sleep = min(policy.base_seconds + (draw * width >> 64), policy.max_seconds)
     return sleep
