@@ -14,9 +14,11 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 RUN_ARGS ?=
 SEND_ARGS ?=
+SCHEDULE_ARGS ?=
+HANDLER_BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint format test test-fast validate build deploy run invoke send bench bench-handler lock clean
+.PHONY: help venv lint format test test-fast validate build deploy run invoke send bench bench-handler bench-backoff schedule lock clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -63,10 +65,16 @@ invoke: build ## one invocation of the built function with EVENT, against the em
 send: $(STAMP) ## send messages to the stack of ENV's samconfig section or AWS_ENDPOINT_URL (SEND_ARGS="--help")
 	$(BIN)/python -m local.send --config-env $(ENV) $(SEND_ARGS)
 
-bench: bench-handler ## every benchmark
+bench: bench-handler bench-backoff ## every benchmark
 
-bench-handler: $(STAMP) ## handler cost per record against bare requests, side by side
-	PYTHONPATH=functions:. $(BIN)/python -m benchmarks.handler_overhead $(BENCH_ARGS)
+bench-handler: $(STAMP) ## handler cost per record against bare requests (HANDLER_BENCH_ARGS=--json ...)
+	@PYTHONPATH=functions:. $(BIN)/python -m benchmarks.handler_overhead $(HANDLER_BENCH_ARGS)
+
+bench-backoff: $(STAMP) ## the backoff study: tables, plots in docs/backoff-study (BENCH_ARGS=--json ...)
+	@PYTHONPATH=functions $(BIN)/python -m benchmarks.backoff_study $(BENCH_ARGS)
+
+schedule: $(STAMP) ## each attempt's delay range and cumulative span (SCHEDULE_ARGS=--max-receive-count 20 ...)
+	@PYTHONPATH=functions $(BIN)/python -m benchmarks.schedule $(SCHEDULE_ARGS)
 
 lock: ## re-pin requirements-dev.txt from requirements-dev.in
 	rm -rf .venv-lock

@@ -1,0 +1,1 @@
+"""Performance and backoff studies. Development only: the function never imports this package."""

@@ -1,17 +1,36 @@
 """The retry schedule: pure functions of the receive count, with the random source injected.
 
-delay(n) = min(2^n + base + J, cap), J uniform in [0, jitter - 1]. The queue, not the function,
-waits out the delay: the consumer sets the message's visibility timeout to it.
+Three strategies share the cap, the final-attempt rule and Retry-After as a lower bound:
+
+- seed: delay(n) = min(2^n + base + J, cap), J uniform in [0, jitter - 1];
+- full-jitter: delay(n) uniform in [0, min(cap, base * 2^n)] (Brooker, AWS Architecture Blog, 2015);
+- decorrelated: d(0) = base, d(k) = min(cap, uniform in [base, 3 * d(k-1)]), delay(n) = d(n).
+
+The queue, not the function, waits out the delay: the consumer sets the message's visibility
+timeout to it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
+import struct
 from dataclasses import dataclass
+from enum import StrEnum
 
 # 2^62 s is far beyond any cap SQS accepts; bounding the exponent keeps a runaway receive count
 # (a queue without a redrive policy) from building huge integers.
 _MAX_EXPONENT = 62
+# The decorrelated chain forgets its start within a few dozen steps (each step is a fresh draw
+# between base and 3x the last one, under the cap), so regenerating more steps than this would
+# cost time for a runaway receive count without changing the distribution of the delay.
+_MAX_CHAIN_STEPS = 64
+
+
+class BackoffStrategy(StrEnum):
+    SEED = "seed"
+    FULL_JITTER = "full-jitter"
+    DECORRELATED = "decorrelated"
 
 
 @dataclass(frozen=True)
@@ -20,16 +39,53 @@ class BackoffPolicy:
     jitter_seconds: int = 60
     max_seconds: int = 43_200
     max_receive_count: int = 10
+    strategy: BackoffStrategy = BackoffStrategy.SEED
 
 
-def delay_seconds(receive_count: int, policy: BackoffPolicy, rng: random.Random) -> int:
-    """The backoff delay after the `receive_count`-th delivery failed."""
-    return _delay(receive_count, policy, jitter=rng.randint(0, policy.jitter_seconds - 1))
+def delay_seconds(
+    receive_count: int,
+    policy: BackoffPolicy,
+    rng: random.Random,
+    message_id: str | None = None,
+) -> int:
+    """The backoff delay after the `receive_count`-th delivery failed.
+
+    The decorrelated strategy needs the message id: SQS keeps no state between deliveries, so the
+    chain of delays is regenerated from a random source seeded by it.
+    """
+    match policy.strategy:
+        case BackoffStrategy.SEED:
+            return _delay(receive_count, policy, jitter=rng.randint(0, policy.jitter_seconds - 1))
+        case BackoffStrategy.FULL_JITTER:
+            return rng.randint(0, _exponential_ceiling(receive_count, policy))
+        case BackoffStrategy.DECORRELATED:
+            if message_id is None:
+                raise ValueError("the decorrelated strategy needs the message id")
+            return _decorrelated(receive_count, policy, message_id)
 
 
 def _delay(receive_count: int, policy: BackoffPolicy, jitter: int) -> int:
     exponential = 1 << min(max(receive_count, 0), _MAX_EXPONENT)
     return min(exponential + policy.base_seconds + jitter, policy.max_seconds)
+
+
+def _exponential_ceiling(receive_count: int, policy: BackoffPolicy) -> int:
+    return min(policy.base_seconds << min(max(receive_count, 0), _MAX_EXPONENT), policy.max_seconds)
+
+
+def _decorrelated(receive_count: int, policy: BackoffPolicy, message_id: str) -> int:
+    steps = min(max(receive_count, 0), _MAX_CHAIN_STEPS)
+    # The random source seeded by the message id is SHAKE-128 of it: one call yields 8 bytes for
+    # every step, where random.Random(message_id) would cost more to seed than the whole chain
+    # (every delivery redraws it, and the backoff study draws millions of chains).
+    draws = struct.unpack(f">{steps}Q", hashlib.shake_128(message_id.encode()).digest(8 * steps))
+    sleep = min(policy.base_seconds, policy.max_seconds)
+    for draw in draws:
+        # max(): a cap below the base would otherwise leave an empty range. The multiply-shift
+        # maps the 64-bit draw into [0, width) without floating point (bias below width / 2^64).
+        width = max(3 * sleep - policy.base_seconds, 0) + 1
+        sleep = min(policy.base_seconds + (draw * width >> 64), policy.max_seconds)
+    return sleep
 
 
 def is_final_attempt(receive_count: int, policy: BackoffPolicy) -> bool:
@@ -42,6 +98,7 @@ def next_visibility_seconds(
     policy: BackoffPolicy,
     rng: random.Random,
     retry_after_seconds: int | None = None,
+    message_id: str | None = None,
 ) -> int:
     """The visibility timeout to give a message whose delivery just failed.
 
@@ -50,15 +107,28 @@ def next_visibility_seconds(
     """
     if is_final_attempt(receive_count, policy):
         return 0
-    delay = delay_seconds(receive_count, policy, rng)
-    if retry_after_seconds is not None:
-        delay = min(max(delay, retry_after_seconds), policy.max_seconds)
-    return delay
+    delay = delay_seconds(receive_count, policy, rng, message_id)
+    return honour_retry_after(delay, retry_after_seconds, policy)
+
+
+def honour_retry_after(delay: int, retry_after_seconds: int | None, policy: BackoffPolicy) -> int:
+    """The delay raised to the downstream's Retry-After, if any, but never beyond the cap."""
+    if retry_after_seconds is None:
+        return delay
+    return min(max(delay, retry_after_seconds), policy.max_seconds)
 
 
 def delay_range_seconds(receive_count: int, policy: BackoffPolicy) -> tuple[int, int]:
     """The smallest and largest delay the policy can give after the `receive_count`-th failure."""
-    return (
-        _delay(receive_count, policy, jitter=0),
-        _delay(receive_count, policy, jitter=policy.jitter_seconds - 1),
-    )
+    match policy.strategy:
+        case BackoffStrategy.SEED:
+            return (
+                _delay(receive_count, policy, jitter=0),
+                _delay(receive_count, policy, jitter=policy.jitter_seconds - 1),
+            )
+        case BackoffStrategy.FULL_JITTER:
+            return 0, _exponential_ceiling(receive_count, policy)
+        case BackoffStrategy.DECORRELATED:
+            steps = min(max(receive_count, 0), _MAX_CHAIN_STEPS)
+            floor = min(policy.base_seconds, policy.max_seconds)
+            return floor, min(max(policy.base_seconds * 3**steps, floor), policy.max_seconds)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from consumer.backoff import BackoffPolicy
+from consumer.backoff import BackoffPolicy, BackoffStrategy
 from consumer.errors import ConfigurationError
 
 # SQS refuses a visibility timeout above 12 hours (ChangeMessageVisibility accepts 0..43200).
@@ -28,6 +28,7 @@ class Config:
     backoff_jitter_seconds: int = 60
     backoff_max_seconds: int = MAX_VISIBILITY_TIMEOUT_SECONDS
     max_receive_count: int = 10
+    backoff_strategy: BackoffStrategy = BackoffStrategy.SEED
     non_retryable_status_codes: frozenset[int] = frozenset()
 
     @property
@@ -37,6 +38,7 @@ class Config:
             jitter_seconds=self.backoff_jitter_seconds,
             max_seconds=self.backoff_max_seconds,
             max_receive_count=self.max_receive_count,
+            strategy=self.backoff_strategy,
         )
 
     @classmethod
@@ -74,10 +76,20 @@ class Config:
                 MAX_VISIBILITY_TIMEOUT_SECONDS,
             ),
             "max_receive_count": read("MAX_RECEIVE_COUNT", _bounded(int, 1, 1000), 10),
+            "backoff_strategy": read("BACKOFF_STRATEGY", _backoff_strategy, BackoffStrategy.SEED),
             "non_retryable_status_codes": read(
                 "NON_RETRYABLE_STATUS_CODES", _status_codes, frozenset[int]()
             ),
         }
+        if config_values["backoff_strategy"] != BackoffStrategy.SEED and (
+            config_values["backoff_base_seconds"] == 0
+        ):
+            # Both strategies scale the base: with 0 every delay is 0 and each retry would come
+            # back at once, spending the receive count in seconds.
+            problems.append(
+                f"BACKOFF_BASE_SECONDS=0: the {config_values['backoff_strategy']} strategy "
+                "needs a base of at least 1"
+            )
         if problems:
             raise ConfigurationError("invalid function configuration: " + "; ".join(problems))
         return cls(**config_values)  # type: ignore[arg-type]
@@ -95,6 +107,14 @@ def _http_method(raw: str) -> str:
     if method not in HTTP_METHODS:
         raise ValueError(f"expected one of {', '.join(HTTP_METHODS)}")
     return method
+
+
+def _backoff_strategy(raw: str) -> BackoffStrategy:
+    try:
+        return BackoffStrategy(raw)
+    except ValueError:
+        allowed = ", ".join(strategy.value for strategy in BackoffStrategy)
+        raise ValueError(f"expected one of {allowed}") from None
 
 
 def _bounded[N: (int, float)](kind: Callable[[str], N], low: N, high: N) -> Callable[[str], N]:

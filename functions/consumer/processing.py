@@ -164,7 +164,11 @@ class BackoffBatchProcessor(BatchProcessor):
             count(Metric.DEADLINE_SKIPPED)
         retry_after = error.retry_after_seconds if isinstance(error, DownstreamFailure) else None
         visibility_seconds = next_visibility_seconds(
-            message.receive_count, self.runtime.config.backoff_policy, self.runtime.rng, retry_after
+            message.receive_count,
+            self.runtime.config.backoff_policy,
+            self.runtime.rng,
+            retry_after,
+            message_id=message.message_id,
         )
         return _Retry(message, visibility_seconds, _describe_failure(error))
 

@@ -1,0 +1,306 @@
+"""SQS + Lambda's event source mapping + a downstream that fails for a while, on the DES core.
+
+Model, per scenario (every number a field of Scenario):
+- Arrivals: a Poisson process at `arrival_rate_per_s` from t = 0 (the outage's start) until
+  `arrivals_after_recovery_s` after the outage ends, plus `burst_messages` enqueued at t = 0.
+  Each message expires `retention_s` after it was first enqueued, wherever it is (SQS counts
+  retention from the original enqueue time).
+- The queue hands out visible messages oldest first. A message received `max_receive_count`
+  times already is moved to the dead-letter queue by its next receive instead of being delivered
+  (SQS's redrive policy). Received and not yet deleted means in flight, also while waiting out a
+  visibility timeout; at `inflight_limit` (120,000 for a standard queue) ReceiveMessage is
+  refused (a breach) and the poller retries after `over_limit_retry_s`.
+- The event source mapping: `concurrency` pollers (ScalingConfig.MaximumConcurrency), each
+  receiving up to `batch_size` visible messages (no batching window) and invoking the function,
+  which calls the downstream once per record, one after another, `call_s` each, after
+  `invocation_overhead_s`. A poller with nothing to receive waits (long polling) and is woken by
+  the next visible message. Lambda's scaling of pollers up and down is not modelled: the
+  concurrency is always available, the worst case for the downstream.
+- The downstream: during the outage [0, outage_s) every call fails (503, no Retry-After). Then
+  it serves `capacity_per_s` calls per second (a token bucket holding one second's worth) and
+  answers 429 with Retry-After (the seconds until its next token, at least 1) beyond that.
+- A failed record gets the strategy's visibility timeout, set right after its call
+  (ChangeMessageVisibility, which also limits it to 12 hours after the receive); a strategy
+  without one (S5) leaves the queue's `queue_visibility_timeout_s`, counted from the receive.
+  Successes are deleted with one DeleteMessageBatch per invocation.
+- SQS API calls, the cost proxy: SendMessage per arrival, ReceiveMessage per receive (including
+  idle long polls, one per poller per 20 s), ChangeMessageVisibility per failed record,
+  DeleteMessageBatch per invocation with a success.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from benchmarks.des import Progress, Simulation
+from benchmarks.strategies import Strategy
+
+DAY_S = 86_400
+# SQS refuses to keep a message invisible longer than this after its receive.
+_MAX_VISIBILITY_S = 43_200
+_LONG_POLL_S = 20.0
+
+_PENDING, _DELIVERED, _DEAD_LETTERED, _EXPIRED = range(4)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    strategy: str
+    outage_s: float
+    max_receive_count: int = 10
+    retention_s: float = 4 * DAY_S
+    # 100,000 messages a day: a 24-hour outage strands 100,000 of them.
+    arrival_rate_per_s: float = 100_000 / DAY_S
+    arrivals_after_recovery_s: float = 3_600.0
+    # Messages enqueued all at once when the outage begins (a batch job, a replay), on top of
+    # the Poisson arrivals: they fail together, the case where jitter should matter most.
+    burst_messages: int = 0
+    capacity_per_s: float = 5.0
+    concurrency: int = 10
+    batch_size: int = 10
+    call_s: float = 0.05
+    invocation_overhead_s: float = 0.01
+    queue_visibility_timeout_s: float = 360.0
+    inflight_limit: int = 120_000
+    over_limit_retry_s: float = 10.0
+    seed: int = 1
+
+
+@dataclass(frozen=True)
+class Result:
+    scenario: Scenario
+    messages: int
+    messages_during_outage: int
+    calls: int
+    calls_during_outage: int
+    calls_per_minute: list[int]
+    delivered: int
+    dead_lettered: int
+    expired: int
+    inflight_breaches: int
+    peak_inflight: int
+    sqs_api_calls: int
+    drain_s: float
+    # Time from enqueue to delivery of the messages enqueued during the outage, sorted.
+    added_latencies_s: list[float]
+
+    @property
+    def calls_per_message(self) -> float:
+        return self.calls / self.messages if self.messages else 0.0
+
+    @property
+    def calls_per_message_during_outage(self) -> float:
+        stranded = self.messages_during_outage
+        return self.calls_during_outage / stranded if stranded else 0.0
+
+    @property
+    def peak_over_capacity(self) -> float:
+        """The busiest minute after recovery, in calls, over what the downstream can serve."""
+        first_minute = int(self.scenario.outage_s // 60)
+        after = self.calls_per_minute[first_minute:]
+        return max(after, default=0) / (self.scenario.capacity_per_s * 60)
+
+    def added_latency_quantile_s(self, quantile: float) -> float:
+        latencies = self.added_latencies_s
+        if not latencies:
+            return 0.0
+        return latencies[min(len(latencies) - 1, int(quantile * len(latencies)))]
+
+
+class _OutageRun:
+    def __init__(self, scenario: Scenario, strategy: Strategy) -> None:
+        self.s = scenario
+        self.visibility = strategy.visibility
+        self.sim = Simulation()
+        self.rng = random.Random(f"{scenario.seed}-{scenario.strategy}")
+        # Arrivals have their own source, so every strategy sees the same messages.
+        self.arrival_rng = random.Random(f"{scenario.seed}-arrivals")
+        self.arrivals_end_s = scenario.outage_s + scenario.arrivals_after_recovery_s
+        self.enqueued_at: list[float] = []
+        self.receive_counts: list[int] = []
+        self.fates = bytearray()
+        self.resolved_at: list[float] = []
+        self.visible: deque[int] = deque()
+        self.idle_pollers = scenario.concurrency
+        self.idle_poller_s = 0.0
+        self.inflight = 0
+        self.peak_inflight = 0
+        self.inflight_breaches = 0
+        self.tokens = scenario.capacity_per_s
+        self.tokens_at = scenario.outage_s
+        self.calls_per_minute: list[int] = []
+        self.calls_during_outage = 0
+        self.receives = 0
+        self.visibility_changes = 0
+        self.delete_batches = 0
+
+    def run(self, progress: Progress | None) -> Result:
+        for _ in range(self.s.burst_messages):
+            self.sim.schedule(0.0, self._enqueue)
+        self.sim.schedule(self.arrival_rng.expovariate(self.s.arrival_rate_per_s), self._arrive)
+        end_s = self.sim.run(progress)
+        self.idle_poller_s += self.idle_pollers * end_s
+        return self._result()
+
+    # Events -------------------------------------------------------------------------------
+
+    def _arrive(self, _: None) -> None:
+        self._enqueue(None)
+        following = self.sim.now + self.arrival_rng.expovariate(self.s.arrival_rate_per_s)
+        if following < self.arrivals_end_s:
+            self.sim.schedule(following, self._arrive)
+
+    def _enqueue(self, _: None) -> None:
+        self.enqueued_at.append(self.sim.now)
+        self.receive_counts.append(0)
+        self.fates.append(_PENDING)
+        self.resolved_at.append(math.inf)
+        self._make_visible(len(self.enqueued_at) - 1)
+
+    def _reappear(self, message: int) -> None:
+        self.inflight -= 1
+        if self.sim.now >= self.enqueued_at[message] + self.s.retention_s:
+            self._resolve(message, _EXPIRED, self.sim.now)
+        else:
+            self._make_visible(message)
+
+    def _make_visible(self, message: int) -> None:
+        self.visible.append(message)
+        if self.idle_pollers:
+            self.idle_pollers -= 1
+            self.idle_poller_s += self.sim.now
+            self.sim.schedule(self.sim.now, self._poll)
+
+    def _poll(self, _: None) -> None:
+        s = self.s
+        now = self.sim.now
+        if not self.visible:
+            self.idle_pollers += 1
+            self.idle_poller_s -= now
+            return
+        if self.inflight >= s.inflight_limit:
+            self.inflight_breaches += 1
+            self.sim.schedule(now + s.over_limit_retry_s, self._poll)
+            return
+        self.receives += 1
+        call_at = now + s.invocation_overhead_s
+        delivered = 0
+        taken = 0
+        # Locals: this loop runs once per receive of every message, millions of times a run.
+        visible = self.visible
+        enqueued_at = self.enqueued_at
+        receive_counts = self.receive_counts
+        retention_s = s.retention_s
+        max_receive_count = s.max_receive_count
+        batch_size = s.batch_size
+        room = s.inflight_limit - self.inflight
+        while visible and taken < batch_size and taken < room:
+            message = visible.popleft()
+            if now >= enqueued_at[message] + retention_s:
+                self._resolve(message, _EXPIRED, now)
+                continue
+            if receive_counts[message] >= max_receive_count:
+                self._resolve(message, _DEAD_LETTERED, now)
+                continue
+            receive_counts[message] += 1
+            taken += 1
+            retry_after = self._call(call_at)
+            call_at += s.call_s
+            if retry_after == 0:
+                delivered += 1
+                self._resolve(message, _DELIVERED, call_at)
+            else:
+                self.inflight += 1
+                self._reschedule(message, now, call_at, retry_after)
+        self.peak_inflight = max(self.peak_inflight, self.inflight)
+        if delivered:
+            self.delete_batches += 1
+        self.sim.schedule(call_at, self._poll)
+
+    # The downstream and the consumer ---------------------------------------------------------
+
+    def _call(self, at: float) -> int | None:
+        """One downstream call: 0 on success, else the Retry-After (None when there is none)."""
+        minute = int(at // 60)
+        per_minute = self.calls_per_minute
+        if minute >= len(per_minute):
+            per_minute.extend([0] * (minute + 1 - len(per_minute)))
+        per_minute[minute] += 1
+        s = self.s
+        if at < s.outage_s:
+            self.calls_during_outage += 1
+            return None
+        if at > self.tokens_at:
+            self.tokens = min(
+                s.capacity_per_s, self.tokens + (at - self.tokens_at) * s.capacity_per_s
+            )
+            self.tokens_at = at
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0
+        return max(1, math.ceil((1.0 - self.tokens) / s.capacity_per_s))
+
+    def _reschedule(
+        self, message: int, received_at: float, failed_at: float, retry_after: int | None
+    ) -> None:
+        visibility = self.visibility(
+            self.receive_counts[message], f"{self.s.seed}-{message}", retry_after, self.rng
+        )
+        if visibility is None:
+            visible_at = received_at + self.s.queue_visibility_timeout_s
+        else:
+            self.visibility_changes += 1
+            visible_at = failed_at + min(visibility, _MAX_VISIBILITY_S - (failed_at - received_at))
+        expires_at = self.enqueued_at[message] + self.s.retention_s
+        self.sim.schedule(max(min(visible_at, expires_at), self.sim.now), self._reappear, message)
+
+    def _resolve(self, message: int, fate: int, at: float) -> None:
+        self.fates[message] = fate
+        self.resolved_at[message] = at
+
+    # Metrics ------------------------------------------------------------------------------
+
+    def _result(self) -> Result:
+        s = self.s
+        stranded = [i for i, enqueued in enumerate(self.enqueued_at) if enqueued < s.outage_s]
+        last_resolved = max((self.resolved_at[i] for i in stranded), default=s.outage_s)
+        latencies = sorted(
+            self.resolved_at[i] - self.enqueued_at[i]
+            for i in stranded
+            if self.fates[i] == _DELIVERED
+        )
+        idle_long_polls = int(self.idle_poller_s / _LONG_POLL_S)
+        return Result(
+            scenario=s,
+            messages=len(self.enqueued_at),
+            messages_during_outage=len(stranded),
+            calls=sum(self.calls_per_minute),
+            calls_during_outage=self.calls_during_outage,
+            calls_per_minute=self.calls_per_minute,
+            delivered=self.fates.count(_DELIVERED),
+            dead_lettered=self.fates.count(_DEAD_LETTERED),
+            expired=self.fates.count(_EXPIRED),
+            inflight_breaches=self.inflight_breaches,
+            peak_inflight=self.peak_inflight,
+            sqs_api_calls=len(self.enqueued_at)
+            + self.receives
+            + self.inflight_breaches
+            + idle_long_polls
+            + self.visibility_changes
+            + self.delete_batches,
+            drain_s=max(0.0, last_resolved - s.outage_s),
+            added_latencies_s=latencies,
+        )
+
+
+def simulate(
+    scenario: Scenario, strategy: Strategy, progress: Callable[[float], None] | None = None
+) -> Result:
+    """Run one scenario to the end: every message delivered, dead-lettered or expired."""
+    if scenario.strategy != strategy.key:
+        raise ValueError(f"scenario is for {scenario.strategy}, strategy is {strategy.key}")
+    return _OutageRun(scenario, strategy).run(progress)

@@ -1,0 +1,85 @@
+"""The study's command line: tables, the JSON last line, plots, the Brooker verdict."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import backoff_study
+from benchmarks.report import duration
+
+SCENARIO_KEYS = {
+    "strategy",
+    "outage_s",
+    "max_receive_count",
+    "retention_s",
+    "calls_per_message",
+    "peak_over_capacity",
+    "drain_s",
+    "p99_added_latency_s",
+    "dead_lettered",
+    "expired",
+}
+
+
+def test_a_small_study_prints_tables_writes_plots_and_ends_with_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given two outages, two strategies, one receive count and retention, small Brooker runs
+    argv = [
+        "--json",
+        "--outages-s=60,600",
+        "--max-receive-counts=5",
+        "--retentions-days=4",
+        "--strategies=S0,S5",
+        "--messages-per-day=20000",
+        "--arrivals-after-recovery-s=600",
+        "--workers=1",
+        "--brooker-runs=3",
+        f"--plots-dir={tmp_path}",
+    ]
+
+    # When the study runs
+    status = backoff_study.main(argv)
+
+    # Then it passed the validation, printed the tables and a JSON document as its last line
+    captured = capsys.readouterr()
+    assert status == 0
+    lines = captured.out.rstrip("\n").split("\n")
+    document = json.loads(lines[-1])
+    assert len(document["scenarios"]) == 4
+    for scenario in document["scenarios"]:
+        assert set(scenario) == SCENARIO_KEYS
+        assert scenario["max_receive_count"] == 5
+        assert scenario["calls_per_message"] >= 1.0
+    assert {s["strategy"] for s in document["scenarios"]} == {"S0", "S5"}
+    brooker = document["brooker"]
+    assert set(brooker) == {"full_jitter_calls", "no_jitter_calls"}
+    assert brooker["full_jitter_calls"] < brooker["no_jitter_calls"]
+    assert "| S0 | 1 min | 5 | 4 d |" in captured.out
+    assert "PASS: full jitter needs" in captured.out
+    # ...one plot per outage
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "calls-per-minute-outage-600s.png",
+        "calls-per-minute-outage-60s.png",
+    ]
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in tmp_path.iterdir())
+    # ...and progress went to stderr, not into the table
+    assert "[4/4]" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (45, "45 s"),
+        (60, "1 min"),
+        (600, "10 min"),
+        (5_400, "1.5 h"),
+        (86_400, "24 h"),
+        (345_600, "4 d"),
+    ],
+)
+def test_durations_read_as_a_person_would(seconds: float, text: str) -> None:
+    assert duration(seconds) == text

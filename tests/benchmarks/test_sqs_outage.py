@@ -1,0 +1,165 @@
+"""The outage model on small scenarios: conservation, the redrive policy, expiry, the in-flight
+limit, the downstream's capacity and Retry-After, and determinism."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+import pytest
+
+from benchmarks.sqs_outage import Result, Scenario, simulate
+from benchmarks.strategies import Strategy, strategies
+from consumer.backoff import BackoffPolicy
+
+# About 300 messages an hour: small enough for milliseconds per run.
+SMALL = Scenario(
+    strategy="S0", outage_s=1_800, arrival_rate_per_s=300 / 3600, arrivals_after_recovery_s=1_800
+)
+
+
+def run(scenario: Scenario, policy: BackoffPolicy | None = None) -> Result:
+    chosen = policy or BackoffPolicy(max_receive_count=scenario.max_receive_count)
+    return simulate(scenario, strategies(chosen)[scenario.strategy])
+
+
+@pytest.mark.parametrize("key", ["S0", "S1", "S2", "S3", "S4", "S5"])
+def test_every_message_ends_delivered_dead_lettered_or_expired(key: str) -> None:
+    result = run(replace(SMALL, strategy=key))
+    assert result.messages > 200
+    assert result.delivered + result.dead_lettered + result.expired == result.messages
+    assert result.calls >= result.delivered
+    assert result.calls_during_outage > 0
+
+
+def test_without_an_outage_each_message_takes_one_call_and_no_time() -> None:
+    result = run(replace(SMALL, outage_s=0))
+    assert result.calls == result.delivered == result.messages
+    assert result.calls_per_message == 1.0
+    assert result.dead_lettered == result.expired == 0
+    # Nothing was stranded, so there is nothing to drain
+    assert result.messages_during_outage == 0
+    assert result.drain_s == 0.0
+
+
+def test_without_backoff_a_long_outage_dead_letters_after_max_receive_count_calls() -> None:
+    # Given S5 (the queue's 360 s visibility timeout), maxReceiveCount 3, a 10-hour outage
+    scenario = replace(SMALL, strategy="S5", outage_s=36_000, max_receive_count=3)
+
+    # When it runs
+    result = run(scenario)
+
+    # Then every message enqueued early enough got exactly 3 calls and was dead-lettered; the
+    # ones that could not have used their 3 receives before recovery were delivered
+    early = 36_000 - 3 * 360 - 60
+    assert result.dead_lettered >= round(early * scenario.arrival_rate_per_s * 0.8)
+    assert result.calls_during_outage <= 3 * result.messages_during_outage
+    assert result.expired == 0
+
+
+def test_the_final_attempt_rule_dead_letters_without_waiting() -> None:
+    # Given the seed formula, maxReceiveCount 2, and an outage that outlasts both attempts
+    scenario = replace(SMALL, outage_s=36_000, max_receive_count=2)
+    backoff = run(scenario)
+    fixed = run(replace(scenario, strategy="S5"))
+
+    # Then messages reach the DLQ after one backoff (under 91 s) rather than after a further
+    # visibility timeout: the seed drains the same stranded set far sooner than S5's 2 x 360 s
+    assert backoff.dead_lettered == pytest.approx(fixed.dead_lettered, rel=0.05)
+    assert backoff.calls_during_outage == pytest.approx(
+        2 * backoff.messages_during_outage, rel=0.05
+    )
+    assert backoff.drain_s < fixed.drain_s
+
+
+def test_messages_expire_when_the_schedule_outlives_the_retention() -> None:
+    # Given S1 (60, 120, 240, 480 s, ...) and a retention of 10 minutes, through a 1-hour outage
+    result = run(replace(SMALL, strategy="S1", outage_s=3_600, retention_s=600))
+
+    # Then stranded messages expire before they reach the DLQ (5 receives take 900 s)
+    assert result.expired > 0.8 * result.messages_during_outage
+    assert result.dead_lettered == 0
+
+
+def test_the_in_flight_limit_refuses_receives_and_is_never_exceeded() -> None:
+    # Given a queue that allows 40 messages in flight and a long backoff that keeps them there
+    scenario = replace(SMALL, strategy="S1", outage_s=3_600, inflight_limit=40)
+
+    # When it runs
+    result = run(scenario)
+
+    # Then receives were refused at the limit, the limit held, and nothing was lost
+    assert result.inflight_breaches > 0
+    assert result.peak_inflight <= 40
+    assert result.delivered + result.dead_lettered + result.expired == result.messages
+
+
+def test_after_recovery_deliveries_never_outrun_the_capacity() -> None:
+    # Given a backlog of about 1,200 messages, no arrivals after recovery, and a downstream that
+    # serves 1 call per second once it is back (no backoff: S5's 360 s, no dead-lettering)
+    scenario = replace(
+        SMALL,
+        strategy="S5",
+        outage_s=600,
+        arrival_rate_per_s=2.0,
+        arrivals_after_recovery_s=0,
+        capacity_per_s=1.0,
+        max_receive_count=1000,
+    )
+    result = run(scenario)
+
+    # Then all were delivered, one per second at most (one token may be in the bucket at recovery)
+    assert result.delivered == result.messages > 1_000
+    assert result.drain_s >= result.delivered - 1
+    # ...and the offered load was above the capacity at its peak: the downstream refused calls
+    assert result.peak_over_capacity > 1.0
+
+
+def test_outage_fails_without_retry_after_and_overload_answers_with_it() -> None:
+    # Given a strategy that records what it is told, a small capacity and a backlog
+    retry_afters: list[int | None] = []
+    scenario = replace(SMALL, strategy="REC", capacity_per_s=0.5, arrival_rate_per_s=1.0)
+
+    def record(_: int, __: str, retry_after: int | None, ___: random.Random) -> int:
+        retry_afters.append(retry_after)
+        return 30
+
+    result = simulate(scenario, Strategy("REC", "recording", record))
+
+    # Then every failure during the outage came without Retry-After, every refusal after it
+    # with one of at least a second
+    refusals = [seconds for seconds in retry_afters if seconds is not None]
+    assert len(retry_afters) - len(refusals) == result.calls_during_outage > 0
+    assert refusals
+    assert min(refusals) >= 1
+
+
+def test_a_scenario_is_a_pure_function_of_its_seed() -> None:
+    first = run(replace(SMALL, strategy="S2"))
+    again = run(replace(SMALL, strategy="S2"))
+    other = run(replace(SMALL, strategy="S2", seed=2))
+    assert first == again
+    assert first.calls_per_minute != other.calls_per_minute
+
+
+def test_every_strategy_sees_the_same_arrivals() -> None:
+    assert len({run(replace(SMALL, strategy=key)).messages for key in ("S0", "S2", "S5")}) == 1
+
+
+def test_the_strategy_must_match_the_scenario() -> None:
+    with pytest.raises(ValueError, match="scenario is for S0"):
+        simulate(SMALL, strategies(BackoffPolicy())["S1"])
+
+
+def test_a_burst_is_enqueued_at_the_outages_start_on_top_of_the_arrivals() -> None:
+    # Given 500 messages enqueued at once when the outage begins
+    plain = run(replace(SMALL, strategy="S1"))
+    burst = run(replace(SMALL, strategy="S1", burst_messages=500))
+
+    # Then they are stranded with the others and all resolved
+    assert burst.messages == plain.messages + 500
+    assert burst.messages_during_outage == plain.messages_during_outage + 500
+    assert burst.delivered + burst.dead_lettered + burst.expired == burst.messages
+    # ...and without jitter they retry in lockstep: the busiest minute after recovery is far
+    # above what the same arrivals produce without the burst
+    assert burst.peak_over_capacity > 2 * plain.peak_over_capacity

@@ -1,0 +1,80 @@
+"""The handler reschedules failures with the strategy the template's BackoffStrategy selects."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+from consumer.backoff import BackoffPolicy, BackoffStrategy, delay_seconds
+from consumer.runtime import get_runtime
+from tests.integration.conftest import Harness
+from tests.support.downstream import Answer
+
+MESSAGES = 10  # one receive: SQS hands out at most 10 messages per call
+
+
+def fail_one_batch(consumer: Harness) -> dict[str, int]:
+    """Send MESSAGES messages, fail them all once; the visibility each got, by message id."""
+    for index in range(MESSAGES):
+        consumer.send(f'{{"n": {index}}}')
+    consumer.downstream.default = Answer(503)
+    event = consumer.receive_event()
+    assert len(event["Records"]) == MESSAGES
+    with pytest.raises(BatchProcessingError):
+        consumer.invoke(event)
+    message_ids = {record["receiptHandle"]: record["messageId"] for record in event["Records"]}
+    changes: list[dict[str, Any]] = consumer.visibility_changes
+    return {message_ids[c["ReceiptHandle"]]: c["VisibilityTimeout"] for c in changes}
+
+
+@pytest.mark.parametrize("parameter_overrides", [{"BackoffStrategy": "full-jitter"}], indirect=True)
+def test_full_jitter_draws_from_zero_to_base_times_two(consumer: Harness) -> None:
+    # Given the template's full-jitter strategy, and a fixed random source so the test is exact
+    assert consumer.stack.function_environment()["BACKOFF_STRATEGY"] == "full-jitter"
+    get_runtime().rng.seed(4)
+
+    # When ten messages fail their first delivery
+    visibilities = fail_one_batch(consumer)
+
+    # Then every delay is in full jitter's [0, 30 x 2^1], some below the seed formula's least
+    # (2 + 30): the seed strategy could not have produced them
+    assert len(visibilities) == MESSAGES
+    assert all(0 <= seconds <= 60 for seconds in visibilities.values())
+    assert min(visibilities.values()) < 32
+    # ...and they are the draws full jitter makes from that random source, in record order
+    expected_rng = random.Random(4)
+    policy = BackoffPolicy(strategy=BackoffStrategy.FULL_JITTER)
+    assert list(visibilities.values()) == [
+        delay_seconds(1, policy, expected_rng) for _ in range(MESSAGES)
+    ]
+
+
+@pytest.mark.parametrize(
+    "parameter_overrides", [{"BackoffStrategy": "decorrelated"}], indirect=True
+)
+def test_decorrelated_follows_each_messages_own_chain(consumer: Harness) -> None:
+    # Given the template's decorrelated strategy
+    assert consumer.stack.function_environment()["BACKOFF_STRATEGY"] == "decorrelated"
+
+    # When ten messages fail their first delivery
+    visibilities = fail_one_batch(consumer)
+
+    # Then each got the first step of the chain seeded by its own message id
+    policy = BackoffPolicy(strategy=BackoffStrategy.DECORRELATED)
+    assert visibilities == {
+        message_id: delay_seconds(1, policy, random.Random(), message_id=message_id)
+        for message_id in visibilities
+    }
+    assert all(30 <= seconds <= 90 for seconds in visibilities.values())
+
+
+def test_the_default_strategy_is_seed(consumer: Harness) -> None:
+    # Given the template's defaults
+    assert consumer.stack.function_environment()["BACKOFF_STRATEGY"] == "seed"
+
+    # When ten messages fail their first delivery, Then each delay is 2 + 30 + [0, 59]
+    visibilities = fail_one_batch(consumer)
+    assert all(32 <= seconds <= 91 for seconds in visibilities.values())

@@ -1,0 +1,28 @@
+"""BackoffStrategy in template.yaml: the values the function accepts, wired to BACKOFF_STRATEGY."""
+
+from __future__ import annotations
+
+import pytest
+
+from consumer.backoff import BackoffStrategy
+from tests.support.stack import load_stack
+from tests.support.template import sam_template
+
+
+def test_allowed_values_are_exactly_the_functions_strategies_and_seed_is_the_default() -> None:
+    parameter = sam_template()["Parameters"]["BackoffStrategy"]
+    assert parameter["AllowedValues"] == [strategy.value for strategy in BackoffStrategy]
+    assert parameter["Default"] == BackoffStrategy.SEED.value
+
+
+@pytest.mark.parametrize("strategy", [strategy.value for strategy in BackoffStrategy])
+def test_the_parameter_reaches_the_functions_environment(strategy: str) -> None:
+    stack = load_stack({"BackoffStrategy": strategy})
+    function = stack.template["Resources"]["ConsumerFunction"]["Properties"]
+    assert stack.resolve(function["Environment"]["Variables"]["BACKOFF_STRATEGY"]) == strategy
+
+
+def test_the_parameter_is_in_the_backoff_group_of_the_console() -> None:
+    groups = sam_template()["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+    [backoff] = [g for g in groups if g["Label"]["default"] == "Backoff and dead-lettering"]
+    assert "BackoffStrategy" in backoff["Parameters"]

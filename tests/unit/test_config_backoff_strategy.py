@@ -1,0 +1,56 @@
+"""BACKOFF_STRATEGY: parsed into the backoff policy, refused with the allowed values named."""
+
+from __future__ import annotations
+
+import pytest
+
+from consumer.backoff import BackoffStrategy
+from consumer.config import Config
+from consumer.errors import ConfigurationError
+
+REQUIRED = {
+    "DOWNSTREAM_URL": "https://downstream.example.com/messages",
+    "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
+}
+
+
+def test_strategy_defaults_to_seed() -> None:
+    assert Config.from_environ(REQUIRED).backoff_policy.strategy is BackoffStrategy.SEED
+
+
+@pytest.mark.parametrize("value", ["seed", "full-jitter", "decorrelated"])
+def test_each_allowed_strategy_reaches_the_policy(value: str) -> None:
+    config = Config.from_environ({**REQUIRED, "BACKOFF_STRATEGY": f" {value} "})
+    assert config.backoff_policy.strategy == value
+
+
+@pytest.mark.parametrize("value", ["full_jitter", "Seed", "exponential"])
+def test_an_unknown_strategy_is_refused_naming_the_allowed_values(value: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        Config.from_environ({**REQUIRED, "BACKOFF_STRATEGY": value})
+    message = str(raised.value)
+    assert f"BACKOFF_STRATEGY={value!r}" in message
+    assert "expected one of seed, full-jitter, decorrelated" in message
+
+
+@pytest.mark.parametrize("value", ["full-jitter", "decorrelated"])
+def test_scaled_strategies_refuse_a_zero_base(value: str) -> None:
+    # Given a strategy that multiplies the base, and a base of 0 (every delay would be 0)
+    environ = {**REQUIRED, "BACKOFF_STRATEGY": value, "BACKOFF_BASE_SECONDS": "0"}
+
+    # Then the configuration is refused, naming the variable and the strategy
+    with pytest.raises(ConfigurationError, match=f"BACKOFF_BASE_SECONDS=0: the {value} strategy"):
+        Config.from_environ(environ)
+
+
+def test_the_seed_strategy_accepts_a_zero_base() -> None:
+    environ = {**REQUIRED, "BACKOFF_BASE_SECONDS": "0"}
+    assert Config.from_environ(environ).backoff_policy.base_seconds == 0
+
+
+def test_a_bad_strategy_is_reported_with_the_other_problems() -> None:
+    environ = {**REQUIRED, "BACKOFF_STRATEGY": "nope", "MAX_RECEIVE_COUNT": "0"}
+    with pytest.raises(ConfigurationError) as raised:
+        Config.from_environ(environ)
+    assert "BACKOFF_STRATEGY='nope'" in str(raised.value)
+    assert "MAX_RECEIVE_COUNT='0'" in str(raised.value)
