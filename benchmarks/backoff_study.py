@@ -23,6 +23,7 @@ from benchmarks.brooker import ContentionResult, contention, contention_strategi
 from benchmarks.sqs_outage import DAY_S, Result, Scenario, simulate
 from benchmarks.strategies import strategies
 from benchmarks.template_parameters import (
+    SOURCE_TEMPLATE,
     backoff_policy,
     load_template,
     parameter_defaults,
@@ -131,7 +132,7 @@ def run_brooker(clients: int, runs: int) -> list[ContentionResult]:
 
 
 def build_jobs(args: argparse.Namespace) -> list[_Job]:
-    template = load_template()
+    template = load_template(SOURCE_TEMPLATE)
     defaults = parameter_defaults(template)
     policy = backoff_policy(defaults)
     jobs = []
@@ -205,7 +206,7 @@ def timing_table(results: Sequence[Result], wall_s: Sequence[float]) -> str:
 
 def write_plots(results: Sequence[Result], names: dict[str, str], plots_dir: Path) -> list[Path]:
     """One plot per outage, at the template's MaxReceiveCount and retention when they were run."""
-    defaults = parameter_defaults(load_template())
+    defaults = parameter_defaults(load_template(SOURCE_TEMPLATE))
     mrcs = {r.scenario.max_receive_count for r in results}
     retentions = {r.scenario.retention_s for r in results}
     mrc = int(defaults["MaxReceiveCount"])

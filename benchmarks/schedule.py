@@ -17,7 +17,7 @@ from typing import Any
 
 from benchmarks.report import duration
 from benchmarks.template_parameters import (
-    TEMPLATE_PATH,
+    SOURCE_TEMPLATE,
     backoff_policy,
     load_template,
     parameter_defaults,
@@ -117,7 +117,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         description="Each attempt's delay range and the cumulative span; flags override the "
         "template's defaults.",
     )
-    parser.add_argument("--template", type=Path, default=TEMPLATE_PATH)
+    parser.add_argument("--template", type=Path, default=SOURCE_TEMPLATE)
     parser.add_argument("--strategy", choices=[s.value for s in BackoffStrategy])
     parser.add_argument("--base-seconds", type=int)
     parser.add_argument("--jitter-seconds", type=int)

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from samtranslator.yaml_helper import yaml_parse
-
 from consumer.backoff import BackoffPolicy, BackoffStrategy
+from local.template import SOURCE_TEMPLATE, load_template, parameter_defaults
 
-TEMPLATE_PATH = Path(__file__).resolve().parents[1] / "template.yaml"
-
-
-def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    template: dict[str, Any] = yaml_parse(path.read_text())
-    return template
-
-
-def parameter_defaults(template: dict[str, Any]) -> dict[str, Any]:
-    parameters: dict[str, dict[str, Any]] = template["Parameters"]
-    return {name: spec["Default"] for name, spec in parameters.items() if "Default" in spec}
+__all__ = ["SOURCE_TEMPLATE", "backoff_policy", "load_template", "parameter_defaults"]
 
 
 def backoff_policy(parameters: dict[str, Any]) -> BackoffPolicy:

@@ -37,6 +37,11 @@ def load_template(path: Path) -> dict[str, Any]:
     return parsed
 
 
+def parameter_defaults(template: Mapping[str, Any]) -> dict[str, Any]:
+    parameters: dict[str, dict[str, Any]] = template.get("Parameters", {})
+    return {name: spec["Default"] for name, spec in parameters.items() if "Default" in spec}
+
+
 def translate(
     template: Mapping[str, Any], parameter_values: Mapping[str, Any], region: str
 ) -> dict[str, Any]:

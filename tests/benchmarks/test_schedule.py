@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import schedule
-from benchmarks.template_parameters import TEMPLATE_PATH
+from benchmarks.template_parameters import SOURCE_TEMPLATE
 from consumer.backoff import BackoffPolicy, BackoffStrategy
 
 
@@ -58,7 +58,7 @@ def test_defaults_come_from_the_template(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a copy of the template whose MaxReceiveCount default is 4
-    text = TEMPLATE_PATH.read_text()
+    text = SOURCE_TEMPLATE.read_text()
     marker = "  MaxReceiveCount:\n    Type: Number\n    Default: 10\n"
     assert marker in text
     template = tmp_path / "template.yaml"

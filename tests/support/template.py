@@ -7,28 +7,27 @@ from __future__ import annotations
 
 import copy
 import functools
-from pathlib import Path
 from typing import Any
 
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
+from local.template import (
+    ROOT,
+    SOURCE_TEMPLATE,
+    code_locations,
+    load_template,
+    translate,
+    with_code_uris,
+)
+from local.template import parameter_defaults as _defaults_of
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE_PATH = ROOT / "template.yaml"
+__all__ = ["ROOT", "parameter_defaults", "resources_of_type", "sam_template", "translated"]
+
+REGION = "us-east-1"
 REQUIRED_PARAMETERS = {"DownstreamUrl": "https://downstream.example.com/messages"}
-
-
-class _NoManagedPolicies:
-    """The template names no managed policy, so the translator never needs IAM to look one up."""
-
-    def load(self) -> dict[str, str]:
-        return {}
 
 
 @functools.cache
 def _sam_template() -> dict[str, Any]:
-    parsed: dict[str, Any] = yaml_parse(TEMPLATE_PATH.read_text())
-    return parsed
+    return load_template(SOURCE_TEMPLATE)
 
 
 def sam_template() -> dict[str, Any]:
@@ -36,21 +35,18 @@ def sam_template() -> dict[str, Any]:
 
 
 def parameter_defaults() -> dict[str, Any]:
-    parameters = sam_template()["Parameters"]
-    return {name: spec["Default"] for name, spec in parameters.items() if "Default" in spec}
+    return _defaults_of(_sam_template())
 
 
 def translated(parameter_values: dict[str, Any] | None = None) -> dict[str, Any]:
     """The CloudFormation template SAM would deploy, with local code paths as S3 placeholders."""
-    template = sam_template()
-    for resource in template["Resources"].values():
-        properties = resource.get("Properties", {})
-        for key in ("CodeUri", "ContentUri"):
-            if isinstance(properties.get(key), str):
-                properties[key] = f"s3://placeholder-bucket/{properties[key].strip('/')}.zip"
+    template = _sam_template()
+    placeholders = {
+        logical_id: f"s3://placeholder-bucket/{folder.strip('/')}.zip"
+        for logical_id, (_, folder) in code_locations(template).items()
+    }
     values = {**REQUIRED_PARAMETERS, **(parameter_values or {})}
-    result: dict[str, Any] = transform(template, values, _NoManagedPolicies())
-    return result
+    return translate(with_code_uris(template, placeholders), values, REGION)
 
 
 def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
