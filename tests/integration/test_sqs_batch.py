@@ -150,7 +150,7 @@ def test_invalid_json_goes_to_the_dead_letter_queue_at_once(consumer: Harness) -
     assert attributes["SourceMessageId"]["StringValue"] == message_id
     assert "not valid JSON" in attributes["DeadLetterDetail"]["StringValue"]
     assert attributes["tenant"]["StringValue"] == "acme"
-    # ...and the source queue no longer holds it once Lambda deletes the successes
+    # ...and it is counted as dead-lettered
     assert consumer.emitted().metric_total("DeadLettered") == 1
 
 
