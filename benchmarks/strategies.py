@@ -3,8 +3,8 @@
 A strategy maps (receive count, message id, Retry-After, random source) to the visibility timeout
 the consumer would set, or to None when it sets none and the queue's own VisibilityTimeout applies.
 
-The project's strategies are imported from the function's code, never rewritten: S0 is the seed
-formula, S2 and S3 are BACKOFF_STRATEGY=full-jitter and =decorrelated. S1 is their un-jittered
+The project's strategies are imported from the function's code, never rewritten: S0 is the
+additive-jitter formula, S2 and S3 are BACKOFF_STRATEGY=full-jitter and =decorrelated. S1 is their un-jittered
 envelope, read from the same module. S4 (Sidekiq) exists only here, and borrows the project's
 cap, final-attempt rule and Retry-After handling so that only the formula differs.
 """
@@ -35,13 +35,15 @@ class Strategy:
 
 
 def strategies(policy: BackoffPolicy) -> dict[str, Strategy]:
-    """S0..S5 with the given base, cap and max receive count (the seed jitter for S0 too)."""
-    seed = replace(policy, strategy=BackoffStrategy.SEED)
+    """S0..S5 with the given base, cap and max receive count (the additive jitter for S0 too)."""
+    additive = replace(policy, strategy=BackoffStrategy.ADDITIVE_JITTER)
     full_jitter = replace(policy, strategy=BackoffStrategy.FULL_JITTER)
     decorrelated = replace(policy, strategy=BackoffStrategy.DECORRELATED)
 
-    def s0_seed(n: int, message_id: str, retry_after: int | None, rng: random.Random) -> int:
-        return next_visibility_seconds(n, seed, rng, retry_after, message_id=message_id)
+    def s0_additive_jitter(
+        n: int, message_id: str, retry_after: int | None, rng: random.Random
+    ) -> int:
+        return next_visibility_seconds(n, additive, rng, retry_after, message_id=message_id)
 
     def s1_exponential(n: int, _: str, retry_after: int | None, __: random.Random) -> int:
         if is_final_attempt(n, policy):
@@ -72,7 +74,7 @@ def strategies(policy: BackoffPolicy) -> dict[str, Strategy]:
     return {
         strategy.key: strategy
         for strategy in (
-            Strategy("S0", "seed: 2^n + base + U[0, jitter)", s0_seed),
+            Strategy("S0", "additive-jitter: 2^n + base + U[0, jitter)", s0_additive_jitter),
             Strategy("S1", "capped exponential, no jitter", s1_exponential),
             Strategy("S2", "full jitter", s2_full_jitter),
             Strategy("S3", "decorrelated jitter", s3_decorrelated),

@@ -2,7 +2,7 @@
 
 Three strategies share the cap, the final-attempt rule and Retry-After as a lower bound:
 
-- seed: delay(n) = min(2^n + base + J, cap), J uniform in [0, jitter - 1];
+- additive-jitter: delay(n) = min(2^n + base + J, cap), J uniform in [0, jitter - 1];
 - full-jitter: delay(n) uniform in [0, min(cap, base * 2^n)] (Brooker, AWS Architecture Blog, 2015);
 - decorrelated: d(0) = base, d(k) = min(cap, uniform in [base, 3 * d(k-1)]), delay(n) = d(n).
 
@@ -28,7 +28,7 @@ _MAX_CHAIN_STEPS = 64
 
 
 class BackoffStrategy(StrEnum):
-    SEED = "seed"
+    ADDITIVE_JITTER = "additive-jitter"
     FULL_JITTER = "full-jitter"
     DECORRELATED = "decorrelated"
 
@@ -39,7 +39,7 @@ class BackoffPolicy:
     jitter_seconds: int = 60
     max_seconds: int = 43_200
     max_receive_count: int = 10
-    strategy: BackoffStrategy = BackoffStrategy.SEED
+    strategy: BackoffStrategy = BackoffStrategy.ADDITIVE_JITTER
 
 
 def delay_seconds(
@@ -54,7 +54,7 @@ def delay_seconds(
     chain of delays is regenerated from a random source seeded by it.
     """
     match policy.strategy:
-        case BackoffStrategy.SEED:
+        case BackoffStrategy.ADDITIVE_JITTER:
             return _delay(receive_count, policy, jitter=rng.randint(0, policy.jitter_seconds - 1))
         case BackoffStrategy.FULL_JITTER:
             return rng.randint(0, _exponential_ceiling(receive_count, policy))
@@ -121,7 +121,7 @@ def honour_retry_after(delay: int, retry_after_seconds: int | None, policy: Back
 def delay_range_seconds(receive_count: int, policy: BackoffPolicy) -> tuple[int, int]:
     """The smallest and largest delay the policy can give after the `receive_count`-th failure."""
     match policy.strategy:
-        case BackoffStrategy.SEED:
+        case BackoffStrategy.ADDITIVE_JITTER:
             return (
                 _delay(receive_count, policy, jitter=0),
                 _delay(receive_count, policy, jitter=policy.jitter_seconds - 1),

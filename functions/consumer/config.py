@@ -28,7 +28,7 @@ class Config:
     backoff_jitter_seconds: int = 60
     backoff_max_seconds: int = MAX_VISIBILITY_TIMEOUT_SECONDS
     max_receive_count: int = 10
-    backoff_strategy: BackoffStrategy = BackoffStrategy.SEED
+    backoff_strategy: BackoffStrategy = BackoffStrategy.ADDITIVE_JITTER
     non_retryable_status_codes: frozenset[int] = frozenset()
 
     @property
@@ -76,12 +76,14 @@ class Config:
                 MAX_VISIBILITY_TIMEOUT_SECONDS,
             ),
             "max_receive_count": read("MAX_RECEIVE_COUNT", _bounded(int, 1, 1000), 10),
-            "backoff_strategy": read("BACKOFF_STRATEGY", _backoff_strategy, BackoffStrategy.SEED),
+            "backoff_strategy": read(
+                "BACKOFF_STRATEGY", _backoff_strategy, BackoffStrategy.ADDITIVE_JITTER
+            ),
             "non_retryable_status_codes": read(
                 "NON_RETRYABLE_STATUS_CODES", _status_codes, frozenset[int]()
             ),
         }
-        if config_values["backoff_strategy"] != BackoffStrategy.SEED and (
+        if config_values["backoff_strategy"] != BackoffStrategy.ADDITIVE_JITTER and (
             config_values["backoff_base_seconds"] == 0
         ):
             # Both strategies scale the base: with 0 every delay is 0 and each retry would come

@@ -11,8 +11,8 @@ from benchmarks.template_parameters import SOURCE_TEMPLATE
 from consumer.backoff import BackoffPolicy, BackoffStrategy
 
 
-def test_the_seed_schedule_adds_up_each_attempts_range() -> None:
-    # Given the seed defaults: delay(n) = 2^n + 30 + [0, 59], 10 receives
+def test_the_additive_jitter_schedule_adds_up_each_attempts_range() -> None:
+    # Given the additive-jitter defaults: delay(n) = 2^n + 30 + [0, 59], 10 receives
     rows = schedule.attempts(BackoffPolicy())
 
     # Then every attempt but the last has the formula's range, and the spans are their sums

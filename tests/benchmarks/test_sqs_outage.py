@@ -58,13 +58,13 @@ def test_without_backoff_a_long_outage_dead_letters_after_max_receive_count_call
 
 
 def test_the_final_attempt_rule_dead_letters_without_waiting() -> None:
-    # Given the seed formula, maxReceiveCount 2, and an outage that outlasts both attempts
+    # Given additive jitter, maxReceiveCount 2, and an outage that outlasts both attempts
     scenario = replace(SMALL, outage_s=36_000, max_receive_count=2)
     backoff = run(scenario)
     fixed = run(replace(scenario, strategy="S5"))
 
     # Then messages reach the DLQ after one backoff (under 91 s) rather than after a further
-    # visibility timeout: the seed drains the same stranded set far sooner than S5's 2 x 360 s
+    # visibility timeout: additive jitter drains the same stranded set far sooner than S5's 2 x 360 s
     assert backoff.dead_lettered == pytest.approx(fixed.dead_lettered, rel=0.05)
     assert backoff.calls_during_outage == pytest.approx(
         2 * backoff.messages_during_outage, rel=0.05

@@ -26,7 +26,7 @@ def test_the_six_strategies_are_there() -> None:
 @pytest.mark.parametrize(
     ("key", "strategy"),
     [
-        ("S0", BackoffStrategy.SEED),
+        ("S0", BackoffStrategy.ADDITIVE_JITTER),
         ("S2", BackoffStrategy.FULL_JITTER),
         ("S3", BackoffStrategy.DECORRELATED),
     ],

@@ -39,8 +39,8 @@ def test_full_jitter_draws_from_zero_to_base_times_two(consumer: Harness) -> Non
     # When ten messages fail their first delivery
     visibilities = fail_one_batch(consumer)
 
-    # Then every delay is in full jitter's [0, 30 x 2^1], some below the seed formula's least
-    # (2 + 30): the seed strategy could not have produced them
+    # Then every delay is in full jitter's [0, 30 x 2^1], some below additive jitter's least
+    # (2 + 30): the additive-jitter strategy could not have produced them
     assert len(visibilities) == MESSAGES
     assert all(0 <= seconds <= 60 for seconds in visibilities.values())
     assert min(visibilities.values()) < 32
@@ -71,9 +71,9 @@ def test_decorrelated_follows_each_messages_own_chain(consumer: Harness) -> None
     assert all(30 <= seconds <= 90 for seconds in visibilities.values())
 
 
-def test_the_default_strategy_is_seed(consumer: Harness) -> None:
+def test_the_default_strategy_is_additive_jitter(consumer: Harness) -> None:
     # Given the template's defaults
-    assert consumer.stack.function_environment()["BACKOFF_STRATEGY"] == "seed"
+    assert consumer.stack.function_environment()["BACKOFF_STRATEGY"] == "additive-jitter"
 
     # When ten messages fail their first delivery, Then each delay is 2 + 30 + [0, 59]
     visibilities = fail_one_batch(consumer)

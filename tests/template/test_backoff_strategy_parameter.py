@@ -9,10 +9,10 @@ from tests.support.stack import load_stack
 from tests.support.template import sam_template
 
 
-def test_allowed_values_are_exactly_the_functions_strategies_and_seed_is_the_default() -> None:
+def test_allowed_values_are_the_functions_strategies_and_additive_jitter_is_default() -> None:
     parameter = sam_template()["Parameters"]["BackoffStrategy"]
     assert parameter["AllowedValues"] == [strategy.value for strategy in BackoffStrategy]
-    assert parameter["Default"] == BackoffStrategy.SEED.value
+    assert parameter["Default"] == BackoffStrategy.ADDITIVE_JITTER.value
 
 
 @pytest.mark.parametrize("strategy", [strategy.value for strategy in BackoffStrategy])

@@ -32,7 +32,7 @@ class FixedDraw(random.Random):
 
 @pytest.mark.parametrize("receive_count", range(1, CAPPED_FROM + 2))
 def test_delay_bounds_for_every_receive_count_up_to_the_cap(receive_count: int) -> None:
-    # Given the seed formula's defaults: 2^n + 30 + U[0, 59], capped at 43200
+    # Given the additive-jitter formula's defaults: 2^n + 30 + U[0, 59], capped at 43200
     expected_low = min(2**receive_count + 30, 43_200)
     expected_high = min(2**receive_count + 30 + 59, 43_200)
 

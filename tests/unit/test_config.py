@@ -13,7 +13,7 @@ REQUIRED = {
 }
 
 
-def test_defaults_are_the_seed_formula() -> None:
+def test_defaults_are_the_additive_jitter_formula() -> None:
     config = Config.from_environ(REQUIRED)
     assert config.downstream_method == "POST"
     assert config.downstream_timeout_seconds == 10.0

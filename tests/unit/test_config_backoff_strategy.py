@@ -14,23 +14,23 @@ REQUIRED = {
 }
 
 
-def test_strategy_defaults_to_seed() -> None:
-    assert Config.from_environ(REQUIRED).backoff_policy.strategy is BackoffStrategy.SEED
+def test_strategy_defaults_to_additive_jitter() -> None:
+    assert Config.from_environ(REQUIRED).backoff_policy.strategy is BackoffStrategy.ADDITIVE_JITTER
 
 
-@pytest.mark.parametrize("value", ["seed", "full-jitter", "decorrelated"])
+@pytest.mark.parametrize("value", ["additive-jitter", "full-jitter", "decorrelated"])
 def test_each_allowed_strategy_reaches_the_policy(value: str) -> None:
     config = Config.from_environ({**REQUIRED, "BACKOFF_STRATEGY": f" {value} "})
     assert config.backoff_policy.strategy == value
 
 
-@pytest.mark.parametrize("value", ["full_jitter", "Seed", "exponential"])
+@pytest.mark.parametrize("value", ["full_jitter", "seed", "exponential"])
 def test_an_unknown_strategy_is_refused_naming_the_allowed_values(value: str) -> None:
     with pytest.raises(ConfigurationError) as raised:
         Config.from_environ({**REQUIRED, "BACKOFF_STRATEGY": value})
     message = str(raised.value)
     assert f"BACKOFF_STRATEGY={value!r}" in message
-    assert "expected one of seed, full-jitter, decorrelated" in message
+    assert "expected one of additive-jitter, full-jitter, decorrelated" in message
 
 
 @pytest.mark.parametrize("value", ["full-jitter", "decorrelated"])
@@ -43,7 +43,7 @@ def test_scaled_strategies_refuse_a_zero_base(value: str) -> None:
         Config.from_environ(environ)
 
 
-def test_the_seed_strategy_accepts_a_zero_base() -> None:
+def test_the_additive_jitter_strategy_accepts_a_zero_base() -> None:
     environ = {**REQUIRED, "BACKOFF_BASE_SECONDS": "0"}
     assert Config.from_environ(environ).backoff_policy.base_seconds == 0
 
