@@ -3,10 +3,10 @@
 A strategy maps (receive count, message id, Retry-After, random source) to the visibility timeout
 the consumer would set, or to None when it sets none and the queue's own VisibilityTimeout applies.
 
-The project's strategies are imported from the function's code, never rewritten: S0 is the
-additive-jitter formula, S2 and S3 are BACKOFF_STRATEGY=full-jitter and =decorrelated. S1 is their un-jittered
-envelope, read from the same module. S4 (Sidekiq) exists only here, and borrows the project's
-cap, final-attempt rule and Retry-After handling so that only the formula differs.
+The project's strategies are imported from the function's code, never rewritten: S0 is
+BACKOFF_STRATEGY=additive-jitter, S2 and S3 are =full-jitter and =decorrelated. S1 is their
+un-jittered envelope, read from the same module. S4 (Sidekiq) exists only here, and borrows the
+project's cap, final-attempt rule and Retry-After handling so that only the formula differs.
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ def test_the_final_attempt_rule_dead_letters_without_waiting() -> None:
     fixed = run(replace(scenario, strategy="S5"))
 
     # Then messages reach the DLQ after one backoff (under 91 s) rather than after a further
-    # visibility timeout: additive jitter drains the same stranded set far sooner than S5's 2 x 360 s
+    # visibility timeout: additive jitter drains the stranded set far sooner than S5's 2 x 360 s
     assert backoff.dead_lettered == pytest.approx(fixed.dead_lettered, rel=0.05)
     assert backoff.calls_during_outage == pytest.approx(
         2 * backoff.messages_during_outage, rel=0.05
