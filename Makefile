@@ -57,10 +57,10 @@ deploy: build ## sam deploy --config-env $(ENV) (make deploy ENV=prod)
 	$(BIN)/sam deploy --config-env $(ENV)
 
 run: build ## the whole system locally: emulator, function, demo downstream (RUN_ARGS="--help")
-	$(BIN)/python -m local.run $(RUN_ARGS)
+	PYTHONPATH=functions $(BIN)/python -m local.run $(RUN_ARGS)
 
 invoke: build ## one invocation of the built function with EVENT, against the embedded emulator
-	$(BIN)/python -m local.invoke $(EVENT)
+	PYTHONPATH=functions $(BIN)/python -m local.invoke $(EVENT)
 
 send: $(STAMP) ## send messages to the stack of ENV's samconfig section or AWS_ENDPOINT_URL (SEND_ARGS="--help")
 	$(BIN)/python -m local.send --config-env $(ENV) $(SEND_ARGS)

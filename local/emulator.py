@@ -51,6 +51,16 @@ class Emulator:
         client: Any = session.client(service, endpoint_url=self.endpoint_url, config=config)  # type: ignore[call-overload]
         return client
 
+    def message_ids_on_queue(self, queue_url: str) -> set[str]:
+        """Ids of every message the queue holds, visible, delayed or in flight.
+
+        Read from the emulator's own state: SQS has no API that lists in-flight messages, and
+        the reconciliation must tell a message still on its queue (unfinished) from a lost one.
+        """
+        name = queue_url.rstrip("/").rsplit("/", 1)[-1]
+        queue = get_backend("sqs")[ACCOUNT_ID][self.region].get_queue(name)
+        return {message.id for message in list(queue._messages)}
+
     def detach_builtin_sqs_pollers(self) -> int:
         """Detach moto's own SQS-to-Lambda hook from every queue; return how many were attached."""
         detached = 0

@@ -1,13 +1,17 @@
-"""Every message sent is delivered (the downstream answered 2xx) or in the dead-letter queue.
+"""Every message sent is delivered (the downstream answered 2xx), in the dead-letter queue, or
+still on the source queue (unfinished); anything else is lost.
 
 Redriven messages keep their message id in the dead-letter queue; messages the function sends
 there itself (poison, non-retryable) are new messages naming the original in SourceMessageId.
+Lost means lost: acknowledged without a successful delivery and without a DLQ copy, or gone
+from every queue. A message still on the source queue when the run ends (visible, or hidden
+by a backoff or an invocation) is not lost but unfinished: the run ended before its story did.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from local.demo_downstream import Call
@@ -29,6 +33,8 @@ class Reconciliation:
     delivered: frozenset[str]
     dead_lettered: frozenset[str]
     lost: tuple[str, ...]
+    # Neither delivered nor dead-lettered, but still on the source queue.
+    unfinished: tuple[str, ...]
     # 2xx answers beyond the first for one message: what the downstream's idempotency absorbs.
     duplicates: int
     downstream_calls: int
@@ -39,14 +45,18 @@ class Reconciliation:
         return (
             f"summary: sent={len(self.sent)} delivered={len(self.delivered)} "
             f"dead_lettered={len(self.dead_lettered)} lost={len(self.lost)} "
-            f"duplicates={self.duplicates} downstream_calls={self.downstream_calls} "
-            f"elapsed_s={elapsed_seconds:.1f}"
+            f"unfinished={len(self.unfinished)} duplicates={self.duplicates} "
+            f"downstream_calls={self.downstream_calls} elapsed_s={elapsed_seconds:.1f}"
         )
 
 
 def reconcile(
-    sent_ids: Sequence[str], calls: Iterable[Call], dead_letters: Iterable[DeadLetter]
+    sent_ids: Sequence[str],
+    calls: Iterable[Call],
+    dead_letters: Iterable[DeadLetter],
+    on_source_queue: Collection[str] = (),
 ) -> Reconciliation:
+    """`on_source_queue`: ids of the messages still on the source queue when the run ended."""
     sent = set(sent_ids)
     calls = list(calls)
     successes = Counter(
@@ -54,11 +64,13 @@ def reconcile(
     )
     delivered = frozenset(key for key in successes if key in sent)
     dead_lettered = frozenset(d.original_id for d in dead_letters if d.original_id in sent)
+    open_ = [m for m in sent_ids if m not in delivered and m not in dead_lettered]
     return Reconciliation(
         sent=tuple(sent_ids),
         delivered=delivered,
         dead_lettered=dead_lettered,
-        lost=tuple(m for m in sent_ids if m not in delivered and m not in dead_lettered),
+        lost=tuple(m for m in open_ if m not in on_source_queue),
+        unfinished=tuple(m for m in open_ if m in on_source_queue),
         duplicates=sum(count - 1 for key, count in successes.items() if key in sent),
         downstream_calls=len(calls),
         delivered_and_dead_lettered=delivered & dead_lettered,

@@ -1,6 +1,8 @@
 """`make run`: the whole system locally, ending with a reconciliation and its summary line.
 
-The exit status is 1 when a message was lost, 2 for invalid flags or parameters.
+Exit status: 0 when every message was delivered or dead-lettered; 1 when a message was lost;
+3 when none was lost but some were still on the source queue when the run ended (unfinished);
+2 for invalid flags or parameters; 4 when the deployment failed.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from local.system import RunOptions, run_local_system
 from local.template import ParameterError
 
 DEFAULTS = RunOptions()
+EXIT_LOST = 1
+EXIT_INVALID = 2
+EXIT_UNFINISHED = 3
+EXIT_DEPLOY_FAILED = 4
 
 
 def _number[N: (int, float)](
@@ -77,11 +83,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         result = run_local_system(options, out)
     except ParameterError as error:
         print(f"error: the template refuses these parameters: {error}", file=sys.stderr)
-        return 2
+        return EXIT_INVALID
     except DeployError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 1 if result.lost else 0
+        return EXIT_DEPLOY_FAILED
+    if result.lost:
+        return EXIT_LOST
+    return EXIT_UNFINISHED if result.unfinished else 0
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from local.execution_environment import EnvironmentPool, FunctionSpec, Setup
 from local.function_code import install_code
 from local.progress import ProgressDisplay, Snapshot
 from local.reconciliation import DeadLetter, Reconciliation, reconcile
+from local.run_deadline import RunWork, deadline_seconds, policy_from_parameters
 from local.send import generated_bodies, send_bodies
 from local.template import BUILD_DIR, ROOT
 
@@ -25,8 +26,6 @@ logger = logging.getLogger(__name__)
 
 STACK_NAME = "sqs-backoff-consumer"
 WORK_DIR = ROOT / ".aws-sam" / "local-run"
-# Beyond the backoff schedule itself: processing, cold starts, the emulator's 1 s polling.
-DEADLINE_SLACK_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -54,20 +53,6 @@ class RunOptions:
             "BackoffJitterSeconds": self.backoff_jitter_seconds,
         }
 
-    def deadline_seconds(self, function_timeout_seconds: float) -> float:
-        """Long enough for the slowest schedule the parameters allow; a run that needs longer
-        has lost messages."""
-        longest_backoff = sum(
-            2**n + self.backoff_base_seconds + self.backoff_jitter_seconds - 1
-            for n in range(1, self.max_receive_count)
-        )
-        return float(
-            self.outage_seconds
-            + longest_backoff
-            + function_timeout_seconds
-            + DEADLINE_SLACK_SECONDS
-        )
-
 
 @dataclass
 class RunResult:
@@ -86,6 +71,10 @@ class RunResult:
     @property
     def lost(self) -> int:
         return len(self.reconciliation.lost)
+
+    @property
+    def unfinished(self) -> int:
+        return len(self.reconciliation.unfinished)
 
 
 def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
@@ -135,7 +124,6 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
         batches: list[BatchReport] = []
         sqs = emulator.client("sqs")
         mapping_poller = SqsEventSourceMapping(sqs, settings, pool, on_batch=batches.append)
-        deadline = started + options.deadline_seconds(function.timeout_seconds)
         with downstream.serving():
             print(
                 f"downstream {downstream.url} failure_rate={options.failure_rate:g} "
@@ -147,6 +135,16 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
             try:
                 report = send_bodies(sqs, settings.queue_url, generated_bodies(options.messages))
                 sent = dict(report.sent)
+                work = RunWork(
+                    messages=len(sent),
+                    policy=policy_from_parameters(deployed.parameters),
+                    function_timeout_seconds=function.timeout_seconds,
+                    queue_visibility_timeout_seconds=_visibility_timeout(sqs, settings.queue_url),
+                    concurrency=settings.maximum_concurrency,
+                    downstream_latency_seconds=options.latency_ms / 1000,
+                    outage_seconds=options.outage_seconds,
+                )
+                deadline = time.monotonic() + deadline_seconds(work)
                 deadline_reached = _watch(
                     emulator,
                     deployed,
@@ -161,10 +159,11 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
                 mapping_poller.stop()
                 pool.shutdown()
         dead_letters = _drain(sqs, deployed.outputs["DeadLetterQueueUrl"])
+        on_source_queue = emulator.message_ids_on_queue(settings.queue_url)
     elapsed = time.monotonic() - started
     calls = downstream.calls()
     result = RunResult(
-        reconciliation=reconcile(list(sent), calls, dead_letters),
+        reconciliation=reconcile(list(sent), calls, dead_letters, on_source_queue),
         sent=sent,
         calls=calls,
         dead_letters=dead_letters,
@@ -250,6 +249,11 @@ def _counts(sqs: Any, queue_url: str) -> tuple[int, int]:
     )
 
 
+def _visibility_timeout(sqs: Any, queue_url: str) -> float:
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])
+    return float(attributes["Attributes"]["VisibilityTimeout"])
+
+
 def _drain(sqs: Any, queue_url: str) -> list[DeadLetter]:
     """Every message in the dead-letter queue (each received once, hidden while reading)."""
     dead_letters: list[DeadLetter] = []
@@ -294,7 +298,8 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
         f"{all_failed} of them",
         file=out,
     )
-    print(f"  lost           {len(rec.lost):4d}  {' '.join(rec.lost)}".rstrip(), file=out)
+    print(f"  lost           {len(rec.lost):4d}  {_ids(rec.lost)}".rstrip(), file=out)
+    print(f"  unfinished     {len(rec.unfinished):4d}  {_ids(rec.unfinished)}".rstrip(), file=out)
     print(f"  duplicates     {rec.duplicates:4d}", file=out)
     print(
         f"  downstream     {rec.downstream_calls:4d}  calls: "
@@ -312,5 +317,15 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
             file=out,
         )
     if result.deadline_reached:
-        print("  the run stopped at its deadline with messages still on the source queue", file=out)
+        print(
+            "  the run stopped at its deadline with messages still on the source queue: "
+            "they are unfinished, not lost",
+            file=out,
+        )
     print(rec.summary(result.elapsed_seconds), file=out)
+
+
+def _ids(message_ids: tuple[str, ...], shown: int = 20) -> str:
+    """The first few ids: a run of thousands must not print thousands of them."""
+    more = len(message_ids) - shown
+    return " ".join(message_ids[:shown]) + (f" ... and {more} more" if more > 0 else "")

@@ -85,13 +85,14 @@ def test_nothing_is_lost_and_the_summary_says_so(run: tuple[RunResult, str]) -> 
     rec = result.reconciliation
     assert len(result.sent) == OPTIONS.messages
     assert rec.lost == ()
+    assert rec.unfinished == ()
     assert len(rec.delivered) + len(rec.dead_lettered) == len(result.sent)
     assert not rec.delivered_and_dead_lettered
     assert not result.deadline_reached
     last_line = output.rstrip("\n").splitlines()[-1]
     match = re.fullmatch(
-        r"summary: sent=(\d+) delivered=(\d+) dead_lettered=(\d+) lost=(\d+) duplicates=(\d+) "
-        r"downstream_calls=(\d+) elapsed_s=\d+\.\d",
+        r"summary: sent=(\d+) delivered=(\d+) dead_lettered=(\d+) lost=(\d+) unfinished=(\d+) "
+        r"duplicates=(\d+) downstream_calls=(\d+) elapsed_s=\d+\.\d",
         last_line,
     )
     assert match is not None, last_line
@@ -99,6 +100,7 @@ def test_nothing_is_lost_and_the_summary_says_so(run: tuple[RunResult, str]) -> 
         len(result.sent),
         len(rec.delivered),
         len(rec.dead_lettered),
+        0,
         0,
         rec.duplicates,
         len(result.calls),

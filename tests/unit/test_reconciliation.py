@@ -20,12 +20,30 @@ def test_every_message_is_delivered_dead_lettered_or_lost() -> None:
     assert result.delivered == {"a"}
     assert result.dead_lettered == {"b", "c"}
     assert result.lost == ("d",)
+    assert result.unfinished == ()
     assert result.duplicates == 0
     assert result.downstream_calls == 4
     assert result.summary(12.34) == (
-        "summary: sent=4 delivered=1 dead_lettered=2 lost=1 duplicates=0 "
+        "summary: sent=4 delivered=1 dead_lettered=2 lost=1 unfinished=0 duplicates=0 "
         "downstream_calls=4 elapsed_s=12.3"
     )
+
+
+def test_a_message_still_on_the_source_queue_is_unfinished_not_lost() -> None:
+    # Given one message waiting out a backoff, one that vanished, one delivered but whose
+    # delete failed (so it is still on the queue too)
+    calls = [call("waiting", 503), call("delivered", 200)]
+
+    # When the run ends with two of them still on the source queue
+    result = reconcile(
+        ["waiting", "gone", "delivered"], calls, [], on_source_queue={"waiting", "delivered"}
+    )
+
+    # Then only the vanished one is lost; the delivered one is done, not unfinished
+    assert result.unfinished == ("waiting",)
+    assert result.lost == ("gone",)
+    assert result.delivered == {"delivered"}
+    assert "lost=1 unfinished=1 " in result.summary(1.0)
 
 
 def test_second_successes_are_duplicates_and_strangers_are_ignored() -> None:
