@@ -3,7 +3,9 @@
 Failure injection lives here and in the emulator only, never in the function. Each request is
 answered, in this order of precedence:
 - as its body asks: {"simulate": {"status": N, "retryAfter": S}} (the sample events use this);
-- 503 during the outage, the first `outage_seconds` after the service started;
+- 503 during the outage, the first `outage_seconds` after the first request arrived (counted
+  from the first delivery, so that a slow start, a cold start or a long send, does not use the
+  outage up before any message meets it);
 - 503 with probability `failure_rate`, drawn from (seed, body, attempt number), so a seed gives
   every message the same fate whatever order concurrent environments call in;
 - 200 otherwise, after `latency_ms` in every case.
@@ -70,7 +72,8 @@ class DemoDownstream:
         self._calls: list[Call] = []
         self._attempts: Counter[tuple[str | None, str]] = Counter()
         self._lock = threading.Lock()
-        self._started_at = time.monotonic()
+        # When the first request arrived: the outage counts from there.
+        self._first_call_at: float | None = None
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
 
@@ -89,6 +92,8 @@ class DemoDownstream:
     def answer(self, key: str | None, body: str) -> tuple[int, dict[str, str]]:
         received_at = time.monotonic()
         with self._lock:
+            if self._first_call_at is None:
+                self._first_call_at = received_at
             self._attempts[key, body] += 1
             attempt = self._attempts[key, body]
             status, headers, reason = self._decide(body, attempt, received_at)
@@ -99,7 +104,8 @@ class DemoDownstream:
         simulated = simulated_answer(body)
         if simulated is not None:
             return simulated[0], simulated[1], "simulated"
-        if now - self._started_at < self.plan.outage_seconds:
+        first_call_at = now if self._first_call_at is None else self._first_call_at
+        if now - first_call_at < self.plan.outage_seconds:
             return OUTAGE_STATUS, {}, "outage"
         if self.plan.draws_failure(body, attempt):
             return OUTAGE_STATUS, {}, "failure-rate"
@@ -107,7 +113,6 @@ class DemoDownstream:
 
     @contextmanager
     def serving(self) -> Iterator[DemoDownstream]:
-        self._started_at = time.monotonic()
         thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         thread.start()
         try:

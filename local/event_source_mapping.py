@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from local.batch_response import BatchOutcome, batch_outcome
-from local.execution_environment import Invocation
+from local.execution_environment import Invocation, PoolClosedError
 from local.lambda_sqs_event import lambda_sqs_event
 
 logger = logging.getLogger(__name__)
@@ -118,12 +118,11 @@ class SqsEventSourceMapping:
     def _poll(self) -> None:
         while not self._stopping.is_set():
             try:
-                with self._receive_lock:
-                    if self._stopping.is_set():
-                        return
-                    messages = self._receive_batch()
+                messages = self._receive_batch()
                 if messages and not self._stopping.is_set():
                     self._process(messages)
+            except PoolClosedError:
+                return  # shutting down: what was received returns at its visibility timeout
             except Exception:
                 # Lambda's pollers survive a failed call and try again; so do these.
                 logger.exception("event source mapping poll failed; polling again")
@@ -134,13 +133,18 @@ class SqsEventSourceMapping:
         window_ends = time.monotonic() + self.settings.batching_window_seconds
         wait_seconds = self.long_poll_seconds
         while len(batch) < self.settings.batch_size and not self._stopping.is_set():
-            response = self.sqs.receive_message(
-                QueueUrl=self.settings.queue_url,
-                MaxNumberOfMessages=min(RECEIVE_LIMIT, self.settings.batch_size - len(batch)),
-                WaitTimeSeconds=wait_seconds,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            )
+            # The lock is held for one ReceiveMessage, not for the whole batching window:
+            # another poller may fill its own batch meanwhile, as Lambda's pollers do.
+            with self._receive_lock:
+                if self._stopping.is_set():
+                    break
+                response = self.sqs.receive_message(
+                    QueueUrl=self.settings.queue_url,
+                    MaxNumberOfMessages=min(RECEIVE_LIMIT, self.settings.batch_size - len(batch)),
+                    WaitTimeSeconds=wait_seconds,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                )
             batch.extend(response.get("Messages", []))
             remaining = window_ends - time.monotonic()
             if batch and remaining <= 0:

@@ -8,6 +8,7 @@ gets a fresh one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -28,6 +29,9 @@ from local.function_code import CodePaths
 
 # Lambda's limit on the init phase of an on-demand environment.
 INIT_TIMEOUT_SECONDS = 10.0
+# How long starting the Python process may take before the runtime reports in: the emulator's
+# own overhead, kept out of the function's init budget, generous for a loaded machine.
+PROCESS_START_LIMIT_SECONDS = 60.0
 
 Outcome = Literal["response", "error", "timeout", "crash"]
 
@@ -91,7 +95,9 @@ class Setup:
 
 
 class ExecutionEnvironment:
-    def __init__(self, setup: Setup, log_path: Path) -> None:
+    def __init__(
+        self, setup: Setup, log_path: Path, init_timeout_seconds: float = INIT_TIMEOUT_SECONDS
+    ) -> None:
         function = setup.function
         if function.runtime != f"python{sys.version_info.major}.{sys.version_info.minor}":
             raise RuntimeError(
@@ -104,9 +110,14 @@ class ExecutionEnvironment:
         self.endpoint_url = setup.endpoint_url
         self.region = setup.region
         self.log_path = log_path
+        self.init_timeout_seconds = init_timeout_seconds
         self._process: subprocess.Popen[bytes] | None = None
         self._inbox: Any = None
         self._outbox: Any = None
+        self._eof = False
+        # Set when the pool shuts down under a running invocation: no process starts again.
+        self._abandoned = False
+        self._process_lock = threading.Lock()
         self.invocations = 0
 
     @property
@@ -117,14 +128,28 @@ class ExecutionEnvironment:
         request_id = request_id or str(uuid.uuid4())
         started = time.monotonic()
         cold_start = self._process is None
+        # The function timeout counts from the start of the invocation; a retried init spends it.
+        budget_ends = None
         if cold_start:
-            init_error = self._start()
-            if init_error is not None:
-                self.shutdown()
-                return Invocation(
-                    request_id, init_error[0], time.monotonic() - started, True, error=init_error[1]
-                )
-        deadline_ms = int(time.time() * 1000 + self.function.timeout_seconds * 1000)
+            failure = self._start(self.init_timeout_seconds, phase="init")
+            if failure is not None:
+                # Lambda retries an init that failed or passed its 10 s at the first invocation,
+                # this time within the function timeout (AWS Lambda Developer Guide, "Lambda
+                # execution environment lifecycle": Init phase).
+                self._discard_process()
+                retry_started = time.monotonic()
+                budget_ends = retry_started + self.function.timeout_seconds
+                failure = self._start(self.function.timeout_seconds, phase="invoke")
+                if failure is not None:
+                    self.shutdown()
+                    outcome, error = failure
+                    return Invocation(
+                        request_id, outcome, time.monotonic() - started, True, error=error
+                    )
+        invoke_started = time.monotonic()
+        budget_ends = budget_ends or invoke_started + self.function.timeout_seconds
+        remaining_seconds = max(0.0, budget_ends - invoke_started)
+        deadline_ms = int(time.time() * 1000 + remaining_seconds * 1000)
         self._log(f"START RequestId: {request_id} Version: $LATEST")
         self._send(
             {
@@ -134,7 +159,7 @@ class ExecutionEnvironment:
                 "event": event,
             }
         )
-        reply = self._receive(self.function.timeout_seconds)
+        reply = self._receive(remaining_seconds)
         duration = time.monotonic() - started
         self.invocations += 1
         self._log(f"END RequestId: {request_id}")
@@ -147,12 +172,32 @@ class ExecutionEnvironment:
             )
         return Invocation(request_id, "error", duration, cold_start, error=reply["error"])
 
+    def kill(self) -> None:
+        """End the process at once, as a crashed or reclaimed sandbox ends; an invocation in
+        progress then fails (outcome "crash") and the next one needs a new environment."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()
+
+    def abandon(self) -> None:
+        """Kill the process and start none again: the local system is shutting down."""
+        with self._process_lock:
+            self._abandoned = True
+            self.kill()
+
+    def wait_exited(self, timeout_seconds: float = 10) -> None:
+        if self._process is not None:
+            self._process.wait(timeout=timeout_seconds)
+
     def shutdown(self) -> None:
         if self._process is None:
             return
         for channel in (self._inbox, self._outbox):
             if channel is not None:
-                channel.close()
+                # BrokenPipeError: closing flushes to a process that is already gone (killed
+                # while idle, or crashed); there is nothing left to tell it.
+                with contextlib.suppress(OSError):
+                    channel.close()
         self._inbox = self._outbox = None
         try:
             # A closed control channel ends the runtime's loop: let it exit on its own.
@@ -161,8 +206,49 @@ class ExecutionEnvironment:
             self._process.kill()
             self._process.wait()
 
-    def _start(self) -> tuple[Outcome, dict[str, Any]] | None:
-        """Start the process and run its init phase; return (outcome, error) if it failed."""
+    def _start(self, limit_seconds: float, phase: str) -> tuple[Outcome, dict[str, Any]] | None:
+        """Start the process and run its init phase; return (outcome, error) if it failed.
+
+        The limit counts from the moment the runtime is up: starting a Python process on this
+        machine (slow when the machine is loaded) is the emulator's overhead, which Lambda's
+        provisioned sandbox does not have, so it stays out of the function's init budget.
+        """
+        with self._process_lock:
+            if self._abandoned:
+                return "crash", {
+                    "errorMessage": "the execution environment was shut down",
+                    "errorType": "Runtime.ExitError",
+                }
+            self._spawn()
+        bootstrapped = self._receive(PROCESS_START_LIMIT_SECONDS)
+        if bootstrapped is None or bootstrapped.get("type") != "bootstrapped":
+            return "crash", {
+                "errorMessage": "the execution environment's process did not start",
+                "errorType": "Runtime.ExitError",
+            }
+        init_started = time.monotonic()
+        reply = self._receive(limit_seconds)
+        init_ms = (time.monotonic() - init_started) * 1000
+        if reply is None:
+            status = "timeout" if not self._eof else "error"
+            self._log(
+                f"INIT_REPORT Init Duration: {init_ms:.2f} ms Phase: {phase} Status: {status}"
+            )
+            if self._eof:
+                return "crash", {
+                    "errorMessage": "the runtime exited during the init phase",
+                    "errorType": "Runtime.ExitError",
+                }
+            return "timeout", {
+                "errorMessage": f"init phase timed out after {limit_seconds:.2f} seconds",
+                "errorType": "Sandbox.Timedout",
+            }
+        if reply["type"] == "init-error":
+            self._log(f"INIT_REPORT Init Duration: {init_ms:.2f} ms Phase: {phase} Status: error")
+            return "error", dict(reply["error"])
+        return None
+
+    def _spawn(self) -> None:
         to_child_read, to_child_write = os.pipe()
         from_child_read, from_child_write = os.pipe()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -187,19 +273,13 @@ class ExecutionEnvironment:
         os.close(from_child_write)
         self._inbox = os.fdopen(to_child_write, "w", encoding="utf-8")
         self._outbox = os.fdopen(from_child_read, "rb", buffering=0)
-        reply = self._receive(INIT_TIMEOUT_SECONDS)
-        if reply is None:
-            self._log(
-                f"INIT_REPORT Init Duration: {INIT_TIMEOUT_SECONDS * 1000:.2f} ms "
-                "Phase: init Status: timeout"
-            )
-            return "timeout", {
-                "errorMessage": "init phase timed out",
-                "errorType": "Sandbox.Timedout",
-            }
-        if reply["type"] == "init-error":
-            return "error", dict(reply["error"])
-        return None
+        self._eof = False
+
+    def _discard_process(self) -> None:
+        """End a process whose init failed, so that the retried init starts from scratch."""
+        self.kill()
+        self.shutdown()
+        self._process = None
 
     def _environment(self) -> dict[str, str]:
         """The function's resolved variables plus what Lambda sets in every environment."""
@@ -249,13 +329,15 @@ class ExecutionEnvironment:
                     return None
                 chunk = self._outbox.read(65536)
                 if not chunk:
+                    self._eof = True
                     return None
                 buffer += chunk
         message: dict[str, Any] = json.loads(buffer)
         return message
 
     def _killed(self, request_id: str, duration: float, cold_start: bool) -> Invocation:
-        timed_out = self.alive
+        # End of file on the control channel: the process died; otherwise it is still working.
+        timed_out = not self._eof
         if timed_out and self._process is not None:
             self._process.kill()
         self.shutdown()
@@ -288,6 +370,10 @@ def _utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+class PoolClosedError(RuntimeError):
+    """An invocation was asked of a pool that has been shut down."""
+
+
 class EnvironmentPool:
     """Up to `max_environments` environments; an idle warm one is reused before a new one starts."""
 
@@ -298,6 +384,7 @@ class EnvironmentPool:
         self._idle: list[ExecutionEnvironment] = []
         self._all: list[ExecutionEnvironment] = []
         self._started = 0
+        self._closed = False
         self._lock = threading.Condition()
 
     @property
@@ -307,7 +394,12 @@ class EnvironmentPool:
     @contextmanager
     def environment(self) -> Iterator[ExecutionEnvironment]:
         with self._lock:
-            self._lock.wait_for(lambda: self._idle or len(self._all) < self.max_environments)
+            self._discard_dead_idle()
+            self._lock.wait_for(
+                lambda: self._closed or self._idle or len(self._all) < self.max_environments
+            )
+            if self._closed:
+                raise PoolClosedError("the execution environments are shut down")
             if self._idle:
                 environment = self._idle.pop()
             else:
@@ -320,17 +412,38 @@ class EnvironmentPool:
             yield environment
         finally:
             with self._lock:
-                if environment.alive:
+                if environment.alive and not self._closed:
                     self._idle.append(environment)
                 else:
-                    # Killed (timeout) or broken: the next invocation gets a fresh environment.
+                    # Killed (timeout, crash) or broken, or the pool shut down while it ran:
+                    # the next invocation gets a fresh environment.
                     environment.shutdown()
-                    self._all.remove(environment)
+                    if environment in self._all:
+                        self._all.remove(environment)
                 self._lock.notify()
+
+    def _discard_dead_idle(self) -> None:
+        """Replace idle environments whose process died, as Lambda replaces a lost sandbox: an
+        invocation is only ever given an environment that was alive when it was handed out."""
+        for environment in [e for e in self._idle if not e.alive]:
+            environment.shutdown()
+            self._idle.remove(environment)
+            self._all.remove(environment)
+
+    def idle_environments(self) -> list[ExecutionEnvironment]:
+        with self._lock:
+            return list(self._idle)
 
     def shutdown(self) -> None:
         with self._lock:
+            self._closed = True
             for environment in self._all:
-                environment.shutdown()
+                if environment in self._idle:
+                    environment.shutdown()
+                else:
+                    # In an invocation on another thread, which owns its channels: killing the
+                    # process ends that invocation, and its thread shuts the environment down.
+                    environment.abandon()
             self._all.clear()
             self._idle.clear()
+            self._lock.notify_all()

@@ -115,6 +115,8 @@ def main(argv: list[str]) -> int:
         os.fdopen(args.control_in, "r", encoding="utf-8") as inbox,
         os.fdopen(args.control_out, "w", encoding="utf-8") as outbox,
     ):
+        # The runtime is up: the function's init phase (importing the handler) starts now.
+        send(outbox, {"type": "bootstrapped"})
         try:
             handler = load_handler(os.environ["_HANDLER"])
         except Exception as error:

@@ -25,6 +25,12 @@ def lambda_sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str
                     for name, value in message.get("MessageAttributes", {}).items()
                 },
                 "md5OfBody": hashlib.md5(message["Body"].encode()).hexdigest(),
+                # SQS's digest of the message attributes, present when the message has any.
+                **(
+                    {"md5OfMessageAttributes": message["MD5OfMessageAttributes"]}
+                    if "MD5OfMessageAttributes" in message
+                    else {}
+                ),
                 "eventSource": "aws:sqs",
                 "eventSourceARN": queue_arn,
                 "awsRegion": region,

@@ -14,6 +14,7 @@ import json
 import sys
 import tomllib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -28,6 +29,8 @@ SAMCONFIG = ROOT / "samconfig.toml"
 # SendMessageBatch: at most 10 entries and 1 MiB of bodies per call.
 MAX_BATCH_ENTRIES = 10
 MAX_BATCH_BYTES = 1024 * 1024
+# SendMessageBatch calls in flight at once.
+SEND_CONCURRENCY = 8
 
 
 @dataclass
@@ -42,14 +45,25 @@ def generated_bodies(count: int, prefix: str = "demo") -> list[str]:
     return [json.dumps({"orderId": f"{prefix}-{n:04d}", "amount": n}) for n in range(1, count + 1)]
 
 
-def send_bodies(sqs: Any, queue_url: str, bodies: Sequence[str]) -> SendReport:
-    report = SendReport()
-    for batch in _batches(bodies):
-        response = sqs.send_message_batch(
+def send_bodies(
+    sqs: Any, queue_url: str, bodies: Sequence[str], concurrency: int = SEND_CONCURRENCY
+) -> SendReport:
+    """Send in batches, `concurrency` calls at a time; the report keeps the bodies' order."""
+
+    def send(batch: list[str]) -> dict[str, Any]:
+        response: dict[str, Any] = sqs.send_message_batch(
             QueueUrl=queue_url,
             Entries=[{"Id": str(index), "MessageBody": body} for index, body in enumerate(batch)],
         )
-        for entry in response.get("Successful", []):
+        return response
+
+    batches = _batches(bodies)
+    # boto3 clients are thread-safe; one call's round trip dominates, so calls overlap well.
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as executor:
+        responses = list(executor.map(send, batches))
+    report = SendReport()
+    for batch, response in zip(batches, responses, strict=True):
+        for entry in sorted(response.get("Successful", []), key=lambda e: int(e["Id"])):
             report.sent.append((entry["MessageId"], batch[int(entry["Id"])]))
         for entry in response.get("Failed", []):
             report.failed.append(

@@ -148,3 +148,21 @@ def test_batches_hold_at_most_batch_size_records() -> None:
         reports = queue.poll_until(StandIn(lambda event: response(None)), batches=3)
         assert sorted(len(report.message_ids) for report in reports) == [1, 2, 2]
         assert queue.counts() == (0, 0)
+
+
+def test_a_message_with_attributes_carries_sqs_digest_of_them(queue: Queue) -> None:
+    # Given a message with a message attribute
+    sent = queue.sqs.send_message(
+        QueueUrl=queue.url,
+        MessageBody="{}",
+        MessageAttributes={"trace": {"DataType": "String", "StringValue": "abc"}},
+    )
+    function = StandIn(lambda event: response(None))
+
+    # When the mapping delivers it
+    queue.poll_until(function, batches=1)
+
+    # Then the record carries md5OfMessageAttributes as SQS computed it, beside the attribute
+    [record] = function.events[0]["Records"]
+    assert record["md5OfMessageAttributes"] == sent["MD5OfMessageAttributes"]
+    assert record["messageAttributes"]["trace"]["stringValue"] == "abc"

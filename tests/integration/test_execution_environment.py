@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import json
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
 
-from local.execution_environment import ExecutionEnvironment, FunctionSpec, Setup
+from local.execution_environment import (
+    INIT_TIMEOUT_SECONDS,
+    EnvironmentPool,
+    ExecutionEnvironment,
+    FunctionSpec,
+    PoolClosedError,
+    Setup,
+)
 from local.function_code import CodePaths, link_distribution_closure
 
 HANDLERS = """
@@ -61,6 +69,10 @@ def code(tmp_path_factory: pytest.TempPathFactory) -> CodePaths:
     (paths.task_root / "fn" / "__init__.py").write_text("")
     (paths.task_root / "fn" / "handlers.py").write_text(textwrap.dedent(HANDLERS))
     (paths.task_root / "fn" / "needs_pytest.py").write_text("import pytest\n")
+    # An init phase that takes a second: the module's import work, before any invocation.
+    (paths.task_root / "fn" / "slow_init.py").write_text(
+        "import time\ntime.sleep(1)\n\ndef handler(event, context):\n    return {'ok': True}\n"
+    )
     (paths.opt / "python").mkdir(parents=True)
     (paths.opt / "python" / "layer_module.py").write_text("NAME = 'from the layer'\n")
     link_distribution_closure("boto3", paths.runtime_packages)
@@ -68,8 +80,18 @@ def code(tmp_path_factory: pytest.TempPathFactory) -> CodePaths:
 
 
 def environment(
-    code: CodePaths, tmp_path: Path, handler: str, timeout: float = 5
+    code: CodePaths,
+    tmp_path: Path,
+    handler: str,
+    timeout: float = 5,
+    init_timeout: float = INIT_TIMEOUT_SECONDS,
 ) -> ExecutionEnvironment:
+    return ExecutionEnvironment(
+        setup_for(code, handler, timeout), tmp_path / "environment.log", init_timeout
+    )
+
+
+def setup_for(code: CodePaths, handler: str, timeout: float = 5) -> Setup:
     spec = FunctionSpec(
         name="fn",
         arn="arn:aws:lambda:us-east-1:123456789012:function:fn",
@@ -80,8 +102,7 @@ def environment(
         environment={"SETTING": "from the configuration"},
         log_group="/aws/lambda/fn",
     )
-    setup = Setup(spec, code, "http://127.0.0.1:9", "us-east-1")
-    return ExecutionEnvironment(setup, tmp_path / "environment.log")
+    return Setup(spec, code, "http://127.0.0.1:9", "us-east-1")
 
 
 def test_one_warm_process_with_only_function_layer_and_sdk_on_its_path(
@@ -176,3 +197,124 @@ def test_a_dependency_missing_from_the_layer_fails_the_init_phase(
     assert "No module named 'pytest'" in invocation.error["errorMessage"]
     assert not env.alive
     assert json.loads(json.dumps(invocation.error))  # Lambda's error document is JSON
+
+
+def test_an_environment_killed_while_idle_is_replaced_before_the_next_invocation(
+    code: CodePaths, tmp_path: Path
+) -> None:
+    # Given a pool whose one warm environment is killed while it waits for work
+    pool = EnvironmentPool(setup_for(code, "fn.handlers.count"), tmp_path, max_environments=1)
+    try:
+        with pool.environment() as env:
+            first = env.invoke({})
+        [idle] = pool.idle_environments()
+        idle.kill()
+        idle.wait_exited()
+
+        # When the next batch arrives
+        with pool.environment() as env:
+            second = env.invoke({})
+    finally:
+        pool.shutdown()
+
+    # Then it runs in a fresh environment (a cold start) instead of failing on the dead one
+    assert first.succeeded
+    assert second.succeeded
+    assert second.cold_start
+    assert second.response["invocations"] == 1
+    assert pool.started == 2
+
+
+def test_an_environment_killed_during_an_invocation_fails_that_invocation(
+    code: CodePaths, tmp_path: Path
+) -> None:
+    # Given a warm environment
+    env = environment(code, tmp_path, "fn.handlers.hang", timeout=30)
+    killer = threading.Timer(1.0, env.kill)
+    try:
+        # When its process is killed while the handler runs
+        killer.start()
+        invocation = env.invoke({})
+    finally:
+        killer.cancel()
+        env.shutdown()
+
+    # Then the invocation fails as a whole, well before the timeout: the batch returns to the
+    # queue when its visibility timeout ends
+    assert invocation.outcome == "crash"
+    assert invocation.error["errorType"] == "Runtime.ExitError"
+    assert invocation.duration_seconds < 30
+    assert not env.alive
+
+
+def test_shutting_the_pool_down_during_an_invocation_ends_it_cleanly(
+    code: CodePaths, tmp_path: Path
+) -> None:
+    # Given an invocation in progress on another thread
+    pool = EnvironmentPool(setup_for(code, "fn.handlers.hang", 30), tmp_path, max_environments=1)
+    outcomes: list[str] = []
+    errors: list[BaseException] = []
+    started = threading.Event()
+
+    def invoke() -> None:
+        try:
+            with pool.environment() as env:
+                started.set()
+                outcomes.append(env.invoke({}).outcome)
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=invoke)
+    thread.start()
+    assert started.wait(10)
+
+    # When the pool shuts down under it
+    pool.shutdown()
+    thread.join(30)
+
+    # Then the invocation ends as a crash, without an error from the pool's bookkeeping, and
+    # the pool hands out nothing more
+    assert not thread.is_alive()
+    assert errors == []
+    assert outcomes == ["crash"]
+    with pytest.raises(PoolClosedError), pool.environment():
+        pass
+
+
+def test_an_init_past_its_limit_is_retried_within_the_first_invocations_timeout(
+    code: CodePaths, tmp_path: Path
+) -> None:
+    # Given a function whose init takes 1 s, and an init limit of 0.3 s (Lambda's is 10 s)
+    env = environment(code, tmp_path, "fn.slow_init.handler", timeout=5, init_timeout=0.3)
+    try:
+        # When it is invoked for the first time
+        invocation = env.invoke({})
+    finally:
+        env.shutdown()
+
+    # Then the init is retried as part of the invocation, within the function timeout, and the
+    # invocation succeeds; the log shows the first init's timeout as Lambda's does
+    assert invocation.succeeded
+    assert invocation.cold_start
+    assert invocation.response == {"ok": True}
+    log = (tmp_path / "environment.log").read_text()
+    assert "Phase: init Status: timeout" in log
+    assert "Phase: invoke Status" not in log
+
+
+def test_a_retried_init_that_outlives_the_function_timeout_fails_the_invocation(
+    code: CodePaths, tmp_path: Path
+) -> None:
+    # Given an init of 1 s, an init limit of 0.3 s and a function timeout of 0.5 s
+    env = environment(code, tmp_path, "fn.slow_init.handler", timeout=0.5, init_timeout=0.3)
+    try:
+        invocation = env.invoke({})
+    finally:
+        env.shutdown()
+
+    # Then both inits time out and the invocation fails (the batch returns to the queue)
+    assert invocation.outcome == "timeout"
+    assert invocation.error["errorType"] == "Sandbox.Timedout"
+    log = (tmp_path / "environment.log").read_text()
+    assert "Phase: init Status: timeout" in log
+    assert "Phase: invoke Status: timeout" in log
