@@ -170,6 +170,8 @@ class _Completion:
             for mapping in self.lambda_client.list_event_source_mappings()["EventSourceMappings"]
             if mapping["FunctionArn"] == configuration["FunctionArn"]
         ]
+        for mapping in mappings:
+            _check_batching(mapping)
         code_uri = properties["Code"]
         return DeployedStack(
             stack_name=self.stack_name,
@@ -280,6 +282,20 @@ class _Completion:
             configuration = self.lambda_client.get_function_configuration(FunctionName=physical_id)
             return str(configuration["FunctionArn"])
         raise DeployError(f"cannot resolve Fn::GetAtt {logical_id}.{attribute} ({resource_type})")
+
+
+def _check_batching(mapping: Mapping[str, Any]) -> None:
+    """Refuse what Lambda's CreateEventSourceMapping refuses and moto accepts: for SQS, a
+    BatchSize above 10 needs a MaximumBatchingWindowInSeconds of at least 1 (AWS Lambda API
+    Reference, EventSourceMappingConfiguration: MaximumBatchingWindowInSeconds)."""
+    batch_size = int(mapping.get("BatchSize") or 10)
+    window = int(mapping.get("MaximumBatchingWindowInSeconds") or 0)
+    if ":sqs:" in str(mapping.get("EventSourceArn", "")) and batch_size > 10 and window < 1:
+        raise DeployError(
+            f"the event source mapping has BatchSize {batch_size} without a batching window: "
+            "Lambda rejects a BatchSize above 10 unless MaximumBatchingWindowInSeconds is at "
+            "least 1"
+        )
 
 
 def _typed_for(client: Any, operation: str, properties: Mapping[str, Any]) -> dict[str, Any]:
