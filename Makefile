@@ -15,10 +15,11 @@ BENCH_ARGS ?=
 RUN_ARGS ?=
 SEND_ARGS ?=
 SCHEDULE_ARGS ?=
+SOAK_ARGS ?=
 HANDLER_BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint format test test-fast validate build deploy run invoke send bench bench-handler bench-backoff schedule lock clean
+.PHONY: help venv lint format test test-fast validate build deploy run soak invoke send bench bench-handler bench-backoff schedule lock clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,6 +59,9 @@ deploy: build ## sam deploy --config-env $(ENV) (make deploy ENV=prod)
 
 run: build ## the whole system locally: emulator, function, demo downstream (RUN_ARGS="--help")
 	PYTHONPATH=functions $(BIN)/python -m local.run $(RUN_ARGS)
+
+soak: build ## 5,000 messages under every fault; passes only if nothing is lost (SOAK_ARGS="--help")
+	PYTHONPATH=functions $(BIN)/python -m local.soak $(SOAK_ARGS)
 
 invoke: build ## one invocation of the built function with EVENT, against the embedded emulator
 	PYTHONPATH=functions $(BIN)/python -m local.invoke $(EVENT)

@@ -6,6 +6,9 @@ answered, in this order of precedence:
 - 503 during the outage, the first `outage_seconds` after the first request arrived (counted
   from the first delivery, so that a slow start, a cold start or a long send, does not use the
   outage up before any message meets it);
+- an injected fault (see local.faults), drawn the same way: a read timeout or an answer slower
+  than the function timeout (the call is processed, 200, but answered too late for the
+  function to see it), a connection reset (closed before processing), 429 with Retry-After, 5xx;
 - 503 with probability `failure_rate`, drawn from (seed, body, attempt number), so a seed gives
   every message the same fate whatever order concurrent environments call in;
 - 200 otherwise, after `latency_ms` in every case.
@@ -15,17 +18,52 @@ from __future__ import annotations
 
 import json
 import random
+import socket
+import struct
+import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from local.faults import (
+    BEYOND_FUNCTION_TIMEOUT,
+    READ_TIMEOUT,
+    RESET,
+    SERVER_ERROR,
+    THROTTLED_429,
+    FaultLog,
+    FaultPlan,
+)
+
 PATH = "/messages"
 OUTAGE_STATUS = 503
+# Status recorded for a call whose connection was reset before it was processed.
+RESET_STATUS = 0
+SERVER_ERROR_STATUSES = (500, 502, 503, 504)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]
+    # Extra seconds before answering, beyond the latency.
+    delay_seconds: float = 0.0
+    # Close the connection with a reset instead of answering.
+    reset: bool = False
+
+
+@dataclass(frozen=True)
+class SlowAnswers:
+    """How late the injected slow answers come: past the function's read timeout, or past the
+    function timeout itself."""
+
+    read_timeout_seconds: float = 10.0
+    function_timeout_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +89,9 @@ class Call:
     reason: str
 
 
+INJECTED = frozenset({READ_TIMEOUT, BEYOND_FUNCTION_TIMEOUT, RESET, THROTTLED_429, SERVER_ERROR})
+
+
 def simulated_answer(body: str) -> tuple[int, dict[str, str]] | None:
     """(status, headers) a body asks for with {"simulate": {...}}, or None."""
     try:
@@ -67,14 +108,25 @@ def simulated_answer(body: str) -> tuple[int, dict[str, str]] | None:
 
 
 class DemoDownstream:
-    def __init__(self, plan: FailurePlan) -> None:
+    def __init__(
+        self,
+        plan: FailurePlan,
+        faults: FaultPlan | None = None,
+        fault_log: FaultLog | None = None,
+        slow: SlowAnswers | None = None,
+    ) -> None:
         self.plan = plan
+        self.faults = faults or FaultPlan()
+        self.fault_log = fault_log or FaultLog()
+        self.slow = slow or SlowAnswers()
+        # Called with the Idempotency-Key of every call once it is recorded, before the answer.
+        self.call_observers: list[Callable[[str | None], None]] = []
         self._calls: list[Call] = []
         self._attempts: Counter[tuple[str | None, str]] = Counter()
         self._lock = threading.Lock()
         # When the first request arrived: the outage counts from there.
         self._first_call_at: float | None = None
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
 
     @property
@@ -89,27 +141,49 @@ class DemoDownstream:
     def status_counts(self) -> Counter[int]:
         return Counter(call.status for call in self.calls())
 
-    def answer(self, key: str | None, body: str) -> tuple[int, dict[str, str]]:
+    def answer(self, key: str | None, body: str) -> Answer:
         received_at = time.monotonic()
         with self._lock:
             if self._first_call_at is None:
                 self._first_call_at = received_at
             self._attempts[key, body] += 1
             attempt = self._attempts[key, body]
-            status, headers, reason = self._decide(body, attempt, received_at)
-            self._calls.append(Call(key, body, attempt, status, received_at, reason))
-        return status, headers
+            answer, reason = self._decide(key, body, attempt, received_at)
+            self._calls.append(Call(key, body, attempt, answer.status, received_at, reason))
+        if reason in INJECTED:
+            self.fault_log.record(reason, message_id=key)
+        for observer in self.call_observers:
+            observer(key)
+        return answer
 
-    def _decide(self, body: str, attempt: int, now: float) -> tuple[int, dict[str, str], str]:
+    def _decide(self, key: str | None, body: str, attempt: int, now: float) -> tuple[Answer, str]:
         simulated = simulated_answer(body)
         if simulated is not None:
-            return simulated[0], simulated[1], "simulated"
+            return Answer(simulated[0], simulated[1]), "simulated"
         first_call_at = now if self._first_call_at is None else self._first_call_at
         if now - first_call_at < self.plan.outage_seconds:
-            return OUTAGE_STATUS, {}, "outage"
+            return Answer(OUTAGE_STATUS, {}), "outage"
+        fault = self.faults.downstream_fault(key, body, attempt)
+        if fault is not None:
+            return self._injected(fault, key, attempt), fault
         if self.plan.draws_failure(body, attempt):
-            return OUTAGE_STATUS, {}, "failure-rate"
-        return 200, {}, "ok"
+            return Answer(OUTAGE_STATUS, {}), "failure-rate"
+        return Answer(200, {}), "ok"
+
+    def _injected(self, fault: str, key: str | None, attempt: int) -> Answer:
+        if fault == READ_TIMEOUT:
+            # Processed (the side effect happened), answered after the function gave up.
+            return Answer(200, {}, delay_seconds=self.slow.read_timeout_seconds + 0.5)
+        if fault == BEYOND_FUNCTION_TIMEOUT:
+            return Answer(200, {}, delay_seconds=self.slow.function_timeout_seconds + 1)
+        if fault == RESET:
+            return Answer(RESET_STATUS, {}, reset=True)
+        if fault == THROTTLED_429:
+            return Answer(429, {"Retry-After": str(self.faults.retry_after_seconds)})
+        if fault == SERVER_ERROR:
+            draw = random.Random(f"{self.faults.seed}|5xx|{key}|{attempt}")
+            return Answer(draw.choice(SERVER_ERROR_STATUSES), {})
+        raise ValueError(f"not a downstream fault: {fault}")
 
     @contextmanager
     def serving(self) -> Iterator[DemoDownstream]:
@@ -123,6 +197,15 @@ class DemoDownstream:
             thread.join()
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (its read timeout) or a connection reset on purpose: the
+        # write fails and there is nobody left to answer. Anything else is a real error.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 def _handler_for(downstream: DemoDownstream) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -130,12 +213,21 @@ def _handler_for(downstream: DemoDownstream) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode("utf-8", errors="replace")
-            status, headers = downstream.answer(self.headers.get("Idempotency-Key"), body)
-            # The service's own processing time, not a synchronisation.
-            time.sleep(downstream.plan.latency_ms / 1000)
-            reply = json.dumps({"status": status}).encode()
-            self.send_response(status)
-            for name, value in {**headers, "Content-Type": "application/json"}.items():
+            answer = downstream.answer(self.headers.get("Idempotency-Key"), body)
+            if answer.reset:
+                # SO_LINGER 0: close sends a reset, not an orderly end of stream.
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                self.connection.close()
+                self.close_connection = True
+                return
+            # The service's own processing time (and an injected slowness), not a
+            # synchronisation.
+            time.sleep(downstream.plan.latency_ms / 1000 + answer.delay_seconds)
+            reply = json.dumps({"status": answer.status}).encode()
+            self.send_response(answer.status)
+            for name, value in {**answer.headers, "Content-Type": "application/json"}.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(reply)))
             self.end_headers()

@@ -19,6 +19,7 @@ import inspect
 import logging
 import os
 import threading
+import urllib.request
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,8 +29,14 @@ from typing import Any
 import boto3
 from botocore.config import Config as BotoConfig
 from moto.backends import get_backend
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
 from moto.server import ThreadedMotoServer
 from moto.sqs.models import Queue, SQSBackend
+from werkzeug.serving import make_server
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -83,20 +90,52 @@ def endpoint_override_note() -> str | None:
     return f"AWS_ENDPOINT_URL={configured} is not used: this runs against its embedded emulator"
 
 
+WsgiLayer = Callable[[Any], Any]
+
+
+class _LayeredMotoServer(ThreadedMotoServer):
+    """moto's threaded server with a WSGI layer in front of its application (fault injection)."""
+
+    def __init__(self, layer: WsgiLayer, port: int) -> None:
+        super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
+        self._layer = layer
+
+    def _server_entry(self) -> None:
+        app = self._layer(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
 @contextmanager
-def running_emulator(port: int = 0) -> Iterator[Emulator]:
-    """Start moto's server on 127.0.0.1 (a free port unless given); stop it on exit."""
+def running_emulator(port: int = 0, layer: WsgiLayer | None = None) -> Iterator[Emulator]:
+    """Start moto's server on 127.0.0.1 (a free port unless given); stop it on exit.
+
+    `layer` wraps moto's WSGI application: the local system injects SQS API faults there.
+    """
     # moto logs each request and warns of each resource type its CloudFormation skips; the
     # deploy step reports the skipped ones itself.
     for name in ("werkzeug", "moto"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto")
     with _serialised_sqs_backend():
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server = (
+            _LayeredMotoServer(layer, port)
+            if layer is not None
+            else ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        )
         server.start()
         try:
             host, bound_port = server.get_host_and_port()
-            yield Emulator(endpoint_url=f"http://{host}:{bound_port}")
+            endpoint_url = f"http://{host}:{bound_port}"
+            # moto's backends live in this process, beyond one server: start from nothing, so
+            # that a second run in the same process (the tests) deploys into an empty account.
+            urllib.request.urlopen(
+                urllib.request.Request(f"{endpoint_url}/moto-api/reset", method="POST")
+            ).close()
+            yield Emulator(endpoint_url=endpoint_url)
         finally:
             server.stop()
 

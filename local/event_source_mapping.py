@@ -17,6 +17,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from local.batch_response import BatchOutcome, batch_outcome
 from local.execution_environment import Invocation, PoolClosedError
 from local.lambda_sqs_event import lambda_sqs_event
@@ -70,6 +72,31 @@ class BatchReport:
     message_ids: tuple[str, ...]
     invocation: Invocation
     outcome: BatchOutcome
+    # Messages the function had succeeded with but whose delete SQS refused: they come back.
+    undeleted: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Receive:
+    """One delivery of a message to the mapping, as ReceiveMessage returned it."""
+
+    message_id: str
+    receipt_handle: str
+    receive_count: int
+    # Monotonic seconds when ReceiveMessage returned.
+    at: float
+
+
+class MappingFaults(Protocol):
+    """Faults injected around invocations (local.faults.EnvironmentFaults in a faulty run)."""
+
+    def arm(self, message_ids: tuple[str, ...], environment: Any) -> Any: ...
+
+    def disarm(self, armed: Any) -> bool: ...
+
+    def fire(self, armed: Any) -> None: ...
+
+    def maybe_kill_idle(self, environment: Any) -> None: ...
 
 
 class SqsEventSourceMapping:
@@ -78,8 +105,10 @@ class SqsEventSourceMapping:
         sqs: Any,
         settings: MappingSettings,
         pool: Environments,
+        *,
         on_batch: Callable[[BatchReport], None] = lambda report: None,
         long_poll_seconds: int = LONG_POLL_SECONDS,
+        faults: MappingFaults | None = None,
     ) -> None:
         self.sqs = sqs
         self.settings = settings
@@ -93,6 +122,9 @@ class SqsEventSourceMapping:
         self._in_invocation = 0
         self._counter_lock = threading.Lock()
         self._pollers: list[threading.Thread] = []
+        self.faults = faults
+        # Every delivery, in order: the soak checks the gaps between a message's receives.
+        self.receives: list[Receive] = []
 
     @property
     def messages_in_invocation(self) -> int:
@@ -145,7 +177,19 @@ class SqsEventSourceMapping:
                     AttributeNames=["All"],
                     MessageAttributeNames=["All"],
                 )
-            batch.extend(response.get("Messages", []))
+            received = response.get("Messages", [])
+            now = time.monotonic()
+            with self._counter_lock:
+                self.receives.extend(
+                    Receive(
+                        m["MessageId"],
+                        m["ReceiptHandle"],
+                        int(m.get("Attributes", {}).get("ApproximateReceiveCount", 0)),
+                        now,
+                    )
+                    for m in received
+                )
+            batch.extend(received)
             remaining = window_ends - time.monotonic()
             if batch and remaining <= 0:
                 break
@@ -160,14 +204,18 @@ class SqsEventSourceMapping:
             self._in_invocation += len(messages)
         try:
             with self.pool.environment() as environment:
-                invocation = environment.invoke(lambda_sqs_event(messages, self.settings.queue_arn))
+                invocation = self._invoke(environment, message_ids, messages)
+            if self.faults is not None:
+                self.faults.maybe_kill_idle(environment)
             outcome = batch_outcome(
                 message_ids,
                 invocation.succeeded,
                 invocation.response,
                 self.settings.report_batch_item_failures,
             )
-            self._delete([(message_id, receipts[message_id]) for message_id in outcome.delete])
+            undeleted = self._delete(
+                [(message_id, receipts[message_id]) for message_id in outcome.delete]
+            )
         finally:
             with self._counter_lock:
                 self._in_invocation -= len(messages)
@@ -183,18 +231,52 @@ class SqsEventSourceMapping:
                     }
                 },
             )
-        self.on_batch(BatchReport(message_ids, invocation, outcome))
+        self.on_batch(BatchReport(message_ids, invocation, outcome, undeleted))
 
-    def _delete(self, entries: list[tuple[str, str]]) -> None:
+    def _invoke(
+        self, environment: Invokable, message_ids: tuple[str, ...], messages: list[dict[str, Any]]
+    ) -> Invocation:
+        armed = self.faults.arm(message_ids, environment) if self.faults is not None else None
+        invocation = environment.invoke(lambda_sqs_event(messages, self.settings.queue_arn))
+        if armed is not None and invocation.succeeded:
+            # The kill was to come after more downstream calls than the batch made: it comes
+            # now, before the response reaches the mapping, which then never sees it.
+            self.faults.fire(armed)  # type: ignore[union-attr]
+        if self.faults is not None and self.faults.disarm(armed):
+            return Invocation(
+                invocation.request_id,
+                "crash",
+                invocation.duration_seconds,
+                invocation.cold_start,
+                error={
+                    "errorMessage": "the execution environment was killed (injected fault)",
+                    "errorType": "Runtime.ExitError",
+                },
+            )
+        return invocation
+
+    def _delete(self, entries: list[tuple[str, str]]) -> tuple[str, ...]:
+        """Delete the batch's successes; return the ids SQS refused to delete."""
+        undeleted: list[str] = []
         for start in range(0, len(entries), RECEIVE_LIMIT):
             chunk = entries[start : start + RECEIVE_LIMIT]
-            response = self.sqs.delete_message_batch(
-                QueueUrl=self.settings.queue_url,
-                Entries=[
-                    {"Id": str(index), "ReceiptHandle": receipt}
-                    for index, (_, receipt) in enumerate(chunk)
-                ],
-            )
+            try:
+                response = self.sqs.delete_message_batch(
+                    QueueUrl=self.settings.queue_url,
+                    Entries=[
+                        {"Id": str(index), "ReceiptHandle": receipt}
+                        for index, (_, receipt) in enumerate(chunk)
+                    ],
+                )
+            except (BotoCoreError, ClientError) as error:
+                # As in Lambda: the messages stay on the queue and come back after their
+                # visibility timeout; the function's idempotency absorbs the repeat.
+                logger.error(
+                    "could not delete processed messages; they will be delivered again",
+                    extra={"fields": {"messages": len(chunk), "error": str(error)}},
+                )
+                undeleted.extend(message_id for message_id, _ in chunk)
+                continue
             for failure in response.get("Failed", []):
                 logger.error(
                     "could not delete a processed message; it will be delivered again",
@@ -205,3 +287,5 @@ class SqsEventSourceMapping:
                         }
                     },
                 )
+                undeleted.append(chunk[int(failure["Id"])][0])
+        return tuple(undeleted)

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from local import lambda_bootstrap
 from local.emulator import EMULATOR_CREDENTIALS
+from local.faults import FUNCTION_ACCESS_KEY_ID
 from local.function_code import CodePaths
 
 # Lambda's limit on the init phase of an on-demand environment.
@@ -296,7 +297,8 @@ class ExecutionEnvironment:
             "AWS_LAMBDA_LOG_STREAM_NAME": self.log_path.stem,
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
-            "AWS_ACCESS_KEY_ID": EMULATOR_CREDENTIALS["aws_access_key_id"],
+            # Its own access key: the emulator's fault layer tells the function's calls by it.
+            "AWS_ACCESS_KEY_ID": FUNCTION_ACCESS_KEY_ID,
             "AWS_SECRET_ACCESS_KEY": EMULATOR_CREDENTIALS["aws_secret_access_key"],
             "LAMBDA_TASK_ROOT": task_root,
             "LAMBDA_RUNTIME_DIR": str(Path(lambda_bootstrap.__file__).parent),

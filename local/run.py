@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 from local import log
 from local.deploy import DeployError
+from local.faults import FaultPlan
 from local.system import RunOptions, run_local_system
 from local.template import ParameterError
 
@@ -55,6 +56,37 @@ FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--backoff-jitter", "backoff_jitter_seconds", _number(int, 1),
      "template BackoffJitterSeconds"),
     ("--seed", "seed", str, "seed of the downstream's failure draws"),
+    ("--downstream-timeout", "downstream_timeout_seconds", _number(int, 1, 55),
+     "template DownstreamTimeoutSeconds: the function's read timeout"),
+    ("--send-rate", "send_rate", _number(float, 0.0),
+     "messages sent per second (0: all at once)"),
+    ("--poison-fraction", "poison_fraction", _number(float, 0.0, 1.0),
+     "fraction of the messages whose body is not JSON (dead-lettered by the function)"),
+    ("--visibility-timeout", "visibility_timeout_seconds", _number(int, 1, 43_200),
+     "override the source queue's VisibilityTimeout after the deploy (at least the function "
+     "timeout; default: the template's)"),
+]  # fmt: skip
+
+# (flag, FaultPlan field, help): each a fraction of the calls or batches concerned.
+FAULT_FLAGS: list[tuple[str, str, str]] = [
+    ("--fault-read-timeout", "downstream_read_timeout",
+     "downstream calls processed but answered after the function's read timeout"),
+    ("--fault-reset", "downstream_reset", "downstream connections reset before processing"),
+    ("--fault-slow", "downstream_beyond_function_timeout",
+     "downstream calls processed but answered after the function timeout"),
+    ("--fault-429", "downstream_429", "downstream calls answered 429 with Retry-After"),
+    ("--fault-5xx", "downstream_5xx", "downstream calls answered 500, 502, 503 or 504"),
+    ("--fault-visibility", "sqs_change_visibility",
+     "the function's ChangeMessageVisibilityBatch calls failing (every SDK retry)"),
+    ("--fault-expired-receipt", "sqs_expired_receipt",
+     "the function's ChangeMessageVisibilityBatch entries refused as expired receipt handles"),
+    ("--fault-dlq-send", "sqs_dlq_send", "the function's SendMessage to the DLQ failing"),
+    ("--fault-sqs-throttle", "sqs_throttle",
+     "the function's SQS requests throttled (per request: the SDK retries)"),
+    ("--fault-delete", "sqs_delete", "the event source mapping's DeleteMessageBatch failing"),
+    ("--fault-kill-mid-batch", "kill_mid_batch",
+     "batches whose execution environment is killed after some downstream calls"),
+    ("--fault-kill-idle", "kill_idle", "invocations after which the idle environment is killed"),
 ]  # fmt: skip
 
 
@@ -67,12 +99,29 @@ def parser() -> argparse.ArgumentParser:
     )
     for flag, field, kind, text in FLAGS:
         p.add_argument(flag, dest=field, type=kind, default=getattr(DEFAULTS, field), help=text)
+    faults = p.add_argument_group("fault injection (each a fraction, 0 to 1)")
+    for flag, field, text in FAULT_FLAGS:
+        faults.add_argument(
+            flag,
+            dest=f"fault_{field}",
+            metavar="F",
+            type=_number(float, 0.0, 1.0),
+            default=0.0,
+            help=text,
+        )
+    faults.add_argument(
+        "--fault-seed", dest="fault_seed", default=DEFAULTS.faults.seed, help="seed of the faults"
+    )
     return p
 
 
 def options_from(argv: Sequence[str] | None) -> RunOptions:
     args = parser().parse_args(argv)
-    return RunOptions(**{field: getattr(args, field) for _, field, _, _ in FLAGS})
+    plan = FaultPlan(
+        **{field: getattr(args, f"fault_{field}") for _, field, _ in FAULT_FLAGS},
+        seed=args.fault_seed,
+    )
+    return RunOptions(**{field: getattr(args, field) for _, field, _, _ in FLAGS}, faults=plan)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:

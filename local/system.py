@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import logging
+import random
 import shutil
+import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TextIO
 
-from local.demo_downstream import Call, DemoDownstream, FailurePlan
+from local.demo_downstream import Call, DemoDownstream, FailurePlan, SlowAnswers
 from local.deploy import DeployedStack, deploy
 from local.emulator import Emulator, endpoint_override_note, running_emulator
-from local.event_source_mapping import BatchReport, MappingSettings, SqsEventSourceMapping
+from local.event_source_mapping import (
+    BatchReport,
+    MappingSettings,
+    Receive,
+    SqsEventSourceMapping,
+)
 from local.execution_environment import EnvironmentPool, FunctionSpec, Setup
+from local.faults import FRACTION_PREFIXES, EnvironmentFaults, FaultLog, FaultPlan, SqsFaults
 from local.function_code import install_code
 from local.progress import ProgressDisplay, Snapshot
 from local.reconciliation import DeadLetter, Reconciliation, reconcile
 from local.run_deadline import RunWork, deadline_seconds, policy_from_parameters
 from local.send import generated_bodies, send_bodies
-from local.template import BUILD_DIR, ROOT
+from local.template import BUILD_DIR, ROOT, ParameterError
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +48,15 @@ class RunOptions:
     backoff_jitter_seconds: int = 3
     # With these defaults seed 1 makes every call for one message fail, whatever the timing.
     seed: str = "1"
+    # Template parameter DownstreamTimeoutSeconds: the function's read timeout.
+    downstream_timeout_seconds: int = 10
+    # Messages sent per second; 0 sends them all at once.
+    send_rate: float = 0.0
+    # Fraction of the messages whose body is not JSON (poison: dead-lettered by the function).
+    poison_fraction: float = 0.0
+    # Overrides the source queue's VisibilityTimeout after the deploy (None: the template's).
+    visibility_timeout_seconds: int | None = None
+    faults: FaultPlan = field(default_factory=FaultPlan)
     build_dir: Path = BUILD_DIR
     work_dir: Path = WORK_DIR
     stack_name: str = STACK_NAME
@@ -48,10 +64,19 @@ class RunOptions:
     def parameter_overrides(self, downstream_url: str) -> dict[str, Any]:
         return {
             "DownstreamUrl": downstream_url,
+            "DownstreamTimeoutSeconds": self.downstream_timeout_seconds,
             "MaxReceiveCount": self.max_receive_count,
             "BackoffBaseSeconds": self.backoff_base_seconds,
             "BackoffJitterSeconds": self.backoff_jitter_seconds,
         }
+
+    def bodies(self) -> list[str]:
+        """The generated bodies, a seeded `poison_fraction` of them not JSON."""
+        draws = random.Random(f"{self.seed}|poison")
+        return [
+            f"not json: {body}" if draws.random() < self.poison_fraction else body
+            for body in generated_bodies(self.messages)
+        ]
 
 
 @dataclass
@@ -66,6 +91,10 @@ class RunResult:
     environments_started: int
     elapsed_seconds: float
     deadline_reached: bool
+    # Every delivery to the mapping, the faults injected, the visibility changes made.
+    receives: list[Receive] = field(default_factory=list)
+    fault_log: FaultLog = field(default_factory=FaultLog)
+    queue_visibility_timeout_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -81,18 +110,22 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
     started = time.monotonic()
     if options.work_dir.exists():
         shutil.rmtree(options.work_dir)
+    fault_log = FaultLog()
     downstream = DemoDownstream(
         FailurePlan(
             failure_rate=options.failure_rate,
             outage_seconds=options.outage_seconds,
             latency_ms=options.latency_ms,
             seed=options.seed,
-        )
+        ),
+        faults=options.faults,
+        fault_log=fault_log,
     )
+    sqs_faults = SqsFaults(options.faults, fault_log) if options.faults.any else None
     note = endpoint_override_note()
     if note is not None:
         print(f"note       {note}", file=out)
-    with running_emulator() as emulator:
+    with running_emulator(layer=sqs_faults.wrap if sqs_faults else None) as emulator:
         print(f"emulator   {emulator.endpoint_url} (moto, region {emulator.region})", file=out)
         deployed = deploy(
             emulator,
@@ -105,25 +138,23 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
         function = FunctionSpec.from_configuration(deployed.function)
         [mapping] = deployed.event_source_mappings
         settings = MappingSettings.from_mapping(mapping, deployed.outputs["SourceQueueUrl"])
-        print(
-            f"poller     BatchSize={settings.batch_size} "
-            f"MaximumBatchingWindowInSeconds={settings.batching_window_seconds:g} "
-            f"MaximumConcurrency={settings.maximum_concurrency} "
-            f"ReportBatchItemFailures={settings.report_batch_item_failures} "
-            f"Timeout={function.timeout_seconds:g}s",
-            file=out,
-        )
-        print(
-            f"logs       {options.work_dir / 'logs'} (one file per execution environment)", file=out
-        )
+        sqs = emulator.client("sqs")
+        visibility_timeout = _set_visibility_timeout(sqs, settings.queue_url, options, function)
+        _print_poller(settings, function, visibility_timeout, out)
+        print(f"logs       {options.work_dir / 'logs'} (one file per environment)", file=out)
         pool = EnvironmentPool(
             Setup(function, code, emulator.endpoint_url, emulator.region),
             options.work_dir / "logs",
             settings.maximum_concurrency,
         )
+        environment_faults = _wire_faults(options.faults, sqs_faults, deployed, downstream, out)
+        downstream.slow = SlowAnswers(options.downstream_timeout_seconds, function.timeout_seconds)
         batches: list[BatchReport] = []
-        sqs = emulator.client("sqs")
-        mapping_poller = SqsEventSourceMapping(sqs, settings, pool, on_batch=batches.append)
+        mapping_poller = SqsEventSourceMapping(
+            sqs, settings, pool, on_batch=batches.append, faults=environment_faults
+        )
+        work = _work(options, deployed, function, settings, visibility_timeout)
+        sender = _Sender(sqs, settings.queue_url, options.bodies(), options.send_rate)
         with downstream.serving():
             print(
                 f"downstream {downstream.url} failure_rate={options.failure_rate:g} "
@@ -133,35 +164,26 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
             )
             mapping_poller.start()
             try:
-                report = send_bodies(sqs, settings.queue_url, generated_bodies(options.messages))
-                sent = dict(report.sent)
-                work = RunWork(
-                    messages=len(sent),
-                    policy=policy_from_parameters(deployed.parameters),
-                    function_timeout_seconds=function.timeout_seconds,
-                    queue_visibility_timeout_seconds=_visibility_timeout(sqs, settings.queue_url),
-                    concurrency=settings.maximum_concurrency,
-                    downstream_latency_seconds=options.latency_ms / 1000,
-                    outage_seconds=options.outage_seconds,
-                )
-                deadline = time.monotonic() + deadline_seconds(work)
+                sender.start()
                 deadline_reached = _watch(
                     emulator,
                     deployed,
                     mapping_poller,
                     downstream,
-                    sent=sent,
+                    sender=sender,
                     started=started,
-                    deadline=deadline,
+                    work=work,
                     out=out,
                 )
             finally:
+                sender.stop()
                 mapping_poller.stop()
                 pool.shutdown()
         dead_letters = _drain(sqs, deployed.outputs["DeadLetterQueueUrl"])
         on_source_queue = emulator.message_ids_on_queue(settings.queue_url)
     elapsed = time.monotonic() - started
     calls = downstream.calls()
+    sent = sender.sent()
     result = RunResult(
         reconciliation=reconcile(list(sent), calls, dead_letters, on_source_queue),
         sent=sent,
@@ -172,9 +194,141 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
         environments_started=pool.started,
         elapsed_seconds=elapsed,
         deadline_reached=deadline_reached,
+        receives=list(mapping_poller.receives),
+        fault_log=fault_log,
+        queue_visibility_timeout_seconds=visibility_timeout,
     )
     _print_reconciliation(result, out)
     return result
+
+
+class _Sender:
+    """Sends the bodies on its own thread, all at once or at `rate` messages a second, so that
+    progress shows while a long send is under way."""
+
+    def __init__(self, sqs: Any, queue_url: str, bodies: list[str], rate: float) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.bodies = bodies
+        self.rate = rate
+        self.done = threading.Event()
+        self._stopping = threading.Event()
+        self._sent: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="sender", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+    def sent(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._sent)
+
+    def _run(self) -> None:
+        try:
+            # Paced sends go out a second's worth at a time.
+            chunk = max(1, int(self.rate)) if self.rate > 0 else len(self.bodies)
+            started = time.monotonic()
+            for index, start in enumerate(range(0, len(self.bodies), chunk)):
+                if self.rate > 0 and self._stopping.wait(
+                    max(0.0, started + index * chunk / self.rate - time.monotonic())
+                ):
+                    return
+                report = send_bodies(self.sqs, self.queue_url, self.bodies[start : start + chunk])
+                with self._lock:
+                    self._sent.update(report.sent)
+                for body, code, message in report.failed:
+                    logger.error(
+                        "SQS refused a message",
+                        extra={"fields": {"code": code, "message": message, "body": body[:60]}},
+                    )
+        finally:
+            self.done.set()
+
+
+def _wire_faults(
+    plan: FaultPlan,
+    sqs_faults: SqsFaults | None,
+    deployed: DeployedStack,
+    downstream: DemoDownstream,
+    out: TextIO,
+) -> EnvironmentFaults | None:
+    if sqs_faults is None:
+        return None
+    sqs_faults.dead_letter_queue_url = deployed.outputs["DeadLetterQueueUrl"]
+    environment_faults = EnvironmentFaults(plan, sqs_faults.log)
+    downstream.call_observers.append(environment_faults.on_downstream_call)
+    print(f"faults     {_fault_settings(plan)}", file=out)
+    return environment_faults
+
+
+def _print_poller(
+    settings: MappingSettings, function: FunctionSpec, visibility_timeout: float, out: TextIO
+) -> None:
+    print(
+        f"poller     BatchSize={settings.batch_size} "
+        f"MaximumBatchingWindowInSeconds={settings.batching_window_seconds:g} "
+        f"MaximumConcurrency={settings.maximum_concurrency} "
+        f"ReportBatchItemFailures={settings.report_batch_item_failures} "
+        f"Timeout={function.timeout_seconds:g}s VisibilityTimeout={visibility_timeout:g}s",
+        file=out,
+    )
+
+
+def _work(
+    options: RunOptions,
+    deployed: DeployedStack,
+    function: FunctionSpec,
+    settings: MappingSettings,
+    visibility_timeout: float,
+) -> RunWork:
+    return RunWork(
+        messages=options.messages,
+        policy=policy_from_parameters(deployed.parameters),
+        function_timeout_seconds=function.timeout_seconds,
+        queue_visibility_timeout_seconds=visibility_timeout,
+        concurrency=settings.maximum_concurrency,
+        downstream_latency_seconds=options.latency_ms / 1000,
+        outage_seconds=options.outage_seconds,
+        retry_after_seconds=options.faults.retry_after_seconds
+        if options.faults.downstream_429
+        else 0.0,
+        # A message may meet such faults more than once in a row.
+        visibility_waits=3 if options.faults.hides_messages_for_the_visibility_timeout else 1,
+    )
+
+
+def _fault_settings(plan: FaultPlan) -> str:
+    return (
+        " ".join(
+            f"{f.name}={getattr(plan, f.name):g}"
+            for f in fields(plan)
+            if f.name.startswith(FRACTION_PREFIXES) and getattr(plan, f.name) > 0
+        )
+        + f" seed={plan.seed}"
+    )
+
+
+def _set_visibility_timeout(
+    sqs: Any, queue_url: str, options: RunOptions, function: FunctionSpec
+) -> float:
+    """The source queue's VisibilityTimeout, set first if the run overrides the template's."""
+    if options.visibility_timeout_seconds is not None:
+        if options.visibility_timeout_seconds < function.timeout_seconds:
+            # Lambda refuses a mapping whose queue hides messages for less than the timeout.
+            raise ParameterError(
+                f"a VisibilityTimeout of {options.visibility_timeout_seconds}s is below the "
+                f"function timeout ({function.timeout_seconds:g}s), which Lambda refuses"
+            )
+        sqs.set_queue_attributes(
+            QueueUrl=queue_url,
+            Attributes={"VisibilityTimeout": str(options.visibility_timeout_seconds)},
+        )
+    return _visibility_timeout(sqs, queue_url)
 
 
 def _print_deployment(deployed: DeployedStack, out: TextIO) -> None:
@@ -196,16 +350,22 @@ def _watch(
     mapping_poller: SqsEventSourceMapping,
     downstream: DemoDownstream,
     *,
-    sent: Mapping[str, str],
+    sender: _Sender,
     started: float,
-    deadline: float,
+    work: RunWork,
     out: TextIO,
 ) -> bool:
-    """Show progress until the source queue is empty and idle; True if the deadline came first."""
+    """Show progress until everything is sent and the source queue is empty and idle; True if
+    the deadline (counted from the end of the send) came first."""
     sqs = emulator.client("sqs")
     display = ProgressDisplay(out)
+    deadline: float | None = None
     try:
         while True:
+            sending_done = sender.done.is_set()
+            if sending_done and deadline is None:
+                deadline = time.monotonic() + deadline_seconds(work)
+            sent = sender.sent()
             # Read before the queue: a batch finishing in between then shows as deleted, not
             # as hidden messages outside any invocation (which would read as backoff).
             processing = mapping_poller.messages_in_invocation
@@ -225,9 +385,9 @@ def _watch(
                     downstream_by_status=downstream.status_counts(),
                 )
             )
-            if source == (0, 0) and processing == 0:
+            if sending_done and source == (0, 0) and processing == 0:
                 return False
-            if time.monotonic() >= deadline:
+            if deadline is not None and time.monotonic() >= deadline:
                 logger.error(
                     "deadline reached with messages still on the source queue",
                     extra={"fields": {"visible": source[0], "in_flight": source[1]}},
@@ -314,6 +474,13 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
     if rec.delivered_and_dead_lettered:
         print(
             f"  delivered AND dead-lettered: {' '.join(sorted(rec.delivered_and_dead_lettered))}",
+            file=out,
+        )
+    injected = result.fault_log.counts()
+    if injected:
+        print(
+            "  faults         "
+            + " ".join(f"{kind}={count}" for kind, count in sorted(injected.items())),
             file=out,
         )
     if result.deadline_reached:

@@ -37,5 +37,5 @@ def test_the_outage_counts_from_the_first_request_not_from_the_start(
         monkeypatch.undo()
 
     # Then the outage still fails the first 3 s of deliveries, and only those
-    assert (first[0], within[0], after[0]) == (503, 503, 200)
+    assert (first.status, within.status, after.status) == (503, 503, 200)
     assert [call.reason for call in downstream.calls()] == ["outage", "outage", "ok"]

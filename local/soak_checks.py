@@ -1,0 +1,187 @@
+"""What a soak run must show: nothing lost, nothing unfinished, every duplicate explained by an
+injected fault, every gap between two receives of a message within its strategy's bounds.
+
+Pure functions of what the run recorded: the downstream's calls, the mapping's receives, the
+faults injected and the visibility changes the emulator accepted. All times are the runner's
+monotonic clock.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from consumer.backoff import BackoffPolicy, delay_range_seconds
+from local.demo_downstream import Call
+from local.event_source_mapping import Receive
+from local.faults import DELETE_FAILED, DUPLICATING_FAULTS, InjectedFault, VisibilityChange
+from local.reconciliation import Reconciliation
+
+# A receive can come this much before the visibility timeout's end as recorded: the change is
+# recorded when its response is back, a little after SQS counted from it.
+EARLY_TOLERANCE_SECONDS = 1.0
+# A receive can come this much after the message became visible: moto checks once a second,
+# pollers may all be busy, a cold start may be under way.
+LATE_SLACK_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+    def render(self) -> str:
+        return f"{'PASS' if self.passed else 'FAIL'}  {self.name}: {self.detail}"
+
+
+def _two_xx(call: Call) -> bool:
+    return 200 <= call.status <= 299
+
+
+def unexplained_duplicates(
+    calls: Iterable[Call],
+    faults: Iterable[InjectedFault],
+    receives: Iterable[Receive],
+    dead_lettered: Iterable[str] = (),
+) -> list[str]:
+    """Messages delivered again (or dead-lettered) after a 2xx with no injected fault between
+    the two that could have kept the success from being acknowledged."""
+    message_of_receipt = {r.receipt_handle: r.message_id for r in receives}
+    fault_times: dict[str, list[float]] = defaultdict(list)
+    for fault in faults:
+        if fault.kind not in DUPLICATING_FAULTS:
+            continue
+        message_id = fault.message_id
+        if fault.kind == DELETE_FAILED and fault.receipt_handle is not None:
+            message_id = message_of_receipt.get(fault.receipt_handle)
+        if message_id is not None:
+            fault_times[message_id].append(fault.at)
+    successes: dict[str, list[float]] = defaultdict(list)
+    for call in calls:
+        if _two_xx(call) and call.idempotency_key:
+            successes[call.idempotency_key].append(call.received_at)
+    unexplained: list[str] = []
+
+    def explained(message_id: str, start: float, end: float) -> bool:
+        return any(start - 1.0 <= at <= end for at in fault_times.get(message_id, []))
+
+    for message_id, times in successes.items():
+        for earlier, later in itertools.pairwise(sorted(times)):
+            if not explained(message_id, earlier, later):
+                unexplained.append(f"{message_id} delivered again at +{later - earlier:.1f}s")
+    for message_id in dead_lettered:
+        times = sorted(successes.get(message_id, []))
+        if times and not explained(message_id, times[0], float("inf")):
+            unexplained.append(f"{message_id} delivered and dead-lettered")
+    return unexplained
+
+
+@dataclass(frozen=True)
+class GapReport:
+    gaps_checked: int
+    delays_checked: int
+    violations: list[str]
+    # The latest a receive came after its message became visible again.
+    max_late_seconds: float
+
+
+def receive_gap_violations(
+    receives: Sequence[Receive],
+    changes: Sequence[VisibilityChange],
+    policy: BackoffPolicy,
+    queue_visibility_timeout_seconds: float,
+    *,
+    retry_after_seconds: float = 0.0,
+    late_slack_seconds: float = LATE_SLACK_SECONDS,
+) -> GapReport:
+    """Check every visibility the function set against its strategy's bounds, and every gap
+    between two receives of a message against that visibility (or, where no change went
+    through, after a crash or a refused change, against the queue's own visibility timeout)."""
+    change_of = {c.receipt_handle: c for c in changes}
+    receive_of = {r.receipt_handle: r for r in receives}
+    violations: list[str] = []
+    for change in changes:
+        received = receive_of.get(change.receipt_handle)
+        if received is None:
+            continue
+        problem = _delay_problem(change.timeout_seconds, received.receive_count, policy,
+                                 retry_after_seconds)  # fmt: skip
+        if problem:
+            violations.append(f"{received.message_id}: {problem}")
+    by_message: dict[str, list[Receive]] = defaultdict(list)
+    for receive in receives:
+        by_message[receive.message_id].append(receive)
+    gaps = 0
+    max_late = 0.0
+    for message_id, message_receives in by_message.items():
+        for earlier, later in itertools.pairwise(sorted(message_receives, key=lambda r: r.at)):
+            changed = change_of.get(earlier.receipt_handle)
+            if changed is not None:
+                visible_at, why = changed.at + changed.timeout_seconds, "its backoff"
+            else:
+                visible_at = earlier.at + queue_visibility_timeout_seconds
+                why = "the queue's visibility timeout (no change went through)"
+            gaps += 1
+            late = later.at - visible_at
+            max_late = max(max_late, late)
+            if late < -EARLY_TOLERANCE_SECONDS or late > late_slack_seconds:
+                violations.append(
+                    f"{message_id}: receive {later.receive_count} came "
+                    f"{later.at - earlier.at:.1f}s after receive {earlier.receive_count}, "
+                    f"{late:+.1f}s from the end of {why}"
+                )
+    return GapReport(gaps, len(changes), violations, max_late)
+
+
+def _delay_problem(
+    timeout_seconds: int, receive_count: int, policy: BackoffPolicy, retry_after_seconds: float
+) -> str | None:
+    if receive_count >= policy.max_receive_count:
+        if timeout_seconds != 0:
+            return f"final attempt {receive_count} got visibility {timeout_seconds}s, not 0"
+        return None
+    low, high = delay_range_seconds(receive_count, policy)
+    high = max(high, int(retry_after_seconds))
+    if not low <= timeout_seconds <= high:
+        return (
+            f"after receive {receive_count} visibility {timeout_seconds}s is outside {low}..{high}s"
+        )
+    return None
+
+
+def soak_checks(
+    reconciliation: Reconciliation,
+    calls: Sequence[Call],
+    faults: Sequence[InjectedFault],
+    gaps: GapReport,
+    receives: Sequence[Receive],
+) -> list[Check]:
+    rec = reconciliation
+    settled = len(rec.delivered | rec.dead_lettered)
+    duplicates = unexplained_duplicates(calls, faults, receives, rec.dead_lettered)
+    shown = "; ".join(duplicates[:5])
+    return [
+        Check("nothing lost", not rec.lost, f"lost={len(rec.lost)}"),
+        Check("nothing unfinished", not rec.unfinished, f"unfinished={len(rec.unfinished)}"),
+        Check(
+            "every message delivered or dead-lettered",
+            settled == len(rec.sent),
+            f"{settled} of {len(rec.sent)}",
+        ),
+        Check(
+            "every duplicate explained by an injected fault",
+            not duplicates,
+            f"duplicates={rec.duplicates}, unexplained={len(duplicates)}"
+            + (f" ({shown})" if shown else ""),
+        ),
+        Check(
+            "receive gaps within the strategy's bounds",
+            gaps.gaps_checked > 0 and not gaps.violations,
+            f"{gaps.gaps_checked} gaps and {gaps.delays_checked} visibility changes checked, "
+            f"{len(gaps.violations)} outside, latest receive {gaps.max_late_seconds:.1f}s after "
+            "visible" + (f" ({'; '.join(gaps.violations[:5])})" if gaps.violations else ""),
+        ),
+    ]

@@ -1,0 +1,134 @@
+"""SQS API faults injected between the callers and the embedded emulator."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError
+
+from local.emulator import running_emulator
+from local.faults import (
+    DELETE_FAILED,
+    DLQ_SEND_FAILED,
+    FUNCTION_ACCESS_KEY_ID,
+    RECEIPT_EXPIRED,
+    SQS_THROTTLED,
+    VISIBILITY_FAILED,
+    FaultLog,
+    FaultPlan,
+    SqsFaults,
+)
+
+
+def function_client(endpoint_url: str) -> Any:
+    """An SQS client signing as the function does, with the function's retry settings."""
+    return boto3.session.Session(
+        aws_access_key_id=FUNCTION_ACCESS_KEY_ID,
+        aws_secret_access_key="local",
+        region_name="us-east-1",
+    ).client(
+        "sqs",
+        endpoint_url=endpoint_url,
+        config=BotoConfig(retries={"mode": "standard", "max_attempts": 3}),
+    )
+
+
+@pytest.fixture
+def faulty(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Any, FaultLog, str, str]]:
+    plan: FaultPlan = request.param
+    log = FaultLog()
+    faults = SqsFaults(plan, log)
+    with running_emulator(layer=faults.wrap) as emulator:
+        runner = emulator.client("sqs")
+        # moto's backends outlive one server: fresh names keep the tests apart.
+        suffix = uuid.uuid4().hex[:8]
+        source = runner.create_queue(QueueName=f"source-{suffix}")["QueueUrl"]
+        dead = runner.create_queue(QueueName=f"dead-{suffix}")["QueueUrl"]
+        faults.dead_letter_queue_url = dead
+        yield runner, function_client(emulator.endpoint_url), log, source, dead
+
+
+def received(sqs: Any, queue_url: str) -> dict[str, Any]:
+    sqs.send_message(QueueUrl=queue_url, MessageBody="{}")
+    [message] = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1)["Messages"]
+    return dict(message)
+
+
+def change(sqs: Any, queue_url: str, receipt: str) -> dict[str, Any]:
+    response: dict[str, Any] = sqs.change_message_visibility_batch(
+        QueueUrl=queue_url,
+        Entries=[{"Id": "0", "ReceiptHandle": receipt, "VisibilityTimeout": 30}],
+    )
+    return response
+
+
+@pytest.mark.parametrize("faulty", [FaultPlan(sqs_change_visibility=1.0)], indirect=True)
+def test_a_failing_visibility_change_fails_every_retry_of_the_call(faulty: Any) -> None:
+    runner, function, log, source, _ = faulty
+    message = received(runner, source)
+    with pytest.raises(ClientError) as raised:
+        change(function, source, message["ReceiptHandle"])
+    assert raised.value.response["Error"]["Code"] == "InternalError"
+    assert raised.value.response["ResponseMetadata"]["RetryAttempts"] == 3
+    # Every attempt (the first and the three retries max_attempts=3 allows) was refused and
+    # recorded; none reached the emulator
+    assert log.counts() == {VISIBILITY_FAILED: 4}
+    assert log.snapshot()[1] == []
+
+
+@pytest.mark.parametrize("faulty", [FaultPlan(sqs_expired_receipt=1.0)], indirect=True)
+def test_an_expired_receipt_handle_refuses_each_entry(faulty: Any) -> None:
+    runner, function, log, source, _ = faulty
+    message = received(runner, source)
+    response = change(function, source, message["ReceiptHandle"])
+    assert response["Successful"] == []
+    assert [(f["Id"], f["Code"]) for f in response["Failed"]] == [("0", "ReceiptHandleIsInvalid")]
+    assert log.counts() == {RECEIPT_EXPIRED: 1}
+
+
+@pytest.mark.parametrize("faulty", [FaultPlan(sqs_throttle=1.0)], indirect=True)
+def test_the_functions_calls_are_throttled_and_the_runners_are_not(faulty: Any) -> None:
+    runner, function, log, source, _ = faulty
+    with pytest.raises(ClientError) as raised:
+        function.get_queue_attributes(QueueUrl=source, AttributeNames=["All"])
+    assert raised.value.response["Error"]["Code"] == "RequestThrottled"
+    runner.get_queue_attributes(QueueUrl=source, AttributeNames=["All"])
+    assert log.counts() == {SQS_THROTTLED: 4}
+
+
+@pytest.mark.parametrize(
+    "faulty", [FaultPlan(sqs_delete=1.0, sqs_dlq_send=1.0)], indirect=True
+)
+def test_deletes_and_dead_letter_sends_fail_and_the_message_stays(faulty: Any) -> None:
+    runner, function, log, source, dead = faulty
+    message = received(runner, source)
+    with pytest.raises(ClientError):
+        runner.delete_message_batch(
+            QueueUrl=source, Entries=[{"Id": "0", "ReceiptHandle": message["ReceiptHandle"]}]
+        )
+    with pytest.raises(ClientError):
+        function.send_message(QueueUrl=dead, MessageBody="poison")
+    # Sending to the source queue is untouched
+    function.send_message(QueueUrl=source, MessageBody="{}")
+    counts = log.counts()
+    assert counts[DLQ_SEND_FAILED] == 4
+    assert counts[DELETE_FAILED] >= 1
+    attributes = runner.get_queue_attributes(
+        QueueUrl=source, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
+
+
+@pytest.mark.parametrize("faulty", [FaultPlan(sqs_throttle=0.0)], indirect=True)
+def test_visibility_changes_that_go_through_are_recorded(faulty: Any) -> None:
+    runner, function, log, source, _ = faulty
+    message = received(runner, source)
+    response = change(function, source, message["ReceiptHandle"])
+    assert [entry["Id"] for entry in response["Successful"]] == ["0"]
+    [recorded] = log.snapshot()[1]
+    assert (recorded.receipt_handle, recorded.timeout_seconds) == (message["ReceiptHandle"], 30)
