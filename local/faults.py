@@ -220,7 +220,9 @@ class SqsFaults:
         )
         fault = self._fault_for(operation, request, from_function, environ)
         if fault is not None:
-            return self._refuse(fault, operation, request, start_response)
+            if not environ.get("local.fault_retry"):
+                self._record(fault, request)
+            return self._refuse(fault, request, start_response)
         if operation == "ChangeMessageVisibilityBatch" and from_function:
             return self._recording_visibility(app, request, environ, start_response)
         return app(environ, start_response)
@@ -245,29 +247,30 @@ class SqsFaults:
         return None
 
     def _per_call(self, environ: dict[str, Any], kind: str, fraction: float) -> str | None:
-        """Decided once per SDK call, so that the SDK's retries of it fail too."""
+        """Decided once per SDK call, so that the SDK's retries of it fail too; the retries are
+        marked so that a call is recorded once, not once per attempt."""
         invocation = str(environ.get("HTTP_AMZ_SDK_INVOCATION_ID", "")) or None
         with self._lock:
             if invocation is not None and (invocation, kind) in self._decided:
-                return self._decided[invocation, kind]
+                fault = self._decided[invocation, kind]
+                environ["local.fault_retry"] = fault is not None
+                return fault
             fault = kind if self._draws.below(fraction) else None
             if invocation is not None:
                 self._decided[invocation, kind] = fault
             return fault
 
-    def _refuse(
-        self,
-        fault: str,
-        operation: str,
-        request: dict[str, Any],
-        start_response: Callable[..., Any],
-    ) -> Iterable[bytes]:
-        entries = request.get("Entries", [])
+    def _record(self, fault: str, request: dict[str, Any]) -> None:
         receipts: list[str | None] = [
-            str(e["ReceiptHandle"]) for e in entries if "ReceiptHandle" in e
+            str(e["ReceiptHandle"]) for e in request.get("Entries", []) if "ReceiptHandle" in e
         ]
         for receipt in receipts or [None]:
             self.log.record(fault, receipt_handle=receipt)
+
+    def _refuse(
+        self, fault: str, request: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        entries = request.get("Entries", [])
         if fault == RECEIPT_EXPIRED:
             # The call succeeds; every entry is refused, as SQS refuses an expired handle.
             document: dict[str, Any] = {

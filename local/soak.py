@@ -61,7 +61,7 @@ SOAK = RunOptions(
     backoff_jitter_seconds=3,
     seed="soak",
     downstream_timeout_seconds=1,
-    send_rate=25.0,
+    send_rate=30.0,
     poison_fraction=0.01,
     faults=SOAK_FAULTS,
 )

@@ -21,7 +21,7 @@ def test_the_outage_counts_from_the_first_request_not_from_the_start(
 ) -> None:
     # Given a downstream with a 3 s outage, started long before the first message arrives
     clock = Clock()
-    monkeypatch.setattr(demo_downstream.time, "monotonic", clock)
+    monkeypatch.setattr(f"{demo_downstream.__name__}.time.monotonic", clock)
     downstream = DemoDownstream(FailurePlan(outage_seconds=3))
     try:
         with downstream.serving():

@@ -1,0 +1,88 @@
+"""The soak's judgement: duplicates explained by injected faults, receive gaps within bounds."""
+
+from __future__ import annotations
+
+from consumer.backoff import BackoffPolicy
+from local.demo_downstream import Call
+from local.event_source_mapping import Receive
+from local.faults import (
+    DELETE_FAILED,
+    KILLED_MID_BATCH,
+    READ_TIMEOUT,
+    SERVER_ERROR,
+    InjectedFault,
+    VisibilityChange,
+)
+from local.soak_checks import receive_gap_violations, unexplained_duplicates
+
+POLICY = BackoffPolicy(base_seconds=1, jitter_seconds=3, max_receive_count=4)
+
+
+def ok(key: str, at: float) -> Call:
+    return Call(key, "{}", 1, 200, received_at=at, reason="ok")
+
+
+def test_a_second_delivery_after_a_read_timeout_or_a_kill_is_explained() -> None:
+    calls = [ok("a", 10.0), ok("a", 40.0), ok("b", 10.0), ok("b", 400.0)]
+    faults = [
+        InjectedFault(READ_TIMEOUT, 10.0, message_id="a"),
+        InjectedFault(KILLED_MID_BATCH, 10.5, message_id="b"),
+    ]
+    assert unexplained_duplicates(calls, faults, []) == []
+
+
+def test_a_failed_delete_explains_through_the_receipt_handle_it_named() -> None:
+    receives = [Receive("a", "receipt-1", 1, 9.0)]
+    faults = [InjectedFault(DELETE_FAILED, 11.0, receipt_handle="receipt-1")]
+    assert unexplained_duplicates([ok("a", 10.0), ok("a", 380.0)], faults, receives) == []
+
+
+def test_a_duplicate_without_a_fault_that_could_cause_it_is_reported() -> None:
+    # Given a 5xx (which cannot hide a success) and a kill that came after the repeat
+    calls = [ok("a", 10.0), ok("a", 40.0)]
+    faults = [
+        InjectedFault(SERVER_ERROR, 20.0, message_id="a"),
+        InjectedFault(KILLED_MID_BATCH, 50.0, message_id="a"),
+    ]
+    [report] = unexplained_duplicates(calls, faults, [])
+    assert report.startswith("a delivered again")
+
+
+def test_a_message_delivered_and_dead_lettered_needs_an_explanation_too() -> None:
+    assert unexplained_duplicates([ok("a", 10.0)], [], [], dead_lettered=["a"]) == [
+        "a delivered and dead-lettered"
+    ]
+
+
+def test_gaps_follow_the_backoff_set_or_the_queues_visibility_timeout() -> None:
+    # Given a message whose first failure set a 4 s backoff (delay(1) is 3..5 s), and whose
+    # second receive got no visibility change (a crash): 60 s of queue visibility
+    receives = [
+        Receive("a", "r1", 1, 100.0),
+        Receive("a", "r2", 2, 105.5),
+        Receive("a", "r3", 3, 166.0),
+    ]
+    changes = [VisibilityChange("r1", 4, 101.0)]
+
+    report = receive_gap_violations(receives, changes, POLICY, 60)
+
+    assert report.violations == []
+    assert report.gaps_checked == 2
+    assert report.delays_checked == 1
+
+
+def test_a_receive_before_its_backoff_ended_or_a_delay_outside_the_strategy_is_reported() -> None:
+    receives = [Receive("a", "r1", 1, 100.0), Receive("a", "r2", 2, 102.0)]
+    early = receive_gap_violations(receives, [VisibilityChange("r1", 4, 101.0)], POLICY, 60)
+    assert len(early.violations) == 1
+    assert "from the end of its backoff" in early.violations[0]
+
+    too_long = receive_gap_violations(receives[:1], [VisibilityChange("r1", 30, 101.0)], POLICY, 60)
+    assert too_long.violations == ["a: after receive 1 visibility 30s is outside 3..5s"]
+
+
+def test_retry_after_raises_the_upper_bound_and_the_final_attempt_must_be_zero() -> None:
+    receives = [Receive("a", "r1", 1, 100.0), Receive("b", "r4", 4, 200.0)]
+    changes = [VisibilityChange("r1", 8, 101.0), VisibilityChange("r4", 5, 201.0)]
+    report = receive_gap_violations(receives, changes, POLICY, 60, retry_after_seconds=8)
+    assert report.violations == ["b: final attempt 4 got visibility 5s, not 0"]
