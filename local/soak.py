@@ -62,6 +62,7 @@ SOAK = RunOptions(
     seed="soak",
     downstream_timeout_seconds=1,
     send_rate=30.0,
+    max_visible_backlog=200,
     poison_fraction=0.01,
     faults=SOAK_FAULTS,
 )
@@ -106,6 +107,7 @@ def check(result: RunResult, options: RunOptions) -> list[str]:
         policy_from_parameters(result.deployed.parameters),
         result.queue_visibility_timeout_seconds,
         retry_after_seconds=options.faults.retry_after_seconds,
+        queue_samples=result.queue_samples,
     )
     checks = soak_checks(result.reconciliation, result.calls, faults, gaps, result.receives)
     return [c.render() for c in checks]

@@ -52,6 +52,10 @@ class RunOptions:
     downstream_timeout_seconds: int = 10
     # Messages sent per second; 0 sends them all at once.
     send_rate: float = 0.0
+    # With a send rate: hold the send while more than this many messages wait visible (0: never).
+    # A producer that outruns the pollers only grows a backlog, which slows the emulator (its
+    # operations walk the whole queue) and so the run, without showing anything new.
+    max_visible_backlog: int = 0
     # Fraction of the messages whose body is not JSON (poison: dead-lettered by the function).
     poison_fraction: float = 0.0
     # Overrides the source queue's VisibilityTimeout after the deploy (None: the template's).
@@ -95,6 +99,8 @@ class RunResult:
     receives: list[Receive] = field(default_factory=list)
     fault_log: FaultLog = field(default_factory=FaultLog)
     queue_visibility_timeout_seconds: float = 0.0
+    # (monotonic seconds, visible messages on the source queue), sampled by the progress loop.
+    queue_samples: list[tuple[float, int]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -154,7 +160,13 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
             sqs, settings, pool, on_batch=batches.append, faults=environment_faults
         )
         work = _work(options, deployed, function, settings, visibility_timeout)
-        sender = _Sender(sqs, settings.queue_url, options.bodies(), options.send_rate)
+        sender = _Sender(
+            sqs,
+            settings.queue_url,
+            options.bodies(),
+            options.send_rate,
+            options.max_visible_backlog,
+        )
         with downstream.serving():
             print(
                 f"downstream {downstream.url} failure_rate={options.failure_rate:g} "
@@ -165,6 +177,7 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
             mapping_poller.start()
             try:
                 sender.start()
+                queue_samples: list[tuple[float, int]] = []
                 deadline_reached = _watch(
                     emulator,
                     deployed,
@@ -174,6 +187,7 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
                     started=started,
                     work=work,
                     out=out,
+                    samples=queue_samples,
                 )
             finally:
                 sender.stop()
@@ -197,6 +211,7 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
         receives=list(mapping_poller.receives),
         fault_log=fault_log,
         queue_visibility_timeout_seconds=visibility_timeout,
+        queue_samples=queue_samples,
     )
     _print_reconciliation(result, out)
     return result
@@ -206,11 +221,14 @@ class _Sender:
     """Sends the bodies on its own thread, all at once or at `rate` messages a second, so that
     progress shows while a long send is under way."""
 
-    def __init__(self, sqs: Any, queue_url: str, bodies: list[str], rate: float) -> None:
+    def __init__(
+        self, sqs: Any, queue_url: str, bodies: list[str], rate: float, max_backlog: int = 0
+    ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
         self.bodies = bodies
         self.rate = rate
+        self.max_backlog = max_backlog
         self.done = threading.Event()
         self._stopping = threading.Event()
         self._sent: dict[str, str] = {}
@@ -228,16 +246,24 @@ class _Sender:
         with self._lock:
             return dict(self._sent)
 
+    def _backlogged(self) -> bool:
+        return bool(self.max_backlog) and _counts(self.sqs, self.queue_url)[0] > self.max_backlog
+
     def _run(self) -> None:
         try:
             # Paced sends go out a second's worth at a time.
             chunk = max(1, int(self.rate)) if self.rate > 0 else len(self.bodies)
-            started = time.monotonic()
-            for index, start in enumerate(range(0, len(self.bodies), chunk)):
-                if self.rate > 0 and self._stopping.wait(
-                    max(0.0, started + index * chunk / self.rate - time.monotonic())
-                ):
-                    return
+            next_at = time.monotonic()
+            for start in range(0, len(self.bodies), chunk):
+                if self.rate > 0:
+                    if self._stopping.wait(max(0.0, next_at - time.monotonic())):
+                        return
+                    while (
+                        self.max_backlog and _counts(self.sqs, self.queue_url)[0] > self.max_backlog
+                    ):
+                        if self._stopping.wait(0.5):
+                            return
+                    next_at = max(next_at, time.monotonic()) + chunk / self.rate
                 report = send_bodies(self.sqs, self.queue_url, self.bodies[start : start + chunk])
                 with self._lock:
                     self._sent.update(report.sent)
@@ -354,6 +380,7 @@ def _watch(
     started: float,
     work: RunWork,
     out: TextIO,
+    samples: list[tuple[float, int]],
 ) -> bool:
     """Show progress until everything is sent and the source queue is empty and idle; True if
     the deadline (counted from the end of the send) came first."""
@@ -370,6 +397,7 @@ def _watch(
             # as hidden messages outside any invocation (which would read as backoff).
             processing = mapping_poller.messages_in_invocation
             source = _counts(sqs, deployed.outputs["SourceQueueUrl"])
+            samples.append((time.monotonic(), source[0]))
             dead = _counts(sqs, deployed.outputs["DeadLetterQueueUrl"])
             calls = downstream.calls()
             delivered = {c.idempotency_key for c in calls if 200 <= c.status <= 299} & set(sent)

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
-import os
 import re
-import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -16,7 +13,6 @@ import pytest
 from consumer.backoff import BackoffPolicy, delay_range_seconds
 from local.demo_downstream import Call
 from local.system import RunOptions, RunResult, run_local_system
-from local.template import ROOT
 
 # Beyond the formula's longest delay: the emulator's 1 s receive loop, the invocation around
 # the call, and a cold start when a new environment is needed, on a busy 2-core machine.
@@ -37,25 +33,6 @@ OPTIONS = RunOptions(
     # first-attempt deliveries (asserted below, so a changed draw cannot pass unnoticed).
     seed="7",
 )
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    build_dir = tmp_path_factory.mktemp("sam") / "build"
-    # The virtual environment's SAM CLI, which also looks for python3.13 on PATH.
-    bin_dir = Path(sys.executable).parent
-    subprocess.run(
-        [str(bin_dir / "sam"), "build", "--build-dir", str(build_dir)],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        env={
-            **os.environ,
-            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-            "SAM_CLI_TELEMETRY": "0",
-        },
-    )
-    return build_dir
 
 
 @pytest.fixture(scope="module")

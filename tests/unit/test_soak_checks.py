@@ -86,3 +86,22 @@ def test_retry_after_raises_the_upper_bound_and_the_final_attempt_must_be_zero()
     changes = [VisibilityChange("r1", 8, 101.0), VisibilityChange("r4", 5, 201.0)]
     report = receive_gap_violations(receives, changes, POLICY, 60, retry_after_seconds=8)
     assert report.violations == ["b: final attempt 4 got visibility 5s, not 0"]
+
+
+def test_a_receive_late_behind_a_backlog_passes_but_one_kept_hidden_does_not() -> None:
+    # Given a message that became visible at 105 s and was received at 150 s
+    receives = [Receive("a", "r1", 1, 100.0), Receive("a", "r2", 2, 150.0)]
+    changes = [VisibilityChange("r1", 4, 101.0)]
+
+    # When the queue showed visible messages all along (a backlog), the late receive is fine
+    backlog = [(t, 50) for t in range(100, 151)]
+    report = receive_gap_violations(receives, changes, POLICY, 60, queue_samples=backlog)
+    assert report.violations == []
+    assert report.max_late_seconds == 45.0
+
+    # But if the queue showed no visible message meanwhile, the message was still hidden
+    hidden = [*backlog[:20], (120.0, 0), *backlog[21:]]
+    [violation] = receive_gap_violations(
+        receives, changes, POLICY, 60, queue_samples=hidden
+    ).violations
+    assert "no visible message 15.0s after it should have become visible" in violation

@@ -1,0 +1,69 @@
+"""A small soak: a few hundred messages under every fault at once, judged as make soak judges."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import fields, replace
+from pathlib import Path
+
+import pytest
+
+from local import soak
+from local.faults import FRACTION_PREFIXES, FaultPlan
+from local.system import RunResult, run_local_system
+
+# Higher fractions than make soak's, so that each fault occurs in a few hundred messages (the
+# chance that one of them does not is below 1 % in all); a 60 s visibility timeout (the
+# function timeout, the least Lambda accepts) keeps the run's waits short.
+FAULTS = FaultPlan(
+    downstream_read_timeout=0.03,
+    downstream_reset=0.03,
+    downstream_beyond_function_timeout=0.02,
+    downstream_429=0.04,
+    downstream_5xx=0.05,
+    sqs_change_visibility=0.15,
+    sqs_expired_receipt=0.15,
+    sqs_dlq_send=0.5,
+    sqs_throttle=0.1,
+    sqs_delete=0.1,
+    kill_mid_batch=0.1,
+    kill_idle=0.1,
+    seed="small-soak",
+)
+OPTIONS = replace(
+    soak.SOAK,
+    messages=400,
+    poison_fraction=0.03,
+    visibility_timeout_seconds=60,
+    faults=FAULTS,
+)
+
+
+@pytest.fixture(scope="module")
+def soaked(built: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResult, str]:
+    options = replace(OPTIONS, build_dir=built, work_dir=tmp_path_factory.mktemp("soak"))
+    out = io.StringIO()
+    return run_local_system(options, out), out.getvalue()
+
+
+@pytest.mark.slow
+def test_every_fault_was_injected(soaked: tuple[RunResult, str]) -> None:
+    result, _ = soaked
+    configured = [f.name for f in fields(FAULTS) if f.name.startswith(FRACTION_PREFIXES)]
+    assert all(getattr(FAULTS, name) > 0 for name in configured)
+    injected = result.fault_log.counts()
+    assert len(injected) == len(configured), injected
+
+
+@pytest.mark.slow
+def test_nothing_is_lost_and_every_check_of_the_soak_passes(
+    soaked: tuple[RunResult, str],
+) -> None:
+    result, output = soaked
+    lines = soak.check(result, OPTIONS)
+    assert all(line.startswith("PASS") for line in lines), "\n".join(lines)
+    assert result.lost == 0
+    assert result.unfinished == 0
+    assert output.rstrip("\n").splitlines()[-1].startswith("summary: sent=400 ")
+    # The faults did cause duplicates, and the checks explained each of them
+    assert result.reconciliation.duplicates > 0
