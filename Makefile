@@ -19,7 +19,7 @@ SOAK_ARGS ?=
 HANDLER_BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint format test test-fast validate build deploy run soak invoke send bench bench-handler bench-backoff schedule lock clean
+.PHONY: help venv lint format test test-fast validate build deploy deploy-guided run soak invoke send bench bench-handler bench-backoff schedule lock clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,6 +53,9 @@ test-fast: $(STAMP) ## the tests without the slow ones (SAM CLI, local system)
 
 build: $(STAMP) ## sam build: the function and its dependency layer into .aws-sam/build
 	$(BIN)/sam build
+
+deploy-guided: build ## sam deploy --guided: the first deployment, prompting for DownstreamUrl and the rest
+	$(BIN)/sam deploy --guided
 
 deploy: build ## sam deploy --config-env $(ENV) (make deploy ENV=prod)
 	$(BIN)/sam deploy --config-env $(ENV)

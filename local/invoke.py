@@ -63,7 +63,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="local-invoke-") as work_dir:
             invocation = invoke_once(args.event, BUILD_DIR, Path(work_dir), sys.stderr)
-    except (DeployError, json.JSONDecodeError) as error:
+    except json.JSONDecodeError as error:
+        print(f"error: {args.event} is not a JSON event: {error}", file=sys.stderr)
+        return 1
+    except DeployError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(

@@ -20,7 +20,8 @@ class KeyValueFormatter(logging.Formatter):
 
 
 def configure(console: TextIO, log_file: Path | None = None) -> None:
-    """Warnings and errors to the console; everything from INFO to the run's log file."""
+    """Warnings and errors to the console; everything from INFO to the run's log file, which
+    each run replaces, as it replaces the environments' logs."""
     formatter = KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
     root = logging.getLogger("local")
     root.setLevel(logging.INFO)
@@ -33,6 +34,6 @@ def configure(console: TextIO, log_file: Path | None = None) -> None:
     root.addHandler(console_handler)
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        file_handler = logging.FileHandler(log_file, mode="w", encoding="utf-8")
         file_handler.setFormatter(formatter)
         root.addHandler(file_handler)

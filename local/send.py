@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tomllib
 from collections.abc import Sequence
@@ -136,9 +137,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         bodies = _bodies(args, sys.stdin)
-        session = boto3.session.Session(region_name=args.region)
+        # AWS_REGION as well as the SDK's own AWS_DEFAULT_REGION and profile: the CLI and the
+        # other SDKs read AWS_REGION, and users of them expect it to work here too.
+        region = args.region or os.environ.get("AWS_REGION") or None
+        session = boto3.session.Session(region_name=region)
         if not session.region_name:
-            parser.error("no AWS region: pass --region or set AWS_REGION")
+            parser.error("no AWS region: pass --region or set AWS_REGION or AWS_DEFAULT_REGION")
         queue_url = args.queue_url or _queue_url(session, args)
         sqs = session.client("sqs", config=BotoConfig(retries={"mode": "standard"}))
         report = send_bodies(sqs, queue_url, bodies)

@@ -127,3 +127,19 @@ def test_the_stack_name_comes_from_samconfig() -> None:
     assert send.stack_name_from_samconfig("prod") == "sqs-backoff-consumer-prod"
     with pytest.raises(ValueError, match="no stack_name for config env 'staging'"):
         send.stack_name_from_samconfig("staging")
+
+
+def test_the_region_comes_from_aws_region_too(
+    aws: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given only AWS_REGION in the environment (the AWS CLI's variable), not AWS_DEFAULT_REGION
+    aws.create_stack(StackName="my-stack", TemplateBody=json.dumps(STACK_TEMPLATE))
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+
+    # When messages are sent without --region
+    status = send.main(["--stack-name", "my-stack", "--count", "1"])
+
+    # Then the stack is found in that region
+    assert status == 0
+    assert "sent 1 of 1 messages" in capsys.readouterr().out

@@ -80,12 +80,20 @@ def test_bad_flags_are_refused_with_a_clear_message(
 
 def test_flags_become_template_parameters() -> None:
     options = options_from(
-        ["--max-receive-count", "6", "--backoff-base", "0", "--backoff-jitter", "2", "--seed", "x"]
-    )
+        ["--max-receive-count", "6", "--backoff-base", "0", "--backoff-jitter", "2", "--seed", "x",
+         "--downstream-timeout", "3"]
+    )  # fmt: skip
     assert options.parameter_overrides("http://127.0.0.1:1/m") == {
         "DownstreamUrl": "http://127.0.0.1:1/m",
+        "DownstreamTimeoutSeconds": 3,
         "MaxReceiveCount": 6,
         "BackoffBaseSeconds": 0,
         "BackoffJitterSeconds": 2,
     }
     assert options.seed == "x"
+
+
+def test_a_fault_fraction_outside_0_to_1_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        options_from(["--fault-reset", "1.5"])
+    assert "--fault-reset: 1.5 is out of range: expected from 0.0 to 1.0" in capsys.readouterr().err

@@ -1,0 +1,71 @@
+"""Fault plans: each fault a fraction, drawn from a seed; kills armed per batch."""
+
+from __future__ import annotations
+
+from local.faults import (
+    KILLED_IDLE,
+    KILLED_MID_BATCH,
+    READ_TIMEOUT,
+    SERVER_ERROR,
+    EnvironmentFaults,
+    FaultLog,
+    FaultPlan,
+)
+from local.run import options_from
+
+
+class Environment:
+    def __init__(self) -> None:
+        self.kills = 0
+
+    def kill(self) -> None:
+        self.kills += 1
+
+
+def test_downstream_faults_are_drawn_per_message_and_attempt_in_their_fractions() -> None:
+    plan = FaultPlan(downstream_read_timeout=0.1, downstream_5xx=0.2, seed="s")
+    draws = [plan.downstream_fault(f"m-{n}", "{}", 1) for n in range(5000)]
+    assert 0.08 < draws.count(READ_TIMEOUT) / 5000 < 0.12
+    assert 0.18 < draws.count(SERVER_ERROR) / 5000 < 0.22
+    assert draws.count(None) + draws.count(READ_TIMEOUT) + draws.count(SERVER_ERROR) == 5000
+    # The same message and attempt always draw the same fault, whatever the calling order
+    assert [plan.downstream_fault(f"m-{n}", "{}", 1) for n in range(5000)] == draws
+    assert not FaultPlan().any
+    assert plan.any
+
+
+def test_a_mid_batch_kill_fires_after_the_drawn_number_of_the_batchs_calls() -> None:
+    # Given a kill armed on every batch
+    log = FaultLog()
+    faults = EnvironmentFaults(FaultPlan(kill_mid_batch=1.0), log)
+    environment = Environment()
+    armed = faults.arm(("a", "b", "c"), environment)
+    assert armed is not None
+
+    # When the downstream sees the batch's calls (and another message's)
+    for key in ["x", "a", "b", "c"][: armed.after_calls + 1]:
+        faults.on_downstream_call(key)
+
+    # Then the environment was killed once, after that many calls, and every message recorded
+    assert environment.kills == 1
+    assert faults.disarm(armed)
+    assert log.counts() == {KILLED_MID_BATCH: 3}
+
+
+def test_a_kill_not_due_yet_fires_before_the_response_and_idle_kills_are_drawn() -> None:
+    log = FaultLog()
+    faults = EnvironmentFaults(FaultPlan(kill_mid_batch=1.0, kill_idle=1.0), log)
+    environment = Environment()
+    armed = faults.arm(("a",) * 10, environment)
+    assert armed is not None
+    faults.fire(armed)
+    faults.fire(armed)  # once only
+    faults.maybe_kill_idle(environment)
+    assert environment.kills == 2
+    assert log.counts() == {KILLED_MID_BATCH: 10, KILLED_IDLE: 1}
+    assert EnvironmentFaults(FaultPlan(), log).arm(("a",), environment) is None
+
+
+def test_fault_flags_build_the_plan() -> None:
+    options = options_from(["--fault-429", "0.25", "--fault-kill-idle", "0.5", "--fault-seed", "x"])
+    assert options.faults == FaultPlan(downstream_429=0.25, kill_idle=0.5, seed="x")
