@@ -28,10 +28,10 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from moto import mock_aws
 from pytest_httpserver import HTTPServer
 
+from local.lambda_context import FakeLambdaContext
+from local.lambda_sqs_event import lambda_sqs_event
+from local.moto_stack import create_queues, load_stack
 from tests.support.downstream import Answer, Downstream
-from tests.support.lambda_context import FakeLambdaContext
-from tests.support.sqs_events import lambda_sqs_event
-from tests.support.stack import create_queues, load_stack
 
 BATCH_SIZE = 10
 

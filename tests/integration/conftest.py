@@ -15,11 +15,11 @@ from pytest_httpserver import HTTPServer
 from consumer.app import lambda_handler
 from consumer.observability import logger
 from consumer.runtime import get_runtime
+from local.lambda_context import FakeLambdaContext
+from local.lambda_sqs_event import lambda_sqs_event
+from local.moto_stack import Stack, create_queues, load_stack
 from tests.support.downstream import Downstream
 from tests.support.emitted import Emitted, parse_emitted
-from tests.support.lambda_context import FakeLambdaContext
-from tests.support.sqs_events import lambda_sqs_event
-from tests.support.stack import Stack, create_queues, load_stack
 
 
 class Harness:

@@ -7,13 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.template import (
-    ROOT,
-    parameter_defaults,
-    resources_of_type,
-    sam_template,
-    translated,
-)
+from local.moto_stack import parameter_defaults, sam_template, translated
+from local.template import ROOT
+from tests.support.template import resources_of_type
 
 ENVIRONMENT_CONTRACT = {
     "DOWNSTREAM_URL",
