@@ -26,7 +26,6 @@ import boto3
 import requests
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from moto import mock_aws
-from pytest_httpserver import HTTPServer
 
 from local.lambda_context import FakeLambdaContext
 from local.lambda_sqs_event import lambda_sqs_event
@@ -73,13 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--records must be at least {BATCH_SIZE} and --repeats at least 1")
 
     _configure_environment({})
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    try:
-        with mock_aws():
-            result = _measure(Downstream(server), args.records, args.repeats)
-    finally:
-        server.stop()
+    with Downstream().serving() as downstream, mock_aws():
+        result = _measure(downstream, args.records, args.repeats)
 
     print("| measure | value |")
     print("|---|---|")

@@ -12,9 +12,8 @@ from urllib.parse import urlsplit
 
 from consumer.backoff import BackoffPolicy, BackoffStrategy
 from consumer.errors import ConfigurationError
+from consumer.sqs_actions import MAX_VISIBILITY_TIMEOUT_SECONDS
 
-# SQS refuses a visibility timeout above 12 hours (ChangeMessageVisibility accepts 0..43200).
-MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
 HTTP_METHODS = ("POST", "PUT", "PATCH")
 
 

@@ -17,7 +17,6 @@ class QueuedMessage:
     receipt_handle: str
     body: str
     receive_count: int
-    queue_arn: str
     queue_url: str
     message_attributes: Mapping[str, Any]
 
@@ -45,7 +44,6 @@ def queued_message(record: SQSRecord) -> QueuedMessage:
         receipt_handle=receipt_handle,
         body=body,
         receive_count=int(count),
-        queue_arn=queue_arn,
         queue_url=record.queue_url,
         message_attributes=message_attributes if isinstance(message_attributes, dict) else {},
     )

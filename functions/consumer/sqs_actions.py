@@ -1,4 +1,5 @@
-"""SQS adapter: the two calls the consumer makes itself; the event source mapping makes the rest."""
+"""SQS adapter: SQS's limits, and the two calls the consumer makes itself (the event source
+mapping makes the rest). The only module that knows botocore's errors."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from consumer.errors import DeadLetterError
+from consumer.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -19,9 +21,16 @@ if TYPE_CHECKING:
         MessageAttributeValueTypeDef,
     )
 
-# SendMessage accepts at most 10 message attributes; batch calls at most 10 entries.
-MAX_MESSAGE_ATTRIBUTES = 10
+# ChangeMessageVisibility accepts 0..43200 s, and a message's visibility cannot be extended
+# beyond 12 hours from its receive in total.
+MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
+# Batch calls (ChangeMessageVisibilityBatch, SendMessageBatch, ...) take at most 10 entries.
 MAX_BATCH_ENTRIES = 10
+# SendMessage accepts at most 10 message attributes.
+MAX_MESSAGE_ATTRIBUTES = 10
+# An SQS event source mapping's MaximumBatchingWindowInSeconds is at most 300: Lambda may have
+# received a batch's messages up to that long before the invocation starts.
+MAX_BATCHING_WINDOW_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -72,9 +81,31 @@ class SqsActions:
         return refusals
 
     def send_to_dead_letter(
-        self, body: str, attributes: Mapping[str, MessageAttributeValueTypeDef]
+        self,
+        body: str,
+        labels: Mapping[str, str],
+        original_attributes: Mapping[str, Any],
     ) -> str:
-        """Send a message to the dead-letter queue; return the new message's id."""
+        """Send `body` verbatim to the DLQ with `labels` as string attributes; return the new
+        message's id. Raises DeadLetterError.
+
+        The original attributes (in the shape of Lambda's SQS event) travel along as far as
+        SQS's limit of 10 allows.
+        """
+        attributes: dict[str, MessageAttributeValueTypeDef] = {
+            name: {"DataType": "String", "StringValue": value} for name, value in labels.items()
+        }
+        dropped: list[str] = []
+        for name, value in _attributes_from_event(original_attributes).items():
+            if name in attributes or len(attributes) >= MAX_MESSAGE_ATTRIBUTES:
+                dropped.append(name)
+            else:
+                attributes[name] = value
+        if dropped:
+            logger.warning(
+                "message attributes left off the dead-letter copy (SQS allows 10)",
+                dropped_attributes=dropped,
+            )
         try:
             response = self.client.send_message(
                 QueueUrl=self.dead_letter_queue_url, MessageBody=body, MessageAttributes=attributes
@@ -92,11 +123,7 @@ def _error_code(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "unknown")
 
 
-def string_attribute(value: str) -> MessageAttributeValueTypeDef:
-    return {"DataType": "String", "StringValue": value}
-
-
-def attributes_from_event(
+def _attributes_from_event(
     event_attributes: Mapping[str, Any],
 ) -> dict[str, MessageAttributeValueTypeDef]:
     """Convert a Lambda SQS record's messageAttributes to SendMessage's MessageAttributes.
