@@ -79,7 +79,7 @@ def _decorrelated(receive_count: int, policy: BackoffPolicy, message_id: str) ->
     steps = min(max(receive_count, 0), _MAX_CHAIN_STEPS)
     # The random source seeded by the message id is SHAKE-128 of it: one call yields 8 bytes for
     # every step, where random.Random(message_id) would cost more to seed than the whole chain
-    # (every delivery redraws it, and the backoff study draws millions of chains).
+    # (every failed delivery redraws the chain from its start).
     draws = struct.unpack(f">{steps}Q", hashlib.shake_128(message_id.encode()).digest(8 * steps))
     sleep = min(policy.base_seconds, policy.max_seconds)
     for draw in draws:
@@ -135,7 +135,7 @@ def next_visibility_seconds(
     retry_after_seconds: int | None = None,
     message_id: str | None = None,
 ) -> int:
-    """plan_retry's visibility alone: the form the backoff study's strategies take."""
+    """plan_retry's visibility alone, without the 12-hour ceiling of a given receive."""
     plan = plan_retry(
         receive_count,
         policy,
