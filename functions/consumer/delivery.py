@@ -22,6 +22,12 @@ from consumer.runtime import Runtime
 class DeadLetterReason(StrEnum):
     INVALID_JSON = "invalid-json"
     NON_RETRYABLE_STATUS = "non-retryable-status"
+    # The next attempt would come after the source queue's retention ends.
+    WOULD_EXPIRE = "would-expire"
+
+
+# DeadLetterDetail is for a person reading the DLQ, and counts toward the copy's size.
+MAX_DETAIL_CHARACTERS = 512
 
 
 @dataclass(frozen=True)
@@ -51,13 +57,13 @@ def deliver_or_dead_letter(runtime: Runtime, deadline: Deadline, message: Messag
     """
     problem = json_error(message.body)
     if problem is not None:
-        return _dead_letter(runtime, message, DeadLetterReason.INVALID_JSON, problem)
+        return dead_letter(runtime, message, DeadLetterReason.INVALID_JSON, problem)
     try:
         status_code = _deliver(runtime, deadline, message)
     except DownstreamFailure as failure:
         if failure.status_code not in runtime.config.non_retryable_status_codes:
             raise
-        return _dead_letter(runtime, message, DeadLetterReason.NON_RETRYABLE_STATUS, str(failure))
+        return dead_letter(runtime, message, DeadLetterReason.NON_RETRYABLE_STATUS, str(failure))
     return Outcome(status_code=status_code)
 
 
@@ -106,9 +112,11 @@ def _record_latency(started: float) -> float:
     return latency_ms
 
 
-def _dead_letter(
+def dead_letter(
     runtime: Runtime, message: Message, reason: DeadLetterReason, detail: str
 ) -> Outcome:
+    """Send the message to the DLQ with its reason; raises DeadLetterError."""
+    detail = detail[:MAX_DETAIL_CHARACTERS]
     dead_letter_message_id = runtime.sqs.send_to_dead_letter(
         message.body,
         {"DeadLetterReason": reason.value, "DeadLetterDetail": detail, **message.source},

@@ -25,6 +25,7 @@ class Metric(StrEnum):
     FINAL_ATTEMPTS = "FinalAttemptsFailed"
     DEAD_LETTERED = "DeadLettered"
     DEAD_LETTER_SEND_FAILED = "DeadLetterSendFailed"
+    DEAD_LETTER_TOO_LARGE = "DeadLetterTooLarge"
     VISIBILITY_CHANGE_FAILED = "VisibilityChangeFailed"
     INVALID_RECORDS = "InvalidRecords"
     DEADLINE_SKIPPED = "DeadlineSkipped"

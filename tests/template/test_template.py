@@ -249,6 +249,7 @@ def test_sqs_rights_are_poller_rights_on_the_source_and_send_on_the_dlq(
             "sqs:DeleteMessage",
             "sqs:GetQueueAttributes",
             "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueUrl",
         },
         "DeadLetterQueue": {"sqs:SendMessage"},
     }
