@@ -88,8 +88,7 @@ def _reject_constant(name: str) -> None:
 def _deliver(runtime: Runtime, deadline: Deadline, message: Message) -> int:
     """Call the downstream once, measured and logged; return its 2xx status.
 
-    Tracing needs nothing here: the Tracer patches `requests`, so every call is already a
-    subsegment with its status and fault flags.
+    Tracing needs nothing here: DownstreamClient.deliver is its own subsegment.
     """
     started = time.perf_counter()
     try:

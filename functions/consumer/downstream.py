@@ -26,6 +26,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from consumer.config import redacted_url
 from consumer.deadline import Deadline
 from consumer.errors import DownstreamFailure
+from consumer.observability import tracer
 
 # An answer's body is read up to this (and then the connection is dropped): the consumer needs
 # only the status and headers, and a huge body must not fill the function's memory.
@@ -47,6 +48,7 @@ class DownstreamClient:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
+    @tracer.capture_method(capture_response=False)
     def deliver(self, body: str, idempotency_key: str, deadline: Deadline) -> int:
         """Send one message body; return the 2xx status or raise DownstreamFailure.
 

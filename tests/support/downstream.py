@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -29,7 +30,7 @@ class Answer:
     # Set to block the request until the test releases it: a downstream that never answers
     # within the client's timeout, without any sleep in the test.
     hold: threading.Event | None = None
-    # Write the body one byte at a time, this many seconds apart (a trickling server).
+    # Write the answer one byte at a time, this many seconds apart (a trickling server).
     trickle_seconds: float = 0.0
     # Close the connection abruptly instead of answering.
     reset: bool = False
@@ -122,20 +123,21 @@ def _handler_for(downstream: Downstream) -> type[BaseHTTPRequestHandler]:
                 )
                 self.close_connection = True
                 return
-            self.send_response(answer.status)
-            for name, value in {"Content-Type": "application/json", **answer.headers}.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(answer.body)))
-            self.end_headers()
-            self._write_body(answer)
-
-        def _write_body(self, answer: Answer) -> None:
+            head = [f"HTTP/1.1 {answer.status} {_reason(answer.status)}"]
+            headers = {"Content-Type": "application/json", **answer.headers}
+            headers["Content-Length"] = str(len(answer.body))
+            head += [f"{name}: {value}" for name, value in headers.items()]
+            head_bytes = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
             try:
                 if not answer.trickle_seconds:
+                    # Two writes, never a copy of the body: the tests measure the client's memory.
+                    self.wfile.write(head_bytes)
                     self.wfile.write(answer.body)
                     return
-                for index in range(len(answer.body)):
-                    self.wfile.write(answer.body[index : index + 1])
+                raw = head_bytes + answer.body
+                # The whole answer, status line included, one byte at a time.
+                for index in range(len(raw)):
+                    self.wfile.write(raw[index : index + 1])
                     self.wfile.flush()
                     # The server's own pace, not a synchronisation of the test.
                     time.sleep(answer.trickle_seconds)
@@ -149,3 +151,10 @@ def _handler_for(downstream: Downstream) -> type[BaseHTTPRequestHandler]:
             pass  # every request is recorded in `requests`
 
     return Handler
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
