@@ -37,7 +37,19 @@ def test_a_receive_count_of_thousands_of_digits_fails_only_its_record(consumer: 
     assert invalid["message_id"] == bad_id
 
 
-@pytest.mark.parametrize("attributes", [{"tenant": "acme"}, {"tenant": None}, {"t": [1]}, "x"])
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        {"tenant": "acme"},
+        {"tenant": None},
+        {"t": [1]},
+        "x",
+        {"bad name!": {"dataType": "String", "stringValue": "v"}},
+        {"AWS.reserved": {"dataType": "String", "stringValue": "v"}},
+        {"n": {"dataType": "Number", "stringValue": "not a number"}},
+        {"s": {"dataType": "String", "stringValue": "nul \x00 inside"}},
+    ],
+)
 def test_a_poison_message_with_odd_attributes_is_dead_lettered_anyway(
     consumer: Harness, attributes: object
 ) -> None:
