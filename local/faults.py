@@ -145,16 +145,29 @@ class FaultLog:
         with self._lock:
             self.faults.append(InjectedFault(kind, time.monotonic(), message_id, receipt_handle))
 
+    def record_each(
+        self,
+        kind: str,
+        message_ids: Iterable[str | None] = (),
+        receipt_handles: Iterable[str | None] = (),
+    ) -> None:
+        """One fault concerning several messages (a batch): one entry each, one moment."""
+        now = time.monotonic()
+        with self._lock:
+            self.faults.extend(InjectedFault(kind, now, m) for m in message_ids)
+            self.faults.extend(InjectedFault(kind, now, None, r) for r in receipt_handles)
+
     def record_visibility(self, changes: Iterable[tuple[str, int]]) -> None:
         now = time.monotonic()
         with self._lock:
             self.visibility_changes.extend(VisibilityChange(r, t, now) for r, t in changes)
 
     def counts(self) -> dict[str, int]:
+        """Faults injected, by kind: a fault concerning a whole batch counts once."""
         with self._lock:
             counts: dict[str, int] = {}
-            for fault in self.faults:
-                counts[fault.kind] = counts.get(fault.kind, 0) + 1
+            for kind, _ in {(fault.kind, fault.at) for fault in self.faults}:
+                counts[kind] = counts.get(kind, 0) + 1
             return counts
 
     def snapshot(self) -> tuple[list[InjectedFault], list[VisibilityChange]]:
@@ -264,8 +277,7 @@ class SqsFaults:
         receipts: list[str | None] = [
             str(e["ReceiptHandle"]) for e in request.get("Entries", []) if "ReceiptHandle" in e
         ]
-        for receipt in receipts or [None]:
-            self.log.record(fault, receipt_handle=receipt)
+        self.log.record_each(fault, receipt_handles=receipts or [None])
 
     def _refuse(
         self, fault: str, request: dict[str, Any], start_response: Callable[..., Any]
@@ -408,8 +420,7 @@ class EnvironmentFaults:
             if armed.fired:
                 return
             armed.fired = True
-        for message_id in armed.message_ids:
-            self.log.record(KILLED_MID_BATCH, message_id=message_id)
+        self.log.record_each(KILLED_MID_BATCH, message_ids=armed.message_ids)
         armed.environment.kill()
 
     def on_downstream_call(self, message_id: str | None) -> None:
