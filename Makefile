@@ -63,7 +63,7 @@ deploy: build ## sam deploy --config-env $(ENV) (make deploy ENV=prod)
 run: build ## the whole system locally: emulator, function, demo downstream (RUN_ARGS="--help")
 	PYTHONPATH=functions $(BIN)/python -m local.run $(RUN_ARGS)
 
-soak: build ## 5,000 messages under every fault; passes only if nothing is lost (SOAK_ARGS="--help")
+soak: build ## 5,000 messages under every fault, judged: nothing lost, duplicates explained (SOAK_ARGS="--help")
 	PYTHONPATH=functions $(BIN)/python -m local.soak $(SOAK_ARGS)
 
 invoke: build ## one invocation of the built function with EVENT, against the embedded emulator

@@ -116,6 +116,7 @@ class ExecutionEnvironment:
         self._inbox: Any = None
         self._outbox: Any = None
         self._eof = False
+        self._unread = b""
         # Set when the pool shuts down under a running invocation: no process starts again.
         self._abandoned = False
         self._process_lock = threading.Lock()
@@ -275,6 +276,7 @@ class ExecutionEnvironment:
         self._inbox = os.fdopen(to_child_write, "w", encoding="utf-8")
         self._outbox = os.fdopen(from_child_read, "rb", buffering=0)
         self._eof = False
+        self._unread = b""
 
     def _discard_process(self) -> None:
         """End a process whose init failed, so that the retried init starts from scratch."""
@@ -322,10 +324,11 @@ class ExecutionEnvironment:
     def _receive(self, timeout_seconds: float) -> dict[str, Any] | None:
         """The next message from the process, or None if it did not answer in time or died."""
         deadline = time.monotonic() + timeout_seconds
-        buffer = b""
         with selectors.DefaultSelector() as selector:
             selector.register(self._outbox, selectors.EVENT_READ)
-            while not buffer.endswith(b"\n"):
+            # One read can hold more than one message (the runtime reports "bootstrapped" and
+            # "ready" back to back): what follows the first line waits for the next call.
+            while b"\n" not in self._unread:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not selector.select(remaining):
                     return None
@@ -333,8 +336,9 @@ class ExecutionEnvironment:
                 if not chunk:
                     self._eof = True
                     return None
-                buffer += chunk
-        message: dict[str, Any] = json.loads(buffer)
+                self._unread += chunk
+        line, _, self._unread = self._unread.partition(b"\n")
+        message: dict[str, Any] = json.loads(line)
         return message
 
     def _killed(self, request_id: str, duration: float, cold_start: bool) -> Invocation:

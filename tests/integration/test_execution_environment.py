@@ -3,6 +3,7 @@ runtime's boto3 on the path, killed at the function timeout."""
 
 from __future__ import annotations
 
+import os
 import textwrap
 import threading
 from pathlib import Path
@@ -316,3 +317,20 @@ def test_a_retried_init_that_outlives_the_function_timeout_fails_the_invocation(
     log = (tmp_path / "environment.log").read_text()
     assert "Phase: init Status: timeout" in log
     assert "Phase: invoke Status: timeout" in log
+
+
+def test_two_messages_arriving_in_one_read_are_both_received(
+    code: CodePaths, tmp_path: Path
+) -> None:
+    # Given a control channel on which the runtime wrote two messages back to back
+    env = environment(code, tmp_path, "fn.handlers.count")
+    read_end, write_end = os.pipe()
+    os.write(write_end, b'{"type": "bootstrapped"}\n{"type": "ready"}\n')
+    env._outbox = os.fdopen(read_end, "rb", buffering=0)
+    try:
+        # When they are received one after the other, Then each is whole
+        assert env._receive(1) == {"type": "bootstrapped"}
+        assert env._receive(1) == {"type": "ready"}
+    finally:
+        env._outbox.close()
+        os.close(write_end)
