@@ -21,6 +21,10 @@ SCENARIO_KEYS = {
     "p99_added_latency_s",
     "dead_lettered",
     "expired",
+    "failure_rate",
+    "stranded_dead_lettered",
+    "calls_during_outage",
+    "breaker_trips",
 }
 
 
@@ -33,7 +37,9 @@ def test_a_small_study_prints_tables_writes_plots_and_ends_with_json(
         "--outages-s=60,600",
         "--max-receive-counts=5",
         "--retentions-days=4",
-        "--strategies=S0,S5",
+        "--strategies=S0,CB",
+        "--partial-outages-s=600",
+        "--partial-failure-rates=0.5",
         "--messages-per-day=20000",
         "--arrivals-after-recovery-s=600",
         "--workers=1",
@@ -49,12 +55,19 @@ def test_a_small_study_prints_tables_writes_plots_and_ends_with_json(
     assert status == 0
     lines = captured.out.rstrip("\n").split("\n")
     document = json.loads(lines[-1])
-    assert len(document["scenarios"]) == 4
-    for scenario in document["scenarios"]:
+    assert len(document["scenarios"]) == 6
+    full = [s for s in document["scenarios"] if s["failure_rate"] == 1.0]
+    partial = [s for s in document["scenarios"] if s["failure_rate"] == 0.5]
+    assert len(full) == 4
+    for scenario in full:
         assert set(scenario) == SCENARIO_KEYS
         assert scenario["max_receive_count"] == 5
         assert scenario["calls_per_message"] >= 1.0
-    assert {s["strategy"] for s in document["scenarios"]} == {"S0", "S5"}
+    assert {s["strategy"] for s in document["scenarios"]} == {"S0", "CB"}
+    # ...the partial outages at the template's MaxReceiveCount (10)
+    assert {(s["strategy"], s["max_receive_count"]) for s in partial} == {("S0", 10), ("CB", 10)}
+    assert "## The circuit breaker against its goals" in captured.out
+    assert "| CB | 50% | 10 min |" in captured.out
     brooker = document["brooker"]
     assert set(brooker) == {"full_jitter_calls", "no_jitter_calls"}
     assert brooker["full_jitter_calls"] < brooker["no_jitter_calls"]
@@ -67,7 +80,7 @@ def test_a_small_study_prints_tables_writes_plots_and_ends_with_json(
     ]
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in tmp_path.iterdir())
     # ...and progress went to stderr, not into the table
-    assert "[4/4]" in captured.err
+    assert "[6/6]" in captured.err
 
 
 @pytest.mark.parametrize(
