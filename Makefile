@@ -14,11 +14,13 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 RUN_ARGS ?=
 SEND_ARGS ?=
+DLQ_ARGS ?=
+REDRIVE_ARGS ?=
 SCHEDULE_ARGS ?=
 HANDLER_BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint format test test-fast validate build deploy run invoke send bench bench-handler bench-backoff schedule lock clean
+.PHONY: help venv lint format test test-fast validate build deploy run invoke send dlq-peek redrive bench bench-handler bench-backoff schedule lock clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,7 +37,7 @@ venv: $(STAMP) ## create .venv with the pinned dev requirements
 lint: $(STAMP) ## ruff, ruff format --check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy functions local benchmarks tests
+	$(BIN)/mypy functions local benchmarks tools tests
 
 format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -64,6 +66,12 @@ invoke: build ## one invocation of the built function with EVENT, against the em
 
 send: $(STAMP) ## send messages to the stack of ENV's samconfig section or AWS_ENDPOINT_URL (SEND_ARGS="--help")
 	$(BIN)/python -m local.send --config-env $(ENV) $(SEND_ARGS)
+
+dlq-peek: $(STAMP) ## list the DLQ of ENV's stack without consuming it (DLQ_ARGS="--failed-jobs --json ...")
+	@$(BIN)/python -m tools.dlq_peek --config-env $(ENV) $(DLQ_ARGS)
+
+redrive: $(STAMP) ## DLQ back to the source queue, failed jobs re-invoked (REDRIVE_ARGS="--help")
+	@$(BIN)/python -m tools.redrive --config-env $(ENV) $(REDRIVE_ARGS)
 
 bench: bench-handler bench-backoff ## every benchmark
 
