@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.template import parameter_defaults, resources_of_type, translated
+from local.moto_stack import parameter_defaults, translated
+from tests.support.template import resources_of_type
 
 SERVICE = "sqs-backoff-consumer"
 
