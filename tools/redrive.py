@@ -34,8 +34,9 @@ from tools.stack_outputs import StackOutputs, add_stack_arguments, session_for
 
 # StartMessageMoveTask accepts up to 500 messages a second.
 MAX_MOVE_TASK_RATE = 500
-# What an endpoint without StartMessageMoveTask answers (moto in process raises
-# NotImplementedError instead, handled beside these).
+# What an endpoint without StartMessageMoveTask answers, besides a server error after the SDK's
+# retries (moto's server answers 500; moto in process raises NotImplementedError). Copying is
+# correct everywhere, so in doubt the redrive copies.
 _UNSUPPORTED_CODES = {
     "UnsupportedOperation",
     "AWS.SimpleQueueService.UnsupportedOperation",
@@ -258,8 +259,10 @@ def move_task_redrive(
     except NotImplementedError as error:
         raise MoveTaskUnsupportedError(str(error)) from error
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in _UNSUPPORTED_CODES:
-            raise MoveTaskUnsupportedError(str(error)) from error
+        code = error.response.get("Error", {}).get("Code")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in _UNSUPPORTED_CODES or status >= 500:
+            raise MoveTaskUnsupportedError(f"{code}: HTTP {status}") from error
         raise
     report = RedriveReport(method="move-task")
     try:

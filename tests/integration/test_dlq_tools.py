@@ -14,6 +14,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
+from moto.server import ThreadedMotoServer
 
 from tools import dlq_peek, redrive
 from tools.redrive import Pacer, copy_redrive, move_task_redrive
@@ -292,3 +293,48 @@ def test_where_supported_the_move_task_does_the_redrive() -> None:
     stubber.assert_no_pending_responses()
     assert (report.method, report.moved, report.failed) == ("move-task", 42, [])
     assert sleeps == [2.0]
+
+
+@pytest.fixture
+def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """moto's server on 127.0.0.1, reached only through AWS_ENDPOINT_URL."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    for name, value in {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+def test_both_tools_reach_the_endpoint_of_aws_endpoint_url(
+    endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given queues on a server that only AWS_ENDPOINT_URL names, one message on the DLQ
+    sqs = boto3.client("sqs")
+    assert sqs.meta.endpoint_url == endpoint
+    dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+    source = sqs.create_queue(QueueName="source")["QueueUrl"]
+    sqs.send_message(QueueUrl=dlq, MessageBody='{"over": "http"}')
+
+    # When it is peeked at, then redriven (the server answers StartMessageMoveTask with 500)
+    assert dlq_peek.main(["--queue-url", dlq]) == 0
+    status = redrive.main(
+        ["--only", "messages", "--dlq-url", dlq, "--source-queue-url", source,
+         "--function-name", "unused", "--rate", "1000"]
+    )  # fmt: skip
+
+    # Then both worked against that server, the redrive by copying
+    captured = capsys.readouterr()
+    assert "1 message(s) on" in captured.out
+    assert status == 0
+    assert "StartMessageMoveTask is not supported here: copying" in captured.err
+    assert [m["Body"] for m in drain(source)] == ['{"over": "http"}']
