@@ -86,6 +86,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="durations of the partial outages, at the template's MaxReceiveCount and retention",
     )
     parser.add_argument(
+        "--breaker-actuation-delays-s",
+        type=_csv_floats,
+        default=[60, 300],
+        help="CB again, its mapping changes taking this long (default 60,300; empty for none)",
+    )
+    parser.add_argument(
         "--messages-per-day",
         type=float,
         default=100_000,
@@ -149,19 +155,38 @@ def build_jobs(args: argparse.Namespace) -> list[_Job]:
     defaults = parameter_defaults(template)
     policy = backoff_policy(defaults)
     keys = args.strategies.split(",")
-    full_outage = [1.0]
+    full_outage, no_delay = [1.0], [0.0]
     combinations = list(
         itertools.product(
-            args.outages_s, args.max_receive_counts, args.retentions_days, keys, full_outage
+            args.outages_s,
+            args.max_receive_counts,
+            args.retentions_days,
+            keys,
+            full_outage,
+            no_delay,
         )
     )
-    default_mrc = int(defaults["MaxReceiveCount"])
-    default_days = float(defaults["SourceQueueRetentionSeconds"]) / DAY_S
+    default_mrc = [int(defaults["MaxReceiveCount"])]
+    default_days = [float(defaults["SourceQueueRetentionSeconds"]) / DAY_S]
     combinations += itertools.product(
-        args.partial_outages_s, [default_mrc], [default_days], keys, args.partial_failure_rates
+        args.partial_outages_s,
+        default_mrc,
+        default_days,
+        keys,
+        args.partial_failure_rates,
+        no_delay,
     )
+    if "CB" in keys:
+        combinations += itertools.product(
+            args.outages_s,
+            default_mrc,
+            default_days,
+            ["CB"],
+            full_outage,
+            args.breaker_actuation_delays_s,
+        )
     jobs = []
-    for index, (outage_s, mrc, days, key, failure_rate) in enumerate(combinations):
+    for index, (outage_s, mrc, days, key, failure_rate, delay_s) in enumerate(combinations):
         scenario = Scenario(
             strategy=key,
             outage_s=outage_s,
@@ -171,6 +196,7 @@ def build_jobs(args: argparse.Namespace) -> list[_Job]:
             arrivals_after_recovery_s=args.arrivals_after_recovery_s,
             burst_messages=args.burst_messages,
             failure_rate=failure_rate,
+            breaker_actuation_delay_s=delay_s,
             capacity_per_s=args.capacity_per_s,
             concurrency=int(defaults["MaximumConcurrency"]),
             batch_size=int(defaults["BatchSize"]),
@@ -181,6 +207,7 @@ def build_jobs(args: argparse.Namespace) -> list[_Job]:
             f"{key} outage {report.duration(outage_s)} maxReceiveCount {mrc} "
             f"retention {report.duration(days * DAY_S)}"
             + (f" failing {failure_rate:.0%}" if failure_rate < 1 else "")
+            + (f" actuation delay {report.duration(delay_s)}" if delay_s else "")
         )
         jobs.append(_Job(index, scenario, replace(policy, max_receive_count=mrc), label))
     return jobs
@@ -204,8 +231,14 @@ def run_scenarios(jobs: list[_Job], workers: int) -> tuple[list[Result], list[fl
     return [r for r in results if r is not None], wall_s
 
 
+def _is_main_grid(result: Result) -> bool:
+    """A full outage with the mapping following the breaker at once: the tables and plots."""
+    s = result.scenario
+    return s.failure_rate >= 1 and s.breaker_actuation_delay_s == 0
+
+
 def timing_table(results: Sequence[Result], wall_s: Sequence[float]) -> str:
-    full = [(r, w) for r, w in zip(results, wall_s, strict=True) if r.scenario.failure_rate >= 1]
+    full = [(r, w) for r, w in zip(results, wall_s, strict=True) if _is_main_grid(r)]
     results = [r for r, _ in full]
     wall_s = [w for _, w in full]
     longest = max(r.scenario.outage_s for r in results)
@@ -234,7 +267,7 @@ def timing_table(results: Sequence[Result], wall_s: Sequence[float]) -> str:
 def write_plots(results: Sequence[Result], names: dict[str, str], plots_dir: Path) -> list[Path]:
     """One plot per outage, at the template's MaxReceiveCount and retention when they were run."""
     defaults = parameter_defaults(load_template(SOURCE_TEMPLATE))
-    results = [r for r in results if r.scenario.failure_rate >= 1]
+    results = [r for r in results if _is_main_grid(r)]
     mrcs = {r.scenario.max_receive_count for r in results}
     retentions = {r.scenario.retention_s for r in results}
     mrc = int(defaults["MaxReceiveCount"])
@@ -284,8 +317,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         + f"; downstream capacity mu = {args.capacity_per_s:g}/s after recovery. Latency and "
         "drain are those of the messages enqueued during the outage.\n"
     )
-    full = [i for i, r in enumerate(results) if r.scenario.failure_rate >= 1]
+    full = [i for i, r in enumerate(results) if _is_main_grid(r)]
     partial = [i for i, r in enumerate(results) if r.scenario.failure_rate < 1]
+    delayed = [r for r in results if r.scenario.breaker_actuation_delay_s > 0]
     print(
         report.scenario_table(
             [results[i] for i in full], {n: wall_s[i] for n, i in enumerate(full)}
@@ -300,6 +334,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "the others are served within the capacity.\n"
         )
         print(report.partial_outage_table([results[i] for i in partial]))
+    if delayed:
+        undelayed = [results[i] for i in full if results[i].scenario.strategy == "CB"]
+        print(
+            "\n## The circuit breaker when the mapping is slow to follow\n\nIts changes to the "
+            "mapping (disable, enable, concurrency) take effect this long after it decides; "
+            "meanwhile the function fails records without calling while it is open.\n"
+        )
+        print(report.actuation_delay_table(undelayed, delayed))
     print(
         f"\n## Validation: Brooker's contention experiment\n\n{args.brooker_clients} clients, "
         f"{args.brooker_runs} runs each, base 5 ms, cap 2000 ms, one OCC row.\n"

@@ -13,7 +13,7 @@ and the clock. It decides what the mapping does:
   (additive-increase / multiplicative-decrease, here multiplicative both ways so that it finds
   the capacity in a minute or two). The concurrency follows the rate, so that a batch is
   delivered well inside the function's timeout. When the pace has not held anything back for
-  `close_after_s` (the backlog is gone), the breaker closes.
+  `close_after_s` of calls (the backlog is gone), the breaker closes.
 
 Trip rule (closed or half-open -> open): within the last `window_s`, at least
 `trip_whole_batch_failures` whole-batch failures and `trip_min_failures` failed calls, with
@@ -90,6 +90,8 @@ class Breaker:
         self._overloaded_since_adjust = False
         self._last_held_back_s = 0.0
         self._last_overload_s = 0.0
+        # The first call of the current half-open: until the mapping polls, nothing is known.
+        self._first_call_s = math.inf
 
     # What the mapping may do --------------------------------------------------------------
 
@@ -110,6 +112,7 @@ class Breaker:
         if self.state is not BreakerState.HALF_OPEN:
             return earliest_s
         at = max(earliest_s, self.next_slot_s)
+        self._first_call_s = min(self._first_call_s, at)
         if at > earliest_s:
             self._held_back_since_adjust = True
             self._last_held_back_s = at
@@ -165,7 +168,9 @@ class Breaker:
             self._overloaded_since_adjust = False
             self._held_back_since_adjust = False
             self._next_adjust_s += policy.adjust_every_s
-        quiet_since = max(self._last_held_back_s, self._last_overload_s, self.state_since)
+        # A minute of calls that the pace did not hold back, not merely a minute: the mapping may
+        # take a while to start polling after the probe.
+        quiet_since = max(self._last_held_back_s, self._last_overload_s, self._first_call_s)
         if now - quiet_since >= policy.close_after_s:
             self._enter(BreakerState.CLOSED, now)
             self.rate_per_s = math.inf
@@ -202,6 +207,7 @@ class Breaker:
             self.counters.half_open_s += spent
         self.state = state
         self.state_since = at
+        self._first_call_s = math.inf
         self._calls.clear()
         self._failures_in_window = 0
         self._whole_batch_failures.clear()

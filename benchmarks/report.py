@@ -186,6 +186,39 @@ def partial_outage_table(results: Sequence[Result]) -> str:
     return _table(header, rows)
 
 
+def actuation_delay_table(undelayed: Sequence[Result], delayed: Sequence[Result]) -> str:
+    """CB with its mapping changes delayed, beside the same scenarios without a delay."""
+
+    def settings(r: Result) -> tuple[float, int, float]:
+        return r.scenario.outage_s, r.scenario.max_receive_count, r.scenario.retention_s
+
+    compared = {settings(r) for r in delayed}
+    chosen = [r for r in undelayed if settings(r) in compared] + list(delayed)
+    chosen.sort(key=lambda r: (r.scenario.outage_s, r.scenario.breaker_actuation_delay_s))
+    header = [
+        "outage",
+        "actuation delay",
+        "dead-lettered",
+        "peak/min ÷ mu",
+        "drain",
+        "calls in outage",
+        "records failed without a call",
+    ]
+    rows = [
+        [
+            duration(r.scenario.outage_s),
+            duration(r.scenario.breaker_actuation_delay_s),
+            f"{r.stranded_dead_lettered:,}",
+            f"{r.peak_over_capacity:.2f}",
+            duration(r.drain_s),
+            f"{r.calls_during_outage:,}",
+            f"{r.short_circuited:,}",
+        ]
+        for r in chosen
+    ]
+    return _table(header, rows)
+
+
 def strategy_legend(strategies: Sequence[Strategy]) -> str:
     return _table(["key", "strategy"], [[s.key, s.name] for s in strategies])
 
@@ -223,6 +256,7 @@ def json_document(results: Sequence[Result], brooker: Sequence[ContentionResult]
                 "stranded_dead_lettered": r.stranded_dead_lettered,
                 "calls_during_outage": r.calls_during_outage,
                 "breaker_trips": r.breaker_trips,
+                "breaker_actuation_delay_s": r.scenario.breaker_actuation_delay_s,
             }
             for r in results
         ],

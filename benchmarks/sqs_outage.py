@@ -30,7 +30,10 @@ Model, per scenario (every number a field of Scenario):
   it is half-open the pollers are limited to its concurrency and every call waits for its paced
   slot (the function waiting, inside its 60 s timeout: a record whose slot falls beyond 57 s
   after the receive is failed without a call, as the function's deadline rule does). The
-  breaker learns an invocation's outcomes when it ends.
+  breaker learns an invocation's outcomes when it ends. Its decisions about the mapping (enabled
+  or not, its concurrency) take effect `breaker_actuation_delay_s` later: the time an
+  UpdateEventSourceMapping takes to reach the pollers; the pace acts at once (it is the
+  function's own code).
 - SQS API calls, the cost proxy: SendMessage per arrival, ReceiveMessage per receive (including
   idle long polls, one per poller per 20 s), ChangeMessageVisibility per failed record,
   DeleteMessageBatch per invocation with a success.
@@ -73,6 +76,8 @@ class Scenario:
     burst_messages: int = 0
     # The fraction of calls that fail during the outage: 1.0 is a full outage.
     failure_rate: float = 1.0
+    # How long the breaker's changes to the mapping take to reach its pollers.
+    breaker_actuation_delay_s: float = 0.0
     capacity_per_s: float = 5.0
     concurrency: int = 10
     batch_size: int = 10
@@ -108,6 +113,7 @@ class Result:
     breaker_open_s: float = 0.0
     breaker_half_open_s: float = 0.0
     deadline_skips: int = 0
+    short_circuited: int = 0
 
     @property
     def calls_per_message(self) -> float:
@@ -157,6 +163,10 @@ class _OutageRun:
             else None
         )
         self.deadline_skips = 0
+        self.short_circuited = 0
+        # (effective from, concurrency) of the mapping as the breaker set it, oldest first.
+        self.mapping_concurrency: deque[tuple[float, int]] = deque([(0.0, scenario.concurrency)])
+        self.decided_concurrency = scenario.concurrency
         # Arrivals have their own source, so every strategy sees the same messages.
         self.arrival_rng = random.Random(f"{scenario.seed}-arrivals")
         self.arrivals_end_s = scenario.outage_s + scenario.arrivals_after_recovery_s
@@ -193,12 +203,34 @@ class _OutageRun:
 
     def _account_idle(self, now: float) -> None:
         # Idle pollers long-poll (one ReceiveMessage per 20 s) only while the mapping is enabled.
-        if self.breaker is None or self.breaker.enabled:
+        if self.breaker is None or self._mapping_allows(now) > 0:
             self.idle_poller_s += self.idle_pollers * (now - self.idle_accounted_at)
         self.idle_accounted_at = now
 
     def _allowed_pollers(self) -> int:
-        return self.s.concurrency if self.breaker is None else self.breaker.concurrency()
+        return self.s.concurrency if self.breaker is None else self._mapping_allows(self.sim.now)
+
+    def _mapping_allows(self, now: float) -> int:
+        """The mapping's concurrency in force at `now`: the breaker's, once it has taken effect."""
+        history = self.mapping_concurrency
+        while len(history) > 1 and history[1][0] <= now:
+            history.popleft()
+        return history[0][1]
+
+    def _breaker_decided(self, now: float) -> None:
+        """Hands the breaker's concurrency to the mapping, effective after the actuation delay."""
+        assert self.breaker is not None
+        wanted = self.breaker.concurrency()
+        if wanted == self.decided_concurrency:
+            return
+        self.decided_concurrency = wanted
+        delay_s = self.s.breaker_actuation_delay_s
+        self._account_idle(now)
+        self.mapping_concurrency.append((now + delay_s, wanted))
+        if delay_s:
+            self.sim.schedule(now + delay_s, self._wake_pollers)
+        else:
+            self._wake_pollers()
 
     # Events -------------------------------------------------------------------------------
 
@@ -226,13 +258,13 @@ class _OutageRun:
         self.visible.append(message)
         if self.idle_pollers and (
             self.breaker is None
-            or self.s.concurrency - self.idle_pollers < self.breaker.concurrency()
+            or self.s.concurrency - self.idle_pollers < self._mapping_allows(self.sim.now)
         ):
             self._account_idle(self.sim.now)
             self.idle_pollers -= 1
             self.sim.schedule(self.sim.now, self._poll)
 
-    def _wake_pollers(self) -> None:
+    def _wake_pollers(self, _: object = None) -> None:
         allowed = self._allowed_pollers()
         woken = min(
             self.idle_pollers,
@@ -307,19 +339,24 @@ class _OutageRun:
     def _breaker_lets_poll(self, now: float) -> bool:
         breaker = self.breaker
         assert breaker is not None
-        if breaker.tick(now):
-            self._wake_pollers()
-        return self.s.concurrency - self.idle_pollers <= breaker.concurrency()
+        breaker.tick(now)
+        self._breaker_decided(now)
+        return self.s.concurrency - self.idle_pollers <= self._mapping_allows(now)
 
     def _paced_slot(self, message: int, received_at: float, earliest_s: float) -> float | None:
         """The call's time under the breaker's pace, or None when it falls past the deadline."""
         breaker = self.breaker
         assert breaker is not None
-        slot = breaker.reserve_call(earliest_s)
-        if slot + self.s.call_s <= received_at + _INVOCATION_DEADLINE_S:
-            return slot
-        # The function's deadline rule: failed without a call, rescheduled by the strategy.
-        self.deadline_skips += 1
+        if breaker.state is BreakerState.OPEN:
+            # Open, but the mapping has not stopped yet: the function knows (the mapping's
+            # State reads Disabling) and fails the record without calling the downstream.
+            self.short_circuited += 1
+        else:
+            slot = breaker.reserve_call(earliest_s)
+            if slot + self.s.call_s <= received_at + _INVOCATION_DEADLINE_S:
+                return slot
+            # The function's deadline rule: failed without a call, rescheduled by the strategy.
+            self.deadline_skips += 1
         self.inflight += 1
         self._reschedule(message, received_at, earliest_s, None)
         return None
@@ -336,6 +373,7 @@ class _OutageRun:
         was_open = breaker.state is BreakerState.OPEN
         self._account_idle(now)
         breaker.record_invocation(now, len(outcomes), failures)
+        self._breaker_decided(now)
         if not was_open and breaker.state is BreakerState.OPEN:
             self.sim.schedule(now + breaker.policy.probe_interval_s, self._probe)
         self._poll(None)
@@ -349,9 +387,8 @@ class _OutageRun:
         succeeded = self._call(now) == 0
         self._account_idle(now)
         breaker.probe(now, succeeded)
-        if succeeded:
-            self._wake_pollers()
-        else:
+        self._breaker_decided(now)
+        if not succeeded:
             self.sim.schedule(now + breaker.policy.probe_interval_s, self._probe)
 
     # The downstream and the consumer ---------------------------------------------------------
@@ -443,6 +480,7 @@ class _OutageRun:
             "breaker_open_s": counters.open_s,
             "breaker_half_open_s": counters.half_open_s,
             "deadline_skips": self.deadline_skips,
+            "short_circuited": self.short_circuited,
         }
 
 

@@ -165,3 +165,14 @@ def test_half_open_reopens_on_whole_batch_failures() -> None:
     failing_invocations(breaker, breaker.state_since, 3)
     assert state_of(breaker) is BreakerState.OPEN
     assert breaker.counters.trips == 2
+
+
+def test_half_open_does_not_close_before_the_mapping_has_polled() -> None:
+    # Given a half-open breaker whose mapping has not started polling yet (no call at all)
+    breaker = half_open()
+
+    # When minutes pass
+    breaker.tick(breaker.state_since + 600)
+
+    # Then it is still half-open: a quiet minute without calls says nothing about the backlog
+    assert state_of(breaker) is BreakerState.HALF_OPEN

@@ -212,3 +212,21 @@ def test_a_partial_outage_does_not_trip_the_breaker() -> None:
     assert breaker.delivered == per_message.delivered == breaker.messages
     # ...and the failures really happened: about half of the calls in the outage failed
     assert per_message.calls_during_outage > 1.5 * per_message.messages_during_outage
+
+
+def test_a_mapping_slow_to_follow_the_breaker_costs_receives_not_calls() -> None:
+    # Given the breaker through a 10-hour outage, with its changes to the mapping taking effect
+    # two minutes after it decides
+    scenario = replace(SMALL, strategy="CB", outage_s=36_000)
+    prompt = run(scenario)
+    slow = run(replace(scenario, breaker_actuation_delay_s=120))
+
+    # Then the pollers went on receiving for those minutes, and the function failed those
+    # records without calling the downstream: the same calls, nothing dead-lettered
+    assert prompt.short_circuited == 0
+    assert slow.short_circuited > 0
+    assert slow.calls_during_outage == prompt.calls_during_outage
+    assert slow.stranded_dead_lettered == 0
+    # ...and half-open waited for the mapping to poll before closing: no wave after recovery
+    assert slow.peak_over_capacity <= 2.0
+    assert slow.delivered == slow.messages
