@@ -306,7 +306,12 @@ def _parser() -> argparse.ArgumentParser:
         default=60,
         help="how long a batch stays hidden while it is copied (default 60)",
     )
-    parser.add_argument("--scan-limit", type=int, default=10_000, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--scan-limit",
+        type=int,
+        default=10_000,
+        help="auto: DLQ messages looked at for OnFailure records first (default 10000)",
+    )
     add_stack_arguments(parser)
     return parser
 
