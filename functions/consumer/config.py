@@ -31,6 +31,8 @@ class Config:
     max_receive_count: int = 10
     backoff_strategy: BackoffStrategy = BackoffStrategy.ADDITIVE_JITTER
     non_retryable_status_codes: frozenset[int] = frozenset()
+    # Records of a batch delivered at once; 1 delivers them one after another.
+    delivery_concurrency: int = 10
     # The source queue's MessageRetentionPeriod; None when not configured (no expiry check).
     source_queue_retention_seconds: int | None = None
 
@@ -88,6 +90,7 @@ class Config:
             "non_retryable_status_codes": read(
                 "NON_RETRYABLE_STATUS_CODES", _status_codes, frozenset[int]()
             ),
+            "delivery_concurrency": read("DELIVERY_CONCURRENCY", _bounded(int, 1, 100), 10),
             "source_queue_retention_seconds": read(
                 "SOURCE_QUEUE_RETENTION_SECONDS", _bounded(int, 60, 1_209_600)
             ),

@@ -15,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from consumer.deadline import Deadline
 from consumer.errors import DownstreamFailure
-from consumer.observability import Metric, count, failure_metric_name, logger, metrics
+from consumer.observability import Metric, add_metric, count, failure_metric_name, logger
 from consumer.runtime import Runtime
 
 
@@ -105,9 +105,7 @@ def _deliver(runtime: Runtime, deadline: Deadline, message: Message) -> int:
 
 def _record_latency(started: float) -> float:
     latency_ms = (time.perf_counter() - started) * 1000
-    metrics.add_metric(
-        name=Metric.DOWNSTREAM_LATENCY, unit=MetricUnit.Milliseconds, value=latency_ms
-    )
+    add_metric(Metric.DOWNSTREAM_LATENCY, MetricUnit.Milliseconds, latency_ms)
     return latency_ms
 
 

@@ -36,7 +36,7 @@ _MAX_RETRY_AFTER_DIGITS = 9
 
 
 class DownstreamClient:
-    def __init__(self, url: str, method: str, timeout_seconds: float) -> None:
+    def __init__(self, url: str, method: str, timeout_seconds: float, pool_size: int = 10) -> None:
         self.url = url
         self.method = method
         self.timeout_seconds = timeout_seconds
@@ -44,7 +44,8 @@ class DownstreamClient:
         self.session = requests.Session()
         # Cookies a downstream sets would otherwise go out with every later message.
         self.session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-        adapter = _GuardedAdapter()
+        # One kept-alive connection per concurrent delivery.
+        adapter = _GuardedAdapter(pool_maxsize=max(pool_size, 1))
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 

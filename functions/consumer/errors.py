@@ -50,3 +50,8 @@ class DeadLetterTooLargeError(DeadLetterError):
 
 class QueueUrlError(Exception):
     """The service would not tell a queue's URL."""
+
+
+class GroupStopped(Exception):
+    """An earlier record of the same FIFO message group failed in this batch: this one is not
+    tried, so that the group stays in order."""

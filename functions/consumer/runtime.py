@@ -1,7 +1,8 @@
 """What an execution environment builds once and reuses across warm invocations.
 
 Only request-independent objects live here: the parsed configuration, the SQS client, the HTTP
-session and the random source. Nothing of a request is ever stored on them.
+session and its connection pool, the threads that deliver a batch's records, and the random
+source. Nothing of a request is ever stored on them.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import random
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import boto3
@@ -30,6 +32,8 @@ class Runtime:
     downstream: DownstreamClient
     sqs: SqsActions
     rng: random.Random
+    # None when records are delivered one after another (DELIVERY_CONCURRENCY=1).
+    delivery_pool: ThreadPoolExecutor | None
 
 
 @functools.cache
@@ -38,10 +42,18 @@ def get_runtime() -> Runtime:
     return Runtime(
         config=config,
         downstream=DownstreamClient(
-            config.downstream_url, config.downstream_method, config.downstream_timeout_seconds
+            config.downstream_url,
+            config.downstream_method,
+            config.downstream_timeout_seconds,
+            pool_size=config.delivery_concurrency,
         ),
         sqs=SqsActions(
             boto3.client("sqs", config=_SQS_CLIENT_CONFIG), config.dead_letter_queue_url
         ),
         rng=random.Random(),
+        delivery_pool=(
+            ThreadPoolExecutor(config.delivery_concurrency, thread_name_prefix="delivery")
+            if config.delivery_concurrency > 1
+            else None
+        ),
     )

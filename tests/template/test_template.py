@@ -35,6 +35,8 @@ PARAMETER_OF = {
     "BACKOFF_STRATEGY": "BackoffStrategy",
     "MAX_RECEIVE_COUNT": "MaxReceiveCount",
     "NON_RETRYABLE_STATUS_CODES": "NonRetryableStatusCodes",
+    "DELIVERY_CONCURRENCY": "DeliveryConcurrency",
+    "SOURCE_QUEUE_RETENTION_SECONDS": "SourceQueueRetentionSeconds",
 }
 
 
@@ -157,6 +159,7 @@ def test_the_templates_defaults_are_the_functions_defaults() -> None:
     # Then a deployment with default parameters behaves as the function does unconfigured
     assert from_template.backoff_policy == unset.backoff_policy
     assert from_template.non_retryable_status_codes == unset.non_retryable_status_codes
+    assert from_template.delivery_concurrency == unset.delivery_concurrency
 
 
 # Event source mapping and asynchronous invocations
