@@ -205,17 +205,7 @@ def test_function_uses_the_written_role_and_no_managed_policy(cfn: dict[str, Any
     assert "ManagedPolicyArns" not in properties(cfn, "ConsumerFunctionRole")
 
 
-def test_no_wildcard_actions(cfn: dict[str, Any]) -> None:
-    for statement in statements(cfn):
-        assert all("*" not in action for action in as_list(statement["Action"])), statement
-
-
-def test_the_only_wildcard_resource_is_xray_which_has_no_resource_level_permissions(
-    cfn: dict[str, Any],
-) -> None:
-    for statement in statements(cfn):
-        if "*" in as_list(statement["Resource"]):
-            assert all(action.startswith("xray:") for action in as_list(statement["Action"]))
+# Wildcard actions and resources: tests/template/test_security.py, for every policy.
 
 
 def test_sqs_rights_are_poller_rights_on_the_source_and_send_on_the_dlq(
