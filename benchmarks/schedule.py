@@ -65,11 +65,15 @@ def expiry_warning(rows: Sequence[Attempt], retention_s: int) -> str | None:
     span_max = rows[-2].cumulative_max_s if len(rows) > 1 else 0
     if span_max <= retention_s:
         return None
-    which = "every message" if span_min > retention_s else "some messages"
+    which = (
+        "every message that keeps failing"
+        if span_min > retention_s
+        else "some messages that keep failing"
+    )
     return (
         f"WARNING: the span to the last attempt ({duration(span_min)} to {duration(span_max)}) "
-        f"exceeds the source queue's retention ({duration(retention_s)}): {which} that keep "
-        "failing would expire before reaching the dead-letter queue. Lower MaxReceiveCount or "
+        f"exceeds the source queue's retention ({duration(retention_s)}): {which} "
+        "would expire before reaching the dead-letter queue. Lower MaxReceiveCount or "
         "BackoffMaxSeconds, or raise SourceQueueRetentionSeconds."
     )
 
