@@ -20,6 +20,7 @@ from typing import Any
 from local.emulator import ACCOUNT_ID, Emulator
 from local.template import (
     code_locations,
+    decide_conditions,
     load_template,
     resolved_parameters,
     translate,
@@ -77,6 +78,9 @@ def deploy(
         parameters,
         emulator.region,
     )
+    # moto keeps an AWS::NoValue inside a list as null (a role's Policies then fail to create), so
+    # the conditions are decided here, as CloudFormation decides them.
+    translated = decide_conditions(translated, parameters)
     cloudformation = emulator.client("cloudformation")
     cloudformation.create_stack(
         StackName=stack_name,

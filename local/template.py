@@ -118,24 +118,25 @@ def rule_violations(template: Mapping[str, Any], values: Mapping[str, str]) -> l
     problems: list[str] = []
     for name, rule in template.get("Rules", {}).items():
         condition = rule.get("RuleCondition")
-        if condition is not None and not _rule_holds(condition, values):
+        if condition is not None and not rule_holds(condition, values):
             continue
         for assertion in rule["Assertions"]:
-            if not _rule_holds(assertion["Assert"], values):
+            if not rule_holds(assertion["Assert"], values):
                 problems.append(f"{name}: {assertion.get('AssertDescription', 'assertion failed')}")
     return problems
 
 
-def _rule_holds(expression: Mapping[str, Any], values: Mapping[str, str]) -> bool:
+def rule_holds(expression: Mapping[str, Any], values: Mapping[str, str]) -> bool:
+    """Whether a rule (or condition) function holds for these parameter values."""
     [(function, arguments)] = expression.items()
     match function:
         case "Fn::And":
-            return all(_rule_holds(item, values) for item in arguments)
+            return all(rule_holds(item, values) for item in arguments)
         case "Fn::Or":
-            return any(_rule_holds(item, values) for item in arguments)
+            return any(rule_holds(item, values) for item in arguments)
         case "Fn::Not":
             [operand] = arguments
-            return not _rule_holds(operand, values)
+            return not rule_holds(operand, values)
         case "Fn::Equals":
             left, right = (_rule_value(item, values) for item in arguments)
             return left == right
@@ -171,3 +172,31 @@ def _violations(value: str, spec: Mapping[str, Any]) -> list[str]:
     if pattern is not None and re.fullmatch(pattern, value) is None:
         problems.append(spec.get("ConstraintDescription", f"does not match {pattern}"))
     return problems
+
+
+def decide_conditions(template: Mapping[str, Any], values: Mapping[str, str]) -> dict[str, Any]:
+    """A copy of the template with every Fn::If decided for these parameter values and every
+    AWS::NoValue removed: the resources CloudFormation would create."""
+    conditions = {
+        name: rule_holds(expression, values)
+        for name, expression in template.get("Conditions", {}).items()
+    }
+
+    def decide(value: Any) -> Any:
+        if isinstance(value, list):
+            return [item for item in (decide(item) for item in value) if item is not _NO_VALUE]
+        if isinstance(value, dict):
+            if value == {"Ref": "AWS::NoValue"}:
+                return _NO_VALUE
+            if set(value) == {"Fn::If"}:
+                name, when_true, when_false = value["Fn::If"]
+                return decide(when_true if conditions[name] else when_false)
+            items = {key: decide(item) for key, item in value.items()}
+            return {key: item for key, item in items.items() if item is not _NO_VALUE}
+        return value
+
+    decided: dict[str, Any] = decide(copy.deepcopy(dict(template)))
+    return decided
+
+
+_NO_VALUE = object()

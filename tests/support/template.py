@@ -13,13 +13,21 @@ from local.template import (
     ROOT,
     SOURCE_TEMPLATE,
     code_locations,
+    decide_conditions,
     load_template,
     translate,
     with_code_uris,
 )
 from local.template import parameter_defaults as _defaults_of
 
-__all__ = ["ROOT", "parameter_defaults", "resources_of_type", "sam_template", "translated"]
+__all__ = [
+    "ROOT",
+    "decided",
+    "parameter_defaults",
+    "resources_of_type",
+    "sam_template",
+    "translated",
+]
 
 REGION = "us-east-1"
 REQUIRED_PARAMETERS = {"DownstreamUrl": "https://downstream.example.com/messages"}
@@ -62,3 +70,10 @@ def resolve_parameter(value: Any, parameters: dict[str, Any]) -> Any:
     if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in parameters:
         return parameters[value["Ref"]]
     return value
+
+
+def decided(template: dict[str, Any], parameter_values: dict[str, Any]) -> dict[str, Any]:
+    """The template with every Fn::If decided for these parameter values (defaults for the rest)
+    and every AWS::NoValue removed: what CloudFormation would create."""
+    given = {**parameter_defaults(), **REQUIRED_PARAMETERS, **parameter_values}
+    return decide_conditions(template, {name: str(value) for name, value in given.items()})

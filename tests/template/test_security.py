@@ -19,10 +19,11 @@ TEMPLATE_TEXT = (ROOT / "template.yaml").read_text()
 VARIANTS = {
     "defaults": {},
     "passthrough-tracing": {"TracingMode": "PassThrough"},
+    "in-a-vpc": {"SubnetIds": "subnet-0a1b2c3d", "SecurityGroupIds": "sg-0a1b2c3d"},
 }
 
 # Services whose actions cannot be scoped to a resource: "*" is the only resource they accept.
-NO_RESOURCE_LEVEL_PERMISSIONS = ("xray:",)
+NO_RESOURCE_LEVEL_PERMISSIONS = ("xray:", "ec2:Describe")
 
 
 @pytest.fixture(scope="module", params=list(VARIANTS), ids=list(VARIANTS))

@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.template import (
     ROOT,
+    decided,
     parameter_defaults,
     resources_of_type,
     sam_template,
@@ -228,12 +229,19 @@ def test_sqs_rights_are_poller_rights_on_the_source_and_send_on_the_dlq(
     }
 
 
-def test_passthrough_tracing_drops_the_xray_statement() -> None:
-    role = properties(translated({"TracingMode": "PassThrough"}), "ConsumerFunctionRole")
-    [tracing_policy] = [policy for policy in role["Policies"] if "Fn::If" in policy]
-    condition, _, when_false = tracing_policy["Fn::If"]
-    assert condition == "TracingActive"
-    assert when_false == {"Ref": "AWS::NoValue"}
+@pytest.mark.parametrize(("mode", "granted"), [("Active", True), ("PassThrough", False)])
+def test_passthrough_tracing_drops_the_xray_statement(mode: str, granted: bool) -> None:
+    # Given a tracing mode, When CloudFormation decides the template's conditions
+    parameters = {"TracingMode": mode}
+    role = properties(decided(translated(parameters), parameters), "ConsumerFunctionRole")
+    actions = {
+        action
+        for policy in role["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        for action in as_list(statement["Action"])
+    }
+    # Then the X-Ray rights are granted exactly when tracing is active
+    assert ("xray:PutTraceSegments" in actions) is granted
 
 
 # Outputs and environments
