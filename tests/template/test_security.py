@@ -20,6 +20,10 @@ VARIANTS = {
     "defaults": {},
     "passthrough-tracing": {"TracingMode": "PassThrough"},
     "in-a-vpc": {"SubnetIds": "subnet-0a1b2c3d", "SecurityGroupIds": "sg-0a1b2c3d"},
+    "authenticated-downstream": {
+        "DownstreamAuthSecretArn": "arn:aws:ssm:us-east-1:123456789012:parameter/token",
+        "DownstreamAuthKmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd",
+    },
 }
 
 # Services whose actions cannot be scoped to a resource: "*" is the only resource they accept.
