@@ -26,12 +26,11 @@ import boto3
 import requests
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from moto import mock_aws
-from pytest_httpserver import HTTPServer
 
+from local.lambda_context import FakeLambdaContext
+from local.lambda_sqs_event import lambda_sqs_event
+from local.moto_stack import create_queues, load_stack
 from tests.support.downstream import Answer, Downstream
-from tests.support.lambda_context import FakeLambdaContext
-from tests.support.sqs_events import lambda_sqs_event
-from tests.support.stack import create_queues, load_stack
 
 BATCH_SIZE = 10
 
@@ -73,13 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--records must be at least {BATCH_SIZE} and --repeats at least 1")
 
     _configure_environment({})
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    try:
-        with mock_aws():
-            result = _measure(Downstream(server), args.records, args.repeats)
-    finally:
-        server.stop()
+    with Downstream().serving() as downstream, mock_aws():
+        result = _measure(downstream, args.records, args.repeats)
 
     print("| measure | value |")
     print("|---|---|")

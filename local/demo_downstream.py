@@ -121,6 +121,9 @@ class DemoDownstream:
 def _handler_for(downstream: DemoDownstream) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes: with Nagle on, the body waits for the
+        # client's delayed ACK (about 40 ms a call on loopback).
+        disable_nagle_algorithm = True
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

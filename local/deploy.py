@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from local.emulator import ACCOUNT_ID, Emulator
+from local.intrinsics import Resolver, pseudo_parameters
 from local.template import (
     code_locations,
     decide_conditions,
@@ -147,6 +148,12 @@ class _Completion:
         self.physical_ids = physical_ids
         self.lambda_client = emulator.client("lambda")
         self.gaps: list[str] = []
+        self._resolve = Resolver(
+            pseudo_parameters(stack_name, emulator.region, ACCOUNT_ID),
+            parameters,
+            ref=physical_ids.__getitem__,
+            get_att=self._arn,
+        )
 
     def deployed(self, outputs: dict[str, str]) -> DeployedStack:
         [(function_id, function)] = self._of_type("AWS::Lambda::Function")
@@ -245,32 +252,6 @@ class _Completion:
                     f"function {name}={json.dumps(wanted)}: ignored by moto's CloudFormation "
                     f"(emulator shows {json.dumps(configuration.get(name))}); not needed locally"
                 )
-
-    def _resolve(self, value: Any) -> Any:
-        """Ref and Fn::GetAtt ...Arn, the intrinsics the completed resources use."""
-        if isinstance(value, list):
-            return [self._resolve(item) for item in value]
-        if not isinstance(value, dict):
-            return value
-        if set(value) == {"Ref"}:
-            return self._ref(value["Ref"])
-        if set(value) == {"Fn::GetAtt"}:
-            logical_id, attribute = value["Fn::GetAtt"]
-            return self._arn(logical_id, attribute)
-        return {key: self._resolve(item) for key, item in value.items()}
-
-    def _ref(self, name: str) -> Any:
-        pseudo = {
-            "AWS::StackName": self.stack_name,
-            "AWS::AccountId": ACCOUNT_ID,
-            "AWS::Region": self.emulator.region,
-            "AWS::Partition": "aws",
-        }
-        if name in pseudo:
-            return pseudo[name]
-        if name in self.parameters:
-            return self.parameters[name]
-        return self.physical_ids[name]
 
     def _arn(self, logical_id: str, attribute: str) -> str:
         resource_type = self.resources[logical_id]["Type"]

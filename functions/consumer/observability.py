@@ -14,7 +14,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+# Only the AWS SDK is patched: the patches of requests and http.client would record the
+# downstream's URL whole, credentials and query string included. The downstream call is traced
+# as a method instead (downstream.py), without its URL.
+tracer = Tracer(patch_modules=("botocore",))
 
 
 class Metric(StrEnum):
@@ -25,6 +28,7 @@ class Metric(StrEnum):
     FINAL_ATTEMPTS = "FinalAttemptsFailed"
     DEAD_LETTERED = "DeadLettered"
     DEAD_LETTER_SEND_FAILED = "DeadLetterSendFailed"
+    DEAD_LETTER_TOO_LARGE = "DeadLetterTooLarge"
     VISIBILITY_CHANGE_FAILED = "VisibilityChangeFailed"
     INVALID_RECORDS = "InvalidRecords"
     DEADLINE_SKIPPED = "DeadlineSkipped"

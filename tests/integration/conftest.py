@@ -10,16 +10,17 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from pytest_httpserver import HTTPServer
 
 from consumer.app import lambda_handler
+from consumer.backoff import BackoffPolicy
+from consumer.config import Config
 from consumer.observability import logger
 from consumer.runtime import get_runtime
+from local.lambda_context import FakeLambdaContext
+from local.lambda_sqs_event import lambda_sqs_event
+from local.moto_stack import Stack, create_queues, load_stack
 from tests.support.downstream import Downstream
 from tests.support.emitted import Emitted, parse_emitted
-from tests.support.lambda_context import FakeLambdaContext
-from tests.support.sqs_events import lambda_sqs_event
-from tests.support.stack import Stack, create_queues, load_stack
 
 
 class Harness:
@@ -37,6 +38,11 @@ class Harness:
         self.visibility_change_calls = 0
         self.log_stream = io.StringIO()
         self._stdout = ""
+
+    @property
+    def backoff_policy(self) -> BackoffPolicy:
+        """The policy the function reads from the stack's environment."""
+        return Config.from_environ(self.stack.function_environment()).backoff_policy
 
     @property
     def source_url(self) -> str:
@@ -100,22 +106,10 @@ def env_overrides(request: pytest.FixtureRequest) -> dict[str, str]:
     return dict(getattr(request, "param", {}))
 
 
-@pytest.fixture(scope="session")
-def http_server() -> Iterator[HTTPServer]:
-    # Threaded, so that a downstream held open by one request does not block the next.
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def downstream(http_server: HTTPServer) -> Iterator[Downstream]:
-    http_server.clear()
-    downstream = Downstream(http_server)
-    yield downstream
-    downstream.release_all()
-    http_server.clear()
+def downstream() -> Iterator[Downstream]:
+    with Downstream().serving() as serving:
+        yield serving
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from consumer.errors import DownstreamFailure, UnsupportedEventError
+from local.lambda_context import FakeLambdaContext
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
-from tests.support.lambda_context import FakeLambdaContext
 
 
 def test_a_direct_job_is_delivered_once_keyed_by_the_request_id(consumer: Harness) -> None:

@@ -8,9 +8,9 @@ import threading
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from local.lambda_context import FakeLambdaContext
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
-from tests.support.lambda_context import FakeLambdaContext
 
 
 def _unused_port() -> int:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from local.template import ROOT
 from tests.integration.conftest import Harness
-from tests.support.template import ROOT
 
 EVENTS = ROOT / "events"
 

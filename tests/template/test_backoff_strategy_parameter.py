@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from consumer.backoff import BackoffStrategy
-from tests.support.stack import load_stack
-from tests.support.template import sam_template
+from local.moto_stack import load_stack, sam_template
 
 
 def test_allowed_values_are_the_functions_strategies_and_additive_jitter_is_default() -> None:

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from local.moto_stack import parameter_defaults, sam_template, translated
 from local.template import ParameterError, resolved_parameters
-from tests.support.template import decided, parameter_defaults, sam_template, translated
+from tests.support.template import decided
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:downstream/token-AbC123"
 PARAMETER_ARN = "arn:aws:ssm:us-east-1:123456789012:parameter/downstream/token"

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from local.template import ParameterError, resolved_parameters, rule_violations
-from tests.support.template import ROOT, sam_template, translated
+from local.moto_stack import sam_template, translated
+from local.template import ROOT, ParameterError, resolved_parameters, rule_violations
 
 # SQS: "A queue name can have up to 80 characters" (CreateQueue).
 SQS_QUEUE_NAME_MAX = 80

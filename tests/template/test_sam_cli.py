@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.template import ROOT
+from local.template import ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from cfnlint.api import lint
 
-from tests.support.template import ROOT, resources_of_type, sam_template, translated
+from local.moto_stack import sam_template, translated
+from local.template import ROOT
+from tests.support.template import resources_of_type
 
 TEMPLATE_TEXT = (ROOT / "template.yaml").read_text()
 

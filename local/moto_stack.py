@@ -1,18 +1,59 @@
-"""The template's queues created in moto, and the function's environment resolved from it."""
+"""template.yaml as the tests and benchmarks read it, in process: translated by aws-sam-translator,
+its queues created in moto (`mock_aws`) with the template's own properties, and the function's
+environment resolved from it, so that fixtures cannot drift from the template.
+
+The local system deploys the built template through the emulator's CloudFormation instead
+(local.deploy); both resolve intrinsics with local.intrinsics.
+"""
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.support.template import parameter_defaults, translated
+from local.intrinsics import Resolver, pseudo_parameters
+from local.template import (
+    SOURCE_TEMPLATE,
+    code_locations,
+    load_template,
+    translate,
+    with_code_uris,
+)
+from local.template import parameter_defaults as _defaults_of
 
 STACK_NAME = "sqs-backoff-consumer"
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 PARTITION = "aws"
+REQUIRED_PARAMETERS = {"DownstreamUrl": "https://downstream.example.com/messages"}
+
+
+@functools.cache
+def _sam_template() -> dict[str, Any]:
+    return load_template(SOURCE_TEMPLATE)
+
+
+def sam_template() -> dict[str, Any]:
+    """template.yaml as written (a copy: callers may change it)."""
+    return copy.deepcopy(_sam_template())
+
+
+def parameter_defaults() -> dict[str, Any]:
+    return _defaults_of(_sam_template())
+
+
+def translated(parameter_values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The CloudFormation template SAM would deploy, with local code paths as S3 placeholders."""
+    template = _sam_template()
+    placeholders = {
+        logical_id: f"s3://placeholder-bucket/{folder.strip('/')}.zip"
+        for logical_id, (_, folder) in code_locations(template).items()
+    }
+    values = {**REQUIRED_PARAMETERS, **(parameter_values or {})}
+    return translate(with_code_uris(template, placeholders), values, REGION)
 
 
 @dataclass
@@ -25,35 +66,13 @@ class Stack:
     attributes: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def resolve(self, value: Any) -> Any:
-        if isinstance(value, list):
-            return [self.resolve(item) for item in value]
-        if isinstance(value, dict):
-            if len(value) == 1:
-                ((key, argument),) = value.items()
-                if key == "Ref":
-                    return self._ref(argument)
-                if key == "Fn::GetAtt":
-                    logical_id, name = (
-                        argument.split(".") if isinstance(argument, str) else argument
-                    )
-                    return self.attributes[(logical_id, name)]
-                if key == "Fn::Sub":
-                    return re.sub(r"\$\{([^}]+)\}", lambda m: str(self._ref(m.group(1))), argument)
-            return {key: self.resolve(item) for key, item in value.items()}
-        return value
-
-    def _ref(self, name: str) -> Any:
-        pseudo = {
-            "AWS::StackName": STACK_NAME,
-            "AWS::Region": REGION,
-            "AWS::AccountId": ACCOUNT_ID,
-            "AWS::Partition": PARTITION,
-        }
-        if name in pseudo:
-            return pseudo[name]
-        if name in self.parameters:
-            return self.parameters[name]
-        return self.refs[name]
+        resolver = Resolver(
+            pseudo_parameters(STACK_NAME, REGION, ACCOUNT_ID, PARTITION),
+            self.parameters,
+            ref=self.refs.__getitem__,
+            get_att=lambda logical_id, name: self.attributes[(logical_id, name)],
+        )
+        return resolver(value)
 
     def resource_properties(self, logical_id: str) -> dict[str, Any]:
         properties: dict[str, Any] = self.resolve(
