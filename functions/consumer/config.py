@@ -127,9 +127,9 @@ def _http_url(raw: str) -> str:
     return raw
 
 
-# The authorities plain http:// may name, as template.yaml's DownstreamUrl AllowedPattern does:
-# 127.0.0.0/8, localhost and [::1] (the local system and the tests); no userinfo, case as written.
-_LOOPBACK_AUTHORITY = re.compile(
+# The hosts plain http:// may name, as template.yaml's DownstreamUrl AllowedPattern does:
+# 127.0.0.0/8, localhost and [::1] (the local system and the tests), spelled as written.
+_LOOPBACK_HOST_PORT = re.compile(
     r"(localhost|127(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|\[::1\])(:[0-9]{1,5})?"
 )
 
@@ -137,7 +137,10 @@ _LOOPBACK_AUTHORITY = re.compile(
 def _downstream_url(raw: str) -> str:
     url = _http_url(raw)
     parts = urlsplit(url)
-    if parts.scheme != "https" and not _LOOPBACK_AUTHORITY.fullmatch(parts.netloc):
+    # The host is what follows the last "@" (user:password@127.0.0.1 is loopback;
+    # 127.0.0.1@example.com is not), as urllib and requests read it.
+    host_port = parts.netloc.rpartition("@")[2]
+    if parts.scheme != "https" and not _LOOPBACK_HOST_PORT.fullmatch(host_port):
         raise ValueError(
             "expected https://, or http:// to a loopback host (127.0.0.0/8, localhost, [::1])"
         )

@@ -87,6 +87,13 @@ class Harness:
     def dead_letters(self) -> list[Any]:
         return self.receive(self.dead_letter_url, visibility_timeout=0)
 
+    def forget_emitted(self) -> None:
+        """Start emitted() afresh: what was written so far is dropped."""
+        self.capsys.readouterr()
+        self._stdout = ""
+        self.log_stream.seek(0)
+        self.log_stream.truncate()
+
     def emitted(self) -> Emitted:
         """Log lines and EMF metric documents written so far."""
         # Metrics are print()ed to the current stdout; log lines go to the logger's own stream.

@@ -89,6 +89,8 @@ class Downstream:
         simulated = simulated_answer(request["body"])
         if simulated is not None:
             answer = Answer(status=simulated[0], headers=simulated[1])
+        # What the client was sent: None when the connection was reset instead.
+        request["answered_status"] = None if answer.reset else answer.status
         if answer.hold is not None:
             with self._lock:
                 self._served_holds.append(answer)

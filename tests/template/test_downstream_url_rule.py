@@ -23,6 +23,7 @@ ACCEPTED = [
     "http://localhost:8080/messages",
     "http://localhost?probe=1",
     "http://[::1]:8080/messages",
+    "http://user:s3cr3t@127.0.0.1:9/messages?token=t0ken",
 ]
 REFUSED = [
     # plain http to anything but loopback
