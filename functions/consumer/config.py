@@ -6,6 +6,7 @@ one pass instead of one error per cold start.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -66,7 +67,7 @@ class Config:
                 return default
 
         config_values = {
-            "downstream_url": read("DOWNSTREAM_URL", _http_url),
+            "downstream_url": read("DOWNSTREAM_URL", _downstream_url),
             "dead_letter_queue_url": read("DEAD_LETTER_QUEUE_URL", _http_url),
             "downstream_method": read("DOWNSTREAM_METHOD", _http_method, "POST"),
             "downstream_timeout_seconds": read(
@@ -127,6 +128,26 @@ def _http_url(raw: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("expected an absolute http:// or https:// URL")
     return raw
+
+
+# The hosts plain http:// may name, as template.yaml's DownstreamUrl AllowedPattern does:
+# 127.0.0.0/8, localhost and [::1] (the local system and the tests), spelled as written.
+_LOOPBACK_HOST_PORT = re.compile(
+    r"(localhost|127(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|\[::1\])(:[0-9]{1,5})?"
+)
+
+
+def _downstream_url(raw: str) -> str:
+    url = _http_url(raw)
+    parts = urlsplit(url)
+    # The host is what follows the last "@" (user:password@127.0.0.1 is loopback;
+    # 127.0.0.1@example.com is not), as urllib and requests read it.
+    host_port = parts.netloc.rpartition("@")[2]
+    if parts.scheme != "https" and not _LOOPBACK_HOST_PORT.fullmatch(host_port):
+        raise ValueError(
+            "expected https://, or http:// to a loopback host (127.0.0.0/8, localhost, [::1])"
+        )
+    return url
 
 
 def _http_method(raw: str) -> str:
