@@ -17,7 +17,12 @@ from consumer.sqs_actions import MAX_VISIBILITY_TIMEOUT_SECONDS
 
 HTTP_METHODS = ("POST", "PUT", "PATCH")
 # Settings without a default that may be left unset.
-_OPTIONAL = frozenset({"SOURCE_QUEUE_RETENTION_SECONDS"})
+_OPTIONAL = frozenset({"SOURCE_QUEUE_RETENTION_SECONDS", "DOWNSTREAM_AUTH_SECRET_ARN"})
+# RFC 9110 token characters: what a header name may hold.
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
+_SECRET_ARN = re.compile(
+    r"arn:aws[a-z-]*:(secretsmanager|ssm):[a-z0-9-]+:[0-9]{12}:(secret:|parameter/)\S+"
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,11 @@ class Config:
     max_receive_count: int = 10
     backoff_strategy: BackoffStrategy = BackoffStrategy.ADDITIVE_JITTER
     non_retryable_status_codes: frozenset[int] = frozenset()
+    # Where the downstream's authentication header's value is kept (a Secrets Manager secret or
+    # an SSM parameter ARN); None sends no such header.
+    downstream_auth_secret_arn: str | None = None
+    downstream_auth_header: str = "Authorization"
+    downstream_auth_cache_seconds: int = 300
     # Records of a batch delivered at once; 1 delivers them one after another.
     delivery_concurrency: int = 10
     # The source queue's MessageRetentionPeriod; None when not configured (no expiry check).
@@ -91,6 +101,11 @@ class Config:
             "non_retryable_status_codes": read(
                 "NON_RETRYABLE_STATUS_CODES", _status_codes, frozenset[int]()
             ),
+            "downstream_auth_secret_arn": read("DOWNSTREAM_AUTH_SECRET_ARN", _secret_arn),
+            "downstream_auth_header": read("DOWNSTREAM_AUTH_HEADER", _header_name, "Authorization"),
+            "downstream_auth_cache_seconds": read(
+                "DOWNSTREAM_AUTH_CACHE_SECONDS", _bounded(int, 0, 3600), 300
+            ),
             "delivery_concurrency": read("DELIVERY_CONCURRENCY", _bounded(int, 1, 100), 10),
             "source_queue_retention_seconds": read(
                 "SOURCE_QUEUE_RETENTION_SECONDS", _bounded(int, 60, 1_209_600)
@@ -148,6 +163,18 @@ def _downstream_url(raw: str) -> str:
             "expected https://, or http:// to a loopback host (127.0.0.0/8, localhost, [::1])"
         )
     return url
+
+
+def _secret_arn(raw: str) -> str:
+    if not _SECRET_ARN.fullmatch(raw):
+        raise ValueError("expected the ARN of a Secrets Manager secret or an SSM parameter")
+    return raw
+
+
+def _header_name(raw: str) -> str:
+    if not _HEADER_NAME.fullmatch(raw):
+        raise ValueError("expected an HTTP header name")
+    return raw
 
 
 def _http_method(raw: str) -> str:

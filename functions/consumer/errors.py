@@ -55,3 +55,7 @@ class QueueUrlError(Exception):
 class GroupStopped(Exception):
     """An earlier record of the same FIFO message group failed in this batch: this one is not
     tried, so that the group stays in order."""
+
+
+class SecretUnavailable(Exception):
+    """The downstream's authentication secret could not be read."""

@@ -17,7 +17,7 @@ import boto3
 from botocore.config import Config as BotoConfig
 
 from consumer.config import Config
-from consumer.downstream import DownstreamClient
+from consumer.downstream import DownstreamClient, SecretHeader
 from consumer.sqs_actions import SqsActions
 
 # Short SQS timeouts: a hung call must not eat the time the batch needs to report its failures.
@@ -46,6 +46,15 @@ def get_runtime() -> Runtime:
             config.downstream_method,
             config.downstream_timeout_seconds,
             pool_size=config.delivery_concurrency,
+            secret_header=(
+                None
+                if config.downstream_auth_secret_arn is None
+                else SecretHeader(
+                    config.downstream_auth_header,
+                    config.downstream_auth_secret_arn,
+                    config.downstream_auth_cache_seconds,
+                )
+            ),
         ),
         sqs=SqsActions(
             boto3.client("sqs", config=_SQS_CLIENT_CONFIG), config.dead_letter_queue_url

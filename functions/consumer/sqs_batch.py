@@ -45,6 +45,7 @@ from consumer.errors import (
     DownstreamFailure,
     GroupStopped,
     QueueUrlError,
+    SecretUnavailable,
     UnsupportedEventError,
 )
 from consumer.observability import Metric, add_metric, count, logger, record_context
@@ -57,7 +58,13 @@ from consumer.sqs_actions import (
 )
 
 # Failures the consumer expects; anything else is a defect and is logged with its traceback.
-_EXPECTED_FAILURES = (DownstreamFailure, DeadlineExceeded, DeadLetterError, GroupStopped)
+_EXPECTED_FAILURES = (
+    DownstreamFailure,
+    DeadlineExceeded,
+    DeadLetterError,
+    GroupStopped,
+    SecretUnavailable,
+)
 
 
 def process_sqs_batch(
