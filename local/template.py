@@ -196,6 +196,13 @@ def decide_conditions(template: Mapping[str, Any], values: Mapping[str, str]) ->
         return value
 
     decided: dict[str, Any] = decide(copy.deepcopy(dict(template)))
+    for section in ("Resources", "Outputs"):
+        # A resource or output whose Condition is false is not created.
+        decided[section] = {
+            name: item
+            for name, item in decided.get(section, {}).items()
+            if conditions.get(item.get("Condition", ""), True)
+        }
     return decided
 
 

@@ -11,13 +11,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import jmespath
+
 from consumer.backoff import BackoffPolicy, BackoffStrategy
 from consumer.errors import ConfigurationError
 from consumer.sqs_actions import MAX_VISIBILITY_TIMEOUT_SECONDS
 
 HTTP_METHODS = ("POST", "PUT", "PATCH")
 # Settings without a default that may be left unset.
-_OPTIONAL = frozenset({"SOURCE_QUEUE_RETENTION_SECONDS", "DOWNSTREAM_AUTH_SECRET_ARN"})
+_OPTIONAL = frozenset(
+    {"SOURCE_QUEUE_RETENTION_SECONDS", "DOWNSTREAM_AUTH_SECRET_ARN", "IDEMPOTENCY_TABLE_NAME"}
+)
 # RFC 9110 token characters: what a header name may hold.
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 _SECRET_ARN = re.compile(
@@ -42,6 +46,11 @@ class Config:
     downstream_auth_secret_arn: str | None = None
     downstream_auth_header: str = "Authorization"
     downstream_auth_cache_seconds: int = 300
+    # Idempotent delivery: the DynamoDB table's name (None: off), the JMESPath of the key in
+    # {"messageId": ..., "body": ...}, and how long an outcome is remembered.
+    idempotency_table_name: str | None = None
+    idempotency_key_jmespath: str = "messageId"
+    idempotency_ttl_seconds: int = 86_400
     # Records of a batch delivered at once; 1 delivers them one after another.
     delivery_concurrency: int = 10
     # The source queue's MessageRetentionPeriod; None when not configured (no expiry check).
@@ -106,6 +115,11 @@ class Config:
             "downstream_auth_cache_seconds": read(
                 "DOWNSTREAM_AUTH_CACHE_SECONDS", _bounded(int, 0, 3600), 300
             ),
+            "idempotency_table_name": read("IDEMPOTENCY_TABLE_NAME", str),
+            "idempotency_key_jmespath": read("IDEMPOTENCY_KEY_JMESPATH", _jmespath, "messageId"),
+            "idempotency_ttl_seconds": read(
+                "IDEMPOTENCY_TTL_SECONDS", _bounded(int, 60, 1_209_600), 86_400
+            ),
             "delivery_concurrency": read("DELIVERY_CONCURRENCY", _bounded(int, 1, 100), 10),
             "source_queue_retention_seconds": read(
                 "SOURCE_QUEUE_RETENTION_SECONDS", _bounded(int, 60, 1_209_600)
@@ -163,6 +177,14 @@ def _downstream_url(raw: str) -> str:
             "expected https://, or http:// to a loopback host (127.0.0.0/8, localhost, [::1])"
         )
     return url
+
+
+def _jmespath(raw: str) -> str:
+    try:
+        jmespath.compile(raw)
+    except jmespath.exceptions.JMESPathError:
+        raise ValueError("expected a JMESPath expression") from None
+    return raw
 
 
 def _secret_arn(raw: str) -> str:

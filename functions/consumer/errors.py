@@ -59,3 +59,11 @@ class GroupStopped(Exception):
 
 class SecretUnavailable(Exception):
     """The downstream's authentication secret could not be read."""
+
+
+class DeliveryInProgress(Exception):
+    """Another invocation is delivering a message with the same idempotency key."""
+
+
+class IdempotencyUnavailable(Exception):
+    """The idempotency table could not be read or written."""

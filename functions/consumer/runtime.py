@@ -17,7 +17,9 @@ import boto3
 from botocore.config import Config as BotoConfig
 
 from consumer.config import Config
+from consumer.delivery import Outcome
 from consumer.downstream import DownstreamClient, SecretHeader
+from consumer.idempotency import OnceOnly
 from consumer.sqs_actions import SqsActions
 
 # Short SQS timeouts: a hung call must not eat the time the batch needs to report its failures.
@@ -32,6 +34,8 @@ class Runtime:
     downstream: DownstreamClient
     sqs: SqsActions
     rng: random.Random
+    # None unless delivery is idempotent (IDEMPOTENCY_TABLE_NAME).
+    idempotency: OnceOnly[Outcome] | None
     # None when records are delivered one after another (DELIVERY_CONCURRENCY=1).
     delivery_pool: ThreadPoolExecutor | None
 
@@ -60,6 +64,16 @@ def get_runtime() -> Runtime:
             boto3.client("sqs", config=_SQS_CLIENT_CONFIG), config.dead_letter_queue_url
         ),
         rng=random.Random(),
+        idempotency=(
+            None
+            if config.idempotency_table_name is None
+            else OnceOnly(
+                config.idempotency_table_name,
+                config.idempotency_key_jmespath,
+                config.idempotency_ttl_seconds,
+                Outcome,
+            )
+        ),
         delivery_pool=(
             ThreadPoolExecutor(config.delivery_concurrency, thread_name_prefix="delivery")
             if config.delivery_concurrency > 1

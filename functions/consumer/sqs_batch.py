@@ -42,8 +42,10 @@ from consumer.errors import (
     DeadLetterError,
     DeadLetterTooLargeError,
     DeadlineExceeded,
+    DeliveryInProgress,
     DownstreamFailure,
     GroupStopped,
+    IdempotencyUnavailable,
     QueueUrlError,
     SecretUnavailable,
     UnsupportedEventError,
@@ -64,6 +66,8 @@ _EXPECTED_FAILURES = (
     DeadLetterError,
     GroupStopped,
     SecretUnavailable,
+    DeliveryInProgress,
+    IdempotencyUnavailable,
 )
 
 

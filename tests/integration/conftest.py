@@ -18,7 +18,7 @@ from consumer.observability import logger
 from consumer.runtime import get_runtime
 from local.lambda_context import FakeLambdaContext
 from local.lambda_sqs_event import lambda_sqs_event
-from local.moto_stack import Stack, create_queues, load_stack
+from local.moto_stack import Stack, create_idempotency_table, create_queues, load_stack
 from tests.support.downstream import Downstream
 from tests.support.emitted import Emitted, parse_emitted
 
@@ -155,6 +155,8 @@ def consumer(
         sqs = boto3.client("sqs", region_name="us-east-1")
         stack = load_stack({"DownstreamUrl": downstream.url, **parameter_overrides})
         create_queues(stack, sqs)
+        if "IdempotencyTable" in stack.template["Resources"]:
+            create_idempotency_table(stack, boto3.client("dynamodb", region_name="us-east-1"))
         for name, value in {**stack.function_environment(), **env_overrides}.items():
             monkeypatch.setenv(name, value)
         get_runtime.cache_clear()

@@ -26,6 +26,7 @@ VARIANTS = {
         "DownstreamAuthSecretArn": "arn:aws:ssm:us-east-1:123456789012:parameter/token",
         "DownstreamAuthKmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd",
     },
+    "idempotent-delivery": {"IdempotentDelivery": "Enabled"},
 }
 
 # Services whose actions cannot be scoped to a resource: "*" is the only resource they accept.
