@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,15 @@ MAX_MESSAGE_SIZE_BYTES = 1_048_576
 # An SQS event source mapping's MaximumBatchingWindowInSeconds is at most 300: Lambda may have
 # received a batch's messages up to that long before the invocation starts.
 MAX_BATCHING_WINDOW_SECONDS = 300
+
+
+# What SendMessage accepts (SQS developer guide, message attributes and SendMessage): names of
+# up to 256 of these characters, not starting with AWS. or Amazon., without a leading, trailing
+# or doubled period; String, Number or Binary, optionally with a custom label; and text of
+# #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF.
+_ATTRIBUTE_NAME = re.compile(r"(?!(?i:aws\.|amazon\.))(?!\.)(?!.*\.\.)[A-Za-z0-9_.-]{1,256}(?<!\.)")
+_DATA_TYPE = re.compile(r"(String|Number|Binary)(\.[A-Za-z0-9_.-]{1,200})?")
+_NOT_SQS_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 @dataclass(frozen=True)
@@ -119,7 +129,8 @@ class SqsActions:
         SQS's limit of 10 allows.
         """
         attributes: dict[str, MessageAttributeValueTypeDef] = {
-            name: {"DataType": "String", "StringValue": value} for name, value in labels.items()
+            name: {"DataType": "String", "StringValue": _sqs_text(value)}
+            for name, value in labels.items()
         }
         size = len(body.encode("utf-8")) + sum(map(_attribute_size, attributes.items()))
         if size > MAX_MESSAGE_SIZE_BYTES:
@@ -145,9 +156,24 @@ class SqsActions:
                 dropped_attributes=dropped,
             )
         try:
-            response = self.client.send_message(
-                QueueUrl=self.dead_letter_queue_url, MessageBody=body, MessageAttributes=attributes
-            )
+            try:
+                response = self.client.send_message(
+                    QueueUrl=self.dead_letter_queue_url,
+                    MessageBody=body,
+                    MessageAttributes=attributes,
+                )
+            except ClientError:
+                if len(attributes) == len(labels):
+                    raise
+                # SQS refused something of the original attributes: the copy goes without them.
+                logger.warning(
+                    "the dead-letter queue refused the original attributes; sent without them"
+                )
+                response = self.client.send_message(
+                    QueueUrl=self.dead_letter_queue_url,
+                    MessageBody=body,
+                    MessageAttributes={name: attributes[name] for name in labels},
+                )
         except ClientError as exc:
             raise DeadLetterError(
                 f"SendMessage to the dead-letter queue refused ({_error_code(exc)}): {exc}"
@@ -171,14 +197,20 @@ def _attributes_from_event(
     """
     converted: dict[str, MessageAttributeValueTypeDef] = {}
     for name, attribute in event_attributes.items():
-        if not (isinstance(name, str) and name and isinstance(attribute, Mapping)):
+        if not (isinstance(name, str) and _ATTRIBUTE_NAME.fullmatch(name)):
+            continue
+        if not isinstance(attribute, Mapping):
             continue
         data_type = attribute.get("dataType")
-        if not (isinstance(data_type, str) and data_type):
+        if not (isinstance(data_type, str) and _DATA_TYPE.fullmatch(data_type)):
             continue
         string_value = attribute.get("stringValue")
         binary_value = attribute.get("binaryValue")
-        if isinstance(string_value, str) and string_value:
+        if (
+            isinstance(string_value, str)
+            and string_value
+            and _sqs_text(string_value) == string_value
+        ):
             converted[name] = {"DataType": data_type, "StringValue": string_value}
         elif isinstance(binary_value, str) and binary_value:
             try:
@@ -187,6 +219,11 @@ def _attributes_from_event(
                 continue
             converted[name] = {"DataType": data_type, "BinaryValue": decoded}
     return converted
+
+
+def _sqs_text(text: str) -> str:
+    """`text` with each character SQS refuses in a message replaced by U+FFFD."""
+    return _NOT_SQS_TEXT.sub("\ufffd", text)
 
 
 def _attribute_size(item: tuple[str, MessageAttributeValueTypeDef]) -> int:
