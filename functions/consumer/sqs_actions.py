@@ -71,12 +71,8 @@ class SqsActions:
                 response = self.client.get_queue_url(
                     QueueName=queue_name, QueueOwnerAWSAccountId=account_id
                 )
-            except ClientError as exc:
-                raise QueueUrlError(
-                    f"GetQueueUrl refused for {queue_name} ({_error_code(exc)}): {exc}"
-                ) from exc
-            except BotoCoreError as exc:
-                raise QueueUrlError(f"GetQueueUrl failed for {queue_name}: {exc}") from exc
+            except (ClientError, BotoCoreError) as exc:
+                raise QueueUrlError(_failure(f"GetQueueUrl of {queue_name}", exc)) from exc
             self._queue_urls[queue_arn] = response["QueueUrl"]
         return self._queue_urls[queue_arn]
 
@@ -104,12 +100,8 @@ class SqsActions:
                 response = self.client.change_message_visibility_batch(
                     QueueUrl=queue_url, Entries=entries
                 )
-            except ClientError as exc:
-                reason = f"ChangeMessageVisibilityBatch refused ({_error_code(exc)}): {exc}"
-                refusals[start : start + len(chunk)] = [reason] * len(chunk)
-                continue
-            except BotoCoreError as exc:
-                reason = f"ChangeMessageVisibilityBatch failed: {exc}"
+            except (ClientError, BotoCoreError) as exc:
+                reason = _failure("ChangeMessageVisibilityBatch", exc)
                 refusals[start : start + len(chunk)] = [reason] * len(chunk)
                 continue
             for failed in response.get("Failed", []):
@@ -175,17 +167,17 @@ class SqsActions:
                 response = self.client.send_message(
                     **request, MessageAttributes={name: attributes[name] for name in labels}
                 )
-        except ClientError as exc:
-            raise DeadLetterError(
-                f"SendMessage to the dead-letter queue refused ({_error_code(exc)}): {exc}"
-            ) from exc
-        except BotoCoreError as exc:
-            raise DeadLetterError(f"SendMessage to the dead-letter queue failed: {exc}") from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise DeadLetterError(_failure("SendMessage to the dead-letter queue", exc)) from exc
         return response["MessageId"]
 
 
-def _error_code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "unknown")
+def _failure(operation: str, exc: ClientError | BotoCoreError) -> str:
+    """Why a call failed: the service's error code when it answered, else the SDK's reason."""
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "unknown")
+        return f"{operation} refused ({code}): {exc}"
+    return f"{operation} failed: {exc}"
 
 
 def _attributes_from_event(
