@@ -121,13 +121,20 @@ class SqsActions:
         body: str,
         labels: Mapping[str, str],
         original_attributes: Mapping[str, Any],
+        *,
+        group_id: str,
+        deduplication_id: str,
     ) -> str:
         """Send `body` verbatim to the DLQ with `labels` as string attributes; return the new
         message's id. Raises DeadLetterError.
 
         The original attributes (in the shape of Lambda's SQS event) travel along as far as
-        SQS's limit of 10 allows.
+        SQS's limit of 10 allows. A FIFO dead-letter queue gets the message's group, and its id
+        as the deduplication id: a copy sent twice within SQS's 5 minutes is kept once.
         """
+        request: dict[str, Any] = {"QueueUrl": self.dead_letter_queue_url, "MessageBody": body}
+        if self.dead_letter_queue_url.endswith(".fifo"):
+            request.update(MessageGroupId=group_id, MessageDeduplicationId=deduplication_id)
         attributes: dict[str, MessageAttributeValueTypeDef] = {
             name: {"DataType": "String", "StringValue": _sqs_text(value)}
             for name, value in labels.items()
@@ -157,11 +164,7 @@ class SqsActions:
             )
         try:
             try:
-                response = self.client.send_message(
-                    QueueUrl=self.dead_letter_queue_url,
-                    MessageBody=body,
-                    MessageAttributes=attributes,
-                )
+                response = self.client.send_message(**request, MessageAttributes=attributes)
             except ClientError:
                 if len(attributes) == len(labels):
                     raise
@@ -170,9 +173,7 @@ class SqsActions:
                     "the dead-letter queue refused the original attributes; sent without them"
                 )
                 response = self.client.send_message(
-                    QueueUrl=self.dead_letter_queue_url,
-                    MessageBody=body,
-                    MessageAttributes={name: attributes[name] for name in labels},
+                    **request, MessageAttributes={name: attributes[name] for name in labels}
                 )
         except ClientError as exc:
             raise DeadLetterError(
