@@ -39,6 +39,8 @@ class DeadLetter:
     receive_count: int
     sent_timestamp_ms: int
     message_attributes: dict[str, Any]
+    # FIFO queues only: the group the message belongs to.
+    message_group_id: str | None = None
 
     @property
     def job_payload(self) -> Any:
@@ -110,4 +112,5 @@ def classify(message: dict[str, Any]) -> DeadLetter:
         receive_count=int(system.get("ApproximateReceiveCount", 0)),
         sent_timestamp_ms=int(system.get("SentTimestamp", 0)),
         message_attributes=attributes,
+        message_group_id=system.get("MessageGroupId"),
     )

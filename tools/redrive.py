@@ -201,18 +201,13 @@ def _redrive_batch(
         report.failed += [
             (m.message_id, "not an OnFailure record: no queue to send to") for m in messages
         ]
-    elif messages:
+    elif messages and to_url is not None:
+        # SQS names every FIFO queue with this suffix.
+        fifo = to_url.endswith(".fifo")
         response = sqs.send_message_batch(
             QueueUrl=to_url,
             Entries=[
-                {
-                    "Id": str(index),
-                    "MessageBody": letter.body,
-                    **(
-                        {"MessageAttributes": kept} if (kept := letter.attributes_to_keep()) else {}
-                    ),
-                }
-                for index, letter in enumerate(messages)
+                _send_entry(str(index), letter, fifo=fifo) for index, letter in enumerate(messages)
             ],
         )
         for entry in response.get("Successful", []):
@@ -224,6 +219,19 @@ def _redrive_batch(
                 (failed.message_id, f"{entry.get('Code')}: {entry.get('Message')}")
             )
     return done
+
+
+def _send_entry(entry_id: str, letter: DeadLetter, *, fifo: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {"Id": entry_id, "MessageBody": letter.body}
+    if kept := letter.attributes_to_keep():
+        entry["MessageAttributes"] = kept
+    if fifo:
+        # Back into its own group, in DLQ order. The DLQ message's id as the deduplication id:
+        # a rerun within SQS's 5-minute window after an interruption sends no second copy, and
+        # it never collides with the original's id, which would silently drop the redrive.
+        entry["MessageGroupId"] = letter.message_group_id or "redrive"
+        entry["MessageDeduplicationId"] = letter.message_id
+    return entry
 
 
 def _delete(sqs: Any, queue_url: str, letters: Sequence[DeadLetter]) -> None:

@@ -176,6 +176,7 @@ class RecordHandler:
                 idempotency_key=message.message_id,
                 source={"SourceMessageId": message.message_id},
                 attributes=message.message_attributes,
+                group_id=message.message_group_id,
             )
             try:
                 outcome = deliver_or_dead_letter(self.runtime, self.deadline, delivery)

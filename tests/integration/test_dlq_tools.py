@@ -338,3 +338,49 @@ def test_both_tools_reach_the_endpoint_of_aws_endpoint_url(
     assert status == 0
     assert "StartMessageMoveTask is not supported here: copying" in captured.err
     assert [m["Body"] for m in drain(source)] == ['{"over": "http"}']
+
+
+def test_a_fifo_dlq_goes_back_in_its_groups(aws: dict[str, str]) -> None:
+    # Given FIFO queues (QueueType=fifo) and dead-lettered messages of two groups
+    sqs: Any = boto3.client("sqs")
+    fifo = {"FifoQueue": "true"}
+    dlq = sqs.create_queue(QueueName="f-dlq.fifo", Attributes=fifo)["QueueUrl"]
+    source = sqs.create_queue(QueueName="f-source.fifo", Attributes=fifo)["QueueUrl"]
+    for n, group in enumerate(["a", "b", "a"]):
+        sqs.send_message(
+            QueueUrl=dlq,
+            MessageBody=json.dumps({"n": n}),
+            MessageGroupId=group,
+            MessageDeduplicationId=f"original-{n}",
+        )
+
+    # When they are redriven by copying
+    report = copy_redrive(
+        sqs,
+        dlq,
+        to_url=source,
+        lambda_client=None,
+        function_name=None,
+        pacer=Pacer(1000),
+        visibility_s=300,
+    )
+
+    # Then each is back in its own group, in order
+    assert report.moved == 3
+    received: list[dict[str, Any]] = []
+    while messages := sqs.receive_message(
+        QueueUrl=source, MaxNumberOfMessages=10, MessageSystemAttributeNames=["MessageGroupId"]
+    ).get("Messages", []):
+        received.extend(messages)
+        sqs.delete_message_batch(
+            QueueUrl=source,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+            ],
+        )
+    by_group: dict[str, list[int]] = {}
+    for message in received:
+        by_group.setdefault(message["Attributes"]["MessageGroupId"], []).append(
+            json.loads(message["Body"])["n"]
+        )
+    assert by_group == {"a": [0, 2], "b": [1]}

@@ -198,3 +198,17 @@ def test_the_dashboards_url_is_an_output(cfn: dict[str, Any]) -> None:
     url = cfn["Outputs"]["DashboardUrl"]["Value"]["Fn::Sub"]
     assert url.startswith("https://${AWS::Region}.console.aws.amazon.com/cloudwatch/home")
     assert url.endswith("#dashboards:name=${Dashboard}")
+
+
+def test_failed_jobs_stay_on_a_standard_queue_when_the_queues_are_fifo() -> None:
+    # Given FIFO source and dead-letter queues
+    cfn = translated({"QueueType": "fifo"})
+
+    # Then the OnFailure destination is still the failed-jobs queue, a standard one: Lambda
+    # sends invocation records to standard queues only
+    [config] = resources_of_type(cfn, "AWS::Lambda::EventInvokeConfig").values()
+    destination = config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
+    assert destination == {"Fn::GetAtt": ["FailedJobsQueue", "Arn"]}
+    assert "FifoQueue" not in cfn["Resources"]["FailedJobsQueue"]["Properties"]
+    # ...while the DLQ, a FIFO queue here, could not have been one
+    assert "FifoQueue" in cfn["Resources"]["DeadLetterQueue"]["Properties"]
