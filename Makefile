@@ -4,6 +4,9 @@ PYTHON ?= python3.13
 VENV := .venv
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' ' -f1)
+# checkov pins boto3 and friends against the SAM CLI's and moto's versions: it gets its own venv.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat requirements-checkov.txt | cksum | cut -d' ' -f1)
 # sam build looks for python3.13 on PATH: the virtual environment provides it.
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
@@ -14,12 +17,14 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 RUN_ARGS ?=
 SEND_ARGS ?=
+DLQ_ARGS ?=
+REDRIVE_ARGS ?=
 SCHEDULE_ARGS ?=
 SOAK_ARGS ?=
 HANDLER_BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint format test test-fast validate build deploy deploy-guided run soak invoke send bench bench-handler bench-backoff schedule lock clean
+.PHONY: help venv lint format test test-fast validate security build deploy deploy-guided run soak invoke send dlq-peek redrive bench bench-handler bench-backoff schedule lock clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,10 +38,17 @@ $(STAMP): requirements-dev.txt
 
 venv: $(STAMP) ## create .venv with the pinned dev requirements
 
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found" >&2; exit 1; }
+	rm -rf $(CHECKOV_VENV)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
 lint: $(STAMP) ## ruff, ruff format --check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy functions local benchmarks tests
+	$(BIN)/mypy functions local benchmarks tools tests
 
 format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -45,7 +57,13 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 validate: $(STAMP) ## sam validate --lint (SAM CLI and cfn-lint)
 	$(BIN)/sam validate --lint
 
-test: lint validate ## lint, validate the template and run every test
+# cfn-lint fails on warnings as well as errors; checkov fails on any check not skipped in the
+# template's Metadata (each skip carries its reason). --skip-download: no calls to Prisma Cloud.
+security: $(STAMP) $(CHECKOV_STAMP) ## cfn-lint (errors and warnings) and checkov on template.yaml
+	$(BIN)/cfn-lint template.yaml
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
+
+test: lint validate security ## lint, validate the template, security checks and every test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## the tests without the slow ones (SAM CLI, local system)
@@ -72,6 +90,12 @@ invoke: build ## one invocation of the built function with EVENT, against the em
 send: $(STAMP) ## send messages to the stack of ENV's samconfig section or AWS_ENDPOINT_URL (SEND_ARGS="--help")
 	$(BIN)/python -m local.send --config-env $(ENV) $(SEND_ARGS)
 
+dlq-peek: $(STAMP) ## list the DLQ of ENV's stack without consuming it (DLQ_ARGS="--failed-jobs --json ...")
+	@$(BIN)/python -m tools.dlq_peek --config-env $(ENV) $(DLQ_ARGS)
+
+redrive: $(STAMP) ## DLQ back to the source queue, failed jobs re-invoked (REDRIVE_ARGS="--help")
+	@$(BIN)/python -m tools.redrive --config-env $(ENV) $(REDRIVE_ARGS)
+
 bench: bench-handler bench-backoff ## every benchmark
 
 bench-handler: $(STAMP) ## handler cost per record against bare requests (HANDLER_BENCH_ARGS=--json ...)
@@ -83,12 +107,16 @@ bench-backoff: $(STAMP) ## the backoff study: tables, plots in docs/backoff-stud
 schedule: $(STAMP) ## each attempt's delay range and cumulative span (SCHEDULE_ARGS=--max-receive-count 20 ...)
 	@PYTHONPATH=functions $(BIN)/python -m benchmarks.schedule $(SCHEDULE_ARGS)
 
-lock: ## re-pin requirements-dev.txt from requirements-dev.in
+lock: ## re-pin requirements-dev.txt and requirements-checkov.txt from their .in files
 	rm -rf .venv-lock
 	$(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/pip install --quiet -r requirements-dev.in
 	{ echo "# Pinned by 'make lock' from requirements-dev.in; do not edit by hand."; .venv-lock/bin/pip freeze; } > requirements-dev.txt
 	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet -r requirements-checkov.in
+	{ echo "# Pinned by 'make lock' from requirements-checkov.in; do not edit by hand."; .venv-lock/bin/pip freeze; } > requirements-checkov.txt
+	rm -rf .venv-lock
 
 clean: ## remove the virtual environment and build output
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

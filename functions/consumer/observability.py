@@ -7,6 +7,9 @@ switches itself off outside Lambda.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -34,8 +37,29 @@ class Metric(StrEnum):
     DEADLINE_SKIPPED = "DeadlineSkipped"
 
 
+# Records are delivered on several threads. Powertools' Metrics keeps one dict of lists and
+# flushes it at 100 metrics: adding to it is one step under this lock, so that no value is lost.
+_metrics_lock = threading.Lock()
+
+
+def add_metric(name: Metric | str, unit: MetricUnit, value: float) -> None:
+    with _metrics_lock:
+        metrics.add_metric(name=str(name), unit=unit, value=value)
+
+
 def count(metric: Metric | str, value: int = 1) -> None:
-    metrics.add_metric(name=str(metric), unit=MetricUnit.Count, value=value)
+    add_metric(metric, MetricUnit.Count, value)
+
+
+@contextmanager
+def record_context(**keys: object) -> Iterator[None]:
+    """Keys on every log line of this thread until the block ends: the record's own, never
+    another thread's (Logger.append_context_keys changes the keys every thread shares)."""
+    logger.thread_safe_append_keys(**keys)
+    try:
+        yield
+    finally:
+        logger.thread_safe_remove_keys(keys)
 
 
 def failure_metric_name(outcome: str, status_code: int | None) -> str:

@@ -9,9 +9,9 @@ import pytest
 
 from consumer.config import Config
 from consumer.sqs_actions import MAX_BATCHING_WINDOW_SECONDS, MAX_VISIBILITY_TIMEOUT_SECONDS
-from local.moto_stack import parameter_defaults, sam_template, translated
+from local.moto_stack import load_stack, parameter_defaults, sam_template, translated
 from local.template import ROOT
-from tests.support.template import resources_of_type
+from tests.support.template import decided, resources_of_type
 
 ENVIRONMENT_CONTRACT = {
     "DOWNSTREAM_URL",
@@ -35,6 +35,8 @@ PARAMETER_OF = {
     "BACKOFF_STRATEGY": "BackoffStrategy",
     "MAX_RECEIVE_COUNT": "MaxReceiveCount",
     "NON_RETRYABLE_STATUS_CODES": "NonRetryableStatusCodes",
+    "DELIVERY_CONCURRENCY": "DeliveryConcurrency",
+    "SOURCE_QUEUE_RETENTION_SECONDS": "SourceQueueRetentionSeconds",
 }
 
 
@@ -60,8 +62,8 @@ def function(template: dict[str, Any]) -> dict[str, Any]:
 # Queues
 
 
-def test_both_queues_are_encrypted_at_rest(cfn: dict[str, Any]) -> None:
-    for logical_id in ("SourceQueue", "DeadLetterQueue"):
+def test_every_queue_is_encrypted_at_rest(cfn: dict[str, Any]) -> None:
+    for logical_id in ("SourceQueue", "DeadLetterQueue", "FailedJobsQueue"):
         assert properties(cfn, logical_id)["SqsManagedSseEnabled"] is True
 
 
@@ -97,8 +99,12 @@ def test_source_visibility_timeout_is_at_least_six_function_timeouts(cfn: dict[s
     assert visibility >= 6 * function(cfn)["Timeout"]
 
 
-def test_dead_letter_queue_admits_only_the_source_queue(cfn: dict[str, Any]) -> None:
+@pytest.mark.parametrize("queue_type", ["standard", "fifo"])
+def test_dead_letter_queue_admits_only_the_source_queue(queue_type: str) -> None:
+    # Given either queue type, deployed (conditions decided)
+    cfn = load_stack({"QueueType": queue_type}).template
     allow = properties(cfn, "DeadLetterQueue")["RedriveAllowPolicy"]
+    # Then the DLQ admits redrives from the source queue alone, named as the source is
     assert allow["redrivePermission"] == "byQueue"
     [source_arn] = allow["sourceQueueArns"]
     # The ARN is built from the source queue's name (a GetAtt would be a circular reference)
@@ -157,6 +163,7 @@ def test_the_templates_defaults_are_the_functions_defaults() -> None:
     # Then a deployment with default parameters behaves as the function does unconfigured
     assert from_template.backoff_policy == unset.backoff_policy
     assert from_template.non_retryable_status_codes == unset.non_retryable_status_codes
+    assert from_template.delivery_concurrency == unset.delivery_concurrency
 
 
 # Event source mapping and asynchronous invocations
@@ -167,7 +174,10 @@ def test_event_source_mapping_reports_batch_item_failures(cfn: dict[str, Any]) -
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["SourceQueue", "Arn"]}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["BatchSize"] == {"Ref": "BatchSize"}
-    assert mapping["MaximumBatchingWindowInSeconds"] == {"Ref": "MaximumBatchingWindowInSeconds"}
+    # (a FIFO queue takes no batching window: see test_fifo_template.py)
+    assert mapping["MaximumBatchingWindowInSeconds"]["Fn::If"][2] == {
+        "Ref": "MaximumBatchingWindowInSeconds"
+    }
     assert mapping["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "MaximumConcurrency"}
 
 
@@ -187,14 +197,18 @@ def test_polling_parameters_respect_aws_limits() -> None:
     assert parameters["BackoffMaxSeconds"]["MaxValue"] == MAX_VISIBILITY_TIMEOUT_SECONDS
 
 
-def test_event_invoke_config_comes_from_parameters_and_fails_over_to_the_dlq() -> None:
+def test_event_invoke_config_comes_from_parameters_and_fails_over_to_the_failed_jobs_queue() -> (
+    None
+):
     # Given non-default parameter values, Then they reach the EventInvokeConfig
     cfn = translated({"MaximumRetryAttempts": 1, "MaximumEventAgeInSeconds": 600})
     config = only(cfn, "AWS::Lambda::EventInvokeConfig")["Properties"]
     assert config["MaximumRetryAttempts"] == 1
     assert config["MaximumEventAgeInSeconds"] == 600
+    # ...and OnFailure records go to their own queue, never to the DLQ whose messages a native
+    # redrive hands to the consumer
     assert config["DestinationConfig"]["OnFailure"]["Destination"] == {
-        "Fn::GetAtt": ["DeadLetterQueue", "Arn"]
+        "Fn::GetAtt": ["FailedJobsQueue", "Arn"]
     }
 
 
@@ -221,17 +235,7 @@ def test_function_uses_the_written_role_and_no_managed_policy(cfn: dict[str, Any
     assert "ManagedPolicyArns" not in properties(cfn, "ConsumerFunctionRole")
 
 
-def test_no_wildcard_actions(cfn: dict[str, Any]) -> None:
-    for statement in statements(cfn):
-        assert all("*" not in action for action in as_list(statement["Action"])), statement
-
-
-def test_the_only_wildcard_resource_is_xray_which_has_no_resource_level_permissions(
-    cfn: dict[str, Any],
-) -> None:
-    for statement in statements(cfn):
-        if "*" in as_list(statement["Resource"]):
-            assert all(action.startswith("xray:") for action in as_list(statement["Action"]))
+# Wildcard actions and resources: tests/template/test_security.py, for every policy.
 
 
 def test_sqs_rights_are_poller_rights_on_the_source_and_send_on_the_dlq(
@@ -252,15 +256,24 @@ def test_sqs_rights_are_poller_rights_on_the_source_and_send_on_the_dlq(
             "sqs:GetQueueUrl",
         },
         "DeadLetterQueue": {"sqs:SendMessage"},
+        # Lambda sends the OnFailure records of direct invocations with the function's role.
+        "FailedJobsQueue": {"sqs:SendMessage"},
     }
 
 
-def test_passthrough_tracing_drops_the_xray_statement() -> None:
-    role = properties(translated({"TracingMode": "PassThrough"}), "ConsumerFunctionRole")
-    [tracing_policy] = [policy for policy in role["Policies"] if "Fn::If" in policy]
-    condition, _, when_false = tracing_policy["Fn::If"]
-    assert condition == "TracingActive"
-    assert when_false == {"Ref": "AWS::NoValue"}
+@pytest.mark.parametrize(("mode", "granted"), [("Active", True), ("PassThrough", False)])
+def test_passthrough_tracing_drops_the_xray_statement(mode: str, granted: bool) -> None:
+    # Given a tracing mode, When CloudFormation decides the template's conditions
+    parameters = {"TracingMode": mode}
+    role = properties(decided(translated(parameters), parameters), "ConsumerFunctionRole")
+    actions = {
+        action
+        for policy in role["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        for action in as_list(statement["Action"])
+    }
+    # Then the X-Ray rights are granted exactly when tracing is active
+    assert ("xray:PutTraceSegments" in actions) is granted
 
 
 # Outputs and environments
@@ -274,6 +287,10 @@ def test_outputs_name_the_queues_and_the_function(cfn: dict[str, Any]) -> None:
         "DeadLetterQueueArn",
         "ConsumerFunctionName",
         "ConsumerFunctionArn",
+        "FailedJobsQueueUrl",
+        "FailedJobsQueueArn",
+        "AlarmTopicArn",
+        "DashboardUrl",
     }
 
 
