@@ -98,6 +98,8 @@ class MappingFaults(Protocol):
 
     def maybe_kill_idle(self, environment: Any) -> None: ...
 
+    def on_crash(self, environment: Any, message_ids: tuple[str, ...]) -> None: ...
+
 
 class SqsEventSourceMapping:
     def __init__(
@@ -242,6 +244,8 @@ class SqsEventSourceMapping:
             # The kill was to come after more downstream calls than the batch made: it comes
             # now, before the response reaches the mapping, which then never sees it.
             self.faults.fire(armed)  # type: ignore[union-attr]
+        if self.faults is not None and invocation.outcome == "crash":
+            self.faults.on_crash(environment, message_ids)
         if self.faults is not None and self.faults.disarm(armed):
             return Invocation(
                 invocation.request_id,

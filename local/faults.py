@@ -46,11 +46,19 @@ SQS_THROTTLED = "sqs-throttled"
 DELETE_FAILED = "sqs-delete-failed"
 KILLED_MID_BATCH = "environment-killed-mid-batch"
 KILLED_IDLE = "environment-killed-idle"
+# An idle kill that landed on an environment a poller had just taken: that invocation crashed.
+KILLED_IDLE_DURING_INVOCATION = "environment-killed-idle-during-invocation"
 
 # Faults after which a message the downstream already accepted can be delivered again: the
 # function or the mapping never learnt of the success.
 DUPLICATING_FAULTS = frozenset(
-    {READ_TIMEOUT, BEYOND_FUNCTION_TIMEOUT, DELETE_FAILED, KILLED_MID_BATCH}
+    {
+        READ_TIMEOUT,
+        BEYOND_FUNCTION_TIMEOUT,
+        DELETE_FAILED,
+        KILLED_MID_BATCH,
+        KILLED_IDLE_DURING_INVOCATION,
+    }
 )
 
 
@@ -392,6 +400,8 @@ class EnvironmentFaults:
         self._draws = _Draws(f"{plan.seed}|environments")
         # message id -> the armed kill watching its batch's downstream calls.
         self._armed: dict[str, _ArmedKill] = {}
+        # The environments killed while idle (by identity).
+        self._killed_idle: set[int] = set()
         self._lock = threading.Lock()
 
     def arm(self, message_ids: tuple[str, ...], environment: Killable) -> _ArmedKill | None:
@@ -442,7 +452,17 @@ class EnvironmentFaults:
         has its invocation fail, as an invocation on a lost sandbox does."""
         if self._draws.below(self.plan.kill_idle):
             self.log.record(KILLED_IDLE)
+            with self._lock:
+                self._killed_idle.add(id(environment))
             environment.kill()
+
+    def on_crash(self, environment: Killable, message_ids: tuple[str, ...]) -> None:
+        """An invocation crashed: if its environment was one killed while idle, the kill
+        landed after a poller took it, and the batch's messages met that fault."""
+        with self._lock:
+            hit = id(environment) in self._killed_idle
+        if hit:
+            self.log.record_each(KILLED_IDLE_DURING_INVOCATION, message_ids=message_ids)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from local import soak
-from local.faults import FRACTION_PREFIXES, FaultPlan
+from local.faults import FRACTION_PREFIXES, KILLED_IDLE_DURING_INVOCATION, FaultPlan
 from local.system import RunResult, run_local_system
 
 # Higher fractions than make soak's, so that each fault occurs in a few hundred messages (the
@@ -51,7 +51,8 @@ def test_every_fault_was_injected(soaked: tuple[RunResult, str]) -> None:
     result, _ = soaked
     configured = [f.name for f in fields(FAULTS) if f.name.startswith(FRACTION_PREFIXES)]
     assert all(getattr(FAULTS, name) > 0 for name in configured)
-    injected = result.fault_log.counts()
+    # One kind of fault each flag injects (an idle kill may also land on an invocation)
+    injected = set(result.fault_log.counts()) - {KILLED_IDLE_DURING_INVOCATION}
     assert len(injected) == len(configured), injected
 
 

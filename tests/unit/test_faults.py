@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from local.faults import (
     KILLED_IDLE,
+    KILLED_IDLE_DURING_INVOCATION,
     KILLED_MID_BATCH,
     READ_TIMEOUT,
     SERVER_ERROR,
@@ -70,3 +71,19 @@ def test_a_kill_not_due_yet_fires_before_the_response_and_idle_kills_are_drawn()
 def test_fault_flags_build_the_plan() -> None:
     options = options_from(["--fault-429", "0.25", "--fault-kill-idle", "0.5", "--fault-seed", "x"])
     assert options.faults == FaultPlan(downstream_429=0.25, kill_idle=0.5, seed="x")
+
+
+def test_an_idle_kill_that_lands_on_an_invocation_names_that_batch() -> None:
+    # Given an environment killed while idle, which a poller had just taken
+    log = FaultLog()
+    faults = EnvironmentFaults(FaultPlan(kill_idle=1.0), log)
+    killed, other = Environment(), Environment()
+    faults.maybe_kill_idle(killed)
+
+    # When invocations crash on it and on another environment
+    faults.on_crash(killed, ("a", "b"))
+    faults.on_crash(other, ("c",))
+
+    # Then only the batch on the killed one is recorded as having met the kill
+    met = [f.message_id for f in log.snapshot()[0] if f.kind == KILLED_IDLE_DURING_INVOCATION]
+    assert met == ["a", "b"]
