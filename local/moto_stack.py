@@ -71,6 +71,7 @@ class Stack:
             self.parameters,
             ref=self.refs.__getitem__,
             get_att=lambda logical_id, name: self.attributes[(logical_id, name)],
+            conditions=self.template.get("Conditions", {}),
         )
         return resolver(value)
 

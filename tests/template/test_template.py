@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from local.moto_stack import parameter_defaults, sam_template, translated
+from local.moto_stack import load_stack, parameter_defaults, sam_template, translated
 from local.template import ROOT
 from tests.support.template import resources_of_type
 
@@ -111,7 +111,10 @@ def test_function_runtime_architecture_and_recursion_guard(cfn: dict[str, Any]) 
 def test_third_party_dependencies_come_from_a_python313_layer(cfn: dict[str, Any]) -> None:
     sam = sam_template()["Resources"]
     layer = sam["DependenciesLayer"]
-    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    # layers/Makefile installs the pinned wheels and compiles them (sam build runs its target)
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    assert layer["Metadata"]["BuildArchitecture"] == "arm64"
+    assert "build-DependenciesLayer:" in (ROOT / "layers/Makefile").read_text()
     assert layer["Properties"]["ContentUri"] == "layers/"
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
     [layer_ref] = function(cfn)["Layers"]
@@ -232,6 +235,21 @@ def test_sqs_rights_are_poller_rights_on_the_source_and_send_on_the_dlq(
         },
         "DeadLetterQueue": {"sqs:SendMessage"},
     }
+
+
+@pytest.mark.parametrize(
+    ("tracing_mode", "trace_disabled"), [("Active", "false"), ("PassThrough", "true")]
+)
+def test_tracing_mode_decides_whether_the_function_loads_the_tracer(
+    tracing_mode: str, trace_disabled: str
+) -> None:
+    # Given the template deployed with TracingMode
+    stack = load_stack({"TracingMode": tracing_mode})
+    variables = stack.template["Resources"]["ConsumerFunction"]["Properties"]["Environment"]
+    # When the function's tracing switch is resolved
+    resolved = stack.resolve(variables["Variables"]["POWERTOOLS_TRACE_DISABLED"])
+    # Then Powertools' Tracer (and the X-Ray SDK with it) is on only with active tracing
+    assert resolved == trace_disabled
 
 
 def test_passthrough_tracing_drops_the_xray_statement() -> None:
