@@ -18,6 +18,8 @@ import struct
 from dataclasses import dataclass
 from enum import StrEnum
 
+from consumer.sqs_actions import MAX_VISIBILITY_TIMEOUT_SECONDS
+
 # 2^62 s is far beyond any cap SQS accepts; bounding the exponent keeps a runaway receive count
 # (a queue without a redrive policy) from building huge integers.
 _MAX_EXPONENT = 62
@@ -37,7 +39,7 @@ class BackoffStrategy(StrEnum):
 class BackoffPolicy:
     base_seconds: int = 30
     jitter_seconds: int = 60
-    max_seconds: int = 43_200
+    max_seconds: int = MAX_VISIBILITY_TIMEOUT_SECONDS
     max_receive_count: int = 10
     strategy: BackoffStrategy = BackoffStrategy.ADDITIVE_JITTER
 
@@ -77,7 +79,7 @@ def _decorrelated(receive_count: int, policy: BackoffPolicy, message_id: str) ->
     steps = min(max(receive_count, 0), _MAX_CHAIN_STEPS)
     # The random source seeded by the message id is SHAKE-128 of it: one call yields 8 bytes for
     # every step, where random.Random(message_id) would cost more to seed than the whole chain
-    # (every delivery redraws it, and the backoff study draws millions of chains).
+    # (every failed delivery redraws the chain from its start).
     draws = struct.unpack(f">{steps}Q", hashlib.shake_128(message_id.encode()).digest(8 * steps))
     sleep = min(policy.base_seconds, policy.max_seconds)
     for draw in draws:
@@ -93,6 +95,39 @@ def is_final_attempt(receive_count: int, policy: BackoffPolicy) -> bool:
     return receive_count >= policy.max_receive_count
 
 
+@dataclass(frozen=True)
+class RetryPlan:
+    """What becomes of a message whose delivery just failed, decided once."""
+
+    visibility_seconds: int
+    final_attempt: bool
+
+
+def plan_retry(
+    receive_count: int,
+    policy: BackoffPolicy,
+    rng: random.Random,
+    *,
+    message_id: str | None = None,
+    retry_after_seconds: int | None = None,
+    ceiling_seconds: int | None = None,
+) -> RetryPlan:
+    """The visibility timeout to give a message whose delivery just failed.
+
+    On the final attempt it is 0: waiting would only delay the move to the dead-letter queue.
+    A downstream's Retry-After is a lower bound, still within the cap. `ceiling_seconds` is what
+    SQS still accepts for this receive (its 12-hour limit counts from the receive).
+    """
+    if is_final_attempt(receive_count, policy):
+        return RetryPlan(visibility_seconds=0, final_attempt=True)
+    delay = honour_retry_after(
+        delay_seconds(receive_count, policy, rng, message_id), retry_after_seconds, policy
+    )
+    if ceiling_seconds is not None:
+        delay = min(delay, ceiling_seconds)
+    return RetryPlan(visibility_seconds=delay, final_attempt=False)
+
+
 def next_visibility_seconds(
     receive_count: int,
     policy: BackoffPolicy,
@@ -100,15 +135,15 @@ def next_visibility_seconds(
     retry_after_seconds: int | None = None,
     message_id: str | None = None,
 ) -> int:
-    """The visibility timeout to give a message whose delivery just failed.
-
-    On the final attempt it is 0: waiting would only delay the move to the dead-letter queue.
-    A downstream's Retry-After is a lower bound, still within the cap.
-    """
-    if is_final_attempt(receive_count, policy):
-        return 0
-    delay = delay_seconds(receive_count, policy, rng, message_id)
-    return honour_retry_after(delay, retry_after_seconds, policy)
+    """plan_retry's visibility alone, without the 12-hour ceiling of a given receive."""
+    plan = plan_retry(
+        receive_count,
+        policy,
+        rng,
+        message_id=message_id,
+        retry_after_seconds=retry_after_seconds,
+    )
+    return plan.visibility_seconds
 
 
 def honour_retry_after(delay: int, retry_after_seconds: int | None, policy: BackoffPolicy) -> int:

@@ -12,10 +12,11 @@ from urllib.parse import urlsplit
 
 from consumer.backoff import BackoffPolicy, BackoffStrategy
 from consumer.errors import ConfigurationError
+from consumer.sqs_actions import MAX_VISIBILITY_TIMEOUT_SECONDS
 
-# SQS refuses a visibility timeout above 12 hours (ChangeMessageVisibility accepts 0..43200).
-MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
 HTTP_METHODS = ("POST", "PUT", "PATCH")
+# Settings without a default that may be left unset.
+_OPTIONAL = frozenset({"SOURCE_QUEUE_RETENTION_SECONDS"})
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class Config:
     max_receive_count: int = 10
     backoff_strategy: BackoffStrategy = BackoffStrategy.ADDITIVE_JITTER
     non_retryable_status_codes: frozenset[int] = frozenset()
+    # The source queue's MessageRetentionPeriod; None when not configured (no expiry check).
+    source_queue_retention_seconds: int | None = None
 
     @property
     def backoff_policy(self) -> BackoffPolicy:
@@ -46,15 +49,18 @@ class Config:
         problems: list[str] = []
 
         def read[V](name: str, parse: Callable[[str], V], default: V | None = None) -> V | None:
+            """The parsed setting, its default when unset (None: required), or a problem."""
             raw = environ.get(name, "").strip()
             if not raw:
-                if default is None:
+                if default is None and name not in _OPTIONAL:
                     problems.append(f"{name} is required")
                 return default
             try:
                 return parse(raw)
             except ValueError as exc:
-                problems.append(f"{name}={raw!r}: {exc}")
+                # A URL may carry credentials: the error shows it without them.
+                shown = redacted_url(raw) if name.endswith("_URL") else raw
+                problems.append(f"{name}={shown!r}: {exc}")
                 return default
 
         config_values = {
@@ -82,6 +88,9 @@ class Config:
             "non_retryable_status_codes": read(
                 "NON_RETRYABLE_STATUS_CODES", _status_codes, frozenset[int]()
             ),
+            "source_queue_retention_seconds": read(
+                "SOURCE_QUEUE_RETENTION_SECONDS", _bounded(int, 60, 1_209_600)
+            ),
         }
         if config_values["backoff_strategy"] != BackoffStrategy.ADDITIVE_JITTER and (
             config_values["backoff_base_seconds"] == 0
@@ -95,6 +104,19 @@ class Config:
         if problems:
             raise ConfigurationError("invalid function configuration: " + "; ".join(problems))
         return cls(**config_values)  # type: ignore[arg-type]
+
+
+def redacted_url(url: str) -> str:
+    """The URL without its userinfo, query string and fragment: what logs and errors may show."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return "<unparseable URL>"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def _http_url(raw: str) -> str:

@@ -28,6 +28,9 @@ class Deadline:
     def elapsed_seconds(self) -> float:
         return self._clock() - self._started
 
+    def remaining_seconds(self) -> float:
+        return max(0.0, self._remaining_ms() / 1000)
+
     def call_timeout_seconds(self, configured_seconds: float) -> float:
         """The timeout to give the next downstream call, or DeadlineExceeded if none fits."""
         available = self._remaining_ms() / 1000 - RESERVE_SECONDS

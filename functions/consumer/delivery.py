@@ -1,46 +1,131 @@
-"""One downstream call, measured and logged the same way for both invocation shapes.
-
-Tracing needs nothing here: the Tracer patches `requests`, so every call is already a subsegment
-with its status and fault flags.
-"""
+"""One message's outcome, the same for both invocation shapes: delivered, or dead-lettered at once
+when it can never succeed. Any other failure raises, for the caller's retry mechanism (the queue's
+backoff, or Lambda's async retries)."""
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from consumer.config import Config
 from consumer.deadline import Deadline
-from consumer.downstream import DownstreamClient
 from consumer.errors import DownstreamFailure
 from consumer.observability import Metric, count, failure_metric_name, logger, metrics
+from consumer.runtime import Runtime
 
 
-def deliver(
-    downstream: DownstreamClient,
-    config: Config,
-    deadline: Deadline,
-    body: str,
-    idempotency_key: str,
-) -> int:
-    """Call the downstream once; return its 2xx status or raise DownstreamFailure."""
-    timeout_seconds = deadline.call_timeout_seconds(config.downstream_timeout_seconds)
+class DeadLetterReason(StrEnum):
+    INVALID_JSON = "invalid-json"
+    NON_RETRYABLE_STATUS = "non-retryable-status"
+    # The next attempt would come after the source queue's retention ends.
+    WOULD_EXPIRE = "would-expire"
+
+
+# DeadLetterDetail is for a person reading the DLQ, and counts toward the copy's size.
+MAX_DETAIL_CHARACTERS = 512
+
+
+@dataclass(frozen=True)
+class Message:
+    body: str
+    idempotency_key: str
+    # Where it came from, as DLQ attributes: SourceMessageId, or SourceRequestId for a job.
+    source: Mapping[str, str]
+    # The original message attributes, in the shape of Lambda's SQS event.
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int | None = None
+    dead_letter_message_id: str | None = None
+
+    @property
+    def dead_lettered(self) -> bool:
+        return self.dead_letter_message_id is not None
+
+
+def deliver_or_dead_letter(runtime: Runtime, deadline: Deadline, message: Message) -> Outcome:
+    """Deliver the message, or dead-letter it if it can never succeed.
+
+    Raises DownstreamFailure (retryable), DeadlineExceeded or DeadLetterError.
+    """
+    problem = json_error(message.body)
+    if problem is not None:
+        return dead_letter(runtime, message, DeadLetterReason.INVALID_JSON, problem)
+    try:
+        status_code = _deliver(runtime, deadline, message)
+    except DownstreamFailure as failure:
+        if failure.status_code not in runtime.config.non_retryable_status_codes:
+            raise
+        return dead_letter(runtime, message, DeadLetterReason.NON_RETRYABLE_STATUS, str(failure))
+    return Outcome(status_code=status_code)
+
+
+def json_error(text: str) -> str | None:
+    """None when `text` is JSON the downstream can accept (RFC 8259), else why it is not."""
+    try:
+        # Python's json accepts NaN and Infinity; RFC 8259 and most downstreams do not.
+        json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        return f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+    except ValueError as exc:
+        return f"body is not valid JSON: {exc}"
+    except RecursionError:
+        return "body is not valid JSON: nested too deeply to parse"
+    return None
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _deliver(runtime: Runtime, deadline: Deadline, message: Message) -> int:
+    """Call the downstream once, measured and logged; return its 2xx status.
+
+    Tracing needs nothing here: DownstreamClient.deliver is its own subsegment.
+    """
     started = time.perf_counter()
     try:
-        status_code = downstream.deliver(body, idempotency_key, timeout_seconds)
+        status_code = runtime.downstream.deliver(message.body, message.idempotency_key, deadline)
     except DownstreamFailure as failure:
+        _record_latency(started)
         count(failure_metric_name(failure.outcome, failure.status_code))
         raise
-    finally:
-        latency_ms = (time.perf_counter() - started) * 1000
-        metrics.add_metric(
-            name=Metric.DOWNSTREAM_LATENCY, unit=MetricUnit.Milliseconds, value=latency_ms
-        )
+    latency_ms = _record_latency(started)
     count(Metric.DELIVERED)
     logger.info("delivered", status_code=status_code, latency_ms=round(latency_ms, 1))
     return status_code
 
 
-def is_non_retryable(failure: DownstreamFailure, config: Config) -> bool:
-    return failure.status_code in config.non_retryable_status_codes
+def _record_latency(started: float) -> float:
+    latency_ms = (time.perf_counter() - started) * 1000
+    metrics.add_metric(
+        name=Metric.DOWNSTREAM_LATENCY, unit=MetricUnit.Milliseconds, value=latency_ms
+    )
+    return latency_ms
+
+
+def dead_letter(
+    runtime: Runtime, message: Message, reason: DeadLetterReason, detail: str
+) -> Outcome:
+    """Send the message to the DLQ with its reason; raises DeadLetterError."""
+    detail = detail[:MAX_DETAIL_CHARACTERS]
+    dead_letter_message_id = runtime.sqs.send_to_dead_letter(
+        message.body,
+        {"DeadLetterReason": reason.value, "DeadLetterDetail": detail, **message.source},
+        message.attributes,
+    )
+    count(Metric.DEAD_LETTERED)
+    logger.error(
+        "sent to the dead-letter queue",
+        reason=reason.value,
+        detail=detail,
+        dead_letter_message_id=dead_letter_message_id,
+    )
+    return Outcome(dead_letter_message_id=dead_letter_message_id)

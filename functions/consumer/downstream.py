@@ -1,61 +1,241 @@
 """HTTP adapter for the downstream microservice: the only module that knows `requests`.
 
-Every outcome other than a 2xx becomes a DownstreamFailure, so the processing never sees a
-library exception.
+Every outcome other than a 2xx becomes a DownstreamFailure, so the rest of the consumer never
+sees a library exception. A call is bounded as a whole, not only each socket read: a downstream
+that trickles its answer is cut off at the call's deadline. Nothing of one delivery reaches
+another: no cookies are kept, and at most a small part of an answer's body is read.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
+import socket
+import threading
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from http.cookiejar import DefaultCookiePolicy
+from types import TracebackType
+from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from consumer.config import redacted_url
+from consumer.deadline import Deadline
 from consumer.errors import DownstreamFailure
-from consumer.retry_after import retry_after_seconds
+from consumer.observability import tracer
+
+# An answer's body is read up to this (and then the connection is dropped): the consumer needs
+# only the status and headers, and a huge body must not fill the function's memory.
+MAX_BODY_BYTES = 64 * 1024
+# A Retry-After of more digits than this is not a delay anyone meant; it is ignored.
+_MAX_RETRY_AFTER_DIGITS = 9
 
 
 class DownstreamClient:
-    def __init__(self, url: str, method: str, session: requests.Session | None = None) -> None:
+    def __init__(self, url: str, method: str, timeout_seconds: float) -> None:
         self.url = url
         self.method = method
+        self.timeout_seconds = timeout_seconds
         # One session per execution environment: warm invocations reuse its pooled connections.
-        self.session = session or requests.Session()
+        self.session = requests.Session()
+        # Cookies a downstream sets would otherwise go out with every later message.
+        self.session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        adapter = _GuardedAdapter()
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
 
-    def deliver(self, body: str, idempotency_key: str, timeout_seconds: float) -> int:
-        """Send one message body; return the 2xx status or raise DownstreamFailure."""
-        try:
-            response = self.session.request(
-                self.method,
-                self.url,
-                data=body.encode("utf-8"),
-                headers={"Content-Type": "application/json", "Idempotency-Key": idempotency_key},
-                # The same bound for connecting and for each read; the caller keeps it inside
-                # the invocation's remaining time.
-                timeout=(timeout_seconds, timeout_seconds),
-                # A redirect is the downstream's failure to accept the message where configured;
-                # following it could POST the message somewhere nobody intended.
-                allow_redirects=False,
+    @tracer.capture_method(capture_response=False)
+    def deliver(self, body: str, idempotency_key: str, deadline: Deadline) -> int:
+        """Send one message body; return the 2xx status or raise DownstreamFailure.
+
+        Raises DeadlineExceeded, without calling, when too little of the invocation is left.
+        """
+        timeout_seconds = deadline.call_timeout_seconds(self.timeout_seconds)
+        with _CallGuard(timeout_seconds) as guard:
+            try:
+                response = self.session.request(
+                    self.method,
+                    self.url,
+                    data=body.encode("utf-8"),
+                    headers={
+                        "Content-Type": "application/json",
+                        "Idempotency-Key": idempotency_key,
+                        # Bodies are read raw and bounded: a compressed one could expand.
+                        "Accept-Encoding": "identity",
+                    },
+                    timeout=(timeout_seconds, timeout_seconds),
+                    # A redirect is the downstream's failure to accept the message where
+                    # configured; following it could POST the message where nobody intended.
+                    allow_redirects=False,
+                    stream=True,
+                )
+            except requests.RequestException as exc:
+                raise self._request_failure(exc, guard, timeout_seconds) from None
+            status_code = response.status_code
+            failure = None if 200 <= status_code <= 299 else self._status_failure(response)
+            # The status decides; a body cut short by the deadline changes nothing.
+            _discard_body(response)
+        if failure is not None:
+            raise failure
+        return status_code
+
+    def _status_failure(self, response: requests.Response) -> DownstreamFailure:
+        return DownstreamFailure(
+            f"downstream answered {response.status_code} {response.reason}",
+            outcome="status",
+            status_code=response.status_code,
+            retry_after_seconds=retry_after_seconds(
+                response.headers.get("Retry-After"), datetime.now(UTC)
+            ),
+        )
+
+    def _request_failure(
+        self, exc: requests.RequestException, guard: _CallGuard, timeout_seconds: float
+    ) -> DownstreamFailure:
+        # Messages of requests' exceptions quote the URL; ours name it without credentials.
+        where = redacted_url(self.url)
+        if guard.expired or isinstance(exc, requests.Timeout):
+            return DownstreamFailure(
+                f"downstream {where} did not answer within {timeout_seconds:g}s",
+                outcome="timeout",
             )
-        except requests.Timeout as exc:
-            raise DownstreamFailure(
-                f"downstream did not answer within {timeout_seconds:g}s", outcome="timeout"
-            ) from exc
-        except requests.ConnectionError as exc:
-            raise DownstreamFailure(
-                f"could not connect to the downstream: {type(exc).__name__}", outcome="connection"
-            ) from exc
-        except requests.RequestException as exc:
-            raise DownstreamFailure(
-                f"request to the downstream failed: {exc}", outcome="request-error"
-            ) from exc
-        with response:
-            if 200 <= response.status_code <= 299:
-                return response.status_code
-            raise DownstreamFailure(
-                f"downstream answered {response.status_code} {response.reason}",
-                outcome="status",
-                status_code=response.status_code,
-                retry_after_seconds=retry_after_seconds(
-                    response.headers.get("Retry-After"), datetime.now(UTC)
-                ),
+        if isinstance(exc, requests.ConnectionError):
+            return DownstreamFailure(
+                f"could not connect to the downstream {where}: {type(exc).__name__}",
+                outcome="connection",
             )
+        return DownstreamFailure(
+            f"request to the downstream {where} failed: {type(exc).__name__}",
+            outcome="request-error",
+        )
+
+
+def _discard_body(response: requests.Response) -> None:
+    """Read at most MAX_BODY_BYTES of the body. A body read whole lets the connection go back
+    to the pool; a longer one is cut off with its connection."""
+    received = 0
+    try:
+        for chunk in response.iter_content(chunk_size=8192, decode_unicode=False):
+            received += len(chunk)
+            if received > MAX_BODY_BYTES:
+                break
+        else:
+            return
+    except requests.RequestException:
+        pass
+    response.close()
+
+
+def retry_after_seconds(header_value: str | None, now: datetime) -> int | None:
+    """Retry-After (RFC 9110 section 10.2.3), delta-seconds or an HTTP-date, as seconds from
+    now; None when it is absent or unreadable.
+
+    An unreadable value is ignored rather than treated as an error: it only ever raises the
+    delay, and our own backoff already spaces the retry.
+    """
+    if header_value is None:
+        return None
+    value = header_value.strip()
+    if value.isascii() and value.isdigit():
+        return int(value) if len(value) <= _MAX_RETRY_AFTER_DIGITS else None
+    try:
+        when = parsedate_to_datetime(value)
+        if when.tzinfo is None:
+            # RFC 9110: HTTP-dates are always GMT, whether or not the zone is spelled out.
+            when = when.replace(tzinfo=UTC)
+        return max(0, math.ceil((when - now).total_seconds()))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+_current_guard = threading.local()
+
+
+class _CallGuard:
+    """The whole call's deadline: when it passes, the call's connection is shut down, which
+    ends any read in progress (socket timeouts bound each read only, not their sum)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._connection: HTTPConnection | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _CallGuard:
+        _current_guard.guard = self
+        self._timer.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        with self._lock:
+            # The connection may go back to the pool: the timer must not touch it any more.
+            self._connection = None
+        self._timer.cancel()
+        _current_guard.guard = None
+
+    def attach(self, connection: HTTPConnection) -> None:
+        with self._lock:
+            self._connection = connection
+            if self.expired:
+                self._abort()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            self._abort()
+
+    def _abort(self) -> None:
+        sock = getattr(self._connection, "sock", None)
+        if sock is None:
+            return
+        # The plain socket's shutdown, also under TLS: it leaves the TLS object alone. The
+        # socket may be closing already.
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _attach_to_current_call(connection: HTTPConnection) -> None:
+    guard: _CallGuard | None = getattr(_current_guard, "guard", None)
+    if guard is not None:
+        guard.attach(connection)
+
+
+class _GuardedHTTPConnection(HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _attach_to_current_call(self)
+        super().request(*args, **kwargs)
+
+
+class _GuardedHTTPSConnection(HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _attach_to_current_call(self)
+        super().request(*args, **kwargs)
+
+
+class _GuardedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class _GuardedAdapter(HTTPAdapter):
+    """requests' adapter with connections the call's guard can reach."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _GuardedHTTPConnectionPool,
+            "https": _GuardedHTTPSConnectionPool,
+        }

@@ -42,3 +42,11 @@ class DeadlineExceeded(Exception):
 
 class DeadLetterError(Exception):
     """Sending a message to the dead-letter queue failed."""
+
+
+class DeadLetterTooLargeError(DeadLetterError):
+    """The body with its dead-letter attributes exceeds SQS's message size."""
+
+
+class QueueUrlError(Exception):
+    """The service would not tell a queue's URL."""

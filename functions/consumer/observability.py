@@ -60,10 +60,13 @@ class _Untraced(BaseProvider, BaseSegment):
 logger = Logger()
 metrics = Metrics()
 # Powertools' own rule decides (off outside Lambda, under SAM CLI, or by POWERTOOLS_TRACE_DISABLED).
+# Only the AWS SDK is patched: the patches of requests and http.client would record the
+# downstream's URL whole, credentials and query string included. The downstream call is traced
+# as a method instead (downstream.py), without its URL.
 tracer = (
     Tracer(disabled=True, auto_patch=False, provider=_Untraced())
     if Tracer._is_tracer_disabled()
-    else Tracer()
+    else Tracer(patch_modules=("botocore",))
 )
 
 
@@ -75,6 +78,7 @@ class Metric(StrEnum):
     FINAL_ATTEMPTS = "FinalAttemptsFailed"
     DEAD_LETTERED = "DeadLettered"
     DEAD_LETTER_SEND_FAILED = "DeadLetterSendFailed"
+    DEAD_LETTER_TOO_LARGE = "DeadLetterTooLarge"
     VISIBILITY_CHANGE_FAILED = "VisibilityChangeFailed"
     INVALID_RECORDS = "InvalidRecords"
     DEADLINE_SKIPPED = "DeadlineSkipped"

@@ -10,6 +10,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from consumer.errors import InvalidRecordError
 
+# ApproximateReceiveCount and SentTimestamp are decimal integers far below 10^15; a longer digit
+# string is not one SQS wrote (and int() of thousands of digits is refused or slow).
+_MAX_DIGITS = 15
+
 
 @dataclass(frozen=True)
 class QueuedMessage:
@@ -17,8 +21,9 @@ class QueuedMessage:
     receipt_handle: str
     body: str
     receive_count: int
+    # When SQS first enqueued the message (ms since the epoch); retention counts from it.
+    sent_timestamp_ms: int | None
     queue_arn: str
-    queue_url: str
     message_attributes: Mapping[str, Any]
 
 
@@ -32,21 +37,23 @@ def queued_message(record: SQSRecord) -> QueuedMessage:
     if not isinstance(body, str):
         raise InvalidRecordError("record has no body string")
     attributes = raw.get("attributes")
-    count = attributes.get("ApproximateReceiveCount") if isinstance(attributes, dict) else None
-    if not (isinstance(count, str) and count.isascii() and count.isdigit() and int(count) >= 1):
-        raise InvalidRecordError(f"invalid attributes.ApproximateReceiveCount: {count!r}")
+    if not isinstance(attributes, dict):
+        attributes = {}
+    receive_count = _integer(attributes.get("ApproximateReceiveCount"))
+    if receive_count is None or receive_count < 1:
+        raise InvalidRecordError("invalid attributes.ApproximateReceiveCount")
     queue_arn = _text(raw, "eventSourceARN")
     arn_parts = queue_arn.split(":")
     if len(arn_parts) != 6 or arn_parts[:3] != ["arn", arn_parts[1], "sqs"] or not all(arn_parts):
-        raise InvalidRecordError(f"invalid eventSourceARN: {queue_arn!r}")
+        raise InvalidRecordError("invalid eventSourceARN")
     message_attributes = raw.get("messageAttributes")
     return QueuedMessage(
         message_id=message_id,
         receipt_handle=receipt_handle,
         body=body,
-        receive_count=int(count),
+        receive_count=receive_count,
+        sent_timestamp_ms=_integer(attributes.get("SentTimestamp")),
         queue_arn=queue_arn,
-        queue_url=record.queue_url,
         message_attributes=message_attributes if isinstance(message_attributes, dict) else {},
     )
 
@@ -56,3 +63,9 @@ def _text(raw: Mapping[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value:
         raise InvalidRecordError(f"record has no {key}")
     return value
+
+
+def _integer(value: Any) -> int | None:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= _MAX_DIGITS:
+        return int(value)
+    return None

@@ -37,7 +37,9 @@ def get_runtime() -> Runtime:
     config = Config.from_environ(os.environ)
     return Runtime(
         config=config,
-        downstream=DownstreamClient(config.downstream_url, config.downstream_method),
+        downstream=DownstreamClient(
+            config.downstream_url, config.downstream_method, config.downstream_timeout_seconds
+        ),
         sqs=SqsActions(
             boto3.client("sqs", config=_SQS_CLIENT_CONFIG), config.dead_letter_queue_url
         ),

@@ -1,16 +1,19 @@
-"""SQS adapter: the two calls the consumer makes itself; the event source mapping makes the rest."""
+"""SQS adapter: SQS's limits, and the two calls the consumer makes itself (the event source
+mapping makes the rest). The only module that knows botocore's errors."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from consumer.errors import DeadLetterError
+from consumer.errors import DeadLetterError, DeadLetterTooLargeError, QueueUrlError
+from consumer.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -19,9 +22,27 @@ if TYPE_CHECKING:
         MessageAttributeValueTypeDef,
     )
 
-# SendMessage accepts at most 10 message attributes; batch calls at most 10 entries.
-MAX_MESSAGE_ATTRIBUTES = 10
+# ChangeMessageVisibility accepts 0..43200 s, and a message's visibility cannot be extended
+# beyond 12 hours from its receive in total.
+MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
+# Batch calls (ChangeMessageVisibilityBatch, SendMessageBatch, ...) take at most 10 entries.
 MAX_BATCH_ENTRIES = 10
+# SendMessage accepts at most 10 message attributes.
+MAX_MESSAGE_ATTRIBUTES = 10
+# A message's body and its attributes (name, data type and value of each) count toward this.
+MAX_MESSAGE_SIZE_BYTES = 1_048_576
+# An SQS event source mapping's MaximumBatchingWindowInSeconds is at most 300: Lambda may have
+# received a batch's messages up to that long before the invocation starts.
+MAX_BATCHING_WINDOW_SECONDS = 300
+
+
+# What SendMessage accepts (SQS developer guide, message attributes and SendMessage): names of
+# up to 256 of these characters, not starting with AWS. or Amazon., without a leading, trailing
+# or doubled period; String, Number or Binary, optionally with a custom label; and text of
+# #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF.
+_ATTRIBUTE_NAME = re.compile(r"(?!(?i:aws\.|amazon\.))(?!\.)(?!.*\.\.)[A-Za-z0-9_.-]{1,256}(?<!\.)")
+_DATA_TYPE = re.compile(r"(String|Number|Binary)(\.[A-Za-z0-9_.-]{1,200})?")
+_NOT_SQS_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 @dataclass(frozen=True)
@@ -34,6 +55,30 @@ class SqsActions:
     def __init__(self, client: SQSClient, dead_letter_queue_url: str) -> None:
         self.client = client
         self.dead_letter_queue_url = dead_letter_queue_url
+        # Queue ARN -> URL, as the service returned it, for the execution environment's life.
+        self._queue_urls: dict[str, str] = {}
+
+    def queue_url(self, queue_arn: str) -> str:
+        """The queue's URL, asked of the service (GetQueueUrl) once per ARN.
+
+        Never built from the ARN: SQS-compatible endpoints and partitions differ in host and
+        scheme, and an endpoint may find queues only by the URL it handed out. Raises
+        QueueUrlError.
+        """
+        if queue_arn not in self._queue_urls:
+            _, _, _, _, account_id, queue_name = queue_arn.split(":", 5)
+            try:
+                response = self.client.get_queue_url(
+                    QueueName=queue_name, QueueOwnerAWSAccountId=account_id
+                )
+            except ClientError as exc:
+                raise QueueUrlError(
+                    f"GetQueueUrl refused for {queue_name} ({_error_code(exc)}): {exc}"
+                ) from exc
+            except BotoCoreError as exc:
+                raise QueueUrlError(f"GetQueueUrl failed for {queue_name}: {exc}") from exc
+            self._queue_urls[queue_arn] = response["QueueUrl"]
+        return self._queue_urls[queue_arn]
 
     def change_visibility_batch(
         self, queue_url: str, changes: Sequence[VisibilityChange]
@@ -72,13 +117,63 @@ class SqsActions:
         return refusals
 
     def send_to_dead_letter(
-        self, body: str, attributes: Mapping[str, MessageAttributeValueTypeDef]
+        self,
+        body: str,
+        labels: Mapping[str, str],
+        original_attributes: Mapping[str, Any],
     ) -> str:
-        """Send a message to the dead-letter queue; return the new message's id."""
-        try:
-            response = self.client.send_message(
-                QueueUrl=self.dead_letter_queue_url, MessageBody=body, MessageAttributes=attributes
+        """Send `body` verbatim to the DLQ with `labels` as string attributes; return the new
+        message's id. Raises DeadLetterError.
+
+        The original attributes (in the shape of Lambda's SQS event) travel along as far as
+        SQS's limit of 10 allows.
+        """
+        attributes: dict[str, MessageAttributeValueTypeDef] = {
+            name: {"DataType": "String", "StringValue": _sqs_text(value)}
+            for name, value in labels.items()
+        }
+        size = len(body.encode("utf-8")) + sum(map(_attribute_size, attributes.items()))
+        if size > MAX_MESSAGE_SIZE_BYTES:
+            raise DeadLetterTooLargeError(
+                f"the dead-letter copy would be {size} bytes, over SQS's {MAX_MESSAGE_SIZE_BYTES}"
             )
+        dropped: list[str] = []
+        for name, value in _attributes_from_event(original_attributes).items():
+            attribute_size = _attribute_size((name, value))
+            if (
+                name in attributes
+                or len(attributes) >= MAX_MESSAGE_ATTRIBUTES
+                or size + attribute_size > MAX_MESSAGE_SIZE_BYTES
+            ):
+                dropped.append(name)
+            else:
+                attributes[name] = value
+                size += attribute_size
+        if dropped:
+            logger.warning(
+                "message attributes left off the dead-letter copy "
+                "(SQS allows 10 attributes and 1 MiB with the body)",
+                dropped_attributes=dropped,
+            )
+        try:
+            try:
+                response = self.client.send_message(
+                    QueueUrl=self.dead_letter_queue_url,
+                    MessageBody=body,
+                    MessageAttributes=attributes,
+                )
+            except ClientError:
+                if len(attributes) == len(labels):
+                    raise
+                # SQS refused something of the original attributes: the copy goes without them.
+                logger.warning(
+                    "the dead-letter queue refused the original attributes; sent without them"
+                )
+                response = self.client.send_message(
+                    QueueUrl=self.dead_letter_queue_url,
+                    MessageBody=body,
+                    MessageAttributes={name: attributes[name] for name in labels},
+                )
         except ClientError as exc:
             raise DeadLetterError(
                 f"SendMessage to the dead-letter queue refused ({_error_code(exc)}): {exc}"
@@ -92,11 +187,7 @@ def _error_code(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "unknown")
 
 
-def string_attribute(value: str) -> MessageAttributeValueTypeDef:
-    return {"DataType": "String", "StringValue": value}
-
-
-def attributes_from_event(
+def _attributes_from_event(
     event_attributes: Mapping[str, Any],
 ) -> dict[str, MessageAttributeValueTypeDef]:
     """Convert a Lambda SQS record's messageAttributes to SendMessage's MessageAttributes.
@@ -106,15 +197,41 @@ def attributes_from_event(
     """
     converted: dict[str, MessageAttributeValueTypeDef] = {}
     for name, attribute in event_attributes.items():
-        data_type = attribute.get("dataType")
-        if not isinstance(data_type, str):
+        if not (isinstance(name, str) and _ATTRIBUTE_NAME.fullmatch(name)):
             continue
-        if attribute.get("stringValue") is not None:
-            converted[name] = {"DataType": data_type, "StringValue": attribute["stringValue"]}
-        elif attribute.get("binaryValue") is not None:
+        if not isinstance(attribute, Mapping):
+            continue
+        data_type = attribute.get("dataType")
+        if not (isinstance(data_type, str) and _DATA_TYPE.fullmatch(data_type)):
+            continue
+        string_value = attribute.get("stringValue")
+        binary_value = attribute.get("binaryValue")
+        if (
+            isinstance(string_value, str)
+            and string_value
+            and _sqs_text(string_value) == string_value
+        ):
+            converted[name] = {"DataType": data_type, "StringValue": string_value}
+        elif isinstance(binary_value, str) and binary_value:
             try:
-                binary_value = base64.b64decode(attribute["binaryValue"], validate=True)
-            except (binascii.Error, TypeError, ValueError):
+                decoded = base64.b64decode(binary_value, validate=True)
+            except (binascii.Error, ValueError):
                 continue
-            converted[name] = {"DataType": data_type, "BinaryValue": binary_value}
+            converted[name] = {"DataType": data_type, "BinaryValue": decoded}
     return converted
+
+
+def _sqs_text(text: str) -> str:
+    """`text` with each character SQS refuses in a message replaced by U+FFFD."""
+    return _NOT_SQS_TEXT.sub("\ufffd", text)
+
+
+def _attribute_size(item: tuple[str, MessageAttributeValueTypeDef]) -> int:
+    name, attribute = item
+    binary_value = attribute.get("BinaryValue")
+    value = (
+        binary_value
+        if isinstance(binary_value, bytes)
+        else attribute.get("StringValue", "").encode("utf-8")
+    )
+    return len(name.encode("utf-8")) + len(attribute["DataType"].encode("utf-8")) + len(value)

@@ -10,9 +10,10 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from pytest_httpserver import HTTPServer
 
 from consumer.app import lambda_handler
+from consumer.backoff import BackoffPolicy
+from consumer.config import Config
 from consumer.observability import logger
 from consumer.runtime import get_runtime
 from local.lambda_context import FakeLambdaContext
@@ -37,6 +38,11 @@ class Harness:
         self.visibility_change_calls = 0
         self.log_stream = io.StringIO()
         self._stdout = ""
+
+    @property
+    def backoff_policy(self) -> BackoffPolicy:
+        """The policy the function reads from the stack's environment."""
+        return Config.from_environ(self.stack.function_environment()).backoff_policy
 
     @property
     def source_url(self) -> str:
@@ -81,6 +87,13 @@ class Harness:
     def dead_letters(self) -> list[Any]:
         return self.receive(self.dead_letter_url, visibility_timeout=0)
 
+    def forget_emitted(self) -> None:
+        """Start emitted() afresh: what was written so far is dropped."""
+        self.capsys.readouterr()
+        self._stdout = ""
+        self.log_stream.seek(0)
+        self.log_stream.truncate()
+
     def emitted(self) -> Emitted:
         """Log lines and EMF metric documents written so far."""
         # Metrics are print()ed to the current stdout; log lines go to the logger's own stream.
@@ -100,22 +113,10 @@ def env_overrides(request: pytest.FixtureRequest) -> dict[str, str]:
     return dict(getattr(request, "param", {}))
 
 
-@pytest.fixture(scope="session")
-def http_server() -> Iterator[HTTPServer]:
-    # Threaded, so that a downstream held open by one request does not block the next.
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def downstream(http_server: HTTPServer) -> Iterator[Downstream]:
-    http_server.clear()
-    downstream = Downstream(http_server)
-    yield downstream
-    downstream.release_all()
-    http_server.clear()
+def downstream() -> Iterator[Downstream]:
+    with Downstream().serving() as serving:
+        yield serving
 
 
 @pytest.fixture

@@ -1,14 +1,21 @@
-"""A real HTTP downstream on 127.0.0.1 whose answers each test scripts."""
+"""A real HTTP downstream on 127.0.0.1 whose answers each test scripts.
+
+A plain HTTP/1.1 server with keep-alive, as real services are, so that tests see the client's
+connection reuse; its answers can be slow, trickled, huge or cut off, as hostile ones are.
+"""
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
 
 from local.demo_downstream import simulated_answer
 
@@ -19,9 +26,14 @@ PATH = "/messages"
 class Answer:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b"{}"
     # Set to block the request until the test releases it: a downstream that never answers
     # within the client's timeout, without any sleep in the test.
     hold: threading.Event | None = None
+    # Write the answer one byte at a time, this many seconds apart (a trickling server).
+    trickle_seconds: float = 0.0
+    # Close the connection abruptly instead of answering.
+    reset: bool = False
 
 
 class Downstream:
@@ -31,42 +43,120 @@ class Downstream:
     the local system reads it with the same function.
     """
 
-    def __init__(self, server: HTTPServer) -> None:
-        self.server = server
+    def __init__(self) -> None:
         self.script: deque[Answer] = deque()
         self.default = Answer()
         self.requests: list[dict[str, Any]] = []
         self._served_holds: list[Answer] = []
         self._lock = threading.Lock()
-        server.expect_request(PATH).respond_with_handler(self._answer)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
 
     @property
     def url(self) -> str:
-        return str(self.server.url_for(PATH))
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}{PATH}"
+
+    @contextmanager
+    def serving(self) -> Iterator[Downstream]:
+        # A short poll interval: shutdown() waits for it, once per test.
+        thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
+        thread.start()
+        try:
+            yield self
+        finally:
+            self.release_all()
+            self._server.shutdown()
+            self._server.server_close()
+            thread.join()
 
     def release_all(self) -> None:
-        for answer in [*self.script, self.default, *self._served_holds]:
+        with self._lock:
+            answers = [*self.script, self.default, *self._served_holds]
+        for answer in answers:
             if answer.hold is not None:
                 answer.hold.set()
 
     def answer(self, *answers: Answer) -> None:
         self.script.extend(answers)
 
-    def _answer(self, request: Request) -> Response:
-        body = request.get_data(as_text=True)
+    def next_answer(self, request: dict[str, Any]) -> Answer:
         with self._lock:
-            self.requests.append(
-                {"method": request.method, "headers": dict(request.headers), "body": body}
-            )
+            self.requests.append(request)
             answer = self.script.popleft() if self.script else self.default
-        answer = _simulated(body) or answer
+        simulated = simulated_answer(request["body"])
+        if simulated is not None:
+            answer = Answer(status=simulated[0], headers=simulated[1])
+        # What the client was sent: None when the connection was reset instead.
+        request["answered_status"] = None if answer.reset else answer.status
         if answer.hold is not None:
             with self._lock:
                 self._served_holds.append(answer)
             answer.hold.wait(timeout=30)
-        return Response("{}", status=answer.status, headers=answer.headers)
+        return answer
 
 
-def _simulated(body: str) -> Answer | None:
-    simulated = simulated_answer(body)
-    return None if simulated is None else Answer(status=simulated[0], headers=simulated[1])
+def _handler_for(downstream: Downstream) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes: with Nagle on, the body waits for the
+        # client's delayed ACK (about 40 ms a call on loopback).
+        disable_nagle_algorithm = True
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode("utf-8", errors="replace")
+            answer = downstream.next_answer(
+                {
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": dict(self.headers),
+                    "body": body,
+                    # The client's end of the connection: equal ports mean a reused connection.
+                    "client_port": self.client_address[1],
+                }
+            )
+            if answer.reset:
+                # SO_LINGER 0: the close sends a TCP reset, not an orderly shutdown.
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                )
+                self.close_connection = True
+                return
+            head = [f"HTTP/1.1 {answer.status} {_reason(answer.status)}"]
+            headers = {"Content-Type": "application/json", **answer.headers}
+            headers["Content-Length"] = str(len(answer.body))
+            head += [f"{name}: {value}" for name, value in headers.items()]
+            head_bytes = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+            try:
+                if not answer.trickle_seconds:
+                    # Two writes, never a copy of the body: the tests measure the client's memory.
+                    self.wfile.write(head_bytes)
+                    self.wfile.write(answer.body)
+                    return
+                raw = head_bytes + answer.body
+                # The whole answer, status line included, one byte at a time.
+                for index in range(len(raw)):
+                    self.wfile.write(raw[index : index + 1])
+                    self.wfile.flush()
+                    # The server's own pace, not a synchronisation of the test.
+                    time.sleep(answer.trickle_seconds)
+            except (BrokenPipeError, ConnectionResetError):
+                # The client gave up on a slow or huge answer: what a good client does.
+                self.close_connection = True
+
+        do_POST = do_PUT = do_PATCH = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # every request is recorded in `requests`
+
+    return Handler
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from consumer.config import Config
+from consumer.sqs_actions import MAX_BATCHING_WINDOW_SECONDS, MAX_VISIBILITY_TIMEOUT_SECONDS
 from local.moto_stack import load_stack, parameter_defaults, sam_template, translated
 from local.template import ROOT
 from tests.support.template import resources_of_type
@@ -23,6 +25,16 @@ ENVIRONMENT_CONTRACT = {
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
     "POWERTOOLS_LOG_LEVEL",
+}
+
+# The function's settings that are template parameters, each passed through unchanged.
+PARAMETER_OF = {
+    "BACKOFF_BASE_SECONDS": "BackoffBaseSeconds",
+    "BACKOFF_JITTER_SECONDS": "BackoffJitterSeconds",
+    "BACKOFF_MAX_SECONDS": "BackoffMaxSeconds",
+    "BACKOFF_STRATEGY": "BackoffStrategy",
+    "MAX_RECEIVE_COUNT": "MaxReceiveCount",
+    "NON_RETRYABLE_STATUS_CODES": "NonRetryableStatusCodes",
 }
 
 
@@ -72,7 +84,6 @@ def test_source_redrives_to_the_dead_letter_queue_after_max_receive_count(
     redrive = properties(cfn, "SourceQueue")["RedrivePolicy"]
     assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
     assert redrive["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}
-    assert parameter_defaults()["MaxReceiveCount"] == 10
 
 
 def test_max_receive_count_has_one_source_of_truth(cfn: dict[str, Any]) -> None:
@@ -131,15 +142,24 @@ def test_function_environment_is_the_contract(cfn: dict[str, Any]) -> None:
     variables = function(cfn)["Environment"]["Variables"]
     assert set(variables) >= ENVIRONMENT_CONTRACT
     assert variables["DEAD_LETTER_QUEUE_URL"] == {"Ref": "DeadLetterQueue"}
-    defaults = parameter_defaults()
-    for variable, parameter, default in (
-        ("BACKOFF_BASE_SECONDS", "BackoffBaseSeconds", 30),
-        ("BACKOFF_JITTER_SECONDS", "BackoffJitterSeconds", 60),
-        ("BACKOFF_MAX_SECONDS", "BackoffMaxSeconds", 43_200),
-        ("NON_RETRYABLE_STATUS_CODES", "NonRetryableStatusCodes", ""),
-    ):
+    for variable, parameter in PARAMETER_OF.items():
         assert variables[variable] == {"Ref": parameter}
-        assert defaults[parameter] == default
+
+
+def test_the_templates_defaults_are_the_functions_defaults() -> None:
+    # Given the template's parameter defaults, and the function's own defaults (its environment
+    # with nothing but the required settings)
+    defaults = {variable: str(parameter_defaults()[p]) for variable, p in PARAMETER_OF.items()}
+    required = {
+        "DOWNSTREAM_URL": "https://downstream.example.com",
+        "DEAD_LETTER_QUEUE_URL": "https://sqs.example.com/1/dlq",
+    }
+    # When the function reads each
+    from_template = Config.from_environ({**defaults, **required})
+    unset = Config.from_environ(required)
+    # Then a deployment with default parameters behaves as the function does unconfigured
+    assert from_template.backoff_policy == unset.backoff_policy
+    assert from_template.non_retryable_status_codes == unset.non_retryable_status_codes
 
 
 # Event source mapping and asynchronous invocations
@@ -162,12 +182,12 @@ def test_polling_parameters_respect_aws_limits() -> None:
     ) == (2, 1000)
     assert (parameters["BatchSize"]["MinValue"], parameters["BatchSize"]["MaxValue"]) == (1, 10_000)
     window = parameters["MaximumBatchingWindowInSeconds"]
-    assert (window["MinValue"], window["MaxValue"]) == (0, 300)
+    assert (window["MinValue"], window["MaxValue"]) == (0, MAX_BATCHING_WINDOW_SECONDS)
     retries = parameters["MaximumRetryAttempts"]
     assert (retries["MinValue"], retries["MaxValue"]) == (0, 2)
     age = parameters["MaximumEventAgeInSeconds"]
     assert (age["MinValue"], age["MaxValue"]) == (60, 21_600)
-    assert parameters["BackoffMaxSeconds"]["MaxValue"] == 43_200
+    assert parameters["BackoffMaxSeconds"]["MaxValue"] == MAX_VISIBILITY_TIMEOUT_SECONDS
 
 
 def test_event_invoke_config_comes_from_parameters_and_fails_over_to_the_dlq() -> None:
@@ -232,6 +252,7 @@ def test_sqs_rights_are_poller_rights_on_the_source_and_send_on_the_dlq(
             "sqs:DeleteMessage",
             "sqs:GetQueueAttributes",
             "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueUrl",
         },
         "DeadLetterQueue": {"sqs:SendMessage"},
     }

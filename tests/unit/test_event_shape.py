@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from consumer.app import EventShape, classify
 from consumer.errors import UnsupportedEventError
-from consumer.event_shape import EventShape, classify
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consumer.json_body import json_error
+from consumer.delivery import json_error
 
 
 @pytest.mark.parametrize("text", ['{"a": 1}', "[]", '"text"', "0", "null", " true "])

@@ -19,13 +19,21 @@ SAMPLE: dict[str, Any] = json.loads((ROOT / "events/sqs-single-success.json").re
 
 
 def test_fields_of_a_lambda_record() -> None:
+    # Given the sample event's record, When it is parsed, Then its fields are the consumer's
     message = queued_message(SQSRecord(copy.deepcopy(SAMPLE)))
     assert message.message_id == SAMPLE["messageId"]
     assert message.receive_count == 1
-    assert message.queue_url == (
-        "https://sqs.us-east-1.amazonaws.com/123456789012/sqs-backoff-consumer-source"
-    )
+    assert message.queue_arn == SAMPLE["eventSourceARN"]
+    assert message.sent_timestamp_ms == int(SAMPLE["attributes"]["SentTimestamp"])
     assert message.message_attributes["tenant"]["stringValue"] == "acme"
+
+
+def test_an_unreadable_sent_timestamp_is_unknown_not_an_error() -> None:
+    # Given a record whose SentTimestamp is not a number
+    raw = copy.deepcopy(SAMPLE)
+    raw["attributes"]["SentTimestamp"] = "yesterday"
+    # When it is parsed, Then the record is still valid, its enqueue time unknown
+    assert queued_message(SQSRecord(raw)).sent_timestamp_ms is None
 
 
 @pytest.mark.parametrize(
@@ -36,11 +44,15 @@ def test_fields_of_a_lambda_record() -> None:
         (("body",), None, "no body string"),
         (("attributes", "ApproximateReceiveCount"), "0", "ApproximateReceiveCount"),
         (("attributes", "ApproximateReceiveCount"), "two", "ApproximateReceiveCount"),
+        (("attributes", "ApproximateReceiveCount"), "9" * 5000, "ApproximateReceiveCount"),
+        (("attributes", "ApproximateReceiveCount"), 3, "ApproximateReceiveCount"),
+        (("attributes",), "none", "ApproximateReceiveCount"),
         (("eventSourceARN",), "arn:aws:sns:us-east-1:123456789012:topic", "eventSourceARN"),
         (("eventSourceARN",), "queue-name", "eventSourceARN"),
     ],
 )
 def test_invalid_records(path: tuple[str, ...], value: Any, error: str) -> None:
+    # Given a record with one field broken, When it is parsed, Then the error names the field
     raw = copy.deepcopy(SAMPLE)
     target = raw
     for key in path[:-1]:

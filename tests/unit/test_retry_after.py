@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from consumer.retry_after import retry_after_seconds
+from consumer.downstream import retry_after_seconds
 
 NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 

@@ -1,0 +1,293 @@
+"""SQS batches: each record parsed once, delivered (or dead-lettered when it can never succeed),
+and each failure rescheduled through its visibility timeout by one retry plan.
+
+The record handler only delivers and raises; what happens to a failed record (backoff, the
+final-attempt rule, SQS's 12-hour limit) lives in the processor subclass, through
+failure_handler, the extension point Powertools gives for it. The record's path runs one way:
+event -> QueuedMessage -> outcome or failure -> retry plan -> ChangeMessageVisibilityBatch and
+the record's log line and metrics.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from consumer.backoff import RetryPlan, plan_retry
+from consumer.deadline import Deadline
+from consumer.delivery import (
+    DeadLetterReason,
+    Message,
+    Outcome,
+    dead_letter,
+    deliver_or_dead_letter,
+)
+from consumer.errors import (
+    DeadLetterError,
+    DeadLetterTooLargeError,
+    DeadlineExceeded,
+    DownstreamFailure,
+    QueueUrlError,
+    UnsupportedEventError,
+)
+from consumer.observability import Metric, count, logger, metrics
+from consumer.queued_message import QueuedMessage, queued_message
+from consumer.runtime import Runtime
+from consumer.sqs_actions import (
+    MAX_BATCHING_WINDOW_SECONDS,
+    MAX_VISIBILITY_TIMEOUT_SECONDS,
+    VisibilityChange,
+)
+
+# Failures the consumer expects; anything else is a defect and is logged with its traceback.
+_EXPECTED_FAILURES = (DownstreamFailure, DeadlineExceeded, DeadLetterError)
+
+
+def process_sqs_batch(
+    event: dict[str, Any], context: LambdaContext, runtime: Runtime, deadline: Deadline
+) -> PartialItemFailureResponse:
+    records = event["Records"]
+    if not records:
+        return {"batchItemFailures": []}
+    for index, record in enumerate(records):
+        message_id = record.get("messageId") if isinstance(record, dict) else None
+        if not (isinstance(message_id, str) and message_id):
+            # Lambda fails the whole batch on a response that names an unknown record anyway;
+            # say why instead of failing on a malformed response.
+            raise UnsupportedEventError(
+                f"Records[{index}] has no messageId, so a partial batch response cannot name it"
+            )
+    return process_partial_response(
+        event=event,
+        record_handler=RecordHandler(runtime, deadline),
+        processor=BackoffBatchProcessor(runtime),
+        context=context,
+    )
+
+
+class RecordFailed(Exception):
+    """A parsed record's delivery failed: carries the record and its retry plan, decided once,
+    to failure_handler, with the failure as its cause."""
+
+    def __init__(self, message: QueuedMessage, cause: BaseException, plan: RetryPlan) -> None:
+        super().__init__(str(cause))
+        self.message = message
+        self.cause = cause
+        self.plan = plan
+
+
+class RecordHandler:
+    """Deliver one record. Returns what became of it; raises RecordFailed when it must be
+    retried."""
+
+    def __init__(self, runtime: Runtime, deadline: Deadline) -> None:
+        self.runtime = runtime
+        self.deadline = deadline
+
+    def __call__(self, record: SQSRecord) -> str:
+        # InvalidRecordError escapes as it is: a record that cannot be parsed cannot be
+        # rescheduled either.
+        message = queued_message(record)
+        with logger.append_context_keys(
+            message_id=message.message_id, receive_count=message.receive_count
+        ):
+            delivery = Message(
+                message.body,
+                idempotency_key=message.message_id,
+                source={"SourceMessageId": message.message_id},
+                attributes=message.message_attributes,
+            )
+            try:
+                outcome = deliver_or_dead_letter(self.runtime, self.deadline, delivery)
+            except Exception as error:
+                plan = self._plan(message, error)
+                if not self._would_expire(message, plan):
+                    raise RecordFailed(message, error, plan) from error
+                outcome = self._dead_letter_before_expiry(message, delivery, plan, error)
+        return "dead-lettered" if outcome.dead_lettered else "delivered"
+
+    def _plan(self, message: QueuedMessage, error: BaseException) -> RetryPlan:
+        return plan_retry(
+            message.receive_count,
+            self.runtime.config.backoff_policy,
+            self.runtime.rng,
+            message_id=message.message_id,
+            retry_after_seconds=(
+                error.retry_after_seconds if isinstance(error, DownstreamFailure) else None
+            ),
+            ceiling_seconds=self._visibility_left_seconds(),
+        )
+
+    def _visibility_left_seconds(self) -> int:
+        # SQS counts its 12-hour visibility limit from the ReceiveMessage call, which Lambda
+        # makes before the invocation starts: up to a batching window earlier. The change is
+        # made before the invocation ends. Asking for more than is left is refused outright, so
+        # the delay is trimmed to what is certainly left then.
+        spent = (
+            MAX_BATCHING_WINDOW_SECONDS
+            + self.deadline.elapsed_seconds()
+            + self.deadline.remaining_seconds()
+        )
+        return max(0, int(MAX_VISIBILITY_TIMEOUT_SECONDS - spent))
+
+    def _would_expire(self, message: QueuedMessage, plan: RetryPlan) -> bool:
+        """True when the next attempt would come after the message expires on the queue.
+
+        Retention counts from the first enqueue, and an expired message is gone: neither
+        delivered nor dead-lettered. The next attempt comes after the visibility timeout and
+        at most a batching window more.
+        """
+        retention_seconds = self.runtime.config.source_queue_retention_seconds
+        if retention_seconds is None or message.sent_timestamp_ms is None:
+            return False
+        expires_at = message.sent_timestamp_ms / 1000 + retention_seconds
+        now = time.time()
+        # A message past its expiry cannot have been received: its timestamp is not SQS's
+        # (a hand-written event) or the clocks disagree, and the check does not apply.
+        return now < expires_at <= now + plan.visibility_seconds + MAX_BATCHING_WINDOW_SECONDS
+
+    def _dead_letter_before_expiry(
+        self, message: QueuedMessage, delivery: Message, plan: RetryPlan, error: BaseException
+    ) -> Outcome:
+        detail = (
+            f"the next attempt, in {plan.visibility_seconds}s, would come after the message "
+            f"expires ({self.runtime.config.source_queue_retention_seconds}s after its first "
+            f"enqueue); last failure: {error}"
+        )
+        try:
+            return dead_letter(self.runtime, delivery, DeadLetterReason.WOULD_EXPIRE, detail)
+        except DeadLetterError as dead_letter_error:
+            # The best left: reschedule it, and let the log say it may expire.
+            logger.error(
+                "the message may expire before its next attempt, and the dead-letter queue "
+                "refused it",
+                error=str(dead_letter_error),
+            )
+            raise RecordFailed(message, error, plan) from error
+
+
+@dataclass(frozen=True)
+class _Failure:
+    message: QueuedMessage
+    error: BaseException
+    plan: RetryPlan
+
+
+class BackoffBatchProcessor(BatchProcessor):
+    """Partial batch responses, with each failed record's next delivery set by its retry plan.
+
+    failure_handler collects the failed records; once every record has been tried, the
+    visibility changes are applied together, in ChangeMessageVisibilityBatch calls.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(event_type=EventType.SQS)
+        self.runtime = runtime
+        self._failures: list[_Failure] = []
+
+    def process(self) -> list[Any]:
+        results = super().process()
+        self._reschedule()
+        return results
+
+    def failure_handler(self, record: SQSRecord, exception: Any) -> Any:
+        error = exception[1]
+        if isinstance(error, RecordFailed):
+            self._failures.append(_Failure(error.message, error.cause, error.plan))
+        else:
+            count(Metric.INVALID_RECORDS)
+            logger.error(
+                "invalid record; the queue's visibility timeout applies",
+                message_id=record.raw_event.get("messageId"),
+                error=str(error),
+            )
+        return super().failure_handler(record, exception)
+
+    def _reschedule(self) -> None:
+        failures, self._failures = self._failures, []
+        by_queue: dict[str, list[_Failure]] = {}
+        for failure in failures:
+            by_queue.setdefault(failure.message.queue_arn, []).append(failure)
+        for queue_arn, queued in by_queue.items():
+            try:
+                queue_url = self.runtime.sqs.queue_url(queue_arn)
+            except QueueUrlError as exc:
+                refusals: list[str | None] = [str(exc)] * len(queued)
+            else:
+                refusals = self.runtime.sqs.change_visibility_batch(
+                    queue_url,
+                    [
+                        VisibilityChange(
+                            failure.message.receipt_handle, failure.plan.visibility_seconds
+                        )
+                        for failure in queued
+                    ],
+                )
+            for failure, refusal in zip(queued, refusals, strict=True):
+                _report(failure, refusal)
+
+
+def _report(failure: _Failure, refusal: str | None) -> None:
+    """The failed record's log line and metrics, from its retry plan and the SQS call's result."""
+    message, plan = failure.message, failure.plan
+    fields = _describe_failure(failure.error)
+    with logger.append_context_keys(
+        message_id=message.message_id, receive_count=message.receive_count
+    ):
+        if isinstance(failure.error, DeadLetterTooLargeError):
+            count(Metric.DEAD_LETTER_TOO_LARGE)
+        elif isinstance(failure.error, DeadLetterError):
+            count(Metric.DEAD_LETTER_SEND_FAILED)
+        elif isinstance(failure.error, DeadlineExceeded):
+            count(Metric.DEADLINE_SKIPPED)
+        if refusal is not None:
+            count(Metric.VISIBILITY_CHANGE_FAILED)
+            logger.error(
+                "delivery failed and the backoff could not be set; "
+                "the queue's visibility timeout applies",
+                visibility_error=refusal,
+                **fields,
+            )
+        elif plan.final_attempt:
+            count(Metric.FINAL_ATTEMPTS)
+            logger.error(
+                "final attempt failed; SQS moves the message to the dead-letter queue "
+                "at its next receive",
+                delay_seconds=plan.visibility_seconds,
+                **fields,
+            )
+        else:
+            count(Metric.RETRIES_SCHEDULED)
+            metrics.add_metric(
+                name=Metric.BACKOFF_SECONDS, unit=MetricUnit.Seconds, value=plan.visibility_seconds
+            )
+            logger.warning(
+                "delivery failed; retry scheduled",
+                delay_seconds=plan.visibility_seconds,
+                **fields,
+            )
+
+
+def _describe_failure(error: BaseException) -> dict[str, Any]:
+    fields: dict[str, Any] = {"error": str(error), "error_type": type(error).__name__}
+    if isinstance(error, DownstreamFailure):
+        fields.update(
+            outcome=error.outcome,
+            status_code=error.status_code,
+            retry_after_seconds=error.retry_after_seconds,
+        )
+    elif not isinstance(error, _EXPECTED_FAILURES):
+        # A defect, not a delivery failure: keep the traceback. The record is still rescheduled.
+        fields["exc_info"] = error
+    return fields
