@@ -6,9 +6,10 @@ bytecode (Lambda's /var/task and /opt are read-only), with only the function's c
 layer and the runtime's boto3 on its path, and Lambda's environment variables. The project
 runs the built function and layer (.aws-sam/build, as `sam build` left them), tracing off (as
 the template's TracingMode=PassThrough sets it) and on (Active: the X-Ray SDK records and sends
-to a daemon address where a socket of this process swallows the segments). The naive function
-gets the layer's own copies of requests and its dependencies, compiled here as the layer is,
-so both sides import the same bytecode of the same libraries.
+to a daemon address where a socket of this process swallows the segments), and tracing off with
+a copy of the layer without its bytecode (what a layer built without layers/Makefile costs).
+The naive function gets the layer's own copies of requests and its dependencies, compiled here
+as the layer is, so both sides import the same bytecode of the same libraries.
 
 CPU time is the operating system's account of the finished process (user + system); wall time
 runs from the process's start to the batch's response. Ratios are taken round by round.
@@ -92,7 +93,7 @@ def first_batch() -> dict[str, Any]:
 def measure(
     build_dir: Path, function_environment: dict[str, str], downstream_url: str, repeats: int
 ) -> dict[str, ColdStart]:
-    with _code(build_dir) as (project, naive), _xray_daemon() as daemon_address:
+    with _code(build_dir) as (project, naive, without_bytecode), _xray_daemon() as daemon_address:
         _TracedEnvironment.daemon_address = daemon_address
         project_spec = _spec("consumer.app.lambda_handler", function_environment)
         naive_spec = _spec("naive_app.lambda_handler", {"DOWNSTREAM_URL": downstream_url})
@@ -103,6 +104,9 @@ def measure(
             ),
             "project_tracing_on": _cold_start(
                 Setup(project_spec, project, UNUSED_ENDPOINT, REGION), _TracedEnvironment
+            ),
+            "project_without_bytecode": _cold_start(
+                Setup(project_spec, without_bytecode, UNUSED_ENDPOINT, REGION)
             ),
         }
         alternating(contenders, 1)  # warm the file cache: the first start reads from disk
@@ -158,8 +162,9 @@ def _cold_start(
 
 
 @contextmanager
-def _code(build_dir: Path) -> Iterator[tuple[CodePaths, CodePaths]]:
-    """(the project's code paths, the naive function's), in a temporary folder."""
+def _code(build_dir: Path) -> Iterator[tuple[CodePaths, CodePaths, CodePaths]]:
+    """The project's code paths, the naive function's, and the project's with a layer without
+    bytecode, in a temporary folder."""
     function_dir = build_dir / "ConsumerFunction"
     layer_dir = build_dir / "DependenciesLayer"
     if not (function_dir / "consumer").is_dir() or not (layer_dir / "python").is_dir():
@@ -176,9 +181,16 @@ def _code(build_dir: Path) -> Iterator[tuple[CodePaths, CodePaths]]:
         _naive_task_root(naive_task, layer_dir / "python")
         empty_opt = root / "naive" / "opt"
         empty_opt.mkdir()
+        plain_root = root / "without-bytecode"
+        plain_root.mkdir()
+        (plain_root / "task").symlink_to(function_dir.resolve())
+        shutil.copytree(
+            layer_dir, plain_root / "opt", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
         yield (
             CodePaths(project_root / "task", layer_dir, runtime_packages),
             CodePaths(naive_task, empty_opt, runtime_packages),
+            CodePaths(plain_root / "task", plain_root / "opt", runtime_packages),
         )
 
 

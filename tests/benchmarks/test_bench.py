@@ -65,7 +65,7 @@ def test_the_json_line_holds_every_figure(bench_run: tuple[list[str], dict[str, 
             assert spread["min"] >= 0
     # and each cold start its CPU and wall time, the project's also its ratios to the naive one
     assert set(figures["cold_start"]["naive"]) == {"cpu_ms", "wall_ms"}
-    for kind in ("project_tracing_off", "project_tracing_on"):
+    for kind in ("project_tracing_off", "project_tracing_on", "project_without_bytecode"):
         assert set(figures["cold_start"][kind]) == {"cpu_ms", "wall_ms", "cpu_ratio", "wall_ratio"}
         assert figures["cold_start"][kind]["cpu_ms"]["median"] > 0
     assert figures["size_bytes"]["function_bytes"] > 0
