@@ -4,6 +4,9 @@ PYTHON ?= python3.13
 VENV := .venv
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' ' -f1)
+# checkov pins boto3 and friends against the SAM CLI's and moto's versions: it gets its own venv.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat requirements-checkov.txt | cksum | cut -d' ' -f1)
 # sam build looks for python3.13 on PATH: the virtual environment provides it.
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
@@ -17,7 +20,7 @@ SEND_ARGS ?=
 SCHEDULE_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint format test test-fast validate build deploy run invoke send bench bench-backoff schedule lock clean
+.PHONY: help venv lint format test test-fast validate security build deploy run invoke send bench bench-backoff schedule lock clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,6 +34,13 @@ $(STAMP): requirements-dev.txt
 
 venv: $(STAMP) ## create .venv with the pinned dev requirements
 
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found" >&2; exit 1; }
+	rm -rf $(CHECKOV_VENV)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
 lint: $(STAMP) ## ruff, ruff format --check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -43,7 +53,13 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 validate: $(STAMP) ## sam validate --lint (SAM CLI and cfn-lint)
 	$(BIN)/sam validate --lint
 
-test: lint validate ## lint, validate the template and run every test
+# cfn-lint fails on warnings as well as errors; checkov fails on any check not skipped in the
+# template's Metadata (each skip carries its reason). --skip-download: no calls to Prisma Cloud.
+security: $(STAMP) $(CHECKOV_STAMP) ## cfn-lint (errors and warnings) and checkov on template.yaml
+	$(BIN)/cfn-lint template.yaml
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
+
+test: lint validate security ## lint, validate the template, security checks and every test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## the tests without the slow ones (SAM CLI, local system)
@@ -76,12 +92,16 @@ bench-backoff: $(STAMP) ## the backoff study, ~6 min, not in make bench: tables,
 schedule: $(STAMP) ## each attempt's delay range and cumulative span (SCHEDULE_ARGS=--max-receive-count 20 ...)
 	@PYTHONPATH=functions $(BIN)/python -m benchmarks.schedule $(SCHEDULE_ARGS)
 
-lock: ## re-pin requirements-dev.txt from requirements-dev.in
+lock: ## re-pin requirements-dev.txt and requirements-checkov.txt from their .in files
 	rm -rf .venv-lock
 	$(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/pip install --quiet -r requirements-dev.in
 	{ echo "# Pinned by 'make lock' from requirements-dev.in; do not edit by hand."; .venv-lock/bin/pip freeze; } > requirements-dev.txt
 	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet -r requirements-checkov.in
+	{ echo "# Pinned by 'make lock' from requirements-checkov.in; do not edit by hand."; .venv-lock/bin/pip freeze; } > requirements-checkov.txt
+	rm -rf .venv-lock
 
 clean: ## remove the virtual environment and build output
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,6 @@
 """`make schedule`: each attempt's delay range and the cumulative span, for the template's
-parameters or given ones, with a warning when messages would expire before reaching the DLQ.
+parameters or given ones, with a warning when messages that keep failing would outlive the
+retention before their last attempt (the function then dead-letters them early: would-expire).
 
 The ranges come from the function's own backoff.delay_range_seconds, so this prints what the
 deployed function does, whichever BackoffStrategy is chosen. Retry-After can only lengthen a
@@ -59,18 +60,24 @@ def attempts(policy: BackoffPolicy) -> list[Attempt]:
 
 
 def expiry_warning(rows: Sequence[Attempt], retention_s: int) -> str | None:
-    """Why messages would expire before the DLQ, or None when the whole schedule fits."""
+    """Why messages would outlive the retention before their last attempt, or None when the
+    whole schedule fits."""
     # The last attempt starts when the delays before it have passed.
     span_min = rows[-2].cumulative_min_s if len(rows) > 1 else 0
     span_max = rows[-2].cumulative_max_s if len(rows) > 1 else 0
     if span_max <= retention_s:
         return None
-    which = "every message" if span_min > retention_s else "some messages"
+    which = (
+        "every message that keeps failing"
+        if span_min > retention_s
+        else "some messages that keep failing"
+    )
     return (
         f"WARNING: the span to the last attempt ({duration(span_min)} to {duration(span_max)}) "
-        f"exceeds the source queue's retention ({duration(retention_s)}): {which} that keep "
-        "failing would expire before reaching the dead-letter queue. Lower MaxReceiveCount or "
-        "BackoffMaxSeconds, or raise SourceQueueRetentionSeconds."
+        f"exceeds the source queue's retention ({duration(retention_s)}): {which} "
+        "would outlive the retention before its last attempt; the function dead-letters such "
+        "a message early (reason would-expire), after fewer than MaxReceiveCount attempts. "
+        "Lower MaxReceiveCount or BackoffMaxSeconds, or raise SourceQueueRetentionSeconds."
     )
 
 

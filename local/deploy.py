@@ -21,6 +21,7 @@ from local.emulator import ACCOUNT_ID, Emulator
 from local.intrinsics import Resolver, pseudo_parameters
 from local.template import (
     code_locations,
+    decide_conditions,
     load_template,
     resolved_parameters,
     translate,
@@ -78,6 +79,9 @@ def deploy(
         parameters,
         emulator.region,
     )
+    # moto keeps an AWS::NoValue inside a list as null (a role's Policies then fail to create), so
+    # the conditions are decided here, as CloudFormation decides them.
+    translated = decide_conditions(translated, parameters)
     cloudformation = emulator.client("cloudformation")
     cloudformation.create_stack(
         StackName=stack_name,

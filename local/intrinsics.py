@@ -1,6 +1,5 @@
 """CloudFormation's intrinsic functions the project's readers of the template need: Ref,
-Fn::GetAtt, Fn::Sub (string form) and Fn::If with the template's conditions (Fn::Equals,
-Fn::Not, Fn::And, Fn::Or, Condition). One resolver for the local deployment and the tests'
+Fn::GetAtt and Fn::Sub (string form). One resolver for the local deployment and the tests'
 in-process stack, each supplying how its names and attributes resolve."""
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
-_FUNCTIONS = ("Ref", "Fn::GetAtt", "Fn::Sub", "Fn::If")
 
 
 def pseudo_parameters(
@@ -28,8 +26,7 @@ class Resolver:
     """Resolves intrinsics in a template value.
 
     `ref` answers Ref for anything that is not a pseudo parameter or a template parameter (so,
-    a resource's physical id); `get_att` answers Fn::GetAtt (logical id, attribute);
-    `conditions` is the template's Conditions section.
+    a resource's physical id); `get_att` answers Fn::GetAtt (logical id, attribute).
     """
 
     def __init__(
@@ -38,12 +35,10 @@ class Resolver:
         parameters: Mapping[str, Any],
         ref: Callable[[str], Any],
         get_att: Callable[[str, str], Any],
-        conditions: Mapping[str, Any] | None = None,
     ) -> None:
         self._names: Mapping[str, Any] = {**pseudo, **parameters}
         self._ref = ref
         self._get_att = get_att
-        self._conditions: Mapping[str, Any] = conditions or {}
 
     def __call__(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -52,42 +47,16 @@ class Resolver:
             return value
         if len(value) == 1:
             ((key, argument),) = value.items()
-            if key in _FUNCTIONS:
-                return self._call(key, argument)
+            if key == "Ref":
+                return self.ref(argument)
+            if key == "Fn::GetAtt":
+                logical_id, attribute = (
+                    argument.split(".", 1) if isinstance(argument, str) else argument
+                )
+                return self._get_att(logical_id, attribute)
+            if key == "Fn::Sub" and isinstance(argument, str):
+                return _SUB_VARIABLE.sub(lambda match: str(self._sub(match.group(1))), argument)
         return {key: self(item) for key, item in value.items()}
-
-    def _call(self, key: str, argument: Any) -> Any:
-        if key == "Ref":
-            return self.ref(argument)
-        if key == "Fn::GetAtt":
-            logical_id, attribute = (
-                argument.split(".", 1) if isinstance(argument, str) else argument
-            )
-            return self._get_att(logical_id, attribute)
-        if key == "Fn::Sub" and isinstance(argument, str):
-            return _SUB_VARIABLE.sub(lambda match: str(self._sub(match.group(1))), argument)
-        if key == "Fn::If":
-            condition, when_true, when_false = argument
-            return self(when_true if self.condition(condition) else when_false)
-        return {key: self(argument)}
-
-    def condition(self, name: str) -> bool:
-        return self._holds(self._conditions[name])
-
-    def _holds(self, expression: Any) -> bool:
-        ((key, argument),) = expression.items()
-        if key == "Condition":
-            return self.condition(argument)
-        if key == "Fn::Equals":
-            left, right = (str(self(side)) for side in argument)
-            return left == right
-        if key == "Fn::Not":
-            return not self._holds(argument[0])
-        if key == "Fn::And":
-            return all(self._holds(item) for item in argument)
-        if key == "Fn::Or":
-            return any(self._holds(item) for item in argument)
-        raise ValueError(f"unsupported condition function {key}")
 
     def ref(self, name: str) -> Any:
         if name in self._names:

@@ -18,6 +18,7 @@ from local.intrinsics import Resolver, pseudo_parameters
 from local.template import (
     SOURCE_TEMPLATE,
     code_locations,
+    decide_conditions,
     load_template,
     translate,
     with_code_uris,
@@ -71,7 +72,6 @@ class Stack:
             self.parameters,
             ref=self.refs.__getitem__,
             get_att=lambda logical_id, name: self.attributes[(logical_id, name)],
-            conditions=self.template.get("Conditions", {}),
         )
         return resolver(value)
 
@@ -90,7 +90,9 @@ class Stack:
 def load_stack(parameter_overrides: dict[str, Any] | None = None) -> Stack:
     parameters = {**parameter_defaults(), **(parameter_overrides or {})}
     parameters.setdefault("DownstreamUrl", "http://127.0.0.1:9/unset")
-    return Stack(parameters=parameters, template=translated(parameters))
+    # The template as CloudFormation would create it: conditions decided.
+    template = decide_conditions(translated(parameters), {k: str(v) for k, v in parameters.items()})
+    return Stack(parameters=parameters, template=template)
 
 
 def create_queues(stack: Stack, sqs: Any) -> None:
@@ -112,3 +114,20 @@ def create_queues(stack: Stack, sqs: Any) -> None:
 
 def _attribute_text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def create_idempotency_table(stack: Stack, dynamodb: Any) -> str:
+    """Create the template's idempotency table in moto with the template's key schema; its name."""
+    properties = stack.resource_properties("IdempotencyTable")
+    name = f"{STACK_NAME}-IdempotencyTable"
+    dynamodb.create_table(
+        TableName=name,
+        AttributeDefinitions=properties["AttributeDefinitions"],
+        KeySchema=properties["KeySchema"],
+        BillingMode=properties["BillingMode"],
+    )
+    dynamodb.update_time_to_live(
+        TableName=name, TimeToLiveSpecification=properties["TimeToLiveSpecification"]
+    )
+    stack.refs["IdempotencyTable"] = name
+    return name

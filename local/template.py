@@ -81,8 +81,9 @@ def resolved_parameters(
 ) -> dict[str, str]:
     """Every parameter's value (override, else default), checked against its constraints.
 
-    CloudFormation refuses a stack whose parameters break MinValue, MaxValue, AllowedValues or
-    AllowedPattern; the emulator does not check them, so they are checked here, all at once.
+    CloudFormation refuses a stack whose parameters break MinValue, MaxValue, AllowedValues,
+    AllowedPattern or one of the template's Rules; the emulator does not check them, so they are
+    checked here, all at once.
     """
     specs: dict[str, Any] = template.get("Parameters", {})
     problems = [
@@ -99,9 +100,59 @@ def resolved_parameters(
             continue
         problems.extend(f"{name}={value!r}: {problem}" for problem in _violations(value, spec))
         values[name] = value
+    # Rules compare values that passed their own constraints, as CloudFormation does.
+    if not problems:
+        problems.extend(rule_violations(template, values))
     if problems:
         raise ParameterError("; ".join(problems))
     return values
+
+
+def rule_violations(template: Mapping[str, Any], values: Mapping[str, str]) -> list[str]:
+    """The AssertDescription of every failed assertion of a Rule whose RuleCondition holds.
+
+    No library evaluates CloudFormation's rule functions, so the ones this template uses are
+    emulated: Fn::And, Fn::Or, Fn::Not, Fn::Equals and Fn::Contains over parameter values, which
+    are strings in rules. Any other function is refused rather than guessed.
+    """
+    problems: list[str] = []
+    for name, rule in template.get("Rules", {}).items():
+        condition = rule.get("RuleCondition")
+        if condition is not None and not rule_holds(condition, values):
+            continue
+        for assertion in rule["Assertions"]:
+            if not rule_holds(assertion["Assert"], values):
+                problems.append(f"{name}: {assertion.get('AssertDescription', 'assertion failed')}")
+    return problems
+
+
+def rule_holds(expression: Mapping[str, Any], values: Mapping[str, str]) -> bool:
+    """Whether a rule (or condition) function holds for these parameter values."""
+    [(function, arguments)] = expression.items()
+    match function:
+        case "Fn::And":
+            return all(rule_holds(item, values) for item in arguments)
+        case "Fn::Or":
+            return any(rule_holds(item, values) for item in arguments)
+        case "Fn::Not":
+            [operand] = arguments
+            return not rule_holds(operand, values)
+        case "Fn::Equals":
+            left, right = (_rule_value(item, values) for item in arguments)
+            return left == right
+        case "Fn::Contains":
+            candidates, value = arguments
+            return _rule_value(value, values) in [_rule_value(c, values) for c in candidates]
+        case _:
+            raise ParameterError(f"rule function {function} is not emulated locally")
+
+
+def _rule_value(expression: Any, values: Mapping[str, str]) -> str:
+    if isinstance(expression, Mapping) and set(expression) == {"Ref"}:
+        return values[expression["Ref"]]
+    if isinstance(expression, str | int | float):
+        return str(expression)
+    raise ParameterError(f"rule value {expression!r} is not emulated locally")
 
 
 def _violations(value: str, spec: Mapping[str, Any]) -> list[str]:
@@ -121,3 +172,38 @@ def _violations(value: str, spec: Mapping[str, Any]) -> list[str]:
     if pattern is not None and re.fullmatch(pattern, value) is None:
         problems.append(spec.get("ConstraintDescription", f"does not match {pattern}"))
     return problems
+
+
+def decide_conditions(template: Mapping[str, Any], values: Mapping[str, str]) -> dict[str, Any]:
+    """A copy of the template with every Fn::If decided for these parameter values and every
+    AWS::NoValue removed: the resources CloudFormation would create."""
+    conditions = {
+        name: rule_holds(expression, values)
+        for name, expression in template.get("Conditions", {}).items()
+    }
+
+    def decide(value: Any) -> Any:
+        if isinstance(value, list):
+            return [item for item in (decide(item) for item in value) if item is not _NO_VALUE]
+        if isinstance(value, dict):
+            if value == {"Ref": "AWS::NoValue"}:
+                return _NO_VALUE
+            if set(value) == {"Fn::If"}:
+                name, when_true, when_false = value["Fn::If"]
+                return decide(when_true if conditions[name] else when_false)
+            items = {key: decide(item) for key, item in value.items()}
+            return {key: item for key, item in items.items() if item is not _NO_VALUE}
+        return value
+
+    decided: dict[str, Any] = decide(copy.deepcopy(dict(template)))
+    for section in ("Resources", "Outputs"):
+        # A resource or output whose Condition is false is not created.
+        decided[section] = {
+            name: item
+            for name, item in decided.get(section, {}).items()
+            if conditions.get(item.get("Condition", ""), True)
+        }
+    return decided
+
+
+_NO_VALUE = object()

@@ -27,6 +27,8 @@ def lambda_handler(event: Any, context: LambdaContext) -> Any:
     deadline = Deadline(context.get_remaining_time_in_millis)
     shape = classify(event)
     runtime = get_runtime()
+    if runtime.idempotency is not None:
+        runtime.idempotency.register(context)
     if shape is EventShape.DIRECT_JOB:
         return handle_direct_job(event, context.aws_request_id, runtime, deadline)
     return process_sqs_batch(event, context, runtime, deadline)

@@ -6,9 +6,12 @@ one pass instead of one error per cold start.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+import jmespath
 
 from consumer.backoff import BackoffPolicy, BackoffStrategy
 from consumer.errors import ConfigurationError
@@ -16,7 +19,14 @@ from consumer.sqs_actions import MAX_VISIBILITY_TIMEOUT_SECONDS
 
 HTTP_METHODS = ("POST", "PUT", "PATCH")
 # Settings without a default that may be left unset.
-_OPTIONAL = frozenset({"SOURCE_QUEUE_RETENTION_SECONDS"})
+_OPTIONAL = frozenset(
+    {"SOURCE_QUEUE_RETENTION_SECONDS", "DOWNSTREAM_AUTH_SECRET_ARN", "IDEMPOTENCY_TABLE_NAME"}
+)
+# RFC 9110 token characters: what a header name may hold.
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
+_SECRET_ARN = re.compile(
+    r"arn:aws[a-z-]*:(secretsmanager|ssm):[a-z0-9-]+:[0-9]{12}:(secret:|parameter/)\S+"
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,18 @@ class Config:
     max_receive_count: int = 10
     backoff_strategy: BackoffStrategy = BackoffStrategy.ADDITIVE_JITTER
     non_retryable_status_codes: frozenset[int] = frozenset()
+    # Where the downstream's authentication header's value is kept (a Secrets Manager secret or
+    # an SSM parameter ARN); None sends no such header.
+    downstream_auth_secret_arn: str | None = None
+    downstream_auth_header: str = "Authorization"
+    downstream_auth_cache_seconds: int = 300
+    # Idempotent delivery: the DynamoDB table's name (None: off), the JMESPath of the key in
+    # {"messageId": ..., "body": ...}, and how long an outcome is remembered.
+    idempotency_table_name: str | None = None
+    idempotency_key_jmespath: str = "messageId"
+    idempotency_ttl_seconds: int = 86_400
+    # Records of a batch delivered at once; 1 delivers them one after another.
+    delivery_concurrency: int = 10
     # The source queue's MessageRetentionPeriod; None when not configured (no expiry check).
     source_queue_retention_seconds: int | None = None
 
@@ -64,7 +86,7 @@ class Config:
                 return default
 
         config_values = {
-            "downstream_url": read("DOWNSTREAM_URL", _http_url),
+            "downstream_url": read("DOWNSTREAM_URL", _downstream_url),
             "dead_letter_queue_url": read("DEAD_LETTER_QUEUE_URL", _http_url),
             "downstream_method": read("DOWNSTREAM_METHOD", _http_method, "POST"),
             "downstream_timeout_seconds": read(
@@ -88,6 +110,17 @@ class Config:
             "non_retryable_status_codes": read(
                 "NON_RETRYABLE_STATUS_CODES", _status_codes, frozenset[int]()
             ),
+            "downstream_auth_secret_arn": read("DOWNSTREAM_AUTH_SECRET_ARN", _secret_arn),
+            "downstream_auth_header": read("DOWNSTREAM_AUTH_HEADER", _header_name, "Authorization"),
+            "downstream_auth_cache_seconds": read(
+                "DOWNSTREAM_AUTH_CACHE_SECONDS", _bounded(int, 0, 3600), 300
+            ),
+            "idempotency_table_name": read("IDEMPOTENCY_TABLE_NAME", str),
+            "idempotency_key_jmespath": read("IDEMPOTENCY_KEY_JMESPATH", _jmespath, "messageId"),
+            "idempotency_ttl_seconds": read(
+                "IDEMPOTENCY_TTL_SECONDS", _bounded(int, 60, 1_209_600), 86_400
+            ),
+            "delivery_concurrency": read("DELIVERY_CONCURRENCY", _bounded(int, 1, 100), 10),
             "source_queue_retention_seconds": read(
                 "SOURCE_QUEUE_RETENTION_SECONDS", _bounded(int, 60, 1_209_600)
             ),
@@ -123,6 +156,46 @@ def _http_url(raw: str) -> str:
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("expected an absolute http:// or https:// URL")
+    return raw
+
+
+# The hosts plain http:// may name, as template.yaml's DownstreamUrl AllowedPattern does:
+# 127.0.0.0/8, localhost and [::1] (the local system and the tests), spelled as written.
+_LOOPBACK_HOST_PORT = re.compile(
+    r"(localhost|127(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|\[::1\])(:[0-9]{1,5})?"
+)
+
+
+def _downstream_url(raw: str) -> str:
+    url = _http_url(raw)
+    parts = urlsplit(url)
+    # The host is what follows the last "@" (user:password@127.0.0.1 is loopback;
+    # 127.0.0.1@example.com is not), as urllib and requests read it.
+    host_port = parts.netloc.rpartition("@")[2]
+    if parts.scheme != "https" and not _LOOPBACK_HOST_PORT.fullmatch(host_port):
+        raise ValueError(
+            "expected https://, or http:// to a loopback host (127.0.0.0/8, localhost, [::1])"
+        )
+    return url
+
+
+def _jmespath(raw: str) -> str:
+    try:
+        jmespath.compile(raw)
+    except jmespath.exceptions.JMESPathError:
+        raise ValueError("expected a JMESPath expression") from None
+    return raw
+
+
+def _secret_arn(raw: str) -> str:
+    if not _SECRET_ARN.fullmatch(raw):
+        raise ValueError("expected the ARN of a Secrets Manager secret or an SSM parameter")
+    return raw
+
+
+def _header_name(raw: str) -> str:
+    if not _HEADER_NAME.fullmatch(raw):
+        raise ValueError("expected an HTTP header name")
     return raw
 
 

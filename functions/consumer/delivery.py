@@ -9,14 +9,16 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from consumer.deadline import Deadline
 from consumer.errors import DownstreamFailure
-from consumer.observability import Metric, count, failure_metric_name, logger, metrics
-from consumer.runtime import Runtime
+from consumer.observability import Metric, add_metric, count, failure_metric_name, logger
+
+if TYPE_CHECKING:
+    from consumer.runtime import Runtime
 
 
 class DeadLetterReason(StrEnum):
@@ -58,6 +60,17 @@ def deliver_or_dead_letter(runtime: Runtime, deadline: Deadline, message: Messag
     problem = json_error(message.body)
     if problem is not None:
         return dead_letter(runtime, message, DeadLetterReason.INVALID_JSON, problem)
+    if runtime.idempotency is None:
+        return _deliver_or_reject(runtime, deadline, message)
+    return runtime.idempotency(
+        message.idempotency_key,
+        message.body,
+        lambda: _deliver_or_reject(runtime, deadline, message),
+    )
+
+
+def _deliver_or_reject(runtime: Runtime, deadline: Deadline, message: Message) -> Outcome:
+    """Deliver a valid message, or dead-letter it if the downstream refuses it for good."""
     try:
         status_code = _deliver(runtime, deadline, message)
     except DownstreamFailure as failure:
@@ -105,9 +118,7 @@ def _deliver(runtime: Runtime, deadline: Deadline, message: Message) -> int:
 
 def _record_latency(started: float) -> float:
     latency_ms = (time.perf_counter() - started) * 1000
-    metrics.add_metric(
-        name=Metric.DOWNSTREAM_LATENCY, unit=MetricUnit.Milliseconds, value=latency_ms
-    )
+    add_metric(Metric.DOWNSTREAM_LATENCY, MetricUnit.Milliseconds, latency_ms)
     return latency_ms
 
 

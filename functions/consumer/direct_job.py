@@ -13,7 +13,7 @@ from typing import Any
 from consumer.deadline import Deadline
 from consumer.delivery import Message, deliver_or_dead_letter
 from consumer.errors import DownstreamFailure
-from consumer.observability import logger
+from consumer.observability import logger, record_context
 from consumer.runtime import Runtime
 
 
@@ -22,7 +22,7 @@ def handle_direct_job(
 ) -> dict[str, Any]:
     body = json.dumps(event["body"], separators=(",", ":"))
     message = Message(body, idempotency_key=request_id, source={"SourceRequestId": request_id})
-    with logger.append_context_keys(job_request_id=request_id):
+    with record_context(job_request_id=request_id):
         try:
             outcome = deliver_or_dead_letter(runtime, deadline, message)
         except DownstreamFailure as failure:

@@ -25,7 +25,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from consumer.config import redacted_url
 from consumer.deadline import Deadline
-from consumer.errors import DownstreamFailure
+from consumer.errors import DownstreamFailure, SecretUnavailable
 from consumer.observability import tracer
 
 # An answer's body is read up to this (and then the connection is dropped): the consumer needs
@@ -35,16 +35,55 @@ MAX_BODY_BYTES = 64 * 1024
 _MAX_RETRY_AFTER_DIGITS = 9
 
 
+class SecretHeader:
+    """The downstream's authentication header. Its value is read from Secrets Manager or SSM
+    through Powertools' parameters utility and reused for `max_age_seconds`, so that a rotated
+    secret is picked up without a deploy. The value goes in the header and nowhere else."""
+
+    def __init__(self, name: str, secret_arn: str, max_age_seconds: int) -> None:
+        self.name = name
+        self.secret_arn = secret_arn
+        self.max_age_seconds = max_age_seconds
+
+    def headers(self) -> dict[str, str]:
+        # Imported here: a function without an authentication secret never loads it.
+        from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415
+
+        try:
+            if ":secretsmanager:" in self.secret_arn:
+                value = parameters.get_secret(self.secret_arn, max_age=self.max_age_seconds)
+            else:
+                value = parameters.get_parameter(
+                    self.secret_arn, decrypt=True, max_age=self.max_age_seconds
+                )
+        except parameters.exceptions.GetParameterError:
+            # The library's message may quote the service's answer; ours names the ARN only.
+            raise SecretUnavailable(
+                f"could not read the downstream's authentication secret {self.secret_arn}"
+            ) from None
+        text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+        return {self.name: text}
+
+
 class DownstreamClient:
-    def __init__(self, url: str, method: str, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        method: str,
+        timeout_seconds: float,
+        pool_size: int = 10,
+        secret_header: SecretHeader | None = None,
+    ) -> None:
         self.url = url
         self.method = method
         self.timeout_seconds = timeout_seconds
+        self.secret_header = secret_header
         # One session per execution environment: warm invocations reuse its pooled connections.
         self.session = requests.Session()
         # Cookies a downstream sets would otherwise go out with every later message.
         self.session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-        adapter = _GuardedAdapter()
+        # One kept-alive connection per concurrent delivery.
+        adapter = _GuardedAdapter(pool_maxsize=max(pool_size, 1))
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
@@ -55,6 +94,7 @@ class DownstreamClient:
         Raises DeadlineExceeded, without calling, when too little of the invocation is left.
         """
         timeout_seconds = deadline.call_timeout_seconds(self.timeout_seconds)
+        secret_headers = {} if self.secret_header is None else self.secret_header.headers()
         with _CallGuard(timeout_seconds) as guard:
             try:
                 response = self.session.request(
@@ -66,6 +106,7 @@ class DownstreamClient:
                         "Idempotency-Key": idempotency_key,
                         # Bodies are read raw and bounded: a compressed one could expand.
                         "Accept-Encoding": "identity",
+                        **secret_headers,
                     },
                     timeout=(timeout_seconds, timeout_seconds),
                     # A redirect is the downstream's failure to accept the message where

@@ -50,3 +50,20 @@ class DeadLetterTooLargeError(DeadLetterError):
 
 class QueueUrlError(Exception):
     """The service would not tell a queue's URL."""
+
+
+class GroupStopped(Exception):
+    """An earlier record of the same FIFO message group failed in this batch: this one is not
+    tried, so that the group stays in order."""
+
+
+class SecretUnavailable(Exception):
+    """The downstream's authentication secret could not be read."""
+
+
+class DeliveryInProgress(Exception):
+    """Another invocation is delivering a message with the same idempotency key."""
+
+
+class IdempotencyUnavailable(Exception):
+    """The idempotency table could not be read or written."""

@@ -7,6 +7,7 @@ off outside Lambda and when POWERTOOLS_TRACE_DISABLED is true (template paramete
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from enum import StrEnum
@@ -84,8 +85,29 @@ class Metric(StrEnum):
     DEADLINE_SKIPPED = "DeadlineSkipped"
 
 
+# Records are delivered on several threads. Powertools' Metrics keeps one dict of lists and
+# flushes it at 100 metrics: adding to it is one step under this lock, so that no value is lost.
+_metrics_lock = threading.Lock()
+
+
+def add_metric(name: Metric | str, unit: MetricUnit, value: float) -> None:
+    with _metrics_lock:
+        metrics.add_metric(name=str(name), unit=unit, value=value)
+
+
 def count(metric: Metric | str, value: int = 1) -> None:
-    metrics.add_metric(name=str(metric), unit=MetricUnit.Count, value=value)
+    add_metric(metric, MetricUnit.Count, value)
+
+
+@contextmanager
+def record_context(**keys: object) -> Iterator[None]:
+    """Keys on every log line of this thread until the block ends: the record's own, never
+    another thread's (Logger.append_context_keys changes the keys every thread shares)."""
+    logger.thread_safe_append_keys(**keys)
+    try:
+        yield
+    finally:
+        logger.thread_safe_remove_keys(keys)
 
 
 def failure_metric_name(outcome: str, status_code: int | None) -> str:

@@ -1,7 +1,8 @@
 """What an execution environment builds once and reuses across warm invocations.
 
 Only request-independent objects live here: the parsed configuration, the SQS client, the HTTP
-session and the random source. Nothing of a request is ever stored on them.
+session and its connection pool, the threads that deliver a batch's records, and the random
+source. Nothing of a request is ever stored on them.
 """
 
 from __future__ import annotations
@@ -9,13 +10,16 @@ from __future__ import annotations
 import functools
 import os
 import random
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import boto3
 from botocore.config import Config as BotoConfig
 
 from consumer.config import Config
-from consumer.downstream import DownstreamClient
+from consumer.delivery import Outcome
+from consumer.downstream import DownstreamClient, SecretHeader
+from consumer.idempotency import OnceOnly
 from consumer.sqs_actions import SqsActions
 
 # Short SQS timeouts: a hung call must not eat the time the batch needs to report its failures.
@@ -30,6 +34,10 @@ class Runtime:
     downstream: DownstreamClient
     sqs: SqsActions
     rng: random.Random
+    # None unless delivery is idempotent (IDEMPOTENCY_TABLE_NAME).
+    idempotency: OnceOnly[Outcome] | None
+    # None when records are delivered one after another (DELIVERY_CONCURRENCY=1).
+    delivery_pool: ThreadPoolExecutor | None
 
 
 @functools.cache
@@ -38,10 +46,37 @@ def get_runtime() -> Runtime:
     return Runtime(
         config=config,
         downstream=DownstreamClient(
-            config.downstream_url, config.downstream_method, config.downstream_timeout_seconds
+            config.downstream_url,
+            config.downstream_method,
+            config.downstream_timeout_seconds,
+            pool_size=config.delivery_concurrency,
+            secret_header=(
+                None
+                if config.downstream_auth_secret_arn is None
+                else SecretHeader(
+                    config.downstream_auth_header,
+                    config.downstream_auth_secret_arn,
+                    config.downstream_auth_cache_seconds,
+                )
+            ),
         ),
         sqs=SqsActions(
             boto3.client("sqs", config=_SQS_CLIENT_CONFIG), config.dead_letter_queue_url
         ),
         rng=random.Random(),
+        idempotency=(
+            None
+            if config.idempotency_table_name is None
+            else OnceOnly(
+                config.idempotency_table_name,
+                config.idempotency_key_jmespath,
+                config.idempotency_ttl_seconds,
+                Outcome,
+            )
+        ),
+        delivery_pool=(
+            ThreadPoolExecutor(config.delivery_concurrency, thread_name_prefix="delivery")
+            if config.delivery_concurrency > 1
+            else None
+        ),
     )

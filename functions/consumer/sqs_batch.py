@@ -1,6 +1,9 @@
 """SQS batches: each record parsed once, delivered (or dead-lettered when it can never succeed),
 and each failure rescheduled through its visibility timeout by one retry plan.
 
+Records are delivered concurrently, DELIVERY_CONCURRENCY at a time; the records of one FIFO
+message group go one after another, and a failure stops the rest of its group in the batch.
+
 The record handler only delivers and raises; what happens to a failed record (backoff, the
 final-attempt rule, SQS's 12-hour limit) lives in the processor subclass, through
 failure_handler, the extension point Powertools gives for it. The record's path runs one way:
@@ -10,6 +13,8 @@ the record's log line and metrics.
 
 from __future__ import annotations
 
+import random
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -37,11 +42,15 @@ from consumer.errors import (
     DeadLetterError,
     DeadLetterTooLargeError,
     DeadlineExceeded,
+    DeliveryInProgress,
     DownstreamFailure,
+    GroupStopped,
+    IdempotencyUnavailable,
     QueueUrlError,
+    SecretUnavailable,
     UnsupportedEventError,
 )
-from consumer.observability import Metric, count, logger, metrics
+from consumer.observability import Metric, add_metric, count, logger, record_context
 from consumer.queued_message import QueuedMessage, queued_message
 from consumer.runtime import Runtime
 from consumer.sqs_actions import (
@@ -51,7 +60,15 @@ from consumer.sqs_actions import (
 )
 
 # Failures the consumer expects; anything else is a defect and is logged with its traceback.
-_EXPECTED_FAILURES = (DownstreamFailure, DeadlineExceeded, DeadLetterError)
+_EXPECTED_FAILURES = (
+    DownstreamFailure,
+    DeadlineExceeded,
+    DeadLetterError,
+    GroupStopped,
+    SecretUnavailable,
+    DeliveryInProgress,
+    IdempotencyUnavailable,
+)
 
 
 def process_sqs_batch(
@@ -68,12 +85,56 @@ def process_sqs_batch(
             raise UnsupportedEventError(
                 f"Records[{index}] has no messageId, so a partial batch response cannot name it"
             )
+    batch = Batch(records, seed=runtime.rng.getrandbits(64))
     return process_partial_response(
         event=event,
-        record_handler=RecordHandler(runtime, deadline),
-        processor=BackoffBatchProcessor(runtime),
+        record_handler=RecordHandler(runtime, deadline, batch),
+        processor=BackoffBatchProcessor(runtime, batch),
         context=context,
     )
+
+
+class Batch:
+    """What the records of one batch share, whichever thread delivers them: their positions,
+    the FIFO message groups a failure has stopped, and the seed of their jitter.
+
+    A stopped group's later records wait at least as long as its failed record, so the group
+    stays in order. Each record draws its jitter from its own source, seeded by the batch's seed
+    and its position, so that the draws do not depend on the order threads finish in.
+    """
+
+    def __init__(self, records: list[dict[str, Any]], seed: int) -> None:
+        self._positions = {id(record): index for index, record in enumerate(records)}
+        self._seed = seed
+        self._stopped: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def position(self, record: Any) -> int:
+        return self._positions[id(record)]
+
+    def random_source(self, record: Any) -> random.Random:
+        return random.Random(f"{self._seed}|{self.position(record)}")
+
+    def stop(self, group: str, visibility_seconds: int) -> None:
+        with self._lock:
+            self._stopped.setdefault(group, visibility_seconds)
+
+    def stopped(self, group: str) -> int | None:
+        with self._lock:
+            return self._stopped.get(group)
+
+
+def fifo_group(raw: Any) -> str | None:
+    """The record's message group, if it comes from a FIFO queue.
+
+    Standard queues accept a MessageGroupId too (fair queues), without any order to keep, so
+    the queue's .fifo name decides.
+    """
+    if not (isinstance(raw, dict) and str(raw.get("eventSourceARN", "")).endswith(".fifo")):
+        return None
+    attributes = raw.get("attributes")
+    group = attributes.get("MessageGroupId") if isinstance(attributes, dict) else None
+    return group if isinstance(group, str) and group else None
 
 
 class RecordFailed(Exception):
@@ -91,17 +152,25 @@ class RecordHandler:
     """Deliver one record. Returns what became of it; raises RecordFailed when it must be
     retried."""
 
-    def __init__(self, runtime: Runtime, deadline: Deadline) -> None:
+    def __init__(self, runtime: Runtime, deadline: Deadline, batch: Batch) -> None:
         self.runtime = runtime
         self.deadline = deadline
+        self.batch = batch
 
     def __call__(self, record: SQSRecord) -> str:
         # InvalidRecordError escapes as it is: a record that cannot be parsed cannot be
         # rescheduled either.
         message = queued_message(record)
-        with logger.append_context_keys(
-            message_id=message.message_id, receive_count=message.receive_count
-        ):
+        with record_context(message_id=message.message_id, receive_count=message.receive_count):
+            group = fifo_group(record.raw_event)
+            group_wait_seconds = None if group is None else self.batch.stopped(group)
+            if group_wait_seconds is not None:
+                stopped = GroupStopped(
+                    f"an earlier record of message group {group} failed in this batch"
+                )
+                raise RecordFailed(
+                    message, stopped, self._plan(record, message, group_wait_seconds)
+                )
             delivery = Message(
                 message.body,
                 idempotency_key=message.message_id,
@@ -111,21 +180,24 @@ class RecordHandler:
             try:
                 outcome = deliver_or_dead_letter(self.runtime, self.deadline, delivery)
             except Exception as error:
-                plan = self._plan(message, error)
+                retry_after = (
+                    error.retry_after_seconds if isinstance(error, DownstreamFailure) else None
+                )
+                plan = self._plan(record, message, retry_after)
                 if not self._would_expire(message, plan):
                     raise RecordFailed(message, error, plan) from error
                 outcome = self._dead_letter_before_expiry(message, delivery, plan, error)
         return "dead-lettered" if outcome.dead_lettered else "delivered"
 
-    def _plan(self, message: QueuedMessage, error: BaseException) -> RetryPlan:
+    def _plan(
+        self, record: SQSRecord, message: QueuedMessage, at_least_seconds: int | None
+    ) -> RetryPlan:
         return plan_retry(
             message.receive_count,
             self.runtime.config.backoff_policy,
-            self.runtime.rng,
+            self.batch.random_source(record.raw_event),
             message_id=message.message_id,
-            retry_after_seconds=(
-                error.retry_after_seconds if isinstance(error, DownstreamFailure) else None
-            ),
+            retry_after_seconds=at_least_seconds,
             ceiling_seconds=self._visibility_left_seconds(),
         )
 
@@ -179,6 +251,7 @@ class RecordHandler:
 
 @dataclass(frozen=True)
 class _Failure:
+    position: int
     message: QueuedMessage
     error: BaseException
     plan: RetryPlan
@@ -191,21 +264,49 @@ class BackoffBatchProcessor(BatchProcessor):
     visibility changes are applied together, in ChangeMessageVisibilityBatch calls.
     """
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, batch: Batch) -> None:
         super().__init__(event_type=EventType.SQS)
         self.runtime = runtime
+        self.batch = batch
         self._failures: list[_Failure] = []
 
     def process(self) -> list[Any]:
-        results = super().process()
+        units = _delivery_units(self.records)
+        pool = self.runtime.delivery_pool
+        if pool is None or len(units) == 1:
+            done = [self._process_unit(unit) for unit in units]
+        else:
+            done = list(pool.map(self._process_unit, units))
+        results = {id(record): result for unit in done for record, result in unit}
+        self._keep_record_order()
         self._reschedule()
-        return results
+        return [results[id(record)] for record in self.records]
+
+    def _process_unit(self, unit: list[dict[str, Any]]) -> list[tuple[dict[str, Any], Any]]:
+        # The records of a unit (one FIFO group, or one record) go in order, on one thread.
+        return [(record, self._process_record(record)) for record in unit]
+
+    def _keep_record_order(self) -> None:
+        """Put what the threads appended back in the records' order: the response and the
+        visibility changes are then exactly those of a sequential run."""
+        self.success_messages.sort(key=self.batch.position)
+        self.fail_messages.sort(key=lambda record: self.batch.position(_raw(record)))
+        self._failures.sort(key=lambda failure: failure.position)
 
     def failure_handler(self, record: SQSRecord, exception: Any) -> Any:
         error = exception[1]
+        group = fifo_group(record.raw_event)
         if isinstance(error, RecordFailed):
-            self._failures.append(_Failure(error.message, error.cause, error.plan))
+            self._failures.append(
+                _Failure(
+                    self.batch.position(record.raw_event), error.message, error.cause, error.plan
+                )
+            )
+            if group is not None:
+                self.batch.stop(group, error.plan.visibility_seconds)
         else:
+            if group is not None:
+                self.batch.stop(group, 0)
             count(Metric.INVALID_RECORDS)
             logger.error(
                 "invalid record; the queue's visibility timeout applies",
@@ -238,13 +339,32 @@ class BackoffBatchProcessor(BatchProcessor):
                 _report(failure, refusal)
 
 
+def _raw(record: Any) -> Any:
+    return getattr(record, "raw_event", record)
+
+
+def _delivery_units(records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The batch as units of work in the records' order: each FIFO message group is one unit,
+    any other record a unit of its own."""
+    units: list[list[dict[str, Any]]] = []
+    by_group: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        group = fifo_group(record)
+        if group is None:
+            units.append([record])
+        elif group in by_group:
+            by_group[group].append(record)
+        else:
+            by_group[group] = [record]
+            units.append(by_group[group])
+    return units
+
+
 def _report(failure: _Failure, refusal: str | None) -> None:
     """The failed record's log line and metrics, from its retry plan and the SQS call's result."""
     message, plan = failure.message, failure.plan
     fields = _describe_failure(failure.error)
-    with logger.append_context_keys(
-        message_id=message.message_id, receive_count=message.receive_count
-    ):
+    with record_context(message_id=message.message_id, receive_count=message.receive_count):
         if isinstance(failure.error, DeadLetterTooLargeError):
             count(Metric.DEAD_LETTER_TOO_LARGE)
         elif isinstance(failure.error, DeadLetterError):
@@ -269,9 +389,7 @@ def _report(failure: _Failure, refusal: str | None) -> None:
             )
         else:
             count(Metric.RETRIES_SCHEDULED)
-            metrics.add_metric(
-                name=Metric.BACKOFF_SECONDS, unit=MetricUnit.Seconds, value=plan.visibility_seconds
-            )
+            add_metric(Metric.BACKOFF_SECONDS, MetricUnit.Seconds, plan.visibility_seconds)
             logger.warning(
                 "delivery failed; retry scheduled",
                 delay_seconds=plan.visibility_seconds,

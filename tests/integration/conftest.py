@@ -18,7 +18,7 @@ from consumer.observability import logger
 from consumer.runtime import get_runtime
 from local.lambda_context import FakeLambdaContext
 from local.lambda_sqs_event import lambda_sqs_event
-from local.moto_stack import Stack, create_queues, load_stack
+from local.moto_stack import Stack, create_idempotency_table, create_queues, load_stack
 from tests.support.downstream import Downstream
 from tests.support.emitted import Emitted, parse_emitted
 
@@ -27,8 +27,14 @@ class Harness:
     """Drives the handler the way Lambda's event source mapping would, and observes the effects."""
 
     def __init__(
-        self, stack: Stack, sqs: Any, downstream: Downstream, capsys: pytest.CaptureFixture[str]
+        self,
+        stack: Stack,
+        sqs: Any,
+        downstream: Downstream,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
+        self.monkeypatch = monkeypatch
         self.stack = stack
         self.sqs = sqs
         self.downstream = downstream
@@ -55,6 +61,13 @@ class Harness:
     @property
     def dead_letter_url(self) -> str:
         return self.stack.refs["DeadLetterQueue"]
+
+    def watch_runtime(self) -> None:
+        """Record the visibility changes of the function's current SQS client."""
+        get_runtime().sqs.client.meta.events.register(
+            "before-parameter-build.sqs.ChangeMessageVisibilityBatch",
+            self.record_visibility_changes,
+        )
 
     def record_visibility_changes(self, params: dict[str, Any], **_: Any) -> None:
         self.visibility_change_calls += 1
@@ -86,6 +99,17 @@ class Harness:
 
     def dead_letters(self) -> list[Any]:
         return self.receive(self.dead_letter_url, visibility_timeout=0)
+
+    def drain_dead_letters(self) -> list[Any]:
+        """Every message on the DLQ, which is left empty."""
+        drained: list[Any] = []
+        while batch := self.receive(self.dead_letter_url, visibility_timeout=60):
+            for message in batch:
+                self.sqs.delete_message(
+                    QueueUrl=self.dead_letter_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+            drained.extend(batch)
+        return drained
 
     def forget_emitted(self) -> None:
         """Start emitted() afresh: what was written so far is dropped."""
@@ -131,18 +155,17 @@ def consumer(
         sqs = boto3.client("sqs", region_name="us-east-1")
         stack = load_stack({"DownstreamUrl": downstream.url, **parameter_overrides})
         create_queues(stack, sqs)
+        if "IdempotencyTable" in stack.template["Resources"]:
+            create_idempotency_table(stack, boto3.client("dynamodb", region_name="us-east-1"))
         for name, value in {**stack.function_environment(), **env_overrides}.items():
             monkeypatch.setenv(name, value)
         get_runtime.cache_clear()
-        harness = Harness(stack, sqs, downstream, capsys)
+        harness = Harness(stack, sqs, downstream, capsys, monkeypatch)
         # The logger's handler holds the stdout of import time; point it at the harness instead.
         handler = logger.registered_handler
         assert isinstance(handler, logging.StreamHandler)
         original_stream = handler.setStream(harness.log_stream)
-        get_runtime().sqs.client.meta.events.register(
-            "before-parameter-build.sqs.ChangeMessageVisibilityBatch",
-            harness.record_visibility_changes,
-        )
+        harness.watch_runtime()
         yield harness
         handler.setStream(original_stream)
         get_runtime.cache_clear()

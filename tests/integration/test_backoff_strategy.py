@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from consumer.backoff import BackoffPolicy, BackoffStrategy, delay_seconds
 from consumer.runtime import get_runtime
+from consumer.sqs_batch import Batch
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 
@@ -44,11 +45,14 @@ def test_full_jitter_draws_from_zero_to_base_times_two(consumer: Harness) -> Non
     assert len(visibilities) == MESSAGES
     assert all(0 <= seconds <= 60 for seconds in visibilities.values())
     assert min(visibilities.values()) < 32
-    # ...and they are the draws full jitter makes from that random source, in record order
-    expected_rng = random.Random(4)
+    # ...and they are the draws full jitter makes from each record's source, which the batch
+    # seeds from that random source
+    batch_seed = random.Random(4).getrandbits(64)
     policy = BackoffPolicy(strategy=BackoffStrategy.FULL_JITTER)
+    records = [{"position": index} for index in range(MESSAGES)]
+    batch = Batch(records, seed=batch_seed)
     assert list(visibilities.values()) == [
-        delay_seconds(1, policy, expected_rng) for _ in range(MESSAGES)
+        delay_seconds(1, policy, batch.random_source(record)) for record in records
     ]
 
 

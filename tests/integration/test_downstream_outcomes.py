@@ -82,7 +82,7 @@ def test_a_non_retryable_status_dead_letters_at_once(consumer: Harness) -> None:
     # Given a downstream that rejects one message with a status the operator declared final
     ok_id = consumer.send('{"n": 1}')
     rejected_id = consumer.send('{"n": 2}')
-    consumer.downstream.answer(Answer(200), Answer(422))
+    consumer.downstream.by_body['{"n": 2}'] = Answer(422)
 
     # When the batch is processed
     response = consumer.invoke(consumer.receive_event())

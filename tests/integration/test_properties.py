@@ -162,15 +162,10 @@ def fresh(consumer: Harness, script: list[Answer]) -> None:
 
 
 def dead_lettered_sources(consumer: Harness) -> set[str]:
-    sources: set[str] = set()
-    while batch := consumer.dead_letters():
-        for message in batch:
-            attributes = message.get("MessageAttributes", {})
-            sources.add(attributes.get("SourceMessageId", {}).get("StringValue", ""))
-            consumer.sqs.delete_message(
-                QueueUrl=consumer.dead_letter_url, ReceiptHandle=message["ReceiptHandle"]
-            )
-    return sources
+    return {
+        message.get("MessageAttributes", {}).get("SourceMessageId", {}).get("StringValue", "")
+        for message in consumer.drain_dead_letters()
+    }
 
 
 @PROPERTY_SETTINGS

@@ -44,7 +44,7 @@ def test_failed_delivery_sets_backoff_visibility_and_lists_the_record(consumer: 
     # Given two messages, the second of which the downstream refuses with a 503
     ok_id = consumer.send('{"n": 1}')
     failing_id = consumer.send('{"n": 2}')
-    consumer.downstream.answer(Answer(200), Answer(503))
+    consumer.downstream.by_body['{"n": 2}'] = Answer(503)
 
     # When the batch is processed
     response = consumer.invoke(consumer.receive_event())

@@ -34,6 +34,8 @@ class Answer:
     trickle_seconds: float = 0.0
     # Close the connection abruptly instead of answering.
     reset: bool = False
+    # The service's own processing time before it answers.
+    latency_seconds: float = 0.0
 
 
 class Downstream:
@@ -45,10 +47,16 @@ class Downstream:
 
     def __init__(self) -> None:
         self.script: deque[Answer] = deque()
+        # Answers by exact request body, before the script: records delivered concurrently
+        # reach the downstream in any order.
+        self.by_body: dict[str, Answer] = {}
         self.default = Answer()
         self.requests: list[dict[str, Any]] = []
         self._served_holds: list[Answer] = []
         self._lock = threading.Lock()
+        # Requests being served right now, and the most at once so far.
+        self.in_flight = 0
+        self.most_in_flight = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
 
@@ -85,7 +93,10 @@ class Downstream:
     def next_answer(self, request: dict[str, Any]) -> Answer:
         with self._lock:
             self.requests.append(request)
-            answer = self.script.popleft() if self.script else self.default
+            if request["body"] in self.by_body:
+                answer = self.by_body[request["body"]]
+            else:
+                answer = self.script.popleft() if self.script else self.default
         simulated = simulated_answer(request["body"])
         if simulated is not None:
             answer = Answer(status=simulated[0], headers=simulated[1])
@@ -95,7 +106,21 @@ class Downstream:
             with self._lock:
                 self._served_holds.append(answer)
             answer.hold.wait(timeout=30)
+        if answer.latency_seconds:
+            # The service's own pace, not a synchronisation of the test.
+            time.sleep(answer.latency_seconds)
         return answer
+
+    @contextmanager
+    def serving_one(self) -> Iterator[None]:
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.in_flight -= 1
 
 
 def _handler_for(downstream: Downstream) -> type[BaseHTTPRequestHandler]:
@@ -108,6 +133,10 @@ def _handler_for(downstream: Downstream) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode("utf-8", errors="replace")
+            with downstream.serving_one():
+                self._answer(body)
+
+        def _answer(self, body: str) -> None:
             answer = downstream.next_answer(
                 {
                     "method": self.command,

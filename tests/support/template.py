@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from local.moto_stack import REQUIRED_PARAMETERS, parameter_defaults
+from local.template import decide_conditions
+
 
 def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
     return {
@@ -18,3 +21,10 @@ def resolve_parameter(value: Any, parameters: dict[str, Any]) -> Any:
     if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in parameters:
         return parameters[value["Ref"]]
     return value
+
+
+def decided(template: dict[str, Any], parameter_values: dict[str, Any]) -> dict[str, Any]:
+    """The template with every Fn::If decided for these parameter values (defaults for the rest)
+    and every AWS::NoValue removed: what CloudFormation would create."""
+    given = {**parameter_defaults(), **REQUIRED_PARAMETERS, **parameter_values}
+    return decide_conditions(template, {name: str(value) for name, value in given.items()})

@@ -11,7 +11,7 @@ from consumer.config import Config
 from consumer.sqs_actions import MAX_BATCHING_WINDOW_SECONDS, MAX_VISIBILITY_TIMEOUT_SECONDS
 from local.moto_stack import load_stack, parameter_defaults, sam_template, translated
 from local.template import ROOT
-from tests.support.template import resources_of_type
+from tests.support.template import decided, resources_of_type
 
 ENVIRONMENT_CONTRACT = {
     "DOWNSTREAM_URL",
@@ -35,6 +35,8 @@ PARAMETER_OF = {
     "BACKOFF_STRATEGY": "BackoffStrategy",
     "MAX_RECEIVE_COUNT": "MaxReceiveCount",
     "NON_RETRYABLE_STATUS_CODES": "NonRetryableStatusCodes",
+    "DELIVERY_CONCURRENCY": "DeliveryConcurrency",
+    "SOURCE_QUEUE_RETENTION_SECONDS": "SourceQueueRetentionSeconds",
 }
 
 
@@ -160,6 +162,7 @@ def test_the_templates_defaults_are_the_functions_defaults() -> None:
     # Then a deployment with default parameters behaves as the function does unconfigured
     assert from_template.backoff_policy == unset.backoff_policy
     assert from_template.non_retryable_status_codes == unset.non_retryable_status_codes
+    assert from_template.delivery_concurrency == unset.delivery_concurrency
 
 
 # Event source mapping and asynchronous invocations
@@ -224,17 +227,7 @@ def test_function_uses_the_written_role_and_no_managed_policy(cfn: dict[str, Any
     assert "ManagedPolicyArns" not in properties(cfn, "ConsumerFunctionRole")
 
 
-def test_no_wildcard_actions(cfn: dict[str, Any]) -> None:
-    for statement in statements(cfn):
-        assert all("*" not in action for action in as_list(statement["Action"])), statement
-
-
-def test_the_only_wildcard_resource_is_xray_which_has_no_resource_level_permissions(
-    cfn: dict[str, Any],
-) -> None:
-    for statement in statements(cfn):
-        if "*" in as_list(statement["Resource"]):
-            assert all(action.startswith("xray:") for action in as_list(statement["Action"]))
+# Wildcard actions and resources: tests/template/test_security.py, for every policy.
 
 
 def test_sqs_rights_are_poller_rights_on_the_source_and_send_on_the_dlq(
@@ -273,12 +266,19 @@ def test_tracing_mode_decides_whether_the_function_loads_the_tracer(
     assert resolved == trace_disabled
 
 
-def test_passthrough_tracing_drops_the_xray_statement() -> None:
-    role = properties(translated({"TracingMode": "PassThrough"}), "ConsumerFunctionRole")
-    [tracing_policy] = [policy for policy in role["Policies"] if "Fn::If" in policy]
-    condition, _, when_false = tracing_policy["Fn::If"]
-    assert condition == "TracingActive"
-    assert when_false == {"Ref": "AWS::NoValue"}
+@pytest.mark.parametrize(("mode", "granted"), [("Active", True), ("PassThrough", False)])
+def test_passthrough_tracing_drops_the_xray_statement(mode: str, granted: bool) -> None:
+    # Given a tracing mode, When CloudFormation decides the template's conditions
+    parameters = {"TracingMode": mode}
+    role = properties(decided(translated(parameters), parameters), "ConsumerFunctionRole")
+    actions = {
+        action
+        for policy in role["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        for action in as_list(statement["Action"])
+    }
+    # Then the X-Ray rights are granted exactly when tracing is active
+    assert ("xray:PutTraceSegments" in actions) is granted
 
 
 # Outputs and environments

@@ -79,3 +79,27 @@ def test_status_codes_must_be_http_statuses(codes: str) -> None:
 def test_blank_values_take_the_default() -> None:
     config = Config.from_environ({**REQUIRED, "NON_RETRYABLE_STATUS_CODES": "", "LOG": " "})
     assert config.non_retryable_status_codes == frozenset()
+
+
+def test_plain_http_downstream_is_refused_unless_loopback() -> None:
+    # Given a downstream URL in plain http to a host on the network
+    environ = {**REQUIRED, "DOWNSTREAM_URL": "http://downstream.example.com/messages"}
+    # When the configuration is read, Then it is refused, naming the rule
+    with pytest.raises(
+        ConfigurationError,
+        match=r"DOWNSTREAM_URL=.*expected https://, or http:// to a loopback host",
+    ):
+        Config.from_environ(environ)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080/m", "http://localhost/m", "http://[::1]:1/m"]
+)
+def test_plain_http_to_loopback_is_accepted(url: str) -> None:
+    assert Config.from_environ({**REQUIRED, "DOWNSTREAM_URL": url}).downstream_url == url
+
+
+def test_the_dead_letter_queue_url_keeps_whatever_scheme_sqs_returned() -> None:
+    # Queue URLs come from the service: an SQS-compatible endpoint may well be plain http.
+    environ = {**REQUIRED, "DEAD_LETTER_QUEUE_URL": "http://sqs.internal.example:9324/q/dlq"}
+    assert Config.from_environ(environ).dead_letter_queue_url.startswith("http://")

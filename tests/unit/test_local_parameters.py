@@ -37,7 +37,7 @@ def test_every_violation_is_reported_at_once() -> None:
     assert "BackoffJitterSeconds='0': below the minimum 1" in message
     assert "MaxReceiveCount='many': not a number" in message
     assert "LogLevel='LOUD': not one of DEBUG, INFO, WARNING, ERROR" in message
-    assert "DownstreamUrl='ftp://nope': an absolute http:// or https:// URL" in message
+    assert "DownstreamUrl='ftp://nope': an https:// URL, or http:// to a loopback host" in message
 
 
 def test_a_required_parameter_without_value_is_refused() -> None:

@@ -1,0 +1,75 @@
+"""Parameter values Lambda or SQS would reject, refused before deploy: the template's Rules (kept
+by aws-sam-translator for CloudFormation, evaluated here as CloudFormation evaluates them) and the
+stack-name limit the README names."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from local.moto_stack import sam_template, translated
+from local.template import ROOT, ParameterError, resolved_parameters, rule_violations
+
+# SQS: "A queue name can have up to 80 characters" (CreateQueue).
+SQS_QUEUE_NAME_MAX = 80
+RULE = "BatchSizeAboveTenNeedsABatchingWindow"
+
+
+def resolve(**overrides: object) -> dict[str, str]:
+    return resolved_parameters(
+        sam_template(), {"DownstreamUrl": "https://downstream.example.com/m", **overrides}
+    )
+
+
+def test_the_rules_reach_cloudformation_through_the_translator() -> None:
+    # Given the template translated by aws-sam-translator, Then its Rules are there unchanged
+    assert translated()["Rules"] == sam_template()["Rules"]
+    assert RULE in translated()["Rules"]
+
+
+@pytest.mark.parametrize("batch_size", range(1, 11))
+def test_batch_sizes_up_to_ten_need_no_batching_window(batch_size: int) -> None:
+    values = resolve(BatchSize=batch_size, MaximumBatchingWindowInSeconds=0)
+    assert values["BatchSize"] == str(batch_size)
+
+
+@pytest.mark.parametrize("batch_size", [11, 100, 10_000])
+def test_batch_sizes_above_ten_without_a_window_are_refused(batch_size: int) -> None:
+    # Given a batch size Lambda only accepts with a batching window, and a window of 0
+    with pytest.raises(ParameterError) as raised:
+        resolve(BatchSize=batch_size, MaximumBatchingWindowInSeconds=0)
+    # Then the deployment is refused, saying what to change
+    assert RULE in str(raised.value)
+    assert "MaximumBatchingWindowInSeconds to at least 1" in str(raised.value)
+
+
+@pytest.mark.parametrize(("batch_size", "window"), [(11, 1), (100, 5), (10_000, 300)])
+def test_batch_sizes_above_ten_with_a_window_are_accepted(batch_size: int, window: int) -> None:
+    values = resolve(BatchSize=batch_size, MaximumBatchingWindowInSeconds=window)
+    assert (values["BatchSize"], values["MaximumBatchingWindowInSeconds"]) == (
+        str(batch_size),
+        str(window),
+    )
+
+
+def test_the_defaults_satisfy_every_rule() -> None:
+    assert rule_violations(sam_template(), resolve()) == []
+
+
+def test_a_rule_function_that_is_not_emulated_is_refused_rather_than_guessed() -> None:
+    template = sam_template()
+    template["Rules"] = {"Odd": {"Assertions": [{"Assert": {"Fn::EachMemberIn": [[], []]}}]}}
+    with pytest.raises(ParameterError, match="Fn::EachMemberIn is not emulated"):
+        rule_violations(template, resolve())
+
+
+def test_the_readme_names_the_longest_stack_name_the_source_queue_allows() -> None:
+    # Given the source queue's name, the stack name plus a fixed suffix
+    queue_name = sam_template()["Resources"]["SourceQueue"]["Properties"]["QueueName"]["Fn::Sub"]
+    suffix = re.fullmatch(r"\$\{AWS::StackName\}(.*)", queue_name)
+    assert suffix is not None
+    longest = SQS_QUEUE_NAME_MAX - len(suffix.group(1))
+    # Then the README tells deployers that limit
+    readme = (ROOT / "README.md").read_text()
+    assert f"at most {longest} characters" in readme
