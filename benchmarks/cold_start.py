@@ -59,20 +59,21 @@ class Run:
     wall_ms: float
 
 
-class _TracedEnvironment(ExecutionEnvironment):
-    """An execution environment of a function with active tracing, as Lambda sets it up."""
+def _traced(daemon_address: str) -> type[ExecutionEnvironment]:
+    """Execution environments of a function with active tracing, as Lambda sets them up."""
 
-    daemon_address = ""
+    class TracedEnvironment(ExecutionEnvironment):
+        def _environment(self) -> dict[str, str]:
+            return {
+                **super()._environment(),
+                "POWERTOOLS_TRACE_DISABLED": "false",
+                "AWS_XRAY_DAEMON_ADDRESS": daemon_address,
+                "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+                "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;"
+                "Parent=53995c3f42cd8ad8;Sampled=1",
+            }
 
-    def _environment(self) -> dict[str, str]:
-        return {
-            **super()._environment(),
-            "POWERTOOLS_TRACE_DISABLED": "false",
-            "AWS_XRAY_DAEMON_ADDRESS": self.daemon_address,
-            "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
-            "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;"
-            "Parent=53995c3f42cd8ad8;Sampled=1",
-        }
+    return TracedEnvironment
 
 
 def first_batch() -> dict[str, Any]:
@@ -94,7 +95,6 @@ def measure(
     build_dir: Path, function_environment: dict[str, str], downstream_url: str, repeats: int
 ) -> dict[str, ColdStart]:
     with _code(build_dir) as (project, naive, without_bytecode), _xray_daemon() as daemon_address:
-        _TracedEnvironment.daemon_address = daemon_address
         project_spec = _spec("consumer.app.lambda_handler", function_environment)
         naive_spec = _spec("naive_app.lambda_handler", {"DOWNSTREAM_URL": downstream_url})
         contenders: dict[str, Callable[[], Run]] = {
@@ -103,7 +103,7 @@ def measure(
                 Setup(project_spec, project, UNUSED_ENDPOINT, REGION)
             ),
             "project_tracing_on": _cold_start(
-                Setup(project_spec, project, UNUSED_ENDPOINT, REGION), _TracedEnvironment
+                Setup(project_spec, project, UNUSED_ENDPOINT, REGION), _traced(daemon_address)
             ),
             "project_without_bytecode": _cold_start(
                 Setup(project_spec, without_bytecode, UNUSED_ENDPOINT, REGION)
