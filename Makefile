@@ -82,7 +82,7 @@ send: $(STAMP) ## send messages to the stack of ENV's samconfig section or AWS_E
 
 # The benchmarks measure what `sam build` produced; its output goes to stderr, so that stdout is
 # the table (and with --json, one JSON line last).
-bench: $(STAMP) ## throughput, cold start, sizes side by side (BENCH_ARGS="--json --repeats N"; ~5 min; not the backoff study)
+bench: $(STAMP) ## throughput, cold start, sizes side by side (BENCH_ARGS="--json --repeats N"; ~6 min; not the backoff study)
 	@$(BIN)/sam build >&2
 	@PYTHONPATH=functions:. $(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 
