@@ -40,6 +40,8 @@ class Message:
     source: Mapping[str, str]
     # The original message attributes, in the shape of Lambda's SQS event.
     attributes: Mapping[str, Any] = field(default_factory=dict)
+    # Its FIFO message group, which its DLQ copy keeps on a FIFO dead-letter queue.
+    group_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,8 @@ def dead_letter(
         message.body,
         {"DeadLetterReason": reason.value, "DeadLetterDetail": detail, **message.source},
         message.attributes,
+        group_id=message.group_id or message.idempotency_key,
+        deduplication_id=message.idempotency_key,
     )
     count(Metric.DEAD_LETTERED)
     logger.error(

@@ -15,7 +15,12 @@ class InvalidRecordError(ValueError):
     """An SQS record lacks a field the consumer needs (it cannot be delivered or rescheduled)."""
 
 
-class DownstreamFailure(Exception):
+class DeliveryError(Exception):
+    """A message could not be delivered, or its failure handled, this time: the expected
+    failures, each retried by the queue's backoff (or Lambda's async retries), never a defect."""
+
+
+class DownstreamFailure(DeliveryError):
     """The downstream did not answer 2xx: a status, a timeout or a connection error.
 
     `status_code` is None when no response arrived. `retry_after_seconds` is the downstream's
@@ -36,11 +41,11 @@ class DownstreamFailure(Exception):
         self.retry_after_seconds = retry_after_seconds
 
 
-class DeadlineExceeded(Exception):
+class DeadlineExceeded(DeliveryError):
     """Too little of the invocation's time is left to call the downstream safely."""
 
 
-class DeadLetterError(Exception):
+class DeadLetterError(DeliveryError):
     """Sending a message to the dead-letter queue failed."""
 
 
@@ -48,22 +53,22 @@ class DeadLetterTooLargeError(DeadLetterError):
     """The body with its dead-letter attributes exceeds SQS's message size."""
 
 
-class QueueUrlError(Exception):
+class QueueUrlError(DeliveryError):
     """The service would not tell a queue's URL."""
 
 
-class GroupStopped(Exception):
+class GroupStopped(DeliveryError):
     """An earlier record of the same FIFO message group failed in this batch: this one is not
     tried, so that the group stays in order."""
 
 
-class SecretUnavailable(Exception):
+class SecretUnavailable(DeliveryError):
     """The downstream's authentication secret could not be read."""
 
 
-class DeliveryInProgress(Exception):
+class DeliveryInProgress(DeliveryError):
     """Another invocation is delivering a message with the same idempotency key."""
 
 
-class IdempotencyUnavailable(Exception):
+class IdempotencyUnavailable(DeliveryError):
     """The idempotency table could not be read or written."""

@@ -25,6 +25,8 @@ class QueuedMessage:
     sent_timestamp_ms: int | None
     queue_arn: str
     message_attributes: Mapping[str, Any]
+    # The FIFO message group, or None (a standard queue's record may carry one too: fair queues).
+    message_group_id: str | None = None
 
 
 def queued_message(record: SQSRecord) -> QueuedMessage:
@@ -55,6 +57,7 @@ def queued_message(record: SQSRecord) -> QueuedMessage:
         sent_timestamp_ms=_integer(attributes.get("SentTimestamp")),
         queue_arn=queue_arn,
         message_attributes=message_attributes if isinstance(message_attributes, dict) else {},
+        message_group_id=_optional_text(attributes.get("MessageGroupId")),
     )
 
 
@@ -63,6 +66,10 @@ def _text(raw: Mapping[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value:
         raise InvalidRecordError(f"record has no {key}")
     return value
+
+
+def _optional_text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _integer(value: Any) -> int | None:

@@ -71,12 +71,8 @@ class SqsActions:
                 response = self.client.get_queue_url(
                     QueueName=queue_name, QueueOwnerAWSAccountId=account_id
                 )
-            except ClientError as exc:
-                raise QueueUrlError(
-                    f"GetQueueUrl refused for {queue_name} ({_error_code(exc)}): {exc}"
-                ) from exc
-            except BotoCoreError as exc:
-                raise QueueUrlError(f"GetQueueUrl failed for {queue_name}: {exc}") from exc
+            except (ClientError, BotoCoreError) as exc:
+                raise QueueUrlError(_failure(f"GetQueueUrl of {queue_name}", exc)) from exc
             self._queue_urls[queue_arn] = response["QueueUrl"]
         return self._queue_urls[queue_arn]
 
@@ -104,12 +100,8 @@ class SqsActions:
                 response = self.client.change_message_visibility_batch(
                     QueueUrl=queue_url, Entries=entries
                 )
-            except ClientError as exc:
-                reason = f"ChangeMessageVisibilityBatch refused ({_error_code(exc)}): {exc}"
-                refusals[start : start + len(chunk)] = [reason] * len(chunk)
-                continue
-            except BotoCoreError as exc:
-                reason = f"ChangeMessageVisibilityBatch failed: {exc}"
+            except (ClientError, BotoCoreError) as exc:
+                reason = _failure("ChangeMessageVisibilityBatch", exc)
                 refusals[start : start + len(chunk)] = [reason] * len(chunk)
                 continue
             for failed in response.get("Failed", []):
@@ -121,13 +113,20 @@ class SqsActions:
         body: str,
         labels: Mapping[str, str],
         original_attributes: Mapping[str, Any],
+        *,
+        group_id: str,
+        deduplication_id: str,
     ) -> str:
         """Send `body` verbatim to the DLQ with `labels` as string attributes; return the new
         message's id. Raises DeadLetterError.
 
         The original attributes (in the shape of Lambda's SQS event) travel along as far as
-        SQS's limit of 10 allows.
+        SQS's limit of 10 allows. A FIFO dead-letter queue gets the message's group, and its id
+        as the deduplication id: a copy sent twice within SQS's 5 minutes is kept once.
         """
+        request: dict[str, Any] = {"QueueUrl": self.dead_letter_queue_url, "MessageBody": body}
+        if self.dead_letter_queue_url.endswith(".fifo"):
+            request.update(MessageGroupId=group_id, MessageDeduplicationId=deduplication_id)
         attributes: dict[str, MessageAttributeValueTypeDef] = {
             name: {"DataType": "String", "StringValue": _sqs_text(value)}
             for name, value in labels.items()
@@ -157,11 +156,7 @@ class SqsActions:
             )
         try:
             try:
-                response = self.client.send_message(
-                    QueueUrl=self.dead_letter_queue_url,
-                    MessageBody=body,
-                    MessageAttributes=attributes,
-                )
+                response = self.client.send_message(**request, MessageAttributes=attributes)
             except ClientError:
                 if len(attributes) == len(labels):
                     raise
@@ -170,21 +165,19 @@ class SqsActions:
                     "the dead-letter queue refused the original attributes; sent without them"
                 )
                 response = self.client.send_message(
-                    QueueUrl=self.dead_letter_queue_url,
-                    MessageBody=body,
-                    MessageAttributes={name: attributes[name] for name in labels},
+                    **request, MessageAttributes={name: attributes[name] for name in labels}
                 )
-        except ClientError as exc:
-            raise DeadLetterError(
-                f"SendMessage to the dead-letter queue refused ({_error_code(exc)}): {exc}"
-            ) from exc
-        except BotoCoreError as exc:
-            raise DeadLetterError(f"SendMessage to the dead-letter queue failed: {exc}") from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise DeadLetterError(_failure("SendMessage to the dead-letter queue", exc)) from exc
         return response["MessageId"]
 
 
-def _error_code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "unknown")
+def _failure(operation: str, exc: ClientError | BotoCoreError) -> str:
+    """Why a call failed: the service's error code when it answered, else the SDK's reason."""
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "unknown")
+        return f"{operation} refused ({code}): {exc}"
+    return f"{operation} failed: {exc}"
 
 
 def _attributes_from_event(

@@ -42,12 +42,10 @@ from consumer.errors import (
     DeadLetterError,
     DeadLetterTooLargeError,
     DeadlineExceeded,
-    DeliveryInProgress,
+    DeliveryError,
     DownstreamFailure,
     GroupStopped,
-    IdempotencyUnavailable,
     QueueUrlError,
-    SecretUnavailable,
     UnsupportedEventError,
 )
 from consumer.observability import Metric, add_metric, count, logger, record_context
@@ -57,17 +55,6 @@ from consumer.sqs_actions import (
     MAX_BATCHING_WINDOW_SECONDS,
     MAX_VISIBILITY_TIMEOUT_SECONDS,
     VisibilityChange,
-)
-
-# Failures the consumer expects; anything else is a defect and is logged with its traceback.
-_EXPECTED_FAILURES = (
-    DownstreamFailure,
-    DeadlineExceeded,
-    DeadLetterError,
-    GroupStopped,
-    SecretUnavailable,
-    DeliveryInProgress,
-    IdempotencyUnavailable,
 )
 
 
@@ -176,6 +163,7 @@ class RecordHandler:
                 idempotency_key=message.message_id,
                 source={"SourceMessageId": message.message_id},
                 attributes=message.message_attributes,
+                group_id=message.message_group_id,
             )
             try:
                 outcome = deliver_or_dead_letter(self.runtime, self.deadline, delivery)
@@ -405,7 +393,7 @@ def _describe_failure(error: BaseException) -> dict[str, Any]:
             status_code=error.status_code,
             retry_after_seconds=error.retry_after_seconds,
         )
-    elif not isinstance(error, _EXPECTED_FAILURES):
+    elif not isinstance(error, DeliveryError):
         # A defect, not a delivery failure: keep the traceback. The record is still rescheduled.
         fields["exc_info"] = error
     return fields

@@ -207,3 +207,26 @@ def test_fifo_groups_keep_their_order_under_failures(consumer: Harness) -> None:
     failed_wait = by_handle[handles[ids['{"A": 2, "simulate": {"status": 503}}']]]
     assert by_handle[handles[ids['{"A": 3}']]] >= failed_wait
     assert outcome["metrics"]["Delivered"] == 4
+
+
+def test_a_fifo_dead_letter_copy_keeps_its_group_and_is_deduplicated(consumer: Harness) -> None:
+    # Given FIFO source and dead-letter queues, and a poison message in group A
+    dead_letter_url = consumer.sqs.create_queue(
+        QueueName="sqs-backoff-consumer-dead.fifo", Attributes={"FifoQueue": "true"}
+    )["QueueUrl"]
+    consumer.monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dead_letter_url)
+    event, _ = fifo_event(consumer)
+    poison = dict(event["Records"][0], body="not json")
+
+    # When it is processed twice (SQS handing it back within five minutes)
+    outcome = run(consumer, {"Records": [poison]}, concurrency=10)
+    run(consumer, {"Records": [poison]}, concurrency=10)
+
+    # Then one copy reached the FIFO DLQ, in the message's group
+    assert outcome["response"] == {"batchItemFailures": []}
+    copies = consumer.sqs.receive_message(
+        QueueUrl=dead_letter_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+    )["Messages"]
+    assert len(copies) == 1
+    assert copies[0]["Attributes"]["MessageGroupId"] == poison["attributes"]["MessageGroupId"]
+    assert copies[0]["Attributes"]["MessageDeduplicationId"] == poison["messageId"]

@@ -30,7 +30,10 @@ def test_a_direct_job_is_delivered_once_keyed_by_the_request_id(consumer: Harnes
 
 @pytest.mark.parametrize("body", ["plain text", 42, None, [1, 2], {"nested": {"deep": True}}])
 def test_any_json_value_is_a_valid_job_body(consumer: Harness, body: Any) -> None:
+    # Given a job whose body is any JSON value, When it is invoked
     consumer.invoke({"body": body})
+
+    # Then the downstream got that value
     [request] = consumer.downstream.requests
     assert json.loads(request["body"]) == body
 
@@ -64,9 +67,15 @@ def test_retries_of_one_event_keep_their_idempotency_key(consumer: Harness) -> N
 def test_a_non_retryable_direct_job_is_dead_lettered_without_lambda_retries(
     consumer: Harness,
 ) -> None:
+    # Given a stack where 400 is non-retryable, and a downstream that answers 400
     consumer.downstream.default = Answer(400)
     context = FakeLambdaContext()
+
+    # When a job is invoked
     response = consumer.invoke({"body": {"n": 1}}, context)
+
+    # Then it returns normally (so Lambda does not retry) and the job is in the DLQ,
+    # with its request id and the reason
     assert response["status"] == "dead-lettered"
     [dead_letter] = consumer.dead_letters()
     assert dead_letter["MessageId"] == response["deadLetterMessageId"]
@@ -90,8 +99,11 @@ def test_a_non_retryable_direct_job_is_dead_lettered_without_lambda_retries(
 def test_other_event_shapes_are_refused_with_the_accepted_shapes_named(
     consumer: Harness, event: Any
 ) -> None:
+    # Given an event that is neither an SQS batch nor a direct job, When it is invoked
     with pytest.raises(UnsupportedEventError) as raised:
         consumer.invoke(event)
+
+    # Then it is refused, naming the accepted shapes, and nothing is delivered
     message = str(raised.value)
     assert '{"Records": [...]}' in message
     assert '{"body": <JSON value>}' in message

@@ -45,9 +45,14 @@ def test_a_downstream_that_does_not_answer_in_time_is_a_timeout(consumer: Harnes
     indirect=True,
 )
 def test_a_refused_connection_is_a_retryable_failure(consumer: Harness) -> None:
+    # Given a message and a downstream URL on a port nobody listens on
     consumer.send('{"n": 1}')
+
+    # When it is delivered
     with pytest.raises(BatchProcessingError):
         consumer.invoke(consumer.receive_event())
+
+    # Then the record failed as a connection failure and was rescheduled
     emitted = consumer.emitted()
     assert emitted.metric_total("DownstreamFailedConnection") == 1
     assert emitted.metric_total("RetriesScheduled") == 1
@@ -67,10 +72,15 @@ def test_a_redirect_is_a_failure_and_is_not_followed(consumer: Harness) -> None:
 
 @pytest.mark.parametrize("status", [400, 404, 409, 500, 502])
 def test_client_and_server_errors_are_retried_by_default(consumer: Harness, status: int) -> None:
+    # Given no non-retryable statuses configured, and a downstream answering a 4xx or 5xx
     consumer.send('{"n": 1}')
     consumer.downstream.default = Answer(status)
+
+    # When the message is delivered
     with pytest.raises(BatchProcessingError):
         consumer.invoke(consumer.receive_event())
+
+    # Then the record fails for a retry rather than being dead-lettered, counted by status class
     assert consumer.dead_letters() == []
     assert consumer.emitted().metric_total(f"DownstreamFailed{status // 100}xx") == 1
 
@@ -101,6 +111,7 @@ def test_a_non_retryable_status_dead_letters_at_once(consumer: Harness) -> None:
 
 @pytest.mark.parametrize("env_overrides", [{"DOWNSTREAM_METHOD": "PUT"}], indirect=True)
 def test_the_method_is_configurable(consumer: Harness) -> None:
+    # Given DOWNSTREAM_METHOD=PUT, When a message is delivered, Then the downstream got a PUT
     consumer.send('{"n": 1}')
     consumer.invoke(consumer.receive_event())
     assert [request["method"] for request in consumer.downstream.requests] == ["PUT"]

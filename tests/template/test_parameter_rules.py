@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from local.moto_stack import sam_template, translated
+from local.moto_stack import load_stack, sam_template, translated
 from local.template import ROOT, ParameterError, resolved_parameters, rule_violations
 
 # SQS: "A queue name can have up to 80 characters" (CreateQueue).
@@ -65,11 +65,17 @@ def test_a_rule_function_that_is_not_emulated_is_refused_rather_than_guessed() -
 
 
 def test_the_readme_names_the_longest_stack_name_the_source_queue_allows() -> None:
-    # Given the source queue's name, the stack name plus a fixed suffix
-    queue_name = sam_template()["Resources"]["SourceQueue"]["Properties"]["QueueName"]["Fn::Sub"]
-    suffix = re.fullmatch(r"\$\{AWS::StackName\}(.*)", queue_name)
-    assert suffix is not None
-    longest = SQS_QUEUE_NAME_MAX - len(suffix.group(1))
+    # Given the queues' names, the stack name plus a fixed suffix (the longest with QueueType=fifo)
+    suffixes = []
+    for queue_type in ("standard", "fifo"):
+        resources = load_stack({"QueueType": queue_type}).template["Resources"]
+        for queue in ("SourceQueue", "DeadLetterQueue"):
+            name = resources[queue]["Properties"].get("QueueName", {}).get("Fn::Sub", "")
+            suffix = re.fullmatch(r"\$\{AWS::StackName\}(.*)", name)
+            if suffix is not None:
+                suffixes.append(suffix.group(1))
+    assert "-source.fifo" in suffixes
+    longest = SQS_QUEUE_NAME_MAX - max(map(len, suffixes))
     # Then the README tells deployers that limit
     readme = (ROOT / "README.md").read_text()
     assert f"at most {longest} characters" in readme

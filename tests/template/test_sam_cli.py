@@ -40,7 +40,10 @@ def sam(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_sam_validate_lint_passes() -> None:
+    # Given the project's template, When the SAM CLI validates it with cfn-lint
     result = sam("validate", "--lint", "--template", "template.yaml")
+
+    # Then it passes
     assert result.returncode == 0, result.stdout + result.stderr
     assert "is a valid SAM Template" in result.stdout + result.stderr
 
@@ -48,10 +51,12 @@ def test_sam_validate_lint_passes() -> None:
 def test_sam_build_puts_dependencies_in_the_layer_and_only_our_code_in_the_function(
     tmp_path: Path,
 ) -> None:
+    # Given the project's template, When `sam build` builds it
     build_dir = tmp_path / "build"
     result = sam("build", "--template", "template.yaml", "--build-dir", str(build_dir))
     assert result.returncode == 0, result.stdout + result.stderr
 
+    # Then the layer holds the dependencies
     layer = build_dir / "DependenciesLayer" / "python"
     for package in ("aws_lambda_powertools", "requests", "aws_xray_sdk", "boto3"):
         assert (layer / package).is_dir(), package
@@ -67,6 +72,7 @@ def test_sam_build_puts_dependencies_in_the_layer_and_only_our_code_in_the_funct
         assert header[:4] == importlib.util.MAGIC_NUMBER, source
         assert int.from_bytes(header[4:8], "little") == UNCHECKED_HASH_FLAGS, source
 
+    # ...and the function holds only our package
     function_dir = build_dir / "ConsumerFunction"
     assert sorted(path.name for path in function_dir.iterdir()) == ["consumer"]
     assert (function_dir / "consumer" / "app.py").is_file()

@@ -99,8 +99,12 @@ def test_source_visibility_timeout_is_at_least_six_function_timeouts(cfn: dict[s
     assert visibility >= 6 * function(cfn)["Timeout"]
 
 
-def test_dead_letter_queue_admits_only_the_source_queue(cfn: dict[str, Any]) -> None:
+@pytest.mark.parametrize("queue_type", ["standard", "fifo"])
+def test_dead_letter_queue_admits_only_the_source_queue(queue_type: str) -> None:
+    # Given either queue type, deployed (conditions decided)
+    cfn = load_stack({"QueueType": queue_type}).template
     allow = properties(cfn, "DeadLetterQueue")["RedriveAllowPolicy"]
+    # Then the DLQ admits redrives from the source queue alone, named as the source is
     assert allow["redrivePermission"] == "byQueue"
     [source_arn] = allow["sourceQueueArns"]
     # The ARN is built from the source queue's name (a GetAtt would be a circular reference)
@@ -173,7 +177,10 @@ def test_event_source_mapping_reports_batch_item_failures(cfn: dict[str, Any]) -
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["SourceQueue", "Arn"]}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["BatchSize"] == {"Ref": "BatchSize"}
-    assert mapping["MaximumBatchingWindowInSeconds"] == {"Ref": "MaximumBatchingWindowInSeconds"}
+    # (a FIFO queue takes no batching window: see test_fifo_template.py)
+    assert mapping["MaximumBatchingWindowInSeconds"]["Fn::If"][2] == {
+        "Ref": "MaximumBatchingWindowInSeconds"
+    }
     assert mapping["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "MaximumConcurrency"}
 
 

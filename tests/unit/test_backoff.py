@@ -56,15 +56,21 @@ def test_jitter_covers_every_value_of_its_range() -> None:
 
 
 def test_delay_is_capped() -> None:
+    # Given a 100-second cap
     policy = BackoffPolicy(max_seconds=100)
+
+    # When the formula reaches it, Then the range stops at the cap
     assert delay_range_seconds(6, policy) == (94, 100)
     assert delay_range_seconds(7, policy) == (100, 100)
-    # A runaway receive count (no redrive policy) neither overflows nor slows down
+    # ...and a runaway receive count (no redrive policy) neither overflows nor slows down
     assert delay_seconds(10**9, DEFAULT, random.Random(1)) == 43_200
 
 
 def test_jitter_of_one_means_no_jitter() -> None:
+    # Given a jitter of one second
     policy = BackoffPolicy(jitter_seconds=1)
+
+    # When delays are drawn from many random sources, Then they are all the bare formula
     assert {delay_seconds(3, policy, random.Random(s)) for s in range(50)} == {2**3 + 30}
 
 
@@ -72,21 +78,28 @@ def test_jitter_of_one_means_no_jitter() -> None:
     ("receive_count", "final"), [(1, False), (9, False), (10, True), (11, True)]
 )
 def test_final_attempt_rule(receive_count: int, final: bool) -> None:
+    # Given a receive count below, at or beyond the default MaxReceiveCount (10),
+    # When the next visibility is computed,
+    # Then only the final attempts are recognised as such and get visibility 0
     assert is_final_attempt(receive_count, DEFAULT) is final
     visibility = next_visibility_seconds(receive_count, DEFAULT, random.Random(0))
     assert (visibility == 0) is final
 
 
 def test_final_attempt_ignores_retry_after() -> None:
+    # Given the final attempt and a one-hour Retry-After, When the visibility is computed,
+    # Then it is still 0, so SQS dead-letters at the next receive
     assert next_visibility_seconds(10, DEFAULT, random.Random(0), retry_after_seconds=3600) == 0
 
 
 def test_retry_after_is_a_lower_bound_within_the_cap() -> None:
+    # Given a first failure whose delay is 32 s (the jitter draws its lowest value)
     rng = FixedDraw(high=False)
-    # Shorter than the delay: the delay stands
+
+    # When Retry-After is shorter than the delay, Then the delay stands
     assert next_visibility_seconds(1, DEFAULT, rng, retry_after_seconds=5) == 32
-    # Longer: it wins
+    # When it is longer, Then it wins
     assert next_visibility_seconds(1, DEFAULT, rng, retry_after_seconds=600) == 600
-    # Beyond the cap: the cap wins
+    # When it is beyond the cap, Then the cap wins
     policy = BackoffPolicy(max_seconds=300)
     assert next_visibility_seconds(1, policy, rng, retry_after_seconds=86_400) == 300

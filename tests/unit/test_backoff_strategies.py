@@ -87,6 +87,8 @@ def test_decorrelated_chain_is_regenerated_from_the_message_id() -> None:
 
 
 def test_decorrelated_needs_the_message_id() -> None:
+    # Given the decorrelated strategy, When a delay is asked for without a message id,
+    # Then it is refused, since the chain is regenerated from that id
     with pytest.raises(ValueError, match="message id"):
         delay_seconds(1, DECORRELATED, random.Random(0))
 

@@ -14,7 +14,10 @@ REQUIRED = {
 
 
 def test_defaults_are_the_additive_jitter_formula() -> None:
+    # Given only the required variables, When the configuration is read
     config = Config.from_environ(REQUIRED)
+
+    # Then every optional setting has its documented default
     assert config.downstream_method == "POST"
     assert config.downstream_timeout_seconds == 10.0
     policy = config.backoff_policy
@@ -24,6 +27,7 @@ def test_defaults_are_the_additive_jitter_formula() -> None:
 
 
 def test_values_are_parsed() -> None:
+    # Given every optional variable set, with loose case and spacing, When the configuration is read
     config = Config.from_environ(
         {
             **REQUIRED,
@@ -36,6 +40,8 @@ def test_values_are_parsed() -> None:
             "NON_RETRYABLE_STATUS_CODES": "400, 422,404",
         }
     )
+
+    # Then each value is parsed and normalised
     assert config.downstream_method == "PUT"
     assert config.downstream_timeout_seconds == 2.5
     assert config.backoff_policy.max_seconds == 900
@@ -44,6 +50,8 @@ def test_values_are_parsed() -> None:
 
 
 def test_every_problem_is_reported_at_once() -> None:
+    # Given an environment with a problem in nearly every variable and one required one missing,
+    # When the configuration is read
     with pytest.raises(ConfigurationError) as raised:
         Config.from_environ(
             {
@@ -56,6 +64,8 @@ def test_every_problem_is_reported_at_once() -> None:
                 "DOWNSTREAM_TIMEOUT_SECONDS": "nan",
             }
         )
+
+    # Then one error names every problem, not just the first
     message = str(raised.value)
     for fragment in (
         "DOWNSTREAM_URL='ftp://files.example.com'",
@@ -72,12 +82,17 @@ def test_every_problem_is_reported_at_once() -> None:
 
 @pytest.mark.parametrize("codes", ["abc", "99", "600", "4O4", "400,,422"])
 def test_status_codes_must_be_http_statuses(codes: str) -> None:
+    # Given a NON_RETRYABLE_STATUS_CODES that is not a list of HTTP statuses,
+    # When the configuration is read, Then it is refused, naming the variable
     with pytest.raises(ConfigurationError, match="NON_RETRYABLE_STATUS_CODES"):
         Config.from_environ({**REQUIRED, "NON_RETRYABLE_STATUS_CODES": codes})
 
 
 def test_blank_values_take_the_default() -> None:
+    # Given optional variables set but blank, When the configuration is read
     config = Config.from_environ({**REQUIRED, "NON_RETRYABLE_STATUS_CODES": "", "LOG": " "})
+
+    # Then they take their defaults rather than being refused
     assert config.non_retryable_status_codes == frozenset()
 
 
@@ -96,10 +111,15 @@ def test_plain_http_downstream_is_refused_unless_loopback() -> None:
     "url", ["http://127.0.0.1:8080/m", "http://localhost/m", "http://[::1]:1/m"]
 )
 def test_plain_http_to_loopback_is_accepted(url: str) -> None:
+    # Given a plain-http downstream on a loopback host, When the configuration is read,
+    # Then the URL is accepted as it is
     assert Config.from_environ({**REQUIRED, "DOWNSTREAM_URL": url}).downstream_url == url
 
 
 def test_the_dead_letter_queue_url_keeps_whatever_scheme_sqs_returned() -> None:
-    # Queue URLs come from the service: an SQS-compatible endpoint may well be plain http.
+    # Given a plain-http dead-letter queue URL on the network (queue URLs come from the service:
+    # an SQS-compatible endpoint may well be plain http)
     environ = {**REQUIRED, "DEAD_LETTER_QUEUE_URL": "http://sqs.internal.example:9324/q/dlq"}
+
+    # When the configuration is read, Then the URL is kept as it is
     assert Config.from_environ(environ).dead_letter_queue_url.startswith("http://")

@@ -25,12 +25,16 @@ from consumer.errors import UnsupportedEventError
     ],
 )
 def test_accepted_shapes(event: dict[str, Any], shape: EventShape) -> None:
+    # Given an SQS batch or a direct job, When it is classified, Then its shape is recognised
     assert classify(event) is shape
 
 
 def test_the_error_names_keys_but_never_values() -> None:
+    # Given an event of no accepted shape that carries a secret, When it is classified
     with pytest.raises(UnsupportedEventError) as raised:
         classify({"password": "hunter2", "Records": [{"eventSource": "aws:s3"}]})
+
+    # Then the error names the event's keys but not the secret
     message = str(raised.value)
     assert "['Records', 'password']" in message
     assert "hunter2" not in message

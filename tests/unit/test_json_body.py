@@ -9,6 +9,7 @@ from consumer.delivery import json_error
 
 @pytest.mark.parametrize("text", ['{"a": 1}', "[]", '"text"', "0", "null", " true "])
 def test_valid_json(text: str) -> None:
+    # Given any RFC 8259 JSON text, When it is checked, Then no problem is reported
     assert json_error(text) is None
 
 
@@ -23,6 +24,9 @@ def test_valid_json(text: str) -> None:
     ],
 )
 def test_invalid_json_says_why(text: str, reason: str) -> None:
+    # Given text that is not JSON, or only Python's superset of it, When it is checked
     problem = json_error(text)
+
+    # Then the problem says why
     assert problem is not None
     assert reason in problem
