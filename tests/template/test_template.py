@@ -25,6 +25,7 @@ ENVIRONMENT_CONTRACT = {
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
     "POWERTOOLS_LOG_LEVEL",
+    "POWERTOOLS_TRACE_DISABLED",
 }
 
 # The function's settings that are template parameters, each passed through unchanged.
