@@ -17,10 +17,12 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 RUN_ARGS ?=
 SEND_ARGS ?=
+DLQ_ARGS ?=
+REDRIVE_ARGS ?=
 SCHEDULE_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint format test test-fast validate security build deploy run invoke send bench bench-backoff schedule lock clean
+.PHONY: help venv lint format test test-fast validate security build deploy run invoke send dlq-peek redrive bench bench-backoff schedule lock clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,7 +46,7 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 lint: $(STAMP) ## ruff, ruff format --check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy functions local benchmarks tests
+	$(BIN)/mypy functions local benchmarks tools tests
 
 format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -80,13 +82,19 @@ invoke: build ## one invocation of the built function with EVENT, against the em
 send: $(STAMP) ## send messages to the stack of ENV's samconfig section or AWS_ENDPOINT_URL (SEND_ARGS="--help")
 	$(BIN)/python -m local.send --config-env $(ENV) $(SEND_ARGS)
 
+dlq-peek: $(STAMP) ## list the DLQ of ENV's stack without consuming it (DLQ_ARGS="--failed-jobs --json ...")
+	@$(BIN)/python -m tools.dlq_peek --config-env $(ENV) $(DLQ_ARGS)
+
+redrive: $(STAMP) ## DLQ back to the source queue, failed jobs re-invoked (REDRIVE_ARGS="--help")
+	@$(BIN)/python -m tools.redrive --config-env $(ENV) $(REDRIVE_ARGS)
+
 # The benchmarks measure what `sam build` produced; its output goes to stderr, so that stdout is
 # the table (and with --json, one JSON line last).
 bench: $(STAMP) ## throughput, cold start, sizes side by side (BENCH_ARGS="--json --repeats N"; ~6 min; not the backoff study)
 	@$(BIN)/sam build >&2
 	@PYTHONPATH=functions:. $(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 
-bench-backoff: $(STAMP) ## the backoff study, ~6 min, not in make bench: tables, plots in docs/backoff-study (BENCH_ARGS=--json ...)
+bench-backoff: $(STAMP) ## the backoff study, 6-10 min, not in make bench: tables, plots in docs/backoff-study (BENCH_ARGS=--json ...)
 	@PYTHONPATH=functions $(BIN)/python -m benchmarks.backoff_study $(BENCH_ARGS)
 
 schedule: $(STAMP) ## each attempt's delay range and cumulative span (SCHEDULE_ARGS=--max-receive-count 20 ...)

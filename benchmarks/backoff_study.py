@@ -2,8 +2,9 @@
 
 Validates the simulator core against Brooker's published contention result, then runs every
 strategy through every outage scenario (SQS, Lambda's event source mapping and a downstream that
-fails, then recovers with a limited capacity), prints the tables and writes the plots. Progress
-goes to stderr; with --json the last line of stdout is one JSON document.
+fails, then recovers with a limited capacity), the circuit breaker (CB) beside them, and partial
+outages (a fraction of calls failing), prints the tables, the breaker's goals and writes the
+plots. Progress goes to stderr; with --json the last line of stdout is one JSON document.
 """
 
 from __future__ import annotations
@@ -70,7 +71,25 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--retentions-days", type=_csv_floats, default=[4, 14], help="default 4,14")
     parser.add_argument(
-        "--strategies", default="S0,S1,S2,S3,S4,S5", help="keys to run (default all)"
+        "--strategies", default="S0,S1,S2,S3,S4,S5,CB", help="keys to run (default all)"
+    )
+    parser.add_argument(
+        "--partial-failure-rates",
+        type=_csv_floats,
+        default=[0.1, 0.5],
+        help="partial outages: fractions of calls failing (default 0.1,0.5; empty for none)",
+    )
+    parser.add_argument(
+        "--partial-outages-s",
+        type=_csv_floats,
+        default=[3600, DAY_S],
+        help="durations of the partial outages, at the template's MaxReceiveCount and retention",
+    )
+    parser.add_argument(
+        "--breaker-actuation-delays-s",
+        type=_csv_floats,
+        default=[60, 300],
+        help="CB again, its mapping changes taking this long (default 60,300; empty for none)",
     )
     parser.add_argument(
         "--messages-per-day",
@@ -135,11 +154,39 @@ def build_jobs(args: argparse.Namespace) -> list[_Job]:
     template = load_template(SOURCE_TEMPLATE)
     defaults = parameter_defaults(template)
     policy = backoff_policy(defaults)
-    jobs = []
-    combinations = itertools.product(
-        args.outages_s, args.max_receive_counts, args.retentions_days, args.strategies.split(",")
+    keys = args.strategies.split(",")
+    full_outage, no_delay = [1.0], [0.0]
+    combinations = list(
+        itertools.product(
+            args.outages_s,
+            args.max_receive_counts,
+            args.retentions_days,
+            keys,
+            full_outage,
+            no_delay,
+        )
     )
-    for index, (outage_s, mrc, days, key) in enumerate(combinations):
+    default_mrc = [int(defaults["MaxReceiveCount"])]
+    default_days = [float(defaults["SourceQueueRetentionSeconds"]) / DAY_S]
+    combinations += itertools.product(
+        args.partial_outages_s,
+        default_mrc,
+        default_days,
+        keys,
+        args.partial_failure_rates,
+        no_delay,
+    )
+    if "CB" in keys:
+        combinations += itertools.product(
+            args.outages_s,
+            default_mrc,
+            default_days,
+            ["CB"],
+            full_outage,
+            args.breaker_actuation_delays_s,
+        )
+    jobs = []
+    for index, (outage_s, mrc, days, key, failure_rate, delay_s) in enumerate(combinations):
         scenario = Scenario(
             strategy=key,
             outage_s=outage_s,
@@ -148,6 +195,8 @@ def build_jobs(args: argparse.Namespace) -> list[_Job]:
             arrival_rate_per_s=args.messages_per_day / DAY_S,
             arrivals_after_recovery_s=args.arrivals_after_recovery_s,
             burst_messages=args.burst_messages,
+            failure_rate=failure_rate,
+            breaker_actuation_delay_s=delay_s,
             capacity_per_s=args.capacity_per_s,
             concurrency=int(defaults["MaximumConcurrency"]),
             batch_size=int(defaults["BatchSize"]),
@@ -157,6 +206,8 @@ def build_jobs(args: argparse.Namespace) -> list[_Job]:
         label = (
             f"{key} outage {report.duration(outage_s)} maxReceiveCount {mrc} "
             f"retention {report.duration(days * DAY_S)}"
+            + (f" failing {failure_rate:.0%}" if failure_rate < 1 else "")
+            + (f" actuation delay {report.duration(delay_s)}" if delay_s else "")
         )
         jobs.append(_Job(index, scenario, replace(policy, max_receive_count=mrc), label))
     return jobs
@@ -180,7 +231,16 @@ def run_scenarios(jobs: list[_Job], workers: int) -> tuple[list[Result], list[fl
     return [r for r in results if r is not None], wall_s
 
 
+def _is_main_grid(result: Result) -> bool:
+    """A full outage with the mapping following the breaker at once: the tables and plots."""
+    s = result.scenario
+    return s.failure_rate >= 1 and s.breaker_actuation_delay_s == 0
+
+
 def timing_table(results: Sequence[Result], wall_s: Sequence[float]) -> str:
+    full = [(r, w) for r, w in zip(results, wall_s, strict=True) if _is_main_grid(r)]
+    results = [r for r, _ in full]
+    wall_s = [w for _, w in full]
     longest = max(r.scenario.outage_s for r in results)
     rows: dict[tuple[int, float], dict[str, str]] = {}
     messages = 0
@@ -207,6 +267,7 @@ def timing_table(results: Sequence[Result], wall_s: Sequence[float]) -> str:
 def write_plots(results: Sequence[Result], names: dict[str, str], plots_dir: Path) -> list[Path]:
     """One plot per outage, at the template's MaxReceiveCount and retention when they were run."""
     defaults = parameter_defaults(load_template(SOURCE_TEMPLATE))
+    results = [r for r in results if _is_main_grid(r)]
     mrcs = {r.scenario.max_receive_count for r in results}
     retentions = {r.scenario.retention_s for r in results}
     mrc = int(defaults["MaxReceiveCount"])
@@ -256,7 +317,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         + f"; downstream capacity mu = {args.capacity_per_s:g}/s after recovery. Latency and "
         "drain are those of the messages enqueued during the outage.\n"
     )
-    print(report.scenario_table(results, dict(enumerate(wall_s))))
+    full = [i for i, r in enumerate(results) if _is_main_grid(r)]
+    partial = [i for i, r in enumerate(results) if r.scenario.failure_rate < 1]
+    delayed = [r for r in results if r.scenario.breaker_actuation_delay_s > 0]
+    print(
+        report.scenario_table(
+            [results[i] for i in full], {n: wall_s[i] for n, i in enumerate(full)}
+        )
+    )
+    breaker_rows = report.breaker_goals_table([results[i] for i in full])
+    if breaker_rows:
+        print(f"\n## The circuit breaker against its goals\n\n{breaker_rows}")
+    if partial:
+        print(
+            "\n## Partial outages\n\nA fraction of the calls fail during the outage (503); "
+            "the others are served within the capacity.\n"
+        )
+        print(report.partial_outage_table([results[i] for i in partial]))
+    if delayed:
+        undelayed = [results[i] for i in full if results[i].scenario.strategy == "CB"]
+        print(
+            "\n## The circuit breaker when the mapping is slow to follow\n\nIts changes to the "
+            "mapping (disable, enable, concurrency) take effect this long after it decides; "
+            "meanwhile the function fails records without calling while it is open.\n"
+        )
+        print(report.actuation_delay_table(undelayed, delayed))
     print(
         f"\n## Validation: Brooker's contention experiment\n\n{args.brooker_clients} clients, "
         f"{args.brooker_runs} runs each, base 5 ms, cap 2000 ms, one OCC row.\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,150 @@ def scenario_table(results: Sequence[Result], wall_s: dict[int, float] | None = 
     return _table(header, rows)
 
 
+# The breaker's goals (issue 11), at the template's defaults.
+GOAL_STRANDED_DEAD_LETTERED = 0.001
+GOAL_PEAK_OVER_CAPACITY = 2.0
+
+
+def _best_drain(rivals: Sequence[Result]) -> str:
+    if not rivals:
+        return "none"
+    best = min(rivals, key=lambda r: r.drain_s)
+    return f"{duration(best.drain_s)} ({best.scenario.strategy})"
+
+
+def breaker_goals_table(results: Sequence[Result]) -> str:
+    """One row per scenario run with CB: its figures beside the best per-message strategy's.
+
+    Goals: dead-lettered <= 0.1 % of the stranded messages; busiest minute after recovery <= 2 x
+    the capacity; drain no slower than the best per-message strategy that keeps the DLQ goal
+    (the fastest of all is shown too: dead-lettering is a fast way to drain); calls during the
+    outage within one probe per minute (the calls before it opens are the excess shown).
+    """
+    groups: dict[tuple[float, int, float], list[Result]] = {}
+    for result in results:
+        s = result.scenario
+        groups.setdefault((s.outage_s, s.max_receive_count, s.retention_s), []).append(result)
+    header = [
+        "outage",
+        "maxReceiveCount",
+        "retention",
+        "stranded",
+        "dead-lettered (of stranded)",
+        "peak/min ÷ mu",
+        "drain",
+        "fastest per-message drain: any / keeping the DLQ goal",
+        "stranded ÷ mu",
+        "calls in outage: probes + before opening",
+        "goals missed",
+    ]
+    rows = []
+    for (outage_s, mrc, retention_s), group in sorted(groups.items()):
+        breaker = next((r for r in group if r.scenario.strategy == "CB"), None)
+        if breaker is None:
+            continue
+        per_message = [r for r in group if r.scenario.strategy != "CB"]
+        keeping = [
+            r
+            for r in per_message
+            if r.stranded_dead_lettered_fraction <= GOAL_STRANDED_DEAD_LETTERED
+        ]
+        missed = []
+        if breaker.stranded_dead_lettered_fraction > GOAL_STRANDED_DEAD_LETTERED:
+            missed.append("DLQ")
+        if breaker.peak_over_capacity > GOAL_PEAK_OVER_CAPACITY:
+            missed.append("peak")
+        if keeping and breaker.drain_s > min(r.drain_s for r in keeping):
+            missed.append("drain")
+        probes_allowed = math.ceil(outage_s / 60)
+        before_opening = breaker.calls_during_outage - breaker.breaker_probes
+        if breaker.calls_during_outage > probes_allowed:
+            missed.append(f"calls +{breaker.calls_during_outage - probes_allowed}")
+        stranded = breaker.messages_during_outage
+        rows.append(
+            [
+                duration(outage_s),
+                str(mrc),
+                duration(retention_s),
+                f"{stranded:,}",
+                f"{breaker.stranded_dead_lettered:,} "
+                f"({breaker.stranded_dead_lettered_fraction:.2%})",
+                f"{breaker.peak_over_capacity:.2f}",
+                duration(breaker.drain_s),
+                f"{_best_drain(per_message)} / {_best_drain(keeping)}",
+                duration(stranded / breaker.scenario.capacity_per_s),
+                f"{breaker.calls_during_outage:,}: {breaker.breaker_probes:,} + "
+                f"{max(0, before_opening):,}",
+                ", ".join(missed) or "none",
+            ]
+        )
+    return _table(header, rows) if rows else ""
+
+
+def partial_outage_table(results: Sequence[Result]) -> str:
+    header = [
+        "strategy",
+        "failing",
+        "outage",
+        "messages",
+        "calls/msg total",
+        "p50 added latency",
+        "p99 added latency",
+        "dead-lettered",
+        "breaker trips",
+        "breaker open",
+    ]
+    rows = [
+        [
+            r.scenario.strategy,
+            f"{r.scenario.failure_rate:.0%}",
+            duration(r.scenario.outage_s),
+            f"{r.messages:,}",
+            f"{r.calls_per_message:.2f}",
+            duration(r.added_latency_quantile_s(0.5)),
+            duration(r.added_latency_quantile_s(0.99)),
+            f"{r.dead_lettered:,}",
+            str(r.breaker_trips) if r.scenario.strategy == "CB" else "",
+            duration(r.breaker_open_s) if r.scenario.strategy == "CB" else "",
+        ]
+        for r in results
+    ]
+    return _table(header, rows)
+
+
+def actuation_delay_table(undelayed: Sequence[Result], delayed: Sequence[Result]) -> str:
+    """CB with its mapping changes delayed, beside the same scenarios without a delay."""
+
+    def settings(r: Result) -> tuple[float, int, float]:
+        return r.scenario.outage_s, r.scenario.max_receive_count, r.scenario.retention_s
+
+    compared = {settings(r) for r in delayed}
+    chosen = [r for r in undelayed if settings(r) in compared] + list(delayed)
+    chosen.sort(key=lambda r: (r.scenario.outage_s, r.scenario.breaker_actuation_delay_s))
+    header = [
+        "outage",
+        "actuation delay",
+        "dead-lettered",
+        "peak/min ÷ mu",
+        "drain",
+        "calls in outage",
+        "records failed without a call",
+    ]
+    rows = [
+        [
+            duration(r.scenario.outage_s),
+            duration(r.scenario.breaker_actuation_delay_s),
+            f"{r.stranded_dead_lettered:,}",
+            f"{r.peak_over_capacity:.2f}",
+            duration(r.drain_s),
+            f"{r.calls_during_outage:,}",
+            f"{r.short_circuited:,}",
+        ]
+        for r in chosen
+    ]
+    return _table(header, rows)
+
+
 def strategy_legend(strategies: Sequence[Strategy]) -> str:
     return _table(["key", "strategy"], [[s.key, s.name] for s in strategies])
 
@@ -107,6 +252,11 @@ def json_document(results: Sequence[Result], brooker: Sequence[ContentionResult]
                 "p99_added_latency_s": round(r.added_latency_quantile_s(0.99), 1),
                 "dead_lettered": r.dead_lettered,
                 "expired": r.expired,
+                "failure_rate": r.scenario.failure_rate,
+                "stranded_dead_lettered": r.stranded_dead_lettered,
+                "calls_during_outage": r.calls_during_outage,
+                "breaker_trips": r.breaker_trips,
+                "breaker_actuation_delay_s": r.scenario.breaker_actuation_delay_s,
             }
             for r in results
         ],
@@ -125,6 +275,7 @@ _STYLE = {
     "S3": ("tab:blue", 0.9),
     "S4": ("tab:purple", 0.9),
     "S5": ("tab:red", 0.9),
+    "CB": ("tab:cyan", 1.6),
 }
 
 

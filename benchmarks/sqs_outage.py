@@ -16,13 +16,24 @@ Model, per scenario (every number a field of Scenario):
   `invocation_overhead_s`. A poller with nothing to receive waits (long polling) and is woken by
   the next visible message. Lambda's scaling of pollers up and down is not modelled: the
   concurrency is always available, the worst case for the downstream.
-- The downstream: during the outage [0, outage_s) every call fails (503, no Retry-After). Then
-  it serves `capacity_per_s` calls per second (a token bucket holding one second's worth) and
-  answers 429 with Retry-After (the seconds until its next token, at least 1) beyond that.
+- The downstream: during the outage [0, outage_s) every call fails (503, no Retry-After), or
+  a fraction `failure_rate` of them (a partial outage). Then, and for the calls a partial
+  outage lets through, it serves `capacity_per_s` calls per second (a token bucket holding one
+  second's worth) and answers 429 with Retry-After (the seconds until its next token, at least
+  1) beyond that.
 - A failed record gets the strategy's visibility timeout, set right after its call
   (ChangeMessageVisibility, which also limits it to 12 hours after the receive); a strategy
   without one (S5) leaves the queue's `queue_visibility_timeout_s`, counted from the receive.
   Successes are deleted with one DeleteMessageBatch per invocation.
+- A strategy with the circuit breaker (benchmarks.breaker) adds the mapping-level policy: while
+  it is open no poller receives (a probe call per minute, counted as a downstream call); while
+  it is half-open the pollers are limited to its concurrency and every call waits for its paced
+  slot (the function waiting, inside its 60 s timeout: a record whose slot falls beyond 57 s
+  after the receive is failed without a call, as the function's deadline rule does). The
+  breaker learns an invocation's outcomes when it ends. Its decisions about the mapping (enabled
+  or not, its concurrency) take effect `breaker_actuation_delay_s` later: the time an
+  UpdateEventSourceMapping takes to reach the pollers; the pace acts at once (it is the
+  function's own code).
 - SQS API calls, the cost proxy: SendMessage per arrival, ReceiveMessage per receive (including
   idle long polls, one per poller per 20 s), ChangeMessageVisibility per failed record,
   DeleteMessageBatch per invocation with a success.
@@ -35,7 +46,9 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from benchmarks.breaker import Breaker, BreakerPolicy, BreakerState
 from benchmarks.des import Progress, Simulation
 from benchmarks.strategies import Strategy
 
@@ -43,6 +56,8 @@ DAY_S = 86_400
 # SQS refuses to keep a message invisible longer than this after its receive.
 _MAX_VISIBILITY_S = 43_200
 _LONG_POLL_S = 20.0
+# The function's timeout (60 s) less the 3 s it keeps in reserve: the last moment a call starts.
+_INVOCATION_DEADLINE_S = 57.0
 
 _PENDING, _DELIVERED, _DEAD_LETTERED, _EXPIRED = range(4)
 
@@ -59,6 +74,10 @@ class Scenario:
     # Messages enqueued all at once when the outage begins (a batch job, a replay), on top of
     # the Poisson arrivals: they fail together, the case where jitter should matter most.
     burst_messages: int = 0
+    # The fraction of calls that fail during the outage: 1.0 is a full outage.
+    failure_rate: float = 1.0
+    # How long the breaker's changes to the mapping take to reach its pollers.
+    breaker_actuation_delay_s: float = 0.0
     capacity_per_s: float = 5.0
     concurrency: int = 10
     batch_size: int = 10
@@ -80,6 +99,8 @@ class Result:
     calls_per_minute: list[int]
     delivered: int
     dead_lettered: int
+    # Of the messages enqueued during the outage.
+    stranded_dead_lettered: int
     expired: int
     inflight_breaches: int
     peak_inflight: int
@@ -87,6 +108,12 @@ class Result:
     drain_s: float
     # Time from enqueue to delivery of the messages enqueued during the outage, sorted.
     added_latencies_s: list[float]
+    breaker_trips: int = 0
+    breaker_probes: int = 0
+    breaker_open_s: float = 0.0
+    breaker_half_open_s: float = 0.0
+    deadline_skips: int = 0
+    short_circuited: int = 0
 
     @property
     def calls_per_message(self) -> float:
@@ -104,6 +131,16 @@ class Result:
         after = self.calls_per_minute[first_minute:]
         return max(after, default=0) / (self.scenario.capacity_per_s * 60)
 
+    @property
+    def stranded_dead_lettered_fraction(self) -> float:
+        stranded = self.messages_during_outage
+        return self.stranded_dead_lettered / stranded if stranded else 0.0
+
+    @property
+    def calls_per_outage_minute(self) -> float:
+        minutes = self.scenario.outage_s / 60
+        return self.calls_during_outage / minutes if minutes else 0.0
+
     def added_latency_quantile_s(self, quantile: float) -> float:
         latencies = self.added_latencies_s
         if not latencies:
@@ -117,6 +154,19 @@ class _OutageRun:
         self.visibility = strategy.visibility
         self.sim = Simulation()
         self.rng = random.Random(f"{scenario.seed}-{scenario.strategy}")
+        # Failures draw from their own source too: a partial outage fails the same calls (by order)
+        # whatever the strategy.
+        self.failure_rng = random.Random(f"{scenario.seed}-failures")
+        self.breaker = (
+            Breaker(BreakerPolicy(), scenario.concurrency, scenario.batch_size)
+            if strategy.breaker
+            else None
+        )
+        self.deadline_skips = 0
+        self.short_circuited = 0
+        # (effective from, concurrency) of the mapping as the breaker set it, oldest first.
+        self.mapping_concurrency: deque[tuple[float, int]] = deque([(0.0, scenario.concurrency)])
+        self.decided_concurrency = scenario.concurrency
         # Arrivals have their own source, so every strategy sees the same messages.
         self.arrival_rng = random.Random(f"{scenario.seed}-arrivals")
         self.arrivals_end_s = scenario.outage_s + scenario.arrivals_after_recovery_s
@@ -125,13 +175,16 @@ class _OutageRun:
         self.fates = bytearray()
         self.resolved_at: list[float] = []
         self.visible: deque[int] = deque()
+        # Pollers with nothing to do: long-polling an empty queue, or held back by the breaker.
         self.idle_pollers = scenario.concurrency
         self.idle_poller_s = 0.0
+        self.idle_accounted_at = 0.0
         self.inflight = 0
         self.peak_inflight = 0
         self.inflight_breaches = 0
         self.tokens = scenario.capacity_per_s
-        self.tokens_at = scenario.outage_s
+        # From 0, not from recovery: a partial outage lets calls through to the same capacity.
+        self.tokens_at = 0.0
         self.calls_per_minute: list[int] = []
         self.calls_during_outage = 0
         self.receives = 0
@@ -143,8 +196,41 @@ class _OutageRun:
             self.sim.schedule(0.0, self._enqueue)
         self.sim.schedule(self.arrival_rng.expovariate(self.s.arrival_rate_per_s), self._arrive)
         end_s = self.sim.run(progress)
-        self.idle_poller_s += self.idle_pollers * end_s
+        self._account_idle(end_s)
+        if self.breaker is not None:
+            self.breaker.finish(end_s)
         return self._result()
+
+    def _account_idle(self, now: float) -> None:
+        # Idle pollers long-poll (one ReceiveMessage per 20 s) only while the mapping is enabled.
+        if self.breaker is None or self._mapping_allows(now) > 0:
+            self.idle_poller_s += self.idle_pollers * (now - self.idle_accounted_at)
+        self.idle_accounted_at = now
+
+    def _allowed_pollers(self) -> int:
+        return self.s.concurrency if self.breaker is None else self._mapping_allows(self.sim.now)
+
+    def _mapping_allows(self, now: float) -> int:
+        """The mapping's concurrency in force at `now`: the breaker's, once it has taken effect."""
+        history = self.mapping_concurrency
+        while len(history) > 1 and history[1][0] <= now:
+            history.popleft()
+        return history[0][1]
+
+    def _breaker_decided(self, now: float) -> None:
+        """Hands the breaker's concurrency to the mapping, effective after the actuation delay."""
+        assert self.breaker is not None
+        wanted = self.breaker.concurrency()
+        if wanted == self.decided_concurrency:
+            return
+        self.decided_concurrency = wanted
+        delay_s = self.s.breaker_actuation_delay_s
+        self._account_idle(now)
+        self.mapping_concurrency.append((now + delay_s, wanted))
+        if delay_s:
+            self.sim.schedule(now + delay_s, self._wake_pollers)
+        else:
+            self._wake_pollers()
 
     # Events -------------------------------------------------------------------------------
 
@@ -170,17 +256,37 @@ class _OutageRun:
 
     def _make_visible(self, message: int) -> None:
         self.visible.append(message)
-        if self.idle_pollers:
+        if self.idle_pollers and (
+            self.breaker is None
+            or self.s.concurrency - self.idle_pollers < self._mapping_allows(self.sim.now)
+        ):
+            self._account_idle(self.sim.now)
             self.idle_pollers -= 1
-            self.idle_poller_s += self.sim.now
             self.sim.schedule(self.sim.now, self._poll)
 
-    def _poll(self, _: None) -> None:
+    def _wake_pollers(self, _: object = None) -> None:
+        allowed = self._allowed_pollers()
+        woken = min(
+            self.idle_pollers,
+            len(self.visible),
+            allowed - (self.s.concurrency - self.idle_pollers),
+        )
+        if woken > 0:
+            self._account_idle(self.sim.now)
+            self.idle_pollers -= woken
+            for _ in range(woken):
+                self.sim.schedule(self.sim.now, self._poll)
+
+    def _idle(self) -> None:
+        self._account_idle(self.sim.now)
+        self.idle_pollers += 1
+
+    def _poll(self, _: object = None) -> None:
         s = self.s
         now = self.sim.now
-        if not self.visible:
-            self.idle_pollers += 1
-            self.idle_poller_s -= now
+        breaker = self.breaker
+        if not self.visible or (breaker is not None and not self._breaker_lets_poll(now)):
+            self._idle()
             return
         if self.inflight >= s.inflight_limit:
             self.inflight_breaches += 1
@@ -198,6 +304,7 @@ class _OutageRun:
         max_receive_count = s.max_receive_count
         batch_size = s.batch_size
         room = s.inflight_limit - self.inflight
+        outcomes: list[tuple[float, int | None]] = []
         while visible and taken < batch_size and taken < room:
             message = visible.popleft()
             if now >= enqueued_at[message] + retention_s:
@@ -208,8 +315,14 @@ class _OutageRun:
                 continue
             receive_counts[message] += 1
             taken += 1
+            if breaker is not None:
+                slot = self._paced_slot(message, now, call_at)
+                if slot is None:
+                    continue
+                call_at = slot
             retry_after = self._call(call_at)
             call_at += s.call_s
+            outcomes.append((call_at, retry_after))
             if retry_after == 0:
                 delivered += 1
                 self._resolve(message, _DELIVERED, call_at)
@@ -219,7 +332,64 @@ class _OutageRun:
         self.peak_inflight = max(self.peak_inflight, self.inflight)
         if delivered:
             self.delete_batches += 1
-        self.sim.schedule(call_at, self._poll)
+        # The breaker learns the invocation's outcomes when it ends; without one they are unused.
+        after = self._poll if breaker is None else self._finish_invocation
+        self.sim.schedule(call_at, after, outcomes)
+
+    def _breaker_lets_poll(self, now: float) -> bool:
+        breaker = self.breaker
+        assert breaker is not None
+        breaker.tick(now)
+        self._breaker_decided(now)
+        return self.s.concurrency - self.idle_pollers <= self._mapping_allows(now)
+
+    def _paced_slot(self, message: int, received_at: float, earliest_s: float) -> float | None:
+        """The call's time under the breaker's pace, or None when it falls past the deadline."""
+        breaker = self.breaker
+        assert breaker is not None
+        if breaker.state is BreakerState.OPEN:
+            # Open, but the mapping has not stopped yet: the function knows (the mapping's
+            # State reads Disabling) and fails the record without calling the downstream.
+            self.short_circuited += 1
+        else:
+            slot = breaker.reserve_call(earliest_s)
+            if slot + self.s.call_s <= received_at + _INVOCATION_DEADLINE_S:
+                return slot
+            # The function's deadline rule: failed without a call, rescheduled by the strategy.
+            self.deadline_skips += 1
+        self.inflight += 1
+        self._reschedule(message, received_at, earliest_s, None)
+        return None
+
+    def _finish_invocation(self, outcomes: list[tuple[float, int | None]]) -> None:
+        """The breaker learns the invocation's outcomes when it ends, then the poller goes on."""
+        breaker = self.breaker
+        assert breaker is not None
+        now = self.sim.now
+        failures = 0
+        for at, retry_after in outcomes:
+            breaker.record_call(at, retry_after != 0, retry_after or None)
+            failures += retry_after is None
+        was_open = breaker.state is BreakerState.OPEN
+        self._account_idle(now)
+        breaker.record_invocation(now, len(outcomes), failures)
+        self._breaker_decided(now)
+        if not was_open and breaker.state is BreakerState.OPEN:
+            self.sim.schedule(now + breaker.policy.probe_interval_s, self._probe)
+        self._poll(None)
+
+    def _probe(self, _: None) -> None:
+        breaker = self.breaker
+        assert breaker is not None
+        now = self.sim.now
+        if breaker.state is not BreakerState.OPEN:
+            return
+        succeeded = self._call(now) == 0
+        self._account_idle(now)
+        breaker.probe(now, succeeded)
+        self._breaker_decided(now)
+        if not succeeded:
+            self.sim.schedule(now + breaker.policy.probe_interval_s, self._probe)
 
     # The downstream and the consumer ---------------------------------------------------------
 
@@ -233,7 +403,8 @@ class _OutageRun:
         s = self.s
         if at < s.outage_s:
             self.calls_during_outage += 1
-            return None
+            if s.failure_rate >= 1.0 or self.failure_rng.random() < s.failure_rate:
+                return None
         if at > self.tokens_at:
             self.tokens = min(
                 s.capacity_per_s, self.tokens + (at - self.tokens_at) * s.capacity_per_s
@@ -283,6 +454,7 @@ class _OutageRun:
             calls_per_minute=self.calls_per_minute,
             delivered=self.fates.count(_DELIVERED),
             dead_lettered=self.fates.count(_DEAD_LETTERED),
+            stranded_dead_lettered=sum(1 for i in stranded if self.fates[i] == _DEAD_LETTERED),
             expired=self.fates.count(_EXPIRED),
             inflight_breaches=self.inflight_breaches,
             peak_inflight=self.peak_inflight,
@@ -294,7 +466,22 @@ class _OutageRun:
             + self.delete_batches,
             drain_s=max(0.0, last_resolved - s.outage_s),
             added_latencies_s=latencies,
+            **self._breaker_fields(),
         )
+
+    def _breaker_fields(self) -> dict[str, Any]:
+        breaker = self.breaker
+        if breaker is None:
+            return {}
+        counters = breaker.counters
+        return {
+            "breaker_trips": counters.trips,
+            "breaker_probes": counters.probes,
+            "breaker_open_s": counters.open_s,
+            "breaker_half_open_s": counters.half_open_s,
+            "deadline_skips": self.deadline_skips,
+            "short_circuited": self.short_circuited,
+        }
 
 
 def simulate(

@@ -7,6 +7,7 @@ The project's strategies are imported from the function's code, never rewritten:
 BACKOFF_STRATEGY=additive-jitter, S2 and S3 are =full-jitter and =decorrelated. S1 is their
 un-jittered envelope, read from the same module. S4 (Sidekiq) exists only here, and borrows the
 project's cap, final-attempt rule and Retry-After handling so that only the formula differs.
+CB is S0 per message plus the mapping-level circuit breaker of benchmarks.breaker.
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ class Strategy:
     key: str
     name: str
     visibility: VisibilityFunction
+    # The mapping-level circuit breaker of benchmarks.breaker on top of the per-message backoff.
+    breaker: bool = False
 
 
 def strategies(policy: BackoffPolicy) -> dict[str, Strategy]:
-    """S0..S5 with the given base, cap and max receive count (the additive jitter for S0 too)."""
+    """S0..S5 and CB with the given base, cap and max receive count (S0's jitter for CB too)."""
     additive = replace(policy, strategy=BackoffStrategy.ADDITIVE_JITTER)
     full_jitter = replace(policy, strategy=BackoffStrategy.FULL_JITTER)
     decorrelated = replace(policy, strategy=BackoffStrategy.DECORRELATED)
@@ -80,5 +83,11 @@ def strategies(policy: BackoffPolicy) -> dict[str, Strategy]:
             Strategy("S3", "decorrelated jitter", s3_decorrelated),
             Strategy("S4", "Sidekiq: c^4 + 15 + rand(10(c+1))", s4_sidekiq),
             Strategy("S5", "fixed visibility timeout (no backoff)", s5_fixed),
+            Strategy(
+                "CB",
+                "circuit breaker (open / half-open / closed) over additive-jitter",
+                s0_additive_jitter,
+                breaker=True,
+            ),
         )
     }

@@ -21,6 +21,11 @@ SCENARIO_KEYS = {
     "p99_added_latency_s",
     "dead_lettered",
     "expired",
+    "failure_rate",
+    "stranded_dead_lettered",
+    "calls_during_outage",
+    "breaker_trips",
+    "breaker_actuation_delay_s",
 }
 
 
@@ -33,7 +38,10 @@ def test_a_small_study_prints_tables_writes_plots_and_ends_with_json(
         "--outages-s=60,600",
         "--max-receive-counts=5",
         "--retentions-days=4",
-        "--strategies=S0,S5",
+        "--strategies=S0,CB",
+        "--partial-outages-s=600",
+        "--partial-failure-rates=0.5",
+        "--breaker-actuation-delays-s=120",
         "--messages-per-day=20000",
         "--arrivals-after-recovery-s=600",
         "--workers=1",
@@ -49,12 +57,27 @@ def test_a_small_study_prints_tables_writes_plots_and_ends_with_json(
     assert status == 0
     lines = captured.out.rstrip("\n").split("\n")
     document = json.loads(lines[-1])
-    assert len(document["scenarios"]) == 4
-    for scenario in document["scenarios"]:
+    # ...4 of the grid, 2 partial outages, CB with a 2-minute actuation delay for each outage
+    assert len(document["scenarios"]) == 8
+    full = [
+        s
+        for s in document["scenarios"]
+        if s["failure_rate"] == 1.0 and s["breaker_actuation_delay_s"] == 0
+    ]
+    delayed = [s for s in document["scenarios"] if s["breaker_actuation_delay_s"] == 120]
+    partial = [s for s in document["scenarios"] if s["failure_rate"] == 0.5]
+    assert len(full) == 4
+    assert {(s["strategy"], s["max_receive_count"]) for s in delayed} == {("CB", 10)}
+    for scenario in full:
         assert set(scenario) == SCENARIO_KEYS
         assert scenario["max_receive_count"] == 5
         assert scenario["calls_per_message"] >= 1.0
-    assert {s["strategy"] for s in document["scenarios"]} == {"S0", "S5"}
+    assert {s["strategy"] for s in document["scenarios"]} == {"S0", "CB"}
+    # ...the partial outages at the template's MaxReceiveCount (10)
+    assert {(s["strategy"], s["max_receive_count"]) for s in partial} == {("S0", 10), ("CB", 10)}
+    assert "## The circuit breaker against its goals" in captured.out
+    assert "| CB | 50% | 10 min |" in captured.out
+    assert "| 10 min | 2 min | 0 |" in captured.out
     brooker = document["brooker"]
     assert set(brooker) == {"full_jitter_calls", "no_jitter_calls"}
     assert brooker["full_jitter_calls"] < brooker["no_jitter_calls"]
@@ -67,7 +90,7 @@ def test_a_small_study_prints_tables_writes_plots_and_ends_with_json(
     ]
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in tmp_path.iterdir())
     # ...and progress went to stderr, not into the table
-    assert "[4/4]" in captured.err
+    assert "[8/8]" in captured.err
 
 
 @pytest.mark.parametrize(

@@ -163,3 +163,70 @@ def test_a_burst_is_enqueued_at_the_outages_start_on_top_of_the_arrivals() -> No
     # ...and without jitter they retry in lockstep: the busiest minute after recovery is far
     # above what the same arrivals produce without the burst
     assert burst.peak_over_capacity > 2 * plain.peak_over_capacity
+
+
+def test_the_breaker_stops_receiving_during_an_outage_and_probes_once_a_minute() -> None:
+    # Given a 10-hour outage with maxReceiveCount 3, per-message backoff and the breaker
+    scenario = replace(SMALL, outage_s=36_000, max_receive_count=3)
+    per_message = run(scenario)
+    breaker = run(replace(scenario, strategy="CB"))
+
+    # Then per-message backoff dead-letters most of the stranded messages...
+    assert per_message.stranded_dead_lettered > 0.9 * per_message.messages_during_outage
+    # ...and the breaker at most 0.1 % (the few received before it opened have spent up to 3
+    # receives): it opened once, and spent one probe a minute plus the calls that opened it
+    assert breaker.stranded_dead_lettered <= 0.001 * breaker.messages_during_outage
+    assert breaker.delivered + breaker.dead_lettered == breaker.messages
+    assert breaker.breaker_trips == 1
+    assert breaker.breaker_probes == pytest.approx(600, abs=2)
+    assert breaker.calls_during_outage - breaker.breaker_probes <= 20
+    assert breaker.breaker_open_s == pytest.approx(36_000, abs=120)
+
+
+def test_after_an_outage_the_breaker_drains_within_twice_the_capacity() -> None:
+    # Given a backlog of about 7,000 messages (2/s for an hour) and a downstream of 5/s
+    scenario = replace(SMALL, strategy="CB", outage_s=3_600, arrival_rate_per_s=2.0)
+
+    # When the breaker half-opens after the outage
+    result = run(scenario)
+
+    # Then no minute after recovery saw more than twice the capacity, and the backlog drained
+    # at no less than 80 % of what the capacity leaves beside the arrivals (2/s of 5/s)
+    assert result.peak_over_capacity <= 2.0
+    spare_per_s = scenario.capacity_per_s - scenario.arrival_rate_per_s
+    assert result.drain_s <= result.messages_during_outage / spare_per_s / 0.8
+    assert result.dead_lettered == 0
+    assert result.breaker_half_open_s > 0
+
+
+def test_a_partial_outage_does_not_trip_the_breaker() -> None:
+    # Given half of the calls failing for an hour
+    scenario = replace(SMALL, outage_s=3_600, failure_rate=0.5)
+    breaker = run(replace(scenario, strategy="CB"))
+    per_message = run(scenario)
+
+    # Then the breaker never opened, and the healthy half flowed as without it
+    assert breaker.breaker_trips == 0
+    assert breaker.breaker_open_s == 0
+    assert breaker.calls_during_outage == pytest.approx(per_message.calls_during_outage, rel=0.1)
+    assert breaker.delivered == per_message.delivered == breaker.messages
+    # ...and the failures really happened: about half of the calls in the outage failed
+    assert per_message.calls_during_outage > 1.5 * per_message.messages_during_outage
+
+
+def test_a_mapping_slow_to_follow_the_breaker_costs_receives_not_calls() -> None:
+    # Given the breaker through a 10-hour outage, with its changes to the mapping taking effect
+    # two minutes after it decides
+    scenario = replace(SMALL, strategy="CB", outage_s=36_000)
+    prompt = run(scenario)
+    slow = run(replace(scenario, breaker_actuation_delay_s=120))
+
+    # Then the pollers went on receiving for those minutes, and the function failed those
+    # records without calling the downstream: the same calls, nothing dead-lettered
+    assert prompt.short_circuited == 0
+    assert slow.short_circuited > 0
+    assert slow.calls_during_outage == prompt.calls_during_outage
+    assert slow.stranded_dead_lettered == 0
+    # ...and half-open waited for the mapping to poll before closing: no wave after recovery
+    assert slow.peak_over_capacity <= 2.0
+    assert slow.delivered == slow.messages

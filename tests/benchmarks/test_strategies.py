@@ -19,8 +19,16 @@ def visibility(seconds: int | None) -> int:
     return seconds
 
 
-def test_the_six_strategies_are_there() -> None:
-    assert list(STRATEGIES) == ["S0", "S1", "S2", "S3", "S4", "S5"]
+def test_the_six_strategies_and_the_breaker_are_there() -> None:
+    assert list(STRATEGIES) == ["S0", "S1", "S2", "S3", "S4", "S5", "CB"]
+    assert [key for key, s in STRATEGIES.items() if s.breaker] == ["CB"]
+
+
+def test_the_breaker_backs_off_each_message_as_s0_does() -> None:
+    for n in range(1, 12):
+        assert STRATEGIES["CB"].visibility(n, "m-1", 7, random.Random(n)) == STRATEGIES[
+            "S0"
+        ].visibility(n, "m-1", 7, random.Random(n))
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ template cfn-lint has nothing to say about."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -55,7 +56,13 @@ def as_list(value: Any) -> list[Any]:
 
 
 def allow_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
-    return [s for s in policy_statements(template["Resources"]) if s["Effect"] == "Allow"]
+    """Allow statements of IAM and resource policies; key policies are checked on their own."""
+    resources = {
+        logical_id: resource
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] != "AWS::KMS::Key"
+    }
+    return [s for s in policy_statements(resources) if s["Effect"] == "Allow"]
 
 
 # TLS-only queues
@@ -83,7 +90,7 @@ def denies_requests_without_tls(document: dict[str, Any], queue_id: str) -> bool
 def test_every_queue_denies_requests_without_tls(cfn: dict[str, Any]) -> None:
     # Given every queue of the deployed template
     queues = resources_of_type(cfn, "AWS::SQS::Queue")
-    assert queues.keys() == {"SourceQueue", "DeadLetterQueue"}
+    assert queues.keys() == {"SourceQueue", "DeadLetterQueue", "FailedJobsQueue"}
     # Then each has a queue policy that denies every action to a request without TLS
     policies = queue_policies_by_queue(cfn)
     for queue_id in queues:
@@ -120,6 +127,29 @@ def test_the_only_wildcard_resources_are_services_without_resource_level_permiss
         ):
             actions = as_list(statement["Action"])
             assert all(action.startswith(NO_RESOURCE_LEVEL_PERMISSIONS) for action in actions)
+
+
+def test_the_alarm_keys_policy_admits_the_account_and_cloudwatch_only(cfn: dict[str, Any]) -> None:
+    # In a key policy "*" is the key itself; kms:* for the account root is AWS's default key
+    # policy, which leaves the key's administration to IAM.
+    [key] = resources_of_type(cfn, "AWS::KMS::Key").values()
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
+    grants = {
+        json.dumps(statement["Principal"], sort_keys=True): sorted(as_list(statement["Action"]))
+        for statement in statements
+    }
+    assert all(statement["Effect"] == "Allow" for statement in statements)
+    assert all(statement["Resource"] == "*" for statement in statements)
+    assert grants == {
+        json.dumps(
+            {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}},
+            sort_keys=True,
+        ): ["kms:*"],
+        json.dumps({"Service": "cloudwatch.amazonaws.com"}): [
+            "kms:Decrypt",
+            "kms:GenerateDataKey*",
+        ],
+    }
 
 
 def test_the_role_is_assumable_by_lambda_only(cfn: dict[str, Any]) -> None:

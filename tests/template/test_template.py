@@ -63,8 +63,8 @@ def function(template: dict[str, Any]) -> dict[str, Any]:
 # Queues
 
 
-def test_both_queues_are_encrypted_at_rest(cfn: dict[str, Any]) -> None:
-    for logical_id in ("SourceQueue", "DeadLetterQueue"):
+def test_every_queue_is_encrypted_at_rest(cfn: dict[str, Any]) -> None:
+    for logical_id in ("SourceQueue", "DeadLetterQueue", "FailedJobsQueue"):
         assert properties(cfn, logical_id)["SqsManagedSseEnabled"] is True
 
 
@@ -201,14 +201,18 @@ def test_polling_parameters_respect_aws_limits() -> None:
     assert parameters["BackoffMaxSeconds"]["MaxValue"] == MAX_VISIBILITY_TIMEOUT_SECONDS
 
 
-def test_event_invoke_config_comes_from_parameters_and_fails_over_to_the_dlq() -> None:
+def test_event_invoke_config_comes_from_parameters_and_fails_over_to_the_failed_jobs_queue() -> (
+    None
+):
     # Given non-default parameter values, Then they reach the EventInvokeConfig
     cfn = translated({"MaximumRetryAttempts": 1, "MaximumEventAgeInSeconds": 600})
     config = only(cfn, "AWS::Lambda::EventInvokeConfig")["Properties"]
     assert config["MaximumRetryAttempts"] == 1
     assert config["MaximumEventAgeInSeconds"] == 600
+    # ...and OnFailure records go to their own queue, never to the DLQ whose messages a native
+    # redrive hands to the consumer
     assert config["DestinationConfig"]["OnFailure"]["Destination"] == {
-        "Fn::GetAtt": ["DeadLetterQueue", "Arn"]
+        "Fn::GetAtt": ["FailedJobsQueue", "Arn"]
     }
 
 
@@ -256,6 +260,8 @@ def test_sqs_rights_are_poller_rights_on_the_source_and_send_on_the_dlq(
             "sqs:GetQueueUrl",
         },
         "DeadLetterQueue": {"sqs:SendMessage"},
+        # Lambda sends the OnFailure records of direct invocations with the function's role.
+        "FailedJobsQueue": {"sqs:SendMessage"},
     }
 
 
@@ -300,6 +306,10 @@ def test_outputs_name_the_queues_and_the_function(cfn: dict[str, Any]) -> None:
         "DeadLetterQueueArn",
         "ConsumerFunctionName",
         "ConsumerFunctionArn",
+        "FailedJobsQueueUrl",
+        "FailedJobsQueueArn",
+        "AlarmTopicArn",
+        "DashboardUrl",
     }
 
 
