@@ -71,8 +71,7 @@ class DemoDownstream:
         self._attempts: Counter[tuple[str | None, str]] = Counter()
         self._lock = threading.Lock()
         self._started_at = time.monotonic()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), _handler_for(self))
 
     @property
     def url(self) -> str:
@@ -116,6 +115,13 @@ class DemoDownstream:
             self._server.shutdown()
             self._server.server_close()
             thread.join()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver's default backlog of 5 drops the connections of a burst of concurrent
+    # callers (environments, a batch's pool), and a dropped SYN costs the caller a second.
+    request_queue_size = 128
 
 
 def _handler_for(downstream: DemoDownstream) -> type[BaseHTTPRequestHandler]:

@@ -25,6 +25,7 @@ ENVIRONMENT_CONTRACT = {
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
     "POWERTOOLS_LOG_LEVEL",
+    "POWERTOOLS_TRACE_DISABLED",
 }
 
 # The function's settings that are template parameters, each passed through unchanged.
@@ -128,7 +129,10 @@ def test_function_runtime_architecture_and_recursion_guard(cfn: dict[str, Any]) 
 def test_third_party_dependencies_come_from_a_python313_layer(cfn: dict[str, Any]) -> None:
     sam = sam_template()["Resources"]
     layer = sam["DependenciesLayer"]
-    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    # layers/Makefile installs the pinned wheels and compiles them (sam build runs its target)
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    assert layer["Metadata"]["BuildArchitecture"] == "arm64"
+    assert "build-DependenciesLayer:" in (ROOT / "layers/Makefile").read_text()
     assert layer["Properties"]["ContentUri"] == "layers/"
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
     [layer_ref] = function(cfn)["Layers"]
@@ -259,6 +263,21 @@ def test_sqs_rights_are_poller_rights_on_the_source_and_send_on_the_dlq(
         # Lambda sends the OnFailure records of direct invocations with the function's role.
         "FailedJobsQueue": {"sqs:SendMessage"},
     }
+
+
+@pytest.mark.parametrize(
+    ("tracing_mode", "trace_disabled"), [("Active", "false"), ("PassThrough", "true")]
+)
+def test_tracing_mode_decides_whether_the_function_loads_the_tracer(
+    tracing_mode: str, trace_disabled: str
+) -> None:
+    # Given the template deployed with TracingMode
+    stack = load_stack({"TracingMode": tracing_mode})
+    variables = stack.template["Resources"]["ConsumerFunction"]["Properties"]["Environment"]
+    # When the function's tracing switch is resolved
+    resolved = stack.resolve(variables["Variables"]["POWERTOOLS_TRACE_DISABLED"])
+    # Then Powertools' Tracer (and the X-Ray SDK with it) is on only with active tracing
+    assert resolved == trace_disabled
 
 
 @pytest.mark.parametrize(("mode", "granted"), [("Active", True), ("PassThrough", False)])
