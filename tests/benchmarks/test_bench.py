@@ -50,6 +50,7 @@ def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], dict
 
 
 def test_the_json_line_holds_every_figure(bench_run: tuple[list[str], dict[str, Any]]) -> None:
+    # Given one round of every benchmark (the fixture ran it), When its JSON line is read
     _, figures = bench_run
     # Then every warm measure has a spread for each contender
     for measure in (
@@ -76,6 +77,7 @@ def test_the_json_line_holds_every_figure(bench_run: tuple[list[str], dict[str, 
 def test_sqs_requests_are_counted_for_every_client(
     bench_run: tuple[list[str], dict[str, Any]],
 ) -> None:
+    # Given one round of every benchmark, When the failed batch's SQS requests are read
     _, figures = bench_run
     requests = {
         name: spread["median"] for name, spread in figures["failed_batch_10_sqs_requests"].items()
@@ -85,8 +87,10 @@ def test_sqs_requests_are_counted_for_every_client(
 
 
 def test_the_table_comes_before_the_json_line(bench_run: tuple[list[str], dict[str, Any]]) -> None:
+    # Given one round of every benchmark, When its output is read
     lines, _ = bench_run
     table = "\n".join(lines[:-1])
+    # Then the table's rows come before the closing JSON line
     for row in (
         "| batch of 10 at 1 ms, s |",
         "| batch of 100 at 1 ms, s |",
