@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import schedule
-from benchmarks.template_parameters import SOURCE_TEMPLATE
+from benchmarks.template_parameters import SOURCE_TEMPLATE, load_template, parameter_defaults
 from consumer.backoff import BackoffPolicy, BackoffStrategy
 
 
@@ -109,7 +109,7 @@ def test_invalid_flags_are_refused(argv: list[str], capsys: pytest.CaptureFixtur
 
 def test_a_span_whose_ends_read_the_same_is_named_once() -> None:
     # Given a schedule whose shortest and longest spans round to the same duration (20 receives)
-    defaults = schedule.parameter_defaults(schedule.load_template(SOURCE_TEMPLATE))
+    defaults = parameter_defaults(load_template(SOURCE_TEMPLATE))
     rendered = schedule.render({**defaults, "MaxReceiveCount": 20}, "test")
     # When it is rendered, Then the span reads once, not "2.8 d to 2.8 d"
     assert "(attempt 20): 2.8 d," in rendered
