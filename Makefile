@@ -21,10 +21,9 @@ DLQ_ARGS ?=
 REDRIVE_ARGS ?=
 SCHEDULE_ARGS ?=
 SOAK_ARGS ?=
-HANDLER_BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint format test test-fast validate security build deploy deploy-guided run soak invoke send dlq-peek redrive bench bench-handler bench-backoff schedule lock clean
+.PHONY: help venv lint format test test-fast validate security build deploy deploy-guided run soak invoke send dlq-peek redrive bench bench-backoff schedule lock clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -96,12 +95,13 @@ dlq-peek: $(STAMP) ## list the DLQ of ENV's stack without consuming it (DLQ_ARGS
 redrive: $(STAMP) ## DLQ back to the source queue, failed jobs re-invoked (REDRIVE_ARGS="--help")
 	@$(BIN)/python -m tools.redrive --config-env $(ENV) $(REDRIVE_ARGS)
 
-bench: bench-handler bench-backoff ## every benchmark
+# The benchmarks measure what `sam build` produced; its output goes to stderr, so that stdout is
+# the table (and with --json, one JSON line last).
+bench: $(STAMP) ## throughput, cold start, sizes side by side (BENCH_ARGS="--json --repeats N"; ~6 min; not the backoff study)
+	@$(BIN)/sam build >&2
+	@PYTHONPATH=functions:. $(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 
-bench-handler: $(STAMP) ## handler cost per record against bare requests (HANDLER_BENCH_ARGS=--json ...)
-	@PYTHONPATH=functions:. $(BIN)/python -m benchmarks.handler_overhead $(HANDLER_BENCH_ARGS)
-
-bench-backoff: $(STAMP) ## the backoff study: tables, plots in docs/backoff-study (BENCH_ARGS=--json ...)
+bench-backoff: $(STAMP) ## the backoff study, 6-10 min, not in make bench: tables, plots in docs/backoff-study (BENCH_ARGS=--json ...)
 	@PYTHONPATH=functions $(BIN)/python -m benchmarks.backoff_study $(BENCH_ARGS)
 
 schedule: $(STAMP) ## each attempt's delay range and cumulative span (SCHEDULE_ARGS=--max-receive-count 20 ...)

@@ -73,12 +73,18 @@ def expiry_warning(rows: Sequence[Attempt], retention_s: int) -> str | None:
         else "some messages that keep failing"
     )
     return (
-        f"WARNING: the span to the last attempt ({duration(span_min)} to {duration(span_max)}) "
+        f"WARNING: the span to the last attempt ({_range(span_min, span_max)}) "
         f"exceeds the source queue's retention ({duration(retention_s)}): {which} "
         "would outlive the retention before its last attempt; the function dead-letters such "
         "a message early (reason would-expire), after fewer than MaxReceiveCount attempts. "
         "Lower MaxReceiveCount or BackoffMaxSeconds, or raise SourceQueueRetentionSeconds."
     )
+
+
+def _range(low_s: float, high_s: float) -> str:
+    """ "5.1 d to 5.3 d", or "5.3 d" when both read the same."""
+    low, high = duration(low_s), duration(high_s)
+    return low if low == high else f"{low} to {high}"
 
 
 def render(parameters: dict[str, Any], source: str) -> str:
@@ -104,9 +110,7 @@ def render(parameters: dict[str, Any], source: str) -> str:
                 f"{duration(row.cumulative_min_s)} | {duration(row.cumulative_max_s)} |"
             )
     last = rows[-2] if len(rows) > 1 else None
-    span = (
-        f"{duration(last.cumulative_min_s)} to {duration(last.cumulative_max_s)}" if last else "0 s"
-    )
+    span = _range(last.cumulative_min_s, last.cumulative_max_s) if last else "0 s"
     lines += [
         "",
         f"Span from the first attempt to the last (attempt {policy.max_receive_count}): {span}, "
@@ -124,13 +128,21 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         description="Each attempt's delay range and the cumulative span; flags override the "
         "template's defaults.",
     )
-    parser.add_argument("--template", type=Path, default=SOURCE_TEMPLATE)
-    parser.add_argument("--strategy", choices=[s.value for s in BackoffStrategy])
-    parser.add_argument("--base-seconds", type=int)
-    parser.add_argument("--jitter-seconds", type=int)
-    parser.add_argument("--max-seconds", type=int)
-    parser.add_argument("--max-receive-count", type=int)
-    parser.add_argument("--retention-seconds", type=int)
+    parser.add_argument(
+        "--template", type=Path, default=SOURCE_TEMPLATE, help="the template to read defaults from"
+    )
+    for flag, parameter in _FLAGS.items():
+        option = "--" + flag.replace("_", "-")
+        if flag == "strategy":
+            parser.add_argument(
+                option,
+                choices=[s.value for s in BackoffStrategy],
+                help=f"template parameter {parameter} (default: the template's)",
+            )
+        else:
+            parser.add_argument(
+                option, type=int, help=f"template parameter {parameter} (default: the template's)"
+            )
     args = parser.parse_args(argv)
     if args.max_receive_count is not None and args.max_receive_count < 1:
         parser.error("--max-receive-count must be at least 1")

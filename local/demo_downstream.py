@@ -126,8 +126,7 @@ class DemoDownstream:
         self._lock = threading.Lock()
         # When the first request arrived: the outage counts from there.
         self._first_call_at: float | None = None
-        self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), _handler_for(self))
 
     @property
     def url(self) -> str:
@@ -197,7 +196,12 @@ class DemoDownstream:
             thread.join()
 
 
-class _QuietServer(ThreadingHTTPServer):
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver's default backlog of 5 drops the connections of a burst of concurrent
+    # callers (environments, a batch's pool), and a dropped SYN costs the caller a second.
+    request_queue_size = 128
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that gave up (its read timeout) or a connection reset on purpose: the
         # write fails and there is nobody left to answer. Anything else is a real error.

@@ -9,9 +9,12 @@ another: no cookies are kept, and at most a small part of an answer's body is re
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import math
 import socket
 import threading
+import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http.cookiejar import DefaultCookiePolicy
@@ -202,14 +205,14 @@ class _CallGuard:
 
     def __init__(self, seconds: float) -> None:
         self.expired = False
+        self.finished = False
+        self._seconds = seconds
         self._connection: HTTPConnection | None = None
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
 
     def __enter__(self) -> _CallGuard:
         _current_guard.guard = self
-        self._timer.start()
+        _WATCHDOG.watch(self, self._seconds)
         return self
 
     def __exit__(
@@ -219,9 +222,9 @@ class _CallGuard:
         traceback: TracebackType | None,
     ) -> None:
         with self._lock:
-            # The connection may go back to the pool: the timer must not touch it any more.
+            # The connection may go back to the pool: the watchdog must not touch it any more.
+            self.finished = True
             self._connection = None
-        self._timer.cancel()
         _current_guard.guard = None
 
     def attach(self, connection: HTTPConnection) -> None:
@@ -230,8 +233,10 @@ class _CallGuard:
             if self.expired:
                 self._abort()
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         with self._lock:
+            if self.finished:
+                return
             self.expired = True
             self._abort()
 
@@ -243,6 +248,45 @@ class _CallGuard:
         # socket may be closing already.
         with contextlib.suppress(OSError):
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _Watchdog:
+    """One thread that expires every call's guard at its deadline: a timer thread per call
+    would cost more CPU than a short call's own work."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, _CallGuard]] = []
+        self._order = itertools.count()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, guard: _CallGuard, seconds: float) -> None:
+        with self._changed:
+            heapq.heappush(self._due, (time.monotonic() + seconds, next(self._order), guard))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="downstream-deadlines", daemon=True
+                )
+                self._thread.start()
+            self._changed.notify()
+
+    def _run(self) -> None:
+        with self._changed:
+            while True:
+                # Finished calls are dropped when they come first, not searched for.
+                while self._due and self._due[0][2].finished:
+                    heapq.heappop(self._due)
+                if not self._due:
+                    self._changed.wait()
+                    continue
+                wait_seconds = self._due[0][0] - time.monotonic()
+                if wait_seconds > 0:
+                    self._changed.wait(wait_seconds)
+                    continue
+                heapq.heappop(self._due)[2].expire()
+
+
+_WATCHDOG = _Watchdog()
 
 
 def _attach_to_current_call(connection: HTTPConnection) -> None:

@@ -1,26 +1,74 @@
 """The one module that owns the Powertools objects and the names of the metrics.
 
 Service name, metrics namespace and log level come from POWERTOOLS_SERVICE_NAME,
-POWERTOOLS_METRICS_NAMESPACE and POWERTOOLS_LOG_LEVEL (set in template.yaml). The tracer
-switches itself off outside Lambda.
+POWERTOOLS_METRICS_NAMESPACE and POWERTOOLS_LOG_LEVEL (set in template.yaml). The tracer is
+off outside Lambda and when POWERTOOLS_TRACE_DISABLED is true (template parameter TracingMode).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from enum import StrEnum
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
+
+
+class _Untraced(BaseProvider, BaseSegment):
+    """The tracer's provider when tracing is off: records nothing, and spares the cold start
+    the X-Ray SDK, which Powertools' default provider imports (with its botocore hooks) even to
+    stay disabled."""
+
+    @contextmanager
+    def in_subsegment(self, name: Any = None, **kwargs: Any) -> Iterator[BaseSegment]:
+        yield self
+
+    @asynccontextmanager
+    async def in_subsegment_async(
+        self, name: Any = None, **kwargs: Any
+    ) -> AsyncIterator[BaseSegment]:
+        yield self
+
+    def put_annotation(self, key: str, value: Any) -> None:
+        pass
+
+    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None:
+        pass
+
+    def patch(self, modules: Any) -> None:
+        pass
+
+    def patch_all(self) -> None:
+        pass
+
+    def close(self, end_time: int | None = None) -> None:
+        pass
+
+    def add_subsegment(self, subsegment: Any) -> None:
+        pass
+
+    def remove_subsegment(self, subsegment: Any) -> None:
+        pass
+
+    def add_exception(self, exception: BaseException, stack: Any, remote: bool = False) -> None:
+        pass
+
 
 logger = Logger()
 metrics = Metrics()
+# Powertools' own rule decides (off outside Lambda, under SAM CLI, or by POWERTOOLS_TRACE_DISABLED).
 # Only the AWS SDK is patched: the patches of requests and http.client would record the
 # downstream's URL whole, credentials and query string included. The downstream call is traced
 # as a method instead (downstream.py), without its URL.
-tracer = Tracer(patch_modules=("botocore",))
+tracer = (
+    Tracer(disabled=True, auto_patch=False, provider=_Untraced())
+    if Tracer._is_tracer_disabled()
+    else Tracer(patch_modules=("botocore",))
+)
 
 
 class Metric(StrEnum):

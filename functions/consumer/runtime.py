@@ -12,9 +12,7 @@ import os
 import random
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-
-import boto3
-from botocore.config import Config as BotoConfig
+from typing import TYPE_CHECKING
 
 from consumer.config import Config
 from consumer.delivery import Outcome
@@ -22,10 +20,8 @@ from consumer.downstream import DownstreamClient, SecretHeader
 from consumer.idempotency import OnceOnly
 from consumer.sqs_actions import SqsActions
 
-# Short SQS timeouts: a hung call must not eat the time the batch needs to report its failures.
-_SQS_CLIENT_CONFIG = BotoConfig(
-    connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 3}
-)
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.client import SQSClient
 
 
 @dataclass(frozen=True)
@@ -38,6 +34,21 @@ class Runtime:
     idempotency: OnceOnly[Outcome] | None
     # None when records are delivered one after another (DELIVERY_CONCURRENCY=1).
     delivery_pool: ThreadPoolExecutor | None
+
+
+def _sqs_client() -> SQSClient:
+    """The SQS client, made when a record first needs SQS: a batch that succeeds never does,
+    and boto3 is the largest import of a cold start."""
+    import boto3  # noqa: PLC0415
+    from botocore.config import Config as BotoConfig  # noqa: PLC0415
+
+    # Short SQS timeouts: a hung call must not eat the time the batch needs to report its
+    # failures.
+    client_config = BotoConfig(
+        connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 3}
+    )
+    client: SQSClient = boto3.client("sqs", config=client_config)
+    return client
 
 
 @functools.cache
@@ -60,9 +71,7 @@ def get_runtime() -> Runtime:
                 )
             ),
         ),
-        sqs=SqsActions(
-            boto3.client("sqs", config=_SQS_CLIENT_CONFIG), config.dead_letter_queue_url
-        ),
+        sqs=SqsActions(_sqs_client, config.dead_letter_queue_url),
         rng=random.Random(),
         idempotency=(
             None

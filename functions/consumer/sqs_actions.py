@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -52,11 +53,16 @@ class VisibilityChange:
 
 
 class SqsActions:
-    def __init__(self, client: SQSClient, dead_letter_queue_url: str) -> None:
-        self.client = client
+    def __init__(self, make_client: Callable[[], SQSClient], dead_letter_queue_url: str) -> None:
+        self._make_client = make_client
         self.dead_letter_queue_url = dead_letter_queue_url
         # Queue ARN -> URL, as the service returned it, for the execution environment's life.
         self._queue_urls: dict[str, str] = {}
+
+    @functools.cached_property
+    def client(self) -> SQSClient:
+        """Made at first use (two threads may both make one; either serves)."""
+        return self._make_client()
 
     def queue_url(self, queue_arn: str) -> str:
         """The queue's URL, asked of the service (GetQueueUrl) once per ARN.

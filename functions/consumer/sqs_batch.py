@@ -365,6 +365,8 @@ def _report(failure: _Failure, refusal: str | None) -> None:
                 "delivery failed and the backoff could not be set; "
                 "the queue's visibility timeout applies",
                 visibility_error=refusal,
+                delay_seconds=plan.visibility_seconds,
+                final_attempt=plan.final_attempt,
                 **fields,
             )
         elif plan.final_attempt:

@@ -105,4 +105,5 @@ def test_a_small_study_prints_tables_writes_plots_and_ends_with_json(
     ],
 )
 def test_durations_read_as_a_person_would(seconds: float, text: str) -> None:
+    # Given a number of seconds, When it is formatted, Then it reads in the largest sensible unit
     assert duration(seconds) == text

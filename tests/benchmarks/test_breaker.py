@@ -41,8 +41,11 @@ def test_whole_batch_failures_at_a_high_failure_rate_open_it() -> None:
 
 
 def test_two_whole_batch_failures_are_not_enough() -> None:
+    # Given a closed breaker
     breaker = Breaker(POLICY, max_concurrency=10, batch_size=10)
+    # When two invocations fail as a whole
     failing_invocations(breaker, 0.0, 2, calls=10)
+    # Then it stays closed: three are needed
     assert state_of(breaker) is BreakerState.CLOSED
 
 
@@ -77,23 +80,32 @@ def test_a_partial_outage_does_not_open_it(failure_rate: float) -> None:
 
 
 def test_overload_answers_with_retry_after_never_open_it() -> None:
+    # Given a closed breaker
     breaker = Breaker(POLICY, max_concurrency=10, batch_size=10)
+    # When every call of a hundred invocations is answered with Retry-After: overload, not an
+    # outage
     for index in range(100):
         at = index * 0.1
         for _ in range(10):
             breaker.record_call(at, failed=True, retry_after_s=1)
         breaker.record_invocation(at, 10, 0)
+    # Then it stays closed
     assert state_of(breaker) is BreakerState.CLOSED
 
 
 def test_a_failed_probe_keeps_it_open_and_a_good_one_half_opens_it_at_low_concurrency() -> None:
+    # Given an open breaker
     breaker = Breaker(POLICY, max_concurrency=10, batch_size=10)
     at = failing_invocations(breaker, 0.0, 3)
 
+    # When a probe fails
     breaker.probe(at + 60, succeeded=False)
+    # Then it stays open
     assert state_of(breaker) is BreakerState.OPEN
 
+    # When a later probe succeeds
     breaker.probe(at + 120, succeeded=True)
+    # Then it is half-open
     assert state_of(breaker) is BreakerState.HALF_OPEN
     assert breaker.counters.probes == 2
     assert breaker.counters.open_s == pytest.approx(120)
@@ -123,6 +135,7 @@ def test_half_open_paces_calls_at_its_rate() -> None:
 
 
 def test_half_open_speeds_up_while_held_back_and_slows_down_on_retry_after() -> None:
+    # Given a half-open breaker at 3 calls/s
     breaker = half_open()
     start = breaker.state_since
 
@@ -145,15 +158,20 @@ def test_half_open_speeds_up_while_held_back_and_slows_down_on_retry_after() -> 
 
 
 def test_half_open_closes_after_a_minute_without_holding_anything_back() -> None:
+    # Given a half-open breaker that held one call back at its start
     breaker = half_open()
     start = breaker.state_since
     breaker.reserve_call(start)
     breaker.reserve_call(start)  # held back once, at start + 1/3 s
 
+    # When half a minute passes
     breaker.tick(start + 30)
+    # Then it is still half-open
     assert state_of(breaker) is BreakerState.HALF_OPEN
 
+    # When a minute passes without holding anything back
     breaker.tick(start + 61)
+    # Then it is closed at full concurrency
     assert state_of(breaker) is BreakerState.CLOSED
     assert breaker.concurrency() == 10
     # ...and closed, nothing is paced
@@ -161,8 +179,11 @@ def test_half_open_closes_after_a_minute_without_holding_anything_back() -> None
 
 
 def test_half_open_reopens_on_whole_batch_failures() -> None:
+    # Given a half-open breaker
     breaker = half_open()
+    # When three invocations fail as a whole again
     failing_invocations(breaker, breaker.state_since, 3)
+    # Then it is open again: a second trip
     assert state_of(breaker) is BreakerState.OPEN
     assert breaker.counters.trips == 2
 

@@ -28,6 +28,7 @@ def test_events_run_in_time_order_and_ties_in_the_order_they_were_scheduled() ->
 
 
 def test_handlers_schedule_further_events() -> None:
+    # Given a handler that schedules itself half a second later, three more times
     sim = Simulation()
     ticks: list[float] = []
 
@@ -36,12 +37,15 @@ def test_handlers_schedule_further_events() -> None:
         if remaining:
             sim.schedule(sim.now + 0.5, tick, remaining - 1)
 
+    # When it is scheduled once and the simulation runs
     sim.schedule(0.0, tick, 3)
     sim.run()
+    # Then it ran four times, half a second apart
     assert ticks == [0.0, 0.5, 1.0, 1.5]
 
 
 def test_scheduling_before_now_is_refused() -> None:
+    # Given a handler that schedules an event a second before the current time
     sim = Simulation()
     failures: list[Exception] = []
 
@@ -51,8 +55,10 @@ def test_scheduling_before_now_is_refused() -> None:
         except ValueError as error:
             failures.append(error)
 
+    # When it runs
     sim.schedule(5.0, late)
     sim.run()
+    # Then that scheduling was refused
     assert len(failures) == 1
 
 
@@ -71,6 +77,7 @@ def test_progress_is_reported_with_the_simulated_time() -> None:
 
 
 def test_nan_time_is_refused() -> None:
-    # NaN compares false with everything: accepted, it would break the heap's order silently
+    # Given an event at NaN, When it is scheduled, Then it is refused: NaN compares false with
+    # everything, so accepted it would break the heap's order silently
     with pytest.raises(ValueError, match="cannot schedule"):
         Simulation().schedule(float("nan"), lambda _: None)

@@ -25,7 +25,9 @@ def run(scenario: Scenario, policy: BackoffPolicy | None = None) -> Result:
 
 @pytest.mark.parametrize("key", ["S0", "S1", "S2", "S3", "S4", "S5"])
 def test_every_message_ends_delivered_dead_lettered_or_expired(key: str) -> None:
+    # Given the small scenario with a half-hour outage, When it runs under each strategy
     result = run(replace(SMALL, strategy=key))
+    # Then every message was delivered, dead-lettered or expired, and calls went out in the outage
     assert result.messages > 200
     assert result.delivered + result.dead_lettered + result.expired == result.messages
     assert result.calls >= result.delivered
@@ -33,7 +35,9 @@ def test_every_message_ends_delivered_dead_lettered_or_expired(key: str) -> None
 
 
 def test_without_an_outage_each_message_takes_one_call_and_no_time() -> None:
+    # Given the small scenario without an outage, When it runs
     result = run(replace(SMALL, outage_s=0))
+    # Then each message took exactly one call and none was dead-lettered or expired
     assert result.calls == result.delivered == result.messages
     assert result.calls_per_message == 1.0
     assert result.dead_lettered == result.expired == 0
@@ -135,18 +139,23 @@ def test_outage_fails_without_retry_after_and_overload_answers_with_it() -> None
 
 
 def test_a_scenario_is_a_pure_function_of_its_seed() -> None:
+    # Given the same scenario twice and once with another seed, When each runs
     first = run(replace(SMALL, strategy="S2"))
     again = run(replace(SMALL, strategy="S2"))
     other = run(replace(SMALL, strategy="S2", seed=2))
+    # Then the same seed gives the same result and another seed a different one
     assert first == again
     assert first.calls_per_minute != other.calls_per_minute
 
 
 def test_every_strategy_sees_the_same_arrivals() -> None:
+    # Given three strategies on the same scenario, When each runs
+    # Then all saw the same number of messages
     assert len({run(replace(SMALL, strategy=key)).messages for key in ("S0", "S2", "S5")}) == 1
 
 
 def test_the_strategy_must_match_the_scenario() -> None:
+    # Given a scenario for S0, When S1 is simulated on it, Then that is refused
     with pytest.raises(ValueError, match="scenario is for S0"):
         simulate(SMALL, strategies(BackoffPolicy())["S1"])
 

@@ -167,10 +167,15 @@ def test_redrive_sends_messages_back_with_their_attributes_and_replays_records_a
 def test_without_records_auto_tries_the_move_task_and_copies_where_it_is_missing(
     aws: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # Given a plain message on the DLQ, no OnFailure record, and an endpoint (moto) without
+    # StartMessageMoveTask
     boto3.client("sqs").send_message(QueueUrl=aws["dlq"], MessageBody='{"a": 1}')
 
+    # When the messages are redriven with the default method, auto
     status = redrive.main(["--stack-name", "stack", "--only", "messages", "--rate", "1000"])
 
+    # Then the move task was tried, and the tool fell back to copying the message to the source
+    # queue
     assert status == 0
     captured = capsys.readouterr()
     assert "StartMessageMoveTask is not supported here: copying" in captured.err

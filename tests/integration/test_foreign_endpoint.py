@@ -107,7 +107,7 @@ def test_the_queue_url_is_asked_once_per_arn_in_every_partition(
 ) -> None:
     # Given an SQS client that answers GetQueueUrl once, with the service's own URL
     client = boto3.client("sqs", region_name="us-east-1")
-    actions = SqsActions(client, "https://sqs.example.com/1/dlq")
+    actions = SqsActions(lambda: client, "https://sqs.example.com/1/dlq")
     service_url = f"https://queue.example.internal/{owner}/{name}"
     with Stubber(client) as stubber:
         stubber.add_response(

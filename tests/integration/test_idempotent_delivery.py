@@ -102,3 +102,26 @@ def test_a_direct_job_retried_by_lambda_is_delivered_once(idempotent: Harness) -
     # Then the recorded outcome is returned without a second call
     assert response == {"status": "delivered", "statusCode": 200}
     assert len(idempotent.downstream.requests) == 1
+
+
+@ENABLED
+def test_a_concurrent_batch_with_a_duplicate_calls_the_downstream_once_per_key(
+    idempotent: Harness,
+) -> None:
+    # Given a batch of ten messages delivered ten at a time, one of them present twice (SQS may
+    # hand a standard queue's message out twice)
+    for n in range(9):
+        idempotent.send(json.dumps({"n": n}))
+        idempotent.downstream.by_body[json.dumps({"n": n})] = Answer(200, latency_seconds=0.02)
+    records = idempotent.receive_event()["Records"]
+    event = {"Records": [*records, json.loads(json.dumps(records[0]))]}
+
+    # When it is processed
+    response = idempotent.invoke(event)
+
+    # Then every key reached the downstream exactly once; the duplicate was acknowledged from
+    # the record, or failed for a retry while the first copy was in flight
+    bodies = [request["body"] for request in idempotent.downstream.requests]
+    assert sorted(bodies) == sorted(json.dumps({"n": n}) for n in range(9))
+    failed = [item["itemIdentifier"] for item in response["batchItemFailures"]]
+    assert failed in ([], [records[0]["messageId"]])

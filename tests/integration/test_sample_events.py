@@ -87,6 +87,10 @@ def test_high_receive_count_is_the_final_attempt(consumer: Harness) -> None:
 
     # Then its visibility is set to 0, so SQS dead-letters it at the next receive
     assert [change["VisibilityTimeout"] for change in consumer.visibility_changes] == [0]
+    # ...and the log says so, although the sample's receipt handle is refused
+    [line] = consumer.emitted().logs_with("could not be set")
+    assert line["final_attempt"] is True
+    assert line["delay_seconds"] == 0
 
 
 def test_poison_body(consumer: Harness) -> None:

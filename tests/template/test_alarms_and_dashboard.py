@@ -32,7 +32,9 @@ def metric_of(alarm: dict[str, Any]) -> tuple[Any, str, dict[str, Any]]:
 
 
 def test_the_failed_jobs_queue_keeps_records_14_days_encrypted(cfn: dict[str, Any]) -> None:
+    # Given the translated template's failed-jobs queue
     queue = cfn["Resources"]["FailedJobsQueue"]["Properties"]
+    # Then it keeps records 14 days (the maximum), encrypted with SQS managed keys
     assert queue["MessageRetentionPeriod"] == 1_209_600
     assert queue["SqsManagedSseEnabled"] is True
     # ...large enough for an OnFailure record wrapping a 1 MiB payload's worth of job
@@ -40,7 +42,9 @@ def test_the_failed_jobs_queue_keeps_records_14_days_encrypted(cfn: dict[str, An
 
 
 def test_each_alarm_watches_what_the_runbook_says(cfn: dict[str, Any]) -> None:
+    # Given the translated template's alarms
     watched = {logical_id: metric_of(alarm) for logical_id, alarm in alarms(cfn).items()}
+    # Then each watches the metric and dimensions the runbook names, and there are no others
     assert watched == {
         "DeadLetterQueueNotEmptyAlarm": (
             "AWS/SQS",
@@ -76,14 +80,17 @@ def test_each_alarm_watches_what_the_runbook_says(cfn: dict[str, Any]) -> None:
 
 
 def test_the_custom_metric_alarm_uses_the_functions_service_dimension(cfn: dict[str, Any]) -> None:
-    # Powertools adds service=<POWERTOOLS_SERVICE_NAME> to every metric: the alarm must match
+    # Given the function's environment, Then its service name is the one the alarm's dimension
+    # names: Powertools adds service=<POWERTOOLS_SERVICE_NAME> to every metric
     environment = cfn["Resources"]["ConsumerFunction"]["Properties"]["Environment"]["Variables"]
     assert environment["POWERTOOLS_SERVICE_NAME"] == SERVICE
     assert environment["POWERTOOLS_METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}
 
 
 def test_every_alarm_notifies_the_topic_on_alarm_and_on_recovery(cfn: dict[str, Any]) -> None:
+    # Given each alarm of the translated template
     for logical_id, alarm in alarms(cfn).items():
+        # Then it notifies the topic on alarm and on recovery
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], logical_id
         assert alarm["OKActions"] == [{"Ref": "AlarmTopic"}], logical_id
         # No data (an idle queue, a function never invoked) is not an alarm
@@ -92,8 +99,10 @@ def test_every_alarm_notifies_the_topic_on_alarm_and_on_recovery(cfn: dict[str, 
 
 
 def test_queue_depth_alarms_fire_on_the_first_message(cfn: dict[str, Any]) -> None:
+    # Given the dead-letter and failed-jobs queue depth alarms
     for logical_id in ("DeadLetterQueueNotEmptyAlarm", "FailedJobsQueueNotEmptyAlarm"):
         alarm = alarms(cfn)[logical_id]
+        # Then each fires at one visible message
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (
             1,
             "GreaterThanOrEqualToThreshold",
@@ -110,8 +119,10 @@ def test_the_oldest_message_threshold_is_a_parameter() -> None:
 
 
 def test_the_topic_is_encrypted_with_a_key_cloudwatch_may_use(cfn: dict[str, Any]) -> None:
+    # Given the alarm topic and its key
     topic = cfn["Resources"]["AlarmTopic"]["Properties"]
-    # Not alias/aws/sns: CloudWatch cannot publish to a topic under the AWS managed key
+    # Then the topic uses the customer managed key, not alias/aws/sns: CloudWatch cannot
+    # publish to a topic under the AWS managed key; the key rotates and lets CloudWatch use it
     assert topic["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}
     key = cfn["Resources"]["AlarmTopicKey"]["Properties"]
     assert key["EnableKeyRotation"] is True
@@ -129,7 +140,9 @@ def test_the_topic_is_encrypted_with_a_key_cloudwatch_may_use(cfn: dict[str, Any
 
 
 def test_the_email_subscription_exists_only_with_an_address(cfn: dict[str, Any]) -> None:
+    # Given the email subscription
     subscription = cfn["Resources"]["AlarmEmailSubscription"]
+    # Then it exists only under the HasAlarmEmail condition, which holds for a non-empty address
     assert subscription["Condition"] == "HasAlarmEmail"
     assert subscription["Properties"]["Protocol"] == "email"
     assert cfn["Conditions"]["HasAlarmEmail"] == {
@@ -143,7 +156,9 @@ def test_the_email_subscription_exists_only_with_an_address(cfn: dict[str, Any])
     [("", True), ("oncall@example.com", True), ("not an address", False), ("a@", False)],
 )
 def test_the_email_parameter_accepts_an_address_or_nothing(address: str, accepted: bool) -> None:
+    # Given the AlarmEmail parameter's pattern, When an address is matched against it
     pattern = translated()["Parameters"]["AlarmEmail"]["AllowedPattern"]
+    # Then an address or nothing is accepted, anything else refused
     assert (re.fullmatch(pattern, address) is not None) is accepted
 
 
@@ -169,12 +184,15 @@ def dashboard_body(cfn: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_dashboard_is_valid_json_and_shows_what_the_issue_lists(cfn: dict[str, Any]) -> None:
+    # Given the dashboard body with its variables filled in as CloudFormation would
     body = dashboard_body(cfn)
+    # When its JSON is parsed and its metrics collected
     shown = {
         (metric[0], metric[1])
         for widget in body["widgets"]
         for metric in widget["properties"]["metrics"]
     }
+    # Then it shows every metric the issue lists
     assert shown >= {
         ("SqsBackoffConsumer", "Delivered"),
         ("SqsBackoffConsumer", "DownstreamFailed3xx"),
@@ -195,7 +213,9 @@ def test_the_dashboard_is_valid_json_and_shows_what_the_issue_lists(cfn: dict[st
 
 
 def test_the_dashboards_url_is_an_output(cfn: dict[str, Any]) -> None:
+    # Given the stack's DashboardUrl output
     url = cfn["Outputs"]["DashboardUrl"]["Value"]["Fn::Sub"]
+    # Then it links to this dashboard in the console of the stack's region
     assert url.startswith("https://${AWS::Region}.console.aws.amazon.com/cloudwatch/home")
     assert url.endswith("#dashboards:name=${Dashboard}")
 

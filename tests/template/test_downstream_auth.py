@@ -47,9 +47,11 @@ def grants_of(template: dict[str, Any], *services: str) -> list[dict[str, Any]]:
 
 
 def test_the_environment_carries_the_contract_from_the_parameters() -> None:
+    # Given the stack deployed with the defaults
     variables = deployed({})["Resources"]["ConsumerFunction"]["Properties"]["Environment"][
         "Variables"
     ]
+    # Then each of the function's contract variables is the matching parameter
     for variable, parameter in CONTRACT.items():
         assert variables[variable] == {"Ref": parameter}
 
@@ -81,9 +83,11 @@ def test_the_role_reads_exactly_the_one_secret_or_parameter(arn: str) -> None:
 
 
 def test_a_customer_managed_key_may_only_decrypt_through_secrets_manager_or_ssm() -> None:
+    # Given a secret and a customer managed key
     template = deployed(
         {"DownstreamAuthSecretArn": SECRET_ARN, "DownstreamAuthKmsKeyArn": KMS_KEY_ARN}
     )
+    # Then the role may decrypt with that key only, and only through Secrets Manager or SSM
     [decrypt] = grants_of(template, "kms")
     assert decrypt["Action"] == "kms:Decrypt"
     assert decrypt["Resource"] == {"Ref": "DownstreamAuthKmsKeyArn"}
@@ -108,11 +112,14 @@ def test_a_customer_managed_key_may_only_decrypt_through_secrets_manager_or_ssm(
     ],
 )
 def test_wildcards_partial_arns_and_other_services_are_refused(arn: str) -> None:
+    # Given a wildcard, a partial ARN or another service's ARN as the secret
+    # When the parameters are resolved, Then DownstreamAuthSecretArn is refused
     with pytest.raises(ParameterError, match="DownstreamAuthSecretArn"):
         resolved_parameters(sam_template(), {"DownstreamUrl": URL, "DownstreamAuthSecretArn": arn})
 
 
 def test_a_kms_key_without_a_secret_is_refused() -> None:
+    # Given a key but no secret, When the parameters are resolved, Then the rule refuses them
     with pytest.raises(ParameterError, match="KmsKeyOnlyWithASecret"):
         resolved_parameters(
             sam_template(), {"DownstreamUrl": URL, "DownstreamAuthKmsKeyArn": KMS_KEY_ARN}
@@ -121,13 +128,17 @@ def test_a_kms_key_without_a_secret_is_refused() -> None:
 
 @pytest.mark.parametrize("header", ["X-Api-Key", "Authorization", "x-token_v2"])
 def test_header_names_are_http_tokens(header: str) -> None:
+    # Given a header name that is an HTTP token, When the parameters are resolved
     values = resolved_parameters(
         sam_template(), {"DownstreamUrl": URL, "DownstreamAuthHeader": header}
     )
+    # Then it is accepted as given
     assert values["DownstreamAuthHeader"] == header
 
 
 @pytest.mark.parametrize("header", ["X Api Key", "Authorization:", "", "X-Key\r\nInjected"])
 def test_other_header_names_are_refused(header: str) -> None:
+    # Given a header name that is not an HTTP token (spaces, a colon, empty, CRLF)
+    # When the parameters are resolved, Then it is refused
     with pytest.raises(ParameterError, match="DownstreamAuthHeader"):
         resolved_parameters(sam_template(), {"DownstreamUrl": URL, "DownstreamAuthHeader": header})

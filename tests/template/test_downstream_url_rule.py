@@ -68,15 +68,20 @@ def function_accepts(url: str) -> bool:
 
 @pytest.mark.parametrize("url", ACCEPTED)
 def test_https_and_loopback_http_are_accepted_by_both(url: str) -> None:
+    # Given an https URL or an http one on a loopback address, When the template's pattern and the
+    # function's configuration check it, Then both accept it
     assert (template_accepts(url), function_accepts(url)) == (True, True)
 
 
 @pytest.mark.parametrize("url", REFUSED)
 def test_other_urls_are_refused_by_both(url: str) -> None:
+    # Given any other URL, When both check it, Then both refuse it
     assert (template_accepts(url), function_accepts(url)) == (False, False)
 
 
 def test_the_template_says_why() -> None:
+    # Given the DownstreamUrl parameter
     parameter = sam_template()["Parameters"]["DownstreamUrl"]
+    # Then its constraint description says why, and it has no default
     assert "loopback" in parameter["ConstraintDescription"]
     assert "Default" not in parameter  # required: no deployment without choosing a downstream

@@ -30,7 +30,9 @@ def test_the_rules_reach_cloudformation_through_the_translator() -> None:
 
 @pytest.mark.parametrize("batch_size", range(1, 11))
 def test_batch_sizes_up_to_ten_need_no_batching_window(batch_size: int) -> None:
+    # Given a batch size up to ten and no batching window, When the parameters are resolved
     values = resolve(BatchSize=batch_size, MaximumBatchingWindowInSeconds=0)
+    # Then the batch size is accepted
     assert values["BatchSize"] == str(batch_size)
 
 
@@ -46,7 +48,9 @@ def test_batch_sizes_above_ten_without_a_window_are_refused(batch_size: int) -> 
 
 @pytest.mark.parametrize(("batch_size", "window"), [(11, 1), (100, 5), (10_000, 300)])
 def test_batch_sizes_above_ten_with_a_window_are_accepted(batch_size: int, window: int) -> None:
+    # Given a batch size above ten with a batching window, When the parameters are resolved
     values = resolve(BatchSize=batch_size, MaximumBatchingWindowInSeconds=window)
+    # Then both are accepted
     assert (values["BatchSize"], values["MaximumBatchingWindowInSeconds"]) == (
         str(batch_size),
         str(window),
@@ -54,12 +58,15 @@ def test_batch_sizes_above_ten_with_a_window_are_accepted(batch_size: int, windo
 
 
 def test_the_defaults_satisfy_every_rule() -> None:
+    # Given the defaults, When the rules are evaluated, Then none is violated
     assert rule_violations(sam_template(), resolve()) == []
 
 
 def test_a_rule_function_that_is_not_emulated_is_refused_rather_than_guessed() -> None:
+    # Given a rule using a function the emulation does not know
     template = sam_template()
     template["Rules"] = {"Odd": {"Assertions": [{"Assert": {"Fn::EachMemberIn": [[], []]}}]}}
+    # When the rules are evaluated, Then that is refused rather than guessed
     with pytest.raises(ParameterError, match="Fn::EachMemberIn is not emulated"):
         rule_violations(template, resolve())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -14,6 +15,8 @@ from local.template import ROOT
 pytestmark = pytest.mark.slow
 
 
+# PEP 552 flags of a hash-based pyc whose source is not checked at import.
+UNCHECKED_HASH_FLAGS = 0b01
 # The SAM CLI and python3.13 (which `sam build` looks for) sit beside the venv's interpreter.
 VENV_BIN = Path(sys.executable).parent
 
@@ -60,6 +63,14 @@ def test_sam_build_puts_dependencies_in_the_layer_and_only_our_code_in_the_funct
     # arm64 wheels, as the function's architecture requires
     assert list(layer.glob("**/*aarch64*.so"))
     assert not list(layer.glob("**/*x86_64*.so"))
+    # Bytecode for every module, for this Python version, never checked against the source
+    # (Lambda's /opt is read-only: without it every cold start compiles the layer)
+    sources = [path for path in layer.glob("**/*.py") if "bin" not in path.relative_to(layer).parts]
+    assert len(sources) > 100
+    for source in sources:
+        header = Path(importlib.util.cache_from_source(str(source))).read_bytes()[:8]
+        assert header[:4] == importlib.util.MAGIC_NUMBER, source
+        assert int.from_bytes(header[4:8], "little") == UNCHECKED_HASH_FLAGS, source
 
     # ...and the function holds only our package
     function_dir = build_dir / "ConsumerFunction"

@@ -99,7 +99,7 @@ def test_every_queue_denies_requests_without_tls(cfn: dict[str, Any]) -> None:
 
 
 def test_queue_policies_grant_nothing(cfn: dict[str, Any]) -> None:
-    # The queue policies only deny: access is granted by the function's role alone.
+    # Given the queue policies, Then they only deny: access is granted by the function's role alone
     for document in queue_policies_by_queue(cfn).values():
         for statement in policy_statements(document):
             assert statement["Effect"] == "Deny", statement
@@ -109,8 +109,10 @@ def test_queue_policies_grant_nothing(cfn: dict[str, Any]) -> None:
 
 
 def test_no_allow_statement_has_a_wildcard_action(cfn: dict[str, Any]) -> None:
+    # Given the role's Allow statements
     statements = allow_statements(cfn)
     assert statements, "the role's statements are found"
+    # Then none uses NotAction or an action with a wildcard
     for statement in statements:
         assert "NotAction" not in statement, statement
         assert all("*" not in action for action in as_list(statement["Action"])), statement
@@ -119,7 +121,10 @@ def test_no_allow_statement_has_a_wildcard_action(cfn: dict[str, Any]) -> None:
 def test_the_only_wildcard_resources_are_services_without_resource_level_permissions(
     cfn: dict[str, Any],
 ) -> None:
+    # Given the role's Allow statements
     for statement in allow_statements(cfn):
+        # Then none uses NotResource, and a wildcard resource appears only with actions of
+        # services without resource-level permissions
         assert "NotResource" not in statement, statement
         if any(
             isinstance(resource, str) and "*" in resource
@@ -130,8 +135,9 @@ def test_the_only_wildcard_resources_are_services_without_resource_level_permiss
 
 
 def test_the_alarm_keys_policy_admits_the_account_and_cloudwatch_only(cfn: dict[str, Any]) -> None:
-    # In a key policy "*" is the key itself; kms:* for the account root is AWS's default key
-    # policy, which leaves the key's administration to IAM.
+    # Given the alarm key's policy, Then it admits the account root and CloudWatch only. In a key
+    # policy "*" is the key itself; kms:* for the account root is AWS's default key policy, which
+    # leaves the key's administration to IAM.
     [key] = resources_of_type(cfn, "AWS::KMS::Key").values()
     statements = key["Properties"]["KeyPolicy"]["Statement"]
     grants = {
@@ -153,7 +159,9 @@ def test_the_alarm_keys_policy_admits_the_account_and_cloudwatch_only(cfn: dict[
 
 
 def test_the_role_is_assumable_by_lambda_only(cfn: dict[str, Any]) -> None:
+    # Given the role's trust policy
     trust = cfn["Resources"]["ConsumerFunctionRole"]["Properties"]["AssumeRolePolicyDocument"]
+    # Then a single statement lets Lambda, and only Lambda, assume it
     [statement] = trust["Statement"]
     assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
     assert statement["Action"] == "sts:AssumeRole"
@@ -185,7 +193,9 @@ def checkov_skips() -> list[tuple[str, dict[str, Any]]]:
 
 
 def test_every_checkov_skip_gives_its_reason() -> None:
+    # Given the checkov skips in template.yaml
     skips = checkov_skips()
+    # Then there are some, and each names a check and gives a reason
     assert skips
     for logical_id, skip in skips:
         assert re.fullmatch(r"CKV_AWS_[0-9]+", skip["id"]), (logical_id, skip)
@@ -194,7 +204,8 @@ def test_every_checkov_skip_gives_its_reason() -> None:
 
 
 def test_the_tls_and_iam_checks_are_never_skipped() -> None:
-    # Skipping a check cannot stand in for the invariants tested above.
+    # Given the checks skipped in template.yaml, Then none of those that guard the TLS and IAM
+    # invariants tested above is among them: a skip cannot stand in for them
     skipped = {skip["id"] for _, skip in checkov_skips()}
     # CKV_AWS_63 ("*" actions), CKV_AWS_107..111 (credentials exposure, data exfiltration,
     # permissions management, privilege escalation, write access without constraints)
@@ -202,7 +213,7 @@ def test_the_tls_and_iam_checks_are_never_skipped() -> None:
 
 
 def test_cfn_lint_reports_no_error_or_warning() -> None:
-    # When cfn-lint checks template.yaml with its defaults, as `make security` does
+    # Given template.yaml, When cfn-lint checks it with its defaults, as `make security` does
     matches = lint(TEMPLATE_TEXT)
     # Then nothing at error or warning level is reported (informational notes are allowed)
     serious = [str(match) for match in matches if match.rule.id[0] in ("E", "W")]

@@ -25,6 +25,7 @@ ENVIRONMENT_CONTRACT = {
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
     "POWERTOOLS_LOG_LEVEL",
+    "POWERTOOLS_TRACE_DISABLED",
 }
 
 # The function's settings that are template parameters, each passed through unchanged.
@@ -63,6 +64,7 @@ def function(template: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_every_queue_is_encrypted_at_rest(cfn: dict[str, Any]) -> None:
+    # Given every queue of the template, Then each is encrypted at rest with SQS-managed keys
     for logical_id in ("SourceQueue", "DeadLetterQueue", "FailedJobsQueue"):
         assert properties(cfn, logical_id)["SqsManagedSseEnabled"] is True
 
@@ -70,12 +72,14 @@ def test_every_queue_is_encrypted_at_rest(cfn: dict[str, Any]) -> None:
 def test_dead_letter_queue_keeps_messages_14_days_and_longer_than_the_source(
     cfn: dict[str, Any],
 ) -> None:
+    # Given the DLQ's retention and the source's largest, Then the DLQ keeps copies longest
     assert properties(cfn, "DeadLetterQueue")["MessageRetentionPeriod"] == 1_209_600
     source_retention = sam_template()["Parameters"]["SourceQueueRetentionSeconds"]
     assert source_retention["MaxValue"] < 1_209_600
 
 
 def test_dead_letter_queue_accepts_messages_as_large_as_the_source(cfn: dict[str, Any]) -> None:
+    # Given both queues' size limits, Then whatever the source holds fits in the DLQ
     source = properties(cfn, "SourceQueue")["MaximumMessageSize"]
     assert properties(cfn, "DeadLetterQueue")["MaximumMessageSize"] >= source
 
@@ -83,18 +87,21 @@ def test_dead_letter_queue_accepts_messages_as_large_as_the_source(cfn: dict[str
 def test_source_redrives_to_the_dead_letter_queue_after_max_receive_count(
     cfn: dict[str, Any],
 ) -> None:
+    # Given the source's redrive policy, Then it targets the DLQ after MaxReceiveCount
     redrive = properties(cfn, "SourceQueue")["RedrivePolicy"]
     assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
     assert redrive["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}
 
 
 def test_max_receive_count_has_one_source_of_truth(cfn: dict[str, Any]) -> None:
+    # Given the function's environment and the redrive policy, Then one parameter feeds both
     environment = function(cfn)["Environment"]["Variables"]
     redrive = properties(cfn, "SourceQueue")["RedrivePolicy"]
     assert environment["MAX_RECEIVE_COUNT"] == redrive["maxReceiveCount"]
 
 
 def test_source_visibility_timeout_is_at_least_six_function_timeouts(cfn: dict[str, Any]) -> None:
+    # Given the queue's visibility timeout, Then it is AWS's recommended 6 function timeouts
     visibility = properties(cfn, "SourceQueue")["VisibilityTimeout"]
     assert visibility >= 6 * function(cfn)["Timeout"]
 
@@ -118,6 +125,7 @@ def test_dead_letter_queue_admits_only_the_source_queue(queue_type: str) -> None
 
 
 def test_function_runtime_architecture_and_recursion_guard(cfn: dict[str, Any]) -> None:
+    # Given the function, Then it runs python3.13 on arm64 and stops recursive loops
     props = function(cfn)
     assert props["Runtime"] == "python3.13"
     assert props["Architectures"] == ["arm64"]
@@ -126,9 +134,13 @@ def test_function_runtime_architecture_and_recursion_guard(cfn: dict[str, Any]) 
 
 
 def test_third_party_dependencies_come_from_a_python313_layer(cfn: dict[str, Any]) -> None:
+    # Given the layer and the function, Then dependencies ship in the layer, built by its Makefile
     sam = sam_template()["Resources"]
     layer = sam["DependenciesLayer"]
-    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    # layers/Makefile installs the pinned wheels and compiles them (sam build runs its target)
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    assert layer["Metadata"]["BuildArchitecture"] == "arm64"
+    assert "build-DependenciesLayer:" in (ROOT / "layers/Makefile").read_text()
     assert layer["Properties"]["ContentUri"] == "layers/"
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
     [layer_ref] = function(cfn)["Layers"]
@@ -142,6 +154,7 @@ def test_third_party_dependencies_come_from_a_python313_layer(cfn: dict[str, Any
 
 
 def test_function_environment_is_the_contract(cfn: dict[str, Any]) -> None:
+    # Given the function's environment, Then it holds the contract, each setting from its parameter
     variables = function(cfn)["Environment"]["Variables"]
     assert set(variables) >= ENVIRONMENT_CONTRACT
     assert variables["DEAD_LETTER_QUEUE_URL"] == {"Ref": "DeadLetterQueue"}
@@ -170,6 +183,7 @@ def test_the_templates_defaults_are_the_functions_defaults() -> None:
 
 
 def test_event_source_mapping_reports_batch_item_failures(cfn: dict[str, Any]) -> None:
+    # Given the event source mapping, Then it reports item failures, its knobs from parameters
     mapping = only(cfn, "AWS::Lambda::EventSourceMapping")["Properties"]
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["SourceQueue", "Arn"]}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -182,6 +196,7 @@ def test_event_source_mapping_reports_batch_item_failures(cfn: dict[str, Any]) -
 
 
 def test_polling_parameters_respect_aws_limits() -> None:
+    # Given the polling and async parameters, Then their ranges are AWS's own limits
     parameters = sam_template()["Parameters"]
     assert (
         parameters["MaximumConcurrency"]["MinValue"],
@@ -230,6 +245,7 @@ def as_list(value: Any) -> list[Any]:
 
 
 def test_function_uses_the_written_role_and_no_managed_policy(cfn: dict[str, Any]) -> None:
+    # Given the function's role, Then it is the written one, with no managed policy
     assert function(cfn)["Role"] == {"Fn::GetAtt": ["ConsumerFunctionRole", "Arn"]}
     assert resources_of_type(cfn, "AWS::IAM::Role").keys() == {"ConsumerFunctionRole"}
     assert "ManagedPolicyArns" not in properties(cfn, "ConsumerFunctionRole")
@@ -241,6 +257,7 @@ def test_function_uses_the_written_role_and_no_managed_policy(cfn: dict[str, Any
 def test_sqs_rights_are_poller_rights_on_the_source_and_send_on_the_dlq(
     cfn: dict[str, Any],
 ) -> None:
+    # Given every SQS right of the role, Then each is scoped to the queue that needs it
     sqs_grants: dict[str, set[str]] = {}
     for statement in statements(cfn):
         for action in as_list(statement["Action"]):
@@ -259,6 +276,21 @@ def test_sqs_rights_are_poller_rights_on_the_source_and_send_on_the_dlq(
         # Lambda sends the OnFailure records of direct invocations with the function's role.
         "FailedJobsQueue": {"sqs:SendMessage"},
     }
+
+
+@pytest.mark.parametrize(
+    ("tracing_mode", "trace_disabled"), [("Active", "false"), ("PassThrough", "true")]
+)
+def test_tracing_mode_decides_whether_the_function_loads_the_tracer(
+    tracing_mode: str, trace_disabled: str
+) -> None:
+    # Given the template deployed with TracingMode
+    stack = load_stack({"TracingMode": tracing_mode})
+    variables = stack.template["Resources"]["ConsumerFunction"]["Properties"]["Environment"]
+    # When the function's tracing switch is resolved
+    resolved = stack.resolve(variables["Variables"]["POWERTOOLS_TRACE_DISABLED"])
+    # Then Powertools' Tracer (and the X-Ray SDK with it) is on only with active tracing
+    assert resolved == trace_disabled
 
 
 @pytest.mark.parametrize(("mode", "granted"), [("Active", True), ("PassThrough", False)])
@@ -280,6 +312,7 @@ def test_passthrough_tracing_drops_the_xray_statement(mode: str, granted: bool) 
 
 
 def test_outputs_name_the_queues_and_the_function(cfn: dict[str, Any]) -> None:
+    # Given the stack's outputs, Then they name what the tools and a reader need
     assert set(cfn["Outputs"]) >= {
         "SourceQueueUrl",
         "SourceQueueArn",
@@ -295,6 +328,7 @@ def test_outputs_name_the_queues_and_the_function(cfn: dict[str, Any]) -> None:
 
 
 def test_samconfig_has_a_default_and_a_prod_environment() -> None:
+    # Given samconfig.toml, Then default and prod are two stacks, each deployable
     config = tomllib.loads((ROOT / "samconfig.toml").read_text())
     for environment in ("default", "prod"):
         deploy = config[environment]["deploy"]["parameters"]

@@ -72,13 +72,16 @@ def test_with_subnets_and_security_groups_the_function_is_attached_to_them() -> 
 
 
 def test_in_a_vpc_the_role_gets_exactly_the_network_interface_rights_lambda_needs() -> None:
+    # Given the stack deployed in a VPC
     actions = {action for action, _ in ec2_grants(deployed(IN_VPC))}
+    # Then the role's EC2 actions are exactly those Lambda needs for its network interfaces
     assert actions == LAMBDA_VPC_ACTIONS
 
 
 def test_only_the_describe_actions_are_granted_on_every_resource() -> None:
-    # EC2's Describe actions accept no resource but "*"; every other right names this account's
-    # and region's network interfaces, subnets and security groups.
+    # Given the stack deployed in a VPC, Then only EC2's Describe actions, which accept no resource
+    # but "*", are granted on every resource; every other right names this account's and region's
+    # network interfaces, subnets and security groups.
     for action, resource in ec2_grants(deployed(IN_VPC)):
         if action.startswith("ec2:Describe"):
             assert resource == "*"
@@ -94,6 +97,7 @@ def test_only_the_describe_actions_are_granted_on_every_resource() -> None:
 
 
 def test_the_role_still_uses_no_managed_policy_in_a_vpc() -> None:
+    # Given the stack deployed in a VPC, Then the role still has no managed policy
     role = deployed(IN_VPC)["Resources"]["ConsumerFunctionRole"]["Properties"]
     assert "ManagedPolicyArns" not in role
 
@@ -104,7 +108,9 @@ def test_the_role_still_uses_no_managed_policy_in_a_vpc() -> None:
     ids=["subnets-only", "security-groups-only"],
 )
 def test_one_without_the_other_is_refused_before_deploy(parameters: dict[str, str]) -> None:
+    # Given subnets without security groups, or security groups without subnets
     overrides = {"DownstreamUrl": "https://downstream.example.com/m", **parameters}
+    # When the parameters are resolved, Then the rule refuses them before deploy
     with pytest.raises(ParameterError, match="VpcNeedsSubnetsAndSecurityGroups"):
         resolved_parameters(sam_template(), overrides)
 
@@ -118,18 +124,24 @@ def test_one_without_the_other_is_refused_before_deploy(parameters: dict[str, st
     ],
 )
 def test_malformed_ids_are_refused(parameters: dict[str, str]) -> None:
+    # Given subnet ids with a space, a security group as a subnet or a malformed group id
     overrides = {"DownstreamUrl": "https://downstream.example.com/m", **parameters}
+    # When the parameters are resolved, Then they are refused
     with pytest.raises(ParameterError, match="comma-separated"):
         resolved_parameters(sam_template(), overrides)
 
 
 def test_both_given_are_accepted() -> None:
+    # Given both subnets and security groups, When the parameters are resolved
     overrides = {"DownstreamUrl": "https://downstream.example.com/m", **IN_VPC}
     values = resolved_parameters(sam_template(), overrides)
+    # Then both are accepted as given
     assert (values["SubnetIds"], values["SecurityGroupIds"]) == (SUBNETS, SECURITY_GROUPS)
 
 
 def test_the_parameters_are_in_their_own_console_group() -> None:
+    # Given the template's console parameter groups
     groups = sam_template()["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
     [vpc] = [g for g in groups if g["Label"]["default"] == "Private downstream (VPC)"]
+    # Then the VPC parameters have their own group
     assert vpc["Parameters"] == ["SubnetIds", "SecurityGroupIds"]

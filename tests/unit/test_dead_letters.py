@@ -43,7 +43,9 @@ def message(body: str, attributes: dict[str, str] | None = None, **system: str) 
 
 
 def test_an_on_failure_record_is_recognised_and_its_job_is_the_request_payload() -> None:
+    # Given an OnFailure record Lambda sent to the failed-jobs queue, When it is classified
     letter = classify(message(json.dumps(ON_FAILURE_RECORD)))
+    # Then it is recognised, with its request id, condition, error and request payload as the job
     assert letter.shape is Shape.ON_FAILURE_RECORD
     assert letter.source_id == "req-1"
     assert letter.reason == "on-failure: RetriesExhausted"
@@ -61,12 +63,16 @@ def test_an_on_failure_record_is_recognised_and_its_job_is_the_request_payload()
     ],
 )
 def test_anything_else_is_not_an_on_failure_record(body: str) -> None:
+    # Given a body that is not an OnFailure record (another JSON, a record part missing, not json)
+    # When it is read, Then it is not taken for one and has no job payload
     assert on_failure_record(body) is None
     with pytest.raises(ValueError, match="not an OnFailure record"):
         _ = classify(message(body)).job_payload
 
 
 def test_a_consumer_copy_carries_its_reason_and_source_which_a_redrive_leaves_off() -> None:
+    # Given a copy the consumer dead-lettered, with its reason, detail, source and own attributes
+    # When it is classified
     letter = classify(
         message(
             "not json",
@@ -78,6 +84,8 @@ def test_a_consumer_copy_carries_its_reason_and_source_which_a_redrive_leaves_of
             },
         )
     )
+    # Then its reason and source are read, and only the message's own attributes are kept for a
+    # redrive
     assert letter.shape is Shape.CONSUMER_COPY
     assert (letter.reason, letter.detail, letter.source_id) == (
         "invalid-json",
@@ -88,8 +96,11 @@ def test_a_consumer_copy_carries_its_reason_and_source_which_a_redrive_leaves_of
 
 
 def test_a_message_moved_by_the_redrive_policy_names_its_source_queue() -> None:
+    # Given a message SQS moved to the DLQ under the redrive policy, naming its source queue
     arn = "arn:aws:sqs:us-east-1:123456789012:stack-source"
+    # When it is classified
     letter = classify(message('{"a": 1}', {"tenant": "t"}, DeadLetterQueueSourceArn=arn))
+    # Then its reason is the max receive count and its source the source queue
     assert letter.shape is Shape.REDRIVE_POLICY
     assert letter.reason == "max-receive-count"
     assert letter.source_id == arn
@@ -124,9 +135,12 @@ def test_the_pacer_holds_batches_to_the_rate() -> None:
 
 
 def test_the_pacer_does_not_sleep_when_the_work_is_slower_than_the_rate() -> None:
+    # Given 10 messages a second
     fake = FakeClock()
     pacer = Pacer(10, clock=fake.clock, sleep=fake.sleep)
+    # When a batch of 10 takes 5 s, longer than the rate's one second, before the next one
     pacer.wait(10)
     fake.now += 5  # the batch took 5 s
     pacer.wait(10)
+    # Then the pacer never slept
     assert fake.slept == []

@@ -1,0 +1,235 @@
+"""`make bench`: the consumer's throughput, cold start and size, side by side in one run.
+
+Every figure is a median over --repeats rounds, with its min and max; in each round the
+contenders run one after another, starting one further along each round. Sections:
+- warm batches (benchmarks.batch_delivery): the project's handler, Powertools' BatchProcessor
+  record after record, an ideal pool of 10 threads; batches of 10 and 100 at --latency-ms,
+  a failed batch of 10 (seconds and SQS requests), CPU per record at zero latency;
+- cold starts (benchmarks.cold_start): a fresh Lambda-like process importing the built
+  handler and serving its first batch, against a naive handler, tracing off and on;
+- sizes (benchmarks.package_size) of what `sam build` produced.
+Progress goes to standard error; --json adds one JSON line at the end of standard output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from benchmarks import batch_delivery, cold_start, package_size
+from benchmarks.batch_delivery import BatchFigures, Queue, SqsRequestCounter
+from benchmarks.cold_start import ColdStart
+from benchmarks.package_size import PackageSizes
+from benchmarks.spread import Spread
+from local.downstream_process import downstream_process
+from local.moto_stack import create_queues, load_stack
+from local.template import ROOT
+
+GOALS = {
+    "batch_10_s": 0.3,
+    "batch_100_s": 1.5,
+    "cold_start_ratio": 1.0,
+    "sqs_requests_per_10_failures": 1,
+    "function_bytes": 100_000,
+    "layer_bytes": 15_000_000,
+}
+CONTENDERS = {
+    "project": "project handler",
+    "powertools_sequential": "Powertools, sequential",
+    "ideal_pool": "ideal pool of 10",
+}
+COLD_STARTS = {
+    "naive": "naive handler",
+    "project_tracing_off": "project, tracing off",
+    "project_tracing_on": "project, tracing on",
+    "project_without_bytecode": "project, layer without bytecode",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="rounds per figure (default 5)")
+    parser.add_argument(
+        "--latency-ms", type=int, default=100, help="the downstream's answer time (default 100)"
+    )
+    parser.add_argument(
+        "--cpu-batches",
+        type=int,
+        default=20,
+        help="batches of 10 per CPU measurement at zero latency (default 20)",
+    )
+    parser.add_argument(
+        "--build-dir",
+        type=Path,
+        default=ROOT / ".aws-sam" / "build",
+        help="sam build's output (default .aws-sam/build)",
+    )
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of figures")
+    args = parser.parse_args(argv)
+    if args.repeats < 1 or args.cpu_batches < 1 or args.latency_ms < 0:
+        parser.error("--repeats and --cpu-batches must be at least 1, --latency-ms at least 0")
+
+    figures = measure(args.build_dir, args.repeats, args.latency_ms, args.cpu_batches)
+    print(table(figures))
+    if args.json:
+        print(json.dumps(figures, separators=(",", ":")))
+    return 0
+
+
+def measure(build_dir: Path, repeats: int, latency_ms: int, cpu_batches: int) -> dict[str, Any]:
+    _fake_aws_environment()
+    with downstream_process(latency_ms=0) as downstream, mock_aws():
+        counter = SqsRequestCounter()
+        stack = load_stack({"DownstreamUrl": downstream.url})
+        create_queues(stack, boto3.client("sqs"))
+        environment = stack.function_environment()
+        queue = Queue(stack.refs["SourceQueue"], stack.attributes[("SourceQueue", "Arn")])
+
+        _progress(f"cold starts: {len(COLD_STARTS)} kinds x {repeats + 1} fresh processes")
+        cold = cold_start.measure(build_dir, environment, downstream.url, repeats)
+        # Powertools and the function read their settings from the environment at import.
+        os.environ.update(environment)
+        _progress(f"warm batches: {repeats} rounds of each measure at {latency_ms} ms")
+        with batch_delivery.stdout_discarded():
+            handlers = batch_delivery.contenders(downstream.url, queue)
+            batches = batch_delivery.measure(
+                handlers=handlers,
+                downstream=downstream,
+                queue=queue,
+                counter=counter,
+                repeats=repeats,
+                latency_ms=latency_ms,
+                cpu_batches=cpu_batches,
+            )
+    sizes = package_size.measure(build_dir)
+    return _document(repeats, latency_ms, batches, cold, sizes)
+
+
+def _fake_aws_environment() -> None:
+    # Credentials and region that can only ever reach moto.
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS"):
+        os.environ.pop(name, None)
+    os.environ.update(
+        {
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "benchmark",
+            "AWS_SECRET_ACCESS_KEY": "benchmark",
+        }
+    )
+
+
+def _progress(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def _spreads(values: dict[str, Spread]) -> dict[str, dict[str, float]]:
+    return {name: spread.as_dict() for name, spread in values.items()}
+
+
+def _document(
+    repeats: int,
+    latency_ms: int,
+    batches: BatchFigures,
+    cold: dict[str, ColdStart],
+    sizes: PackageSizes,
+) -> dict[str, Any]:
+    return {
+        "repeats": repeats,
+        "latency_ms": latency_ms,
+        "batch_10_s": _spreads(batches.batch_10_s),
+        "batch_100_s": _spreads(batches.batch_100_s),
+        "failed_batch_10_s": _spreads(batches.failed_batch_10_s),
+        "failed_batch_10_sqs_requests": _spreads(batches.failed_batch_10_sqs_requests),
+        "cpu_ms_per_record": _spreads(batches.cpu_ms_per_record),
+        "cold_start": {
+            name: {
+                key: spread.as_dict()
+                for key, spread in (
+                    ("cpu_ms", figures.cpu_ms),
+                    ("wall_ms", figures.wall_ms),
+                    ("cpu_ratio", figures.cpu_ratio),
+                    ("wall_ratio", figures.wall_ratio),
+                )
+                if spread is not None
+            }
+            for name, figures in cold.items()
+        },
+        "size_bytes": dataclasses.asdict(sizes),
+        "goals": GOALS,
+    }
+
+
+def table(figures: dict[str, Any]) -> str:
+    latency = figures["latency_ms"]
+    lines = [
+        f"Medians of {figures['repeats']} rounds (min to max).",
+        "",
+        "| warm invocations | " + " | ".join(CONTENDERS.values()) + " | goal |",
+        "|---|---|---|---|---|",
+    ]
+
+    def row(label: str, key: str, goal: str, digits: int = 2) -> None:
+        cells = [_text(figures[key][name], digits) for name in CONTENDERS]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {goal} |")
+
+    row(f"batch of 10 at {latency} ms, s", "batch_10_s", f"<= {GOALS['batch_10_s']}")
+    row(f"batch of 100 at {latency} ms, s", "batch_100_s", f"<= {GOALS['batch_100_s']}")
+    row(f"failed batch of 10 at {latency} ms, s", "failed_batch_10_s", "")
+    row(
+        "SQS requests for a failed batch of 10",
+        "failed_batch_10_sqs_requests",
+        f"{GOALS['sqs_requests_per_10_failures']}",
+        digits=0,
+    )
+    row("CPU per record at 0 ms, ms", "cpu_ms_per_record", "")
+    lines += [
+        "",
+        "| cold start: import + first batch of 10 | CPU, ms | wall, ms | CPU / naive "
+        "| wall / naive | goal |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, label in COLD_STARTS.items():
+        cold = figures["cold_start"][name]
+        ratios = [
+            _text(cold[key], 2) if key in cold else "1" for key in ("cpu_ratio", "wall_ratio")
+        ]
+        goal = (
+            ""
+            if name in ("naive", "project_without_bytecode")
+            else f"<= {GOALS['cold_start_ratio']}"
+        )
+        lines.append(
+            f"| {label} | {_text(cold['cpu_ms'], 0)} | {_text(cold['wall_ms'], 0)} | "
+            + " | ".join(ratios)
+            + f" | {goal} |"
+        )
+    sizes = figures["size_bytes"]
+    without_sdk = sizes["layer_bytes"] - sizes["layer_runtime_sdk_bytes"]
+    lines += [
+        "",
+        "| size (files, unzipped) | bytes | goal |",
+        "|---|---|---|",
+        f"| function code | {sizes['function_bytes']:,} | <= {GOALS['function_bytes']:,} |",
+        f"| layer | {sizes['layer_bytes']:,} | <= {GOALS['layer_bytes']:,} |",
+        f"| of which the runtime's own SDK ({', '.join(sizes['runtime_sdk_distributions'])}) "
+        f"| {sizes['layer_runtime_sdk_bytes']:,} | |",
+        f"| layer without it | {without_sdk:,} | |",
+    ]
+    return "\n".join(lines)
+
+
+def _text(spread: dict[str, float], digits: int) -> str:
+    return Spread(spread["median"], spread["min"], spread["max"]).text(digits)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""The harness behind `make bench` works: it runs every section and reports every figure.
+
+Not a timed test: tiny repetitions, a 1 ms downstream, and a stand-in for `sam build`'s output
+(the function's sources and a layer of the installed packages), so nothing here is judged
+against a goal, only checked for shape and for what the harness itself counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from benchmarks.spread import Spread, alternating
+from local.function_code import link_distribution_closure
+from local.template import ROOT
+
+CONTENDERS = {"project", "powertools_sequential", "ideal_pool"}
+LAYER_REQUIREMENTS = ("aws-lambda-powertools", "aws-xray-sdk", "requests", "boto3")
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], dict[str, Any]]:
+    # Given a build folder shaped as sam build leaves it
+    build_dir = tmp_path_factory.mktemp("build")
+    (build_dir / "ConsumerFunction").symlink_to(ROOT / "functions")
+    for requirement in LAYER_REQUIREMENTS:
+        link_distribution_closure(requirement, build_dir / "DependenciesLayer" / "python")
+    # When the benchmark runs with one round of everything
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "benchmarks.bench", "--repeats", "1", "--latency-ms", "1",
+            "--cpu-batches", "1", "--build-dir", str(build_dir), "--json",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": f"{ROOT / 'functions'}{os.pathsep}{ROOT}"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    return lines, json.loads(lines[-1])
+
+
+def test_the_json_line_holds_every_figure(bench_run: tuple[list[str], dict[str, Any]]) -> None:
+    # Given one round of every benchmark (the fixture ran it), When its JSON line is read
+    _, figures = bench_run
+    # Then every warm measure has a spread for each contender
+    for measure in (
+        "batch_10_s",
+        "batch_100_s",
+        "failed_batch_10_s",
+        "failed_batch_10_sqs_requests",
+        "cpu_ms_per_record",
+    ):
+        assert set(figures[measure]) == CONTENDERS, measure
+        for spread in figures[measure].values():
+            assert spread["min"] <= spread["median"] <= spread["max"]
+            assert spread["min"] >= 0
+    # and each cold start its CPU and wall time, the project's also its ratios to the naive one
+    assert set(figures["cold_start"]["naive"]) == {"cpu_ms", "wall_ms"}
+    for kind in ("project_tracing_off", "project_tracing_on", "project_without_bytecode"):
+        assert set(figures["cold_start"][kind]) == {"cpu_ms", "wall_ms", "cpu_ratio", "wall_ratio"}
+        assert figures["cold_start"][kind]["cpu_ms"]["median"] > 0
+    assert figures["size_bytes"]["function_bytes"] > 0
+    assert "botocore" in figures["size_bytes"]["runtime_sdk_distributions"]
+    assert set(figures["goals"]) >= {"batch_10_s", "batch_100_s", "cold_start_ratio"}
+
+
+def test_sqs_requests_are_counted_for_every_client(
+    bench_run: tuple[list[str], dict[str, Any]],
+) -> None:
+    # Given one round of every benchmark, When the failed batch's SQS requests are read
+    _, figures = bench_run
+    requests = {
+        name: spread["median"] for name, spread in figures["failed_batch_10_sqs_requests"].items()
+    }
+    # Then a visibility change per record costs 10 requests, one batched change costs 1
+    assert requests == {"project": 1, "powertools_sequential": 10, "ideal_pool": 1}
+
+
+def test_the_table_comes_before_the_json_line(bench_run: tuple[list[str], dict[str, Any]]) -> None:
+    # Given one round of every benchmark, When its output is read
+    lines, _ = bench_run
+    table = "\n".join(lines[:-1])
+    # Then the table's rows come before the closing JSON line
+    for row in (
+        "| batch of 10 at 1 ms, s |",
+        "| batch of 100 at 1 ms, s |",
+        "| SQS requests for a failed batch of 10 |",
+        "| project, tracing on |",
+        "| layer without it |",
+    ):
+        assert row in table
+
+
+def test_rounds_alternate_which_contender_goes_first() -> None:
+    # Given two contenders that record the order they ran in
+    order: list[str] = []
+
+    def contender(name: str) -> Callable[[], int]:
+        def run() -> int:
+            order.append(name)
+            return len(order)
+
+        return run
+
+    contenders = {name: contender(name) for name in "ab"}
+    # When they run for three rounds
+    results = alternating(contenders, 3)
+    # Then each round starts one further along, and each keeps its own results
+    assert order == ["a", "b", "b", "a", "a", "b"]
+    assert results == {"a": [1, 4, 5], "b": [2, 3, 6]}
+    assert Spread.of([3.0, 1.0, 2.0]) == Spread(median=2.0, min=1.0, max=3.0)
