@@ -19,6 +19,7 @@ import inspect
 import logging
 import os
 import threading
+import time
 import urllib.request
 import warnings
 from collections.abc import Callable, Iterator
@@ -196,10 +197,47 @@ def _serialised_sqs_backend() -> Iterator[None]:
         with lock.released():
             original_wait(queue, timeout)
 
+    original_receive = SQSBackend.receive_message
+
+    def receive_message(
+        backend: SQSBackend,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        queue = backend.get_queue(queue_name)
+        if not queue.fifo_queue:
+            return original_receive(
+                backend, queue_name, count, wait_seconds_timeout, *args, **kwargs
+            )
+        # A FIFO message group is blocked while a message of it is in flight. moto keeps a
+        # message "in flight" until a receive walks past it visible again, and decides which
+        # groups are blocked once per long poll: when a group's messages come back visible
+        # together it releases the last of them, not the first, out of order. SQS releases them
+        # when their visibility ends: so here, before every look at the queue.
+        deadline = time.monotonic() + wait_seconds_timeout
+        while True:
+            queue.pending_messages.difference_update(
+                [message for message in queue.pending_messages if message.visible]
+            )
+            received = original_receive(backend, queue_name, count, 0, *args, **kwargs)
+            remaining = deadline - time.monotonic()
+            if received or remaining <= 0:
+                return received
+            # Visible messages of a blocked group would wake moto's wait at once: poll instead,
+            # letting other calls in meanwhile.
+            with lock.released():
+                time.sleep(min(remaining, 0.2))
+
+    setattr(SQSBackend, "receive_message", receive_message)  # noqa: B010
     for name, member in vars(SQSBackend).items():
         # Plain functions only: static and class methods keep their binding untouched.
         if inspect.isfunction(member) and not name.startswith("_"):
-            originals[(SQSBackend, name)] = member
+            originals[(SQSBackend, name)] = (
+                original_receive if member is receive_message else member
+            )
             setattr(SQSBackend, name, serialised(member))
     originals[(Queue, "wait_for_messages")] = original_wait
     setattr(Queue, "wait_for_messages", wait_for_messages)  # noqa: B010

@@ -75,3 +75,23 @@ def reconcile(
         downstream_calls=len(calls),
         delivered_and_dead_lettered=delivered & dead_lettered,
     )
+
+
+def out_of_group_order(sent: Sequence[tuple[str, str]], calls: Iterable[Call]) -> tuple[str, ...]:
+    """The delivered messages of a FIFO run whose first 2xx came before an earlier message of
+    their group (in send order) had its own: `sent` is (message id, group) in send order."""
+    first_success: dict[str, float] = {}
+    for call in calls:
+        if 200 <= call.status <= 299 and call.idempotency_key:
+            key = call.idempotency_key
+            first_success[key] = min(first_success.get(key, call.received_at), call.received_at)
+    latest: dict[str, float] = {}
+    violations: list[str] = []
+    for message_id, group in sent:
+        delivered_at = first_success.get(message_id)
+        if delivered_at is None:
+            continue
+        if delivered_at < latest.get(group, float("-inf")):
+            violations.append(message_id)
+        latest[group] = max(latest.get(group, float("-inf")), delivered_at)
+    return tuple(violations)

@@ -2,7 +2,8 @@
 
 Exit status: 0 when every message was delivered or dead-lettered; 1 when a message was lost;
 3 when none was lost but some were still on the source queue when the run ended (unfinished);
-2 for invalid flags or parameters; 4 when the deployment failed.
+5 when all were accounted for but a FIFO run delivered a message before an earlier one of its
+group; 2 for invalid flags or parameters; 4 when the deployment failed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ EXIT_LOST = 1
 EXIT_INVALID = 2
 EXIT_UNFINISHED = 3
 EXIT_DEPLOY_FAILED = 4
+EXIT_OUT_OF_ORDER = 5
 
 
 def _number[N: (int, float)](
@@ -41,6 +43,12 @@ def _number[N: (int, float)](
         return value
 
     return parse
+
+
+def _queue_type(text: str) -> str:
+    if text not in ("standard", "fifo"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a queue type: expected standard or fifo")
+    return text
 
 
 # (flag, RunOptions field, parser, help): one row per flag, so parser and options cannot drift.
@@ -62,6 +70,10 @@ FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
      "messages sent per second (0: all at once)"),
     ("--poison-fraction", "poison_fraction", _number(float, 0.0, 1.0),
      "fraction of the messages whose body is not JSON (dead-lettered by the function)"),
+    ("--queue-type", "queue_type", _queue_type,
+     "template QueueType: fifo delivers each message group in order"),
+    ("--fifo-groups", "fifo_groups", _number(int, 1, 1000),
+     "with --queue-type fifo: message groups the messages are spread over"),
     ("--visibility-timeout", "visibility_timeout_seconds", _number(int, 1, 43_200),
      "override the source queue's VisibilityTimeout after the deploy (at least the function "
      "timeout; default: the template's)"),
@@ -138,7 +150,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return EXIT_DEPLOY_FAILED
     if result.lost:
         return EXIT_LOST
-    return EXIT_UNFINISHED if result.unfinished else 0
+    if result.unfinished:
+        return EXIT_UNFINISHED
+    return EXIT_OUT_OF_ORDER if result.out_of_order else 0
 
 
 if __name__ == "__main__":

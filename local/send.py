@@ -10,6 +10,7 @@ standard retry mode; every entry SQS refuses is reported, and the exit status is
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -47,17 +48,39 @@ def generated_bodies(count: int, prefix: str = "demo") -> list[str]:
 
 
 def send_bodies(
-    sqs: Any, queue_url: str, bodies: Sequence[str], concurrency: int = SEND_CONCURRENCY
+    sqs: Any,
+    queue_url: str,
+    bodies: Sequence[str],
+    concurrency: int = SEND_CONCURRENCY,
+    groups: int = 0,
 ) -> SendReport:
-    """Send in batches, `concurrency` calls at a time; the report keeps the bodies' order."""
+    """Send in batches, `concurrency` calls at a time; the report keeps the bodies' order.
+
+    A FIFO queue (its name ends in .fifo) gets each body in group `g<n mod groups>` (one group
+    when `groups` is 0), with a deduplication id of its own, one call at a time: FIFO order is
+    the order SQS receives the calls in.
+    """
+    fifo = queue_url.endswith(".fifo")
+
+    def request_entry(index: int, body: str) -> dict[str, Any]:
+        if not fifo:
+            return {"Id": str(index), "MessageBody": body}
+        return {
+            "Id": str(index),
+            "MessageBody": body,
+            "MessageGroupId": fifo_group(body, groups),
+            "MessageDeduplicationId": hashlib.sha256(body.encode()).hexdigest(),
+        }
 
     def send(batch: list[str]) -> dict[str, Any]:
         response: dict[str, Any] = sqs.send_message_batch(
             QueueUrl=queue_url,
-            Entries=[{"Id": str(index), "MessageBody": body} for index, body in enumerate(batch)],
+            Entries=[request_entry(index, body) for index, body in enumerate(batch)],
         )
         return response
 
+    if fifo:
+        concurrency = 1
     batches = _batches(bodies)
     # boto3 clients are thread-safe; one call's round trip dominates, so calls overlap well.
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as executor:
@@ -71,6 +94,13 @@ def send_bodies(
                 (batch[int(entry["Id"])], entry.get("Code", "?"), entry.get("Message", ""))
             )
     return report
+
+
+def fifo_group(body: str, groups: int) -> str:
+    """The message group a body is sent in: spread over `groups` by a hash of the body."""
+    if groups <= 1:
+        return "g0"
+    return f"g{int(hashlib.sha256(body.encode()).hexdigest(), 16) % groups}"
 
 
 def _batches(bodies: Sequence[str]) -> list[list[str]]:

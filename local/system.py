@@ -24,9 +24,9 @@ from local.execution_environment import EnvironmentPool, FunctionSpec, Setup
 from local.faults import FRACTION_PREFIXES, EnvironmentFaults, FaultLog, FaultPlan, SqsFaults
 from local.function_code import install_code
 from local.progress import ProgressDisplay, Snapshot
-from local.reconciliation import DeadLetter, Reconciliation, reconcile
+from local.reconciliation import DeadLetter, Reconciliation, out_of_group_order, reconcile
 from local.run_deadline import RunWork, deadline_seconds, policy_from_parameters
-from local.send import generated_bodies, send_bodies
+from local.send import fifo_group, generated_bodies, send_bodies
 from local.template import BUILD_DIR, ROOT, ParameterError
 
 logger = logging.getLogger(__name__)
@@ -61,6 +61,9 @@ class RunOptions:
     # Overrides the source queue's VisibilityTimeout after the deploy (None: the template's).
     visibility_timeout_seconds: int | None = None
     faults: FaultPlan = field(default_factory=FaultPlan)
+    # Template parameter QueueType; a FIFO run spreads its messages over `fifo_groups` groups.
+    queue_type: str = "standard"
+    fifo_groups: int = 4
     build_dir: Path = BUILD_DIR
     work_dir: Path = WORK_DIR
     stack_name: str = STACK_NAME
@@ -72,6 +75,7 @@ class RunOptions:
             "MaxReceiveCount": self.max_receive_count,
             "BackoffBaseSeconds": self.backoff_base_seconds,
             "BackoffJitterSeconds": self.backoff_jitter_seconds,
+            "QueueType": self.queue_type,
         }
 
     def bodies(self) -> list[str]:
@@ -102,6 +106,9 @@ class RunResult:
     # (monotonic seconds, visible messages on the source queue), sampled by the progress loop.
     queue_samples: list[tuple[float, int]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # A FIFO run: (message id, group) in send order, and the delivered messages out of order.
+    groups: list[tuple[str, str]] = field(default_factory=list)
+    out_of_order: tuple[str, ...] = ()
 
     @property
     def lost(self) -> int:
@@ -166,6 +173,7 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
             options.bodies(),
             options.send_rate,
             options.max_visible_backlog,
+            groups=options.fifo_groups,
         )
         with downstream.serving():
             print(
@@ -198,6 +206,11 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
     elapsed = time.monotonic() - started
     calls = downstream.calls()
     sent = sender.sent()
+    groups = (
+        [(message_id, fifo_group(body, options.fifo_groups)) for message_id, body in sent.items()]
+        if options.queue_type == "fifo"
+        else []
+    )
     result = RunResult(
         reconciliation=reconcile(list(sent), calls, dead_letters, on_source_queue),
         sent=sent,
@@ -212,6 +225,8 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
         fault_log=fault_log,
         queue_visibility_timeout_seconds=visibility_timeout,
         queue_samples=queue_samples,
+        groups=groups,
+        out_of_order=out_of_group_order(groups, calls),
     )
     _print_reconciliation(result, out)
     return result
@@ -222,8 +237,16 @@ class _Sender:
     progress shows while a long send is under way."""
 
     def __init__(
-        self, sqs: Any, queue_url: str, bodies: list[str], rate: float, max_backlog: int = 0
+        self,
+        sqs: Any,
+        queue_url: str,
+        bodies: list[str],
+        rate: float,
+        max_backlog: int = 0,
+        *,
+        groups: int = 0,
     ) -> None:
+        self.groups = groups
         self.sqs = sqs
         self.queue_url = queue_url
         self.bodies = bodies
@@ -264,7 +287,9 @@ class _Sender:
                         if self._stopping.wait(0.5):
                             return
                     next_at = max(next_at, time.monotonic()) + chunk / self.rate
-                report = send_bodies(self.sqs, self.queue_url, self.bodies[start : start + chunk])
+                report = send_bodies(
+                    self.sqs, self.queue_url, self.bodies[start : start + chunk], groups=self.groups
+                )
                 with self._lock:
                     self._sent.update(report.sent)
                 for body, code, message in report.failed:
@@ -443,7 +468,8 @@ def _visibility_timeout(sqs: Any, queue_url: str) -> float:
 
 
 def _drain(sqs: Any, queue_url: str) -> list[DeadLetter]:
-    """Every message in the dead-letter queue (each received once, hidden while reading)."""
+    """Every message in the dead-letter queue, each read once and deleted: a FIFO queue hides
+    the rest of a message group while one of its messages is in flight."""
     dead_letters: list[DeadLetter] = []
     while True:
         messages = sqs.receive_message(
@@ -457,6 +483,13 @@ def _drain(sqs: Any, queue_url: str) -> list[DeadLetter]:
         for message in messages:
             source = message.get("MessageAttributes", {}).get("SourceMessageId", {})
             dead_letters.append(DeadLetter(message["MessageId"], source.get("StringValue")))
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
+                for index, message in enumerate(messages)
+            ],
+        )
 
 
 def _print_reconciliation(result: RunResult, out: TextIO) -> None:
@@ -499,6 +532,13 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
         f"{result.environments_started} execution environments started",
         file=out,
     )
+    if result.groups:
+        print(
+            f"  fifo order     {len(result.out_of_order):4d}  delivered out of their group's "
+            f"send order ({len({g for _, g in result.groups})} groups) "
+            f"{_ids(result.out_of_order)}".rstrip(),
+            file=out,
+        )
     if rec.delivered_and_dead_lettered:
         print(
             f"  delivered AND dead-lettered: {' '.join(sorted(rec.delivered_and_dead_lettered))}",

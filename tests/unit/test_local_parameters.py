@@ -67,11 +67,13 @@ def test_defaults_dead_letter_a_message_and_recover_others_whatever_the_timing()
         (["--failure-rate", "1.5"], "--failure-rate: 1.5 is out of range"),
         (["--backoff-jitter", "x"], "--backoff-jitter: 'x' is not a whole number"),
         (["--outage", "-1"], "--outage: -1.0 is out of range"),
+        (["--queue-type", "lifo"], "--queue-type: 'lifo' is not a queue type"),
     ],
 )
 def test_bad_flags_are_refused_with_a_clear_message(
     flags: list[str], complaint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # Given a bad flag, When it is read, Then the run refuses it, saying why
     with pytest.raises(SystemExit) as exited:
         options_from(flags)
     assert exited.value.code == 2
@@ -79,18 +81,22 @@ def test_bad_flags_are_refused_with_a_clear_message(
 
 
 def test_flags_become_template_parameters() -> None:
+    # Given flags for the template's parameters, When they are read
     options = options_from(
         ["--max-receive-count", "6", "--backoff-base", "0", "--backoff-jitter", "2", "--seed", "x",
-         "--downstream-timeout", "3"]
+         "--downstream-timeout", "3", "--queue-type", "fifo", "--fifo-groups", "5"]
     )  # fmt: skip
+    # Then each reaches its parameter
     assert options.parameter_overrides("http://127.0.0.1:1/m") == {
         "DownstreamUrl": "http://127.0.0.1:1/m",
         "DownstreamTimeoutSeconds": 3,
         "MaxReceiveCount": 6,
         "BackoffBaseSeconds": 0,
         "BackoffJitterSeconds": 2,
+        "QueueType": "fifo",
     }
     assert options.seed == "x"
+    assert options.fifo_groups == 5
 
 
 def test_a_fault_fraction_outside_0_to_1_is_refused(capsys: pytest.CaptureFixture[str]) -> None:

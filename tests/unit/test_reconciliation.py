@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from local.demo_downstream import Call
-from local.reconciliation import DeadLetter, reconcile
+from local.reconciliation import DeadLetter, out_of_group_order, reconcile
 
 
 def call(key: str, status: int, attempt: int = 1) -> Call:
@@ -58,3 +58,37 @@ def test_second_successes_are_duplicates_and_strangers_are_ignored() -> None:
 def test_a_message_both_delivered_and_dead_lettered_is_reported() -> None:
     result = reconcile(["a"], [call("a", 200)], [DeadLetter("a")])
     assert result.delivered_and_dead_lettered == {"a"}
+
+
+def call_at(key: str, status: int, at: float) -> Call:
+    return Call(key, "{}", 1, status, received_at=at, reason="test")
+
+
+def test_a_fifo_group_delivered_in_send_order_has_no_violation() -> None:
+    # Given two groups whose messages succeeded in send order, one after a failure and a retry
+    sent = [("a1", "A"), ("b1", "B"), ("a2", "A"), ("b2", "B")]
+    calls = [
+        call_at("a1", 503, 1.0),
+        call_at("b1", 200, 1.1),
+        call_at("a1", 200, 5.0),
+        call_at("a2", 200, 6.0),
+    ]
+    calls.append(call_at("b2", 200, 1.2))
+    # When the order is checked, Then nothing is out of order
+    assert out_of_group_order(sent, calls) == ()
+
+
+def test_a_message_delivered_before_an_earlier_one_of_its_group_is_named() -> None:
+    # Given a group whose second message succeeded before its first
+    sent = [("a1", "A"), ("a2", "A"), ("b1", "B")]
+    calls = [call_at("a2", 200, 2.0), call_at("a1", 200, 3.0), call_at("b1", 200, 1.0)]
+    # When the order is checked, Then the message delivered ahead of its turn is named
+    assert out_of_group_order(sent, calls) == ("a2",)
+
+
+def test_dead_lettered_messages_do_not_hold_their_group_back() -> None:
+    # Given a group whose first message never succeeded (dead-lettered) and whose second did
+    sent = [("a1", "A"), ("a2", "A")]
+    calls = [call_at("a1", 503, 1.0), call_at("a2", 200, 2.0)]
+    # When the order is checked, Then the group is in order
+    assert out_of_group_order(sent, calls) == ()
