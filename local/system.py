@@ -468,8 +468,9 @@ def _visibility_timeout(sqs: Any, queue_url: str) -> float:
 
 
 def _drain(sqs: Any, queue_url: str) -> list[DeadLetter]:
-    """Every message in the dead-letter queue, each read once and deleted: a FIFO queue hides
-    the rest of a message group while one of its messages is in flight."""
+    """Every message in the dead-letter queue, each received once and hidden while reading. A
+    FIFO queue hides the rest of a message group while one of its messages is in flight, so
+    there each batch read is deleted."""
     dead_letters: list[DeadLetter] = []
     while True:
         messages = sqs.receive_message(
@@ -483,6 +484,8 @@ def _drain(sqs: Any, queue_url: str) -> list[DeadLetter]:
         for message in messages:
             source = message.get("MessageAttributes", {}).get("SourceMessageId", {})
             dead_letters.append(DeadLetter(message["MessageId"], source.get("StringValue")))
+        if not queue_url.endswith(".fifo"):
+            continue
         sqs.delete_message_batch(
             QueueUrl=queue_url,
             Entries=[
