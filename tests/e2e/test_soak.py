@@ -48,9 +48,11 @@ def soaked(built: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[RunRe
 
 @pytest.mark.slow
 def test_every_fault_was_injected(soaked: tuple[RunResult, str]) -> None:
+    # Given the soak run of the module's fixture, every fault's fraction above zero
     result, _ = soaked
     configured = [f.name for f in fields(FAULTS) if f.name.startswith(FRACTION_PREFIXES)]
     assert all(getattr(FAULTS, name) > 0 for name in configured)
+    # Then the fault log holds as many kinds of fault as there are fault flags
     # One kind of fault each flag injects (an idle kill may also land on an invocation)
     injected = set(result.fault_log.counts()) - {KILLED_IDLE_DURING_INVOCATION}
     assert len(injected) == len(configured), injected
@@ -60,8 +62,11 @@ def test_every_fault_was_injected(soaked: tuple[RunResult, str]) -> None:
 def test_nothing_is_lost_and_every_check_of_the_soak_passes(
     soaked: tuple[RunResult, str],
 ) -> None:
+    # Given the soak run of the module's fixture
     result, output = soaked
+    # When the soak's checks judge it
     lines = soak.check(result, OPTIONS)
+    # Then every check passes, nothing is lost or unfinished and all 400 were sent
     assert all(line.startswith("PASS") for line in lines), "\n".join(lines)
     assert result.lost == 0
     assert result.unfinished == 0

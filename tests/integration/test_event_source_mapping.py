@@ -135,17 +135,23 @@ def test_successes_are_deleted_and_listed_failures_stay_in_flight(queue: Queue) 
     ids=["timeout", "raised", "unknown-identifier"],
 )
 def test_a_failed_invocation_deletes_nothing(queue: Queue, invocation: Invocation) -> None:
+    # Given three messages and an invocation that fails (as parametrized)
     queue.send(3)
+    # When the mapping processes them in one batch
     [report] = queue.poll_until(StandIn(lambda event: invocation), batches=1)
+    # Then none is deleted: all three wait out their visibility timeout
     assert report.outcome.delete == ()
     assert queue.counts() == (0, 3)
 
 
 def test_batches_hold_at_most_batch_size_records() -> None:
     with mock_aws():
+        # Given five messages on a queue whose mapping has a batch size of 2
         queue = Queue(batch_size=2)
         queue.send(5)
+        # When the mapping processes them and the function succeeds
         reports = queue.poll_until(StandIn(lambda event: response(None)), batches=3)
+        # Then they came in batches of 2, 2 and 1, and all were deleted
         assert sorted(len(report.message_ids) for report in reports) == [1, 2, 2]
         assert queue.counts() == (0, 0)
 

@@ -108,6 +108,7 @@ def setup_for(code: CodePaths, handler: str, timeout: float = 5) -> Setup:
 def test_one_warm_process_with_only_function_layer_and_sdk_on_its_path(
     code: CodePaths, tmp_path: Path
 ) -> None:
+    # Given an environment for a handler that counts its invocations and reports what it sees
     env = environment(code, tmp_path, "fn.handlers.count")
     try:
         # When invoked twice
@@ -146,11 +147,14 @@ def test_one_warm_process_with_only_function_layer_and_sdk_on_its_path(
 def test_an_invocation_past_the_timeout_is_killed_with_its_environment(
     code: CodePaths, tmp_path: Path
 ) -> None:
+    # Given an environment whose handler never returns, with a 1 s function timeout
     env = environment(code, tmp_path, "fn.handlers.hang", timeout=1)
+    # When it is invoked
     try:
         invocation = env.invoke({})
     finally:
         env.shutdown()
+    # Then the invocation times out, the environment is killed and the log says so
     assert invocation.outcome == "timeout"
     assert invocation.error["errorType"] == "Sandbox.Timedout"
     assert 1 <= invocation.duration_seconds < 5
@@ -161,12 +165,16 @@ def test_an_invocation_past_the_timeout_is_killed_with_its_environment(
 def test_a_raised_error_is_reported_and_the_environment_stays_warm(
     code: CodePaths, tmp_path: Path
 ) -> None:
+    # Given an environment whose handler raises
     env = environment(code, tmp_path, "fn.handlers.fail")
+    # When it is invoked
     try:
         invocation = env.invoke({})
+        # Then the environment is still alive
         assert env.alive
     finally:
         env.shutdown()
+    # ...and the error is reported with its type and message, and logged
     assert invocation.outcome == "error"
     assert invocation.error["errorType"] == "ValueError"
     assert invocation.error["errorMessage"] == "bad event"
@@ -174,11 +182,14 @@ def test_a_raised_error_is_reported_and_the_environment_stays_warm(
 
 
 def test_a_response_that_is_not_json_is_a_marshal_error(code: CodePaths, tmp_path: Path) -> None:
+    # Given an environment whose handler returns an object JSON cannot encode
     env = environment(code, tmp_path, "fn.handlers.unserialisable")
+    # When it is invoked
     try:
         invocation = env.invoke({})
     finally:
         env.shutdown()
+    # Then the invocation fails with Lambda's marshal error
     assert invocation.outcome == "error"
     assert invocation.error["errorType"] == "Runtime.MarshalError"
 
@@ -188,10 +199,12 @@ def test_a_dependency_missing_from_the_layer_fails_the_init_phase(
 ) -> None:
     # Given a handler module importing something only the developer's environment has
     env = environment(code, tmp_path, "fn.needs_pytest.handler")
+    # When it is invoked
     try:
         invocation = env.invoke({})
     finally:
         env.shutdown()
+    # Then the init phase fails with Lambda's import error and the environment is gone
     assert invocation.outcome == "error"
     assert invocation.error["errorType"] == "Runtime.ImportModuleError"
     assert "No module named 'pytest'" in invocation.error["errorMessage"]

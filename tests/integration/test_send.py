@@ -58,17 +58,20 @@ def test_sends_generated_bodies_to_the_stacks_source_queue(
 def test_bodies_from_flags_and_a_file_to_a_queue_url(
     aws: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # Given a queue URL, and a file of two bodies with a blank line between them
     queue_url = boto3.client("sqs", region_name="us-east-1").create_queue(QueueName="other")[
         "QueueUrl"
     ]
     bodies_file = tmp_path / "bodies.txt"
     bodies_file.write_text('{"a": 1}\n\n{"b": 2}\n')
 
+    # When a body from a flag and the file are sent to that URL
     status = send.main(
         ["--queue-url", queue_url, "--region", "us-east-1", "--body", '{"c": 3}',
          "--file", str(bodies_file)]
     )  # fmt: skip
 
+    # Then the three bodies arrive and the blank line is skipped
     assert status == 0
     assert sorted(received(queue_url)) == ['{"a": 1}', '{"b": 2}', '{"c": 3}']
 
@@ -116,13 +119,17 @@ def test_a_refused_request_fails_the_command_with_the_reason(
 
 
 def test_batches_respect_the_entry_and_size_limits() -> None:
+    # Given twelve tiny bodies and three of 600 KiB, When they are split into batches
     big = "x" * (600 * 1024)
     batches = send._batches(["a"] * 12 + [big, big, big])
+    # Then a batch holds at most 10 entries and at most MAX_BATCH_BYTES bytes
     assert [len(batch) for batch in batches] == [10, 3, 1, 1]
     assert all(sum(len(b) for b in batch) <= send.MAX_BATCH_BYTES for batch in batches)
 
 
 def test_the_stack_name_comes_from_samconfig() -> None:
+    # Given samconfig.toml's config envs, When their stack names are read
+    # Then default and prod have theirs, and an env without one is refused
     assert send.stack_name_from_samconfig("default") == "sqs-backoff-consumer"
     assert send.stack_name_from_samconfig("prod") == "sqs-backoff-consumer-prod"
     with pytest.raises(ValueError, match="no stack_name for config env 'staging'"):

@@ -15,14 +15,17 @@ TEMPLATE = load_template(SOURCE_TEMPLATE)
 
 
 def test_the_demo_parameters_are_accepted_by_the_template() -> None:
+    # Given the demo's options, When the template resolves their parameters
     options = RunOptions()
     values = resolved_parameters(TEMPLATE, options.parameter_overrides("http://127.0.0.1:1/m"))
+    # Then it accepts them and each value reaches its parameter
     assert values["MaxReceiveCount"] == str(options.max_receive_count)
     assert values["BackoffBaseSeconds"] == str(options.backoff_base_seconds)
     assert values["BatchSize"] == "10"  # untouched parameters keep their defaults
 
 
 def test_every_violation_is_reported_at_once() -> None:
+    # Given overrides with an unknown name and four bad values
     overrides = {
         "DownstreamUrl": "ftp://nope",
         "BackoffJitterSeconds": 0,
@@ -30,8 +33,10 @@ def test_every_violation_is_reported_at_once() -> None:
         "LogLevel": "LOUD",
         "Unknown": 1,
     }
+    # When the template resolves them
     with pytest.raises(ParameterError) as raised:
         resolved_parameters(TEMPLATE, overrides)
+    # Then every violation is in the one error, each with its reason
     message = str(raised.value)
     assert "Unknown is not a parameter" in message
     assert "BackoffJitterSeconds='0': below the minimum 1" in message
@@ -41,6 +46,7 @@ def test_every_violation_is_reported_at_once() -> None:
 
 
 def test_a_required_parameter_without_value_is_refused() -> None:
+    # Given no DownstreamUrl, When the parameters are resolved, Then they are refused
     with pytest.raises(ParameterError, match="DownstreamUrl has no default"):
         resolved_parameters(TEMPLATE, {})
 
@@ -100,6 +106,7 @@ def test_flags_become_template_parameters() -> None:
 
 
 def test_a_fault_fraction_outside_0_to_1_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a fault fraction of 1.5, When it is read, Then the run refuses it, saying why
     with pytest.raises(SystemExit):
         options_from(["--fault-reset", "1.5"])
     assert "--fault-reset: 1.5 is out of range: expected from 0.0 to 1.0" in capsys.readouterr().err

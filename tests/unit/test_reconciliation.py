@@ -15,8 +15,10 @@ def test_every_message_is_delivered_dead_lettered_or_lost() -> None:
     calls = [call("a", 503), call("a", 200, 2), call("b", 503), call("b", 503, 2)]
     dead_letters = [DeadLetter("b"), DeadLetter("new-id", source_message_id="c")]
 
+    # When they are reconciled
     result = reconcile(["a", "b", "c", "d"], calls, dead_letters)
 
+    # Then each message has its fate, and the summary line counts them
     assert result.delivered == {"a"}
     assert result.dead_lettered == {"b", "c"}
     assert result.lost == ("d",)
@@ -47,8 +49,11 @@ def test_a_message_still_on_the_source_queue_is_unfinished_not_lost() -> None:
 
 
 def test_second_successes_are_duplicates_and_strangers_are_ignored() -> None:
+    # Given a message delivered twice, and a call and a dead letter for messages never sent
     calls = [call("a", 200), call("a", 201, 2), call("x", 200)]
+    # When they are reconciled
     result = reconcile(["a"], calls, [DeadLetter("y")])
+    # Then the second success is a duplicate and the strangers count for nothing
     assert result.delivered == {"a"}
     assert result.duplicates == 1
     assert result.dead_lettered == frozenset()
@@ -56,6 +61,7 @@ def test_second_successes_are_duplicates_and_strangers_are_ignored() -> None:
 
 
 def test_a_message_both_delivered_and_dead_lettered_is_reported() -> None:
+    # Given a message both delivered and dead-lettered, When reconciled, Then it is reported
     result = reconcile(["a"], [call("a", 200)], [DeadLetter("a")])
     assert result.delivered_and_dead_lettered == {"a"}
 

@@ -28,19 +28,25 @@ def test_the_deadline_allows_for_the_schedule_the_visibility_timeout_and_every_a
 
 
 def test_the_deadline_grows_with_the_messages_the_outage_and_the_visibility_waits() -> None:
+    # Given the deadline for the demo's work
     base = deadline_seconds(WORK)
+    # When more messages, an outage or more visibility waits are added, Then it grows by them
     assert deadline_seconds(replace(WORK, messages=7_000)) > base + 300
     assert deadline_seconds(replace(WORK, outage_seconds=30)) == base + 30
     assert deadline_seconds(replace(WORK, visibility_waits=3)) == base + 2 * 360
 
 
 def test_retry_after_is_a_lower_bound_of_every_delay_in_the_schedule() -> None:
+    # Given the deadline for the demo's work
     base = deadline_seconds(WORK)
+    # When a Retry-After of 20 s applies, Then the deadline grows
     # The demo's delays are at most 11 s; a Retry-After of 20 s lengthens each of the 3
     assert deadline_seconds(replace(WORK, retry_after_seconds=20)) > base + 3 * (20 - 11) - 0.01
 
 
 def test_the_policy_is_read_from_the_deployed_parameters() -> None:
+    # Given the deployed stack's backoff parameters (strings, as CloudFormation gives them)
+    # When the policy is read from them
     policy = policy_from_parameters(
         {
             "BackoffBaseSeconds": "2",
@@ -50,4 +56,5 @@ def test_the_policy_is_read_from_the_deployed_parameters() -> None:
             "BackoffStrategy": "full-jitter",
         }
     )
+    # Then each reaches its field of the policy
     assert policy == BackoffPolicy(2, 5, 100, 6, BackoffStrategy.FULL_JITTER)

@@ -23,17 +23,21 @@ def ok(key: str, at: float) -> Call:
 
 
 def test_a_second_delivery_after_a_read_timeout_or_a_kill_is_explained() -> None:
+    # Given messages delivered twice, after a read timeout and after a mid-batch kill
     calls = [ok("a", 10.0), ok("a", 40.0), ok("b", 10.0), ok("b", 400.0)]
     faults = [
         InjectedFault(READ_TIMEOUT, 10.0, message_id="a"),
         InjectedFault(KILLED_MID_BATCH, 10.5, message_id="b"),
     ]
+    # When the duplicates are judged, Then each is explained
     assert unexplained_duplicates(calls, faults, []) == []
 
 
 def test_a_failed_delete_explains_through_the_receipt_handle_it_named() -> None:
+    # Given a message delivered twice after a failed delete of its receipt handle
     receives = [Receive("a", "receipt-1", 1, 9.0)]
     faults = [InjectedFault(DELETE_FAILED, 11.0, receipt_handle="receipt-1")]
+    # When the duplicates are judged, Then it is explained
     assert unexplained_duplicates([ok("a", 10.0), ok("a", 380.0)], faults, receives) == []
 
 
@@ -44,11 +48,14 @@ def test_a_duplicate_without_a_fault_that_could_cause_it_is_reported() -> None:
         InjectedFault(SERVER_ERROR, 20.0, message_id="a"),
         InjectedFault(KILLED_MID_BATCH, 50.0, message_id="a"),
     ]
+    # When the duplicates are judged
     [report] = unexplained_duplicates(calls, faults, [])
+    # Then the repeat is reported
     assert report.startswith("a delivered again")
 
 
 def test_a_message_delivered_and_dead_lettered_needs_an_explanation_too() -> None:
+    # Given a message delivered and dead-lettered without a fault, When judged, Then it is reported
     assert unexplained_duplicates([ok("a", 10.0)], [], [], dead_lettered=["a"]) == [
         "a delivered and dead-lettered"
     ]
@@ -64,27 +71,35 @@ def test_gaps_follow_the_backoff_set_or_the_queues_visibility_timeout() -> None:
     ]
     changes = [VisibilityChange("r1", 4, 101.0)]
 
+    # When the receive gaps are checked
     report = receive_gap_violations(receives, changes, POLICY, 60)
 
+    # Then both gaps are within bounds, and the one backoff set was checked against the strategy
     assert report.violations == []
     assert report.gaps_checked == 2
     assert report.delays_checked == 1
 
 
 def test_a_receive_before_its_backoff_ended_or_a_delay_outside_the_strategy_is_reported() -> None:
+    # Given a message received again 1 s after a 4 s backoff was set
     receives = [Receive("a", "r1", 1, 100.0), Receive("a", "r2", 2, 102.0)]
+    # When the gaps are checked, Then the early receive is reported
     early = receive_gap_violations(receives, [VisibilityChange("r1", 4, 101.0)], POLICY, 60)
     assert len(early.violations) == 1
     assert "from the end of its backoff" in early.violations[0]
 
+    # ...and a backoff of 30 s, outside delay(1)'s 3..5 s, is reported too
     too_long = receive_gap_violations(receives[:1], [VisibilityChange("r1", 30, 101.0)], POLICY, 60)
     assert too_long.violations == ["a: after receive 1 visibility 30s is outside 3..5s"]
 
 
 def test_retry_after_raises_the_upper_bound_and_the_final_attempt_must_be_zero() -> None:
+    # Given a Retry-After of 8 s, a first backoff of 8 s and a final attempt given 5 s
     receives = [Receive("a", "r1", 1, 100.0), Receive("b", "r4", 4, 200.0)]
     changes = [VisibilityChange("r1", 8, 101.0), VisibilityChange("r4", 5, 201.0)]
+    # When the visibility changes are checked
     report = receive_gap_violations(receives, changes, POLICY, 60, retry_after_seconds=8)
+    # Then only the final attempt is reported: it must leave the visibility at 0
     assert report.violations == ["b: final attempt 4 got visibility 5s, not 0"]
 
 
@@ -96,6 +111,7 @@ def test_a_receive_late_behind_a_backlog_passes_but_one_kept_hidden_does_not() -
     # When the queue showed visible messages all along (a backlog), the late receive is fine
     backlog = [(t, 50) for t in range(100, 151)]
     report = receive_gap_violations(receives, changes, POLICY, 60, queue_samples=backlog)
+    # Then it passes, and its lateness is measured
     assert report.violations == []
     assert report.max_late_seconds == 45.0
 
