@@ -51,6 +51,12 @@ def _queue_type(text: str) -> str:
     return text
 
 
+def _idempotent_delivery(text: str) -> str:
+    if text not in ("Enabled", "Disabled"):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected Enabled or Disabled")
+    return text
+
+
 # (flag, RunOptions field, parser, help): one row per flag, so parser and options cannot drift.
 FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--messages", "messages", _number(int, 1, 10_000), "messages to send"),
@@ -72,6 +78,8 @@ FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
      "fraction of the messages whose body is not JSON (dead-lettered by the function)"),
     ("--queue-type", "queue_type", _queue_type,
      "template QueueType: fifo delivers each message group in order"),
+    ("--idempotent-delivery", "idempotent_delivery", _idempotent_delivery,
+     "template IdempotentDelivery (Enabled: outcomes recorded in the stack's DynamoDB table)"),
     ("--fifo-groups", "fifo_groups", _number(int, 1, 1000),
      "with --queue-type fifo: message groups the messages are spread over"),
     ("--visibility-timeout", "visibility_timeout_seconds", _number(int, 1, 43_200),

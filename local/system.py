@@ -64,6 +64,8 @@ class RunOptions:
     # Template parameter QueueType; a FIFO run spreads its messages over `fifo_groups` groups.
     queue_type: str = "standard"
     fifo_groups: int = 4
+    # Template parameter IdempotentDelivery (Enabled or Disabled).
+    idempotent_delivery: str = "Disabled"
     build_dir: Path = BUILD_DIR
     work_dir: Path = WORK_DIR
     stack_name: str = STACK_NAME
@@ -76,6 +78,7 @@ class RunOptions:
             "BackoffBaseSeconds": self.backoff_base_seconds,
             "BackoffJitterSeconds": self.backoff_jitter_seconds,
             "QueueType": self.queue_type,
+            "IdempotentDelivery": self.idempotent_delivery,
         }
 
     def bodies(self) -> list[str]:

@@ -100,6 +100,7 @@ def test_flags_become_template_parameters() -> None:
         "BackoffBaseSeconds": 0,
         "BackoffJitterSeconds": 2,
         "QueueType": "fifo",
+        "IdempotentDelivery": "Disabled",
     }
     assert options.seed == "x"
     assert options.fifo_groups == 5
