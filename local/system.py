@@ -109,6 +109,8 @@ class RunResult:
     # (monotonic seconds, visible messages on the source queue), sampled by the progress loop.
     queue_samples: list[tuple[float, int]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # With IdempotentDelivery=Enabled: the outcomes the function recorded in its table.
+    recorded_outcomes: int | None = None
     # A FIFO run: (message id, group) in send order, and the delivered messages out of order.
     groups: list[tuple[str, str]] = field(default_factory=list)
     out_of_order: tuple[str, ...] = ()
@@ -206,6 +208,7 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
                 pool.shutdown()
         dead_letters = _drain(sqs, deployed.outputs["DeadLetterQueueUrl"])
         on_source_queue = emulator.message_ids_on_queue(settings.queue_url)
+        recorded_outcomes = _recorded_outcomes(emulator, deployed)
     elapsed = time.monotonic() - started
     calls = downstream.calls()
     sent = sender.sent()
@@ -230,6 +233,7 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
         queue_samples=queue_samples,
         groups=groups,
         out_of_order=out_of_group_order(groups, calls),
+        recorded_outcomes=recorded_outcomes,
     )
     _print_reconciliation(result, out)
     return result
@@ -470,6 +474,16 @@ def _visibility_timeout(sqs: Any, queue_url: str) -> float:
     return float(attributes["Attributes"]["VisibilityTimeout"])
 
 
+def _recorded_outcomes(emulator: Emulator, deployed: DeployedStack) -> int | None:
+    """How many outcomes the function recorded in its idempotency table; None without one."""
+    variables = deployed.function.get("Environment", {}).get("Variables", {})
+    table = variables.get("IDEMPOTENCY_TABLE_NAME")
+    if not table:
+        return None
+    items = emulator.client("dynamodb").scan(TableName=table, Select="COUNT")
+    return int(items["Count"])
+
+
 def _drain(sqs: Any, queue_url: str) -> list[DeadLetter]:
     """Every message in the dead-letter queue, each received once and hidden while reading. A
     FIFO queue hides the rest of a message group while one of its messages is in flight, so
@@ -538,6 +552,11 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
         f"{result.environments_started} execution environments started",
         file=out,
     )
+    if result.recorded_outcomes is not None:
+        print(
+            f"  idempotency    {result.recorded_outcomes:4d}  outcomes recorded in the table",
+            file=out,
+        )
     if result.groups:
         print(
             f"  fifo order     {len(result.out_of_order):4d}  delivered out of their group's "
