@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from local.system import RunOptions, RunResult, run_local_system
 from local.template import ROOT
 
 
@@ -29,3 +33,20 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
         },
     )
     return build_dir
+
+
+def short_run(built: Path, work_dir: Path, **options: Any) -> tuple[RunResult, str]:
+    """A short local run (no outage, no latency, retries within seconds) with these options;
+    its result and what it printed."""
+    chosen = dataclasses.replace(
+        RunOptions(),
+        outage_seconds=0,
+        latency_ms=0,
+        backoff_base_seconds=0,
+        backoff_jitter_seconds=2,
+        build_dir=built,
+        work_dir=work_dir,
+        **options,
+    )
+    out = io.StringIO()
+    return run_local_system(chosen, out), out.getvalue()
