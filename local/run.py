@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from local import log
 from local.deploy import DeployError
 from local.faults import FaultPlan
-from local.system import RunOptions, run_local_system
+from local.system import RunOptions, RunResult, run_local_system
 from local.template import ParameterError
 
 DEFAULTS = RunOptions()
@@ -144,18 +144,24 @@ def options_from(argv: Sequence[str] | None) -> RunOptions:
     return RunOptions(**{field: getattr(args, field) for _, field, _, _ in FLAGS}, faults=plan)
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    out = out or sys.stdout
-    options = options_from(argv)
+def run_or_exit_status(options: RunOptions, out: TextIO) -> RunResult | int:
+    """The run's result, or the exit status when the template or the deployment refused it
+    (the error said on standard error). `make run` and `make soak` start the same way."""
     log.configure(sys.stderr, options.work_dir.parent / "local-run.log")
     try:
-        result = run_local_system(options, out)
+        return run_local_system(options, out)
     except ParameterError as error:
         print(f"error: the template refuses these parameters: {error}", file=sys.stderr)
         return EXIT_INVALID
     except DeployError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_DEPLOY_FAILED
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    result = run_or_exit_status(options_from(argv), out or sys.stdout)
+    if isinstance(result, int):
+        return result
     if result.lost:
         return EXIT_LOST
     if result.unfinished:

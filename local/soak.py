@@ -21,14 +21,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TextIO
 
-from local import log
-from local.deploy import DeployError
 from local.faults import FaultPlan
-from local.run import EXIT_DEPLOY_FAILED, EXIT_INVALID, EXIT_LOST, EXIT_UNFINISHED
+from local.run import EXIT_LOST, EXIT_UNFINISHED, run_or_exit_status
 from local.run_deadline import policy_from_parameters
 from local.soak_checks import receive_gap_violations, soak_checks
-from local.system import RunOptions, RunResult, run_local_system
-from local.template import ParameterError
+from local.system import RunOptions, RunResult
 
 EXIT_CHECK_FAILED = 5
 
@@ -116,15 +113,9 @@ def check(result: RunResult, options: RunOptions) -> list[str]:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     options = options_from(argv)
-    log.configure(sys.stderr, options.work_dir.parent / "local-run.log")
-    try:
-        result = run_local_system(options, out)
-    except ParameterError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_INVALID
-    except DeployError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_DEPLOY_FAILED
+    result = run_or_exit_status(options, out)
+    if isinstance(result, int):
+        return result
     lines = check(result, options)
     print("soak checks", file=out)
     for line in lines:
