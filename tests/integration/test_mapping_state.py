@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.sqs.models import sqs_backends
 
 from local.event_source_mapping import (
@@ -112,8 +112,7 @@ class Deployment:
         )
 
     def read(self) -> dict[str, Any]:
-        mapping: dict[str, Any] = self.lambda_client.get_event_source_mapping(UUID=self.uuid)
-        return mapping
+        return dict(self.lambda_client.get_event_source_mapping(UUID=self.uuid))
 
     def update(self, **changes: Any) -> None:
         self.lambda_client.update_event_source_mapping(UUID=self.uuid, **changes)
