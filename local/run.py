@@ -51,7 +51,7 @@ def _queue_type(text: str) -> str:
     return text
 
 
-def _idempotent_delivery(text: str) -> str:
+def _enabled_or_disabled(text: str) -> str:
     if text not in ("Enabled", "Disabled"):
         raise argparse.ArgumentTypeError(f"{text!r}: expected Enabled or Disabled")
     return text
@@ -78,8 +78,11 @@ FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
      "fraction of the messages whose body is not JSON (dead-lettered by the function)"),
     ("--queue-type", "queue_type", _queue_type,
      "template QueueType: fifo delivers each message group in order"),
-    ("--idempotent-delivery", "idempotent_delivery", _idempotent_delivery,
+    ("--idempotent-delivery", "idempotent_delivery", _enabled_or_disabled,
      "template IdempotentDelivery (Enabled: outcomes recorded in the stack's DynamoDB table)"),
+    ("--circuit-breaker", "circuit_breaker", _enabled_or_disabled,
+     "template CircuitBreaker: Enabled stops the mapping while the downstream is down "
+     "(None: the template's default)"),
     ("--fifo-groups", "fifo_groups", _number(int, 1, 1000),
      "with --queue-type fifo: message groups the messages are spread over"),
     ("--visibility-timeout", "visibility_timeout_seconds", _number(int, 1, 43_200),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import shutil
@@ -12,20 +13,29 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from local.demo_downstream import Call, DemoDownstream, FailurePlan, SlowAnswers
-from local.deploy import DeployedStack, deploy
+from local.deploy import DeployedStack, DeployError, deploy
 from local.emulator import Emulator, endpoint_override_note, running_emulator
 from local.event_source_mapping import (
     BatchReport,
     MappingSettings,
+    MappingWatcher,
     Receive,
     SqsEventSourceMapping,
 )
 from local.execution_environment import EnvironmentPool, FunctionSpec, Setup
 from local.faults import FRACTION_PREFIXES, EnvironmentFaults, FaultLog, FaultPlan, SqsFaults
 from local.function_code import install_code
+from local.mapping_timeline import MappingTimeline, Transition
 from local.progress import ProgressDisplay, Snapshot
 from local.reconciliation import DeadLetter, Reconciliation, out_of_group_order, reconcile
 from local.run_deadline import RunWork, deadline_seconds, policy_from_parameters
+from local.scheduler import (
+    ScheduledInvocation,
+    ScheduledTarget,
+    ScheduleError,
+    SchedulerEmulator,
+    targets_of,
+)
 from local.send import fifo_group, generated_bodies, send_bodies
 from local.template import BUILD_DIR, ROOT, ParameterError
 
@@ -66,6 +76,8 @@ class RunOptions:
     fifo_groups: int = 4
     # Template parameter IdempotentDelivery (Enabled or Disabled).
     idempotent_delivery: str = "Disabled"
+    # Template parameter CircuitBreaker (Enabled or Disabled); None: the template's default.
+    circuit_breaker: str | None = None
     build_dir: Path = BUILD_DIR
     work_dir: Path = WORK_DIR
     stack_name: str = STACK_NAME
@@ -79,7 +91,7 @@ class RunOptions:
             "BackoffJitterSeconds": self.backoff_jitter_seconds,
             "QueueType": self.queue_type,
             "IdempotentDelivery": self.idempotent_delivery,
-        }
+        } | ({"CircuitBreaker": self.circuit_breaker} if self.circuit_breaker else {})
 
     def bodies(self) -> list[str]:
         """The generated bodies, a seeded `poison_fraction` of them not JSON."""
@@ -114,6 +126,11 @@ class RunResult:
     # A FIFO run: (message id, group) in send order, and the delivered messages out of order.
     groups: list[tuple[str, str]] = field(default_factory=list)
     out_of_order: tuple[str, ...] = ()
+    # The breaker's transitions as the mapping's state showed them, how long the mapping was
+    # disabled, and the invocations of the emulated schedules (the breaker's probes).
+    transitions: list[Transition] = field(default_factory=list)
+    mapping_disabled_seconds: float = 0.0
+    scheduled_invocations: list[ScheduledInvocation] = field(default_factory=list)
 
     @property
     def lost(self) -> int:
@@ -140,9 +157,7 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
         fault_log=fault_log,
     )
     sqs_faults = SqsFaults(options.faults, fault_log) if options.faults.any else None
-    note = endpoint_override_note()
-    if note is not None:
-        print(f"note       {note}", file=out)
+    _print_endpoint_note(out)
     with running_emulator(layer=sqs_faults.wrap if sqs_faults else None) as emulator:
         print(f"emulator   {emulator.endpoint_url} (moto, region {emulator.region})", file=out)
         deployed = deploy(
@@ -158,20 +173,29 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
         settings = MappingSettings.from_mapping(mapping, deployed.outputs["SourceQueueUrl"])
         sqs = emulator.client("sqs")
         visibility_timeout = _set_visibility_timeout(sqs, settings.queue_url, options, function)
-        _print_poller(settings, function, visibility_timeout, out)
-        print(f"logs       {options.work_dir / 'logs'} (one file per environment)", file=out)
+        _print_poller(settings, function, visibility_timeout, out, logs=options.work_dir / "logs")
+        following = _Following.of(emulator, mapping, settings, function, started=started, out=out)
         pool = EnvironmentPool(
             Setup(function, code, emulator.endpoint_url, emulator.region),
             options.work_dir / "logs",
-            settings.maximum_concurrency,
+            # A scheduled invocation is not one of the mapping's: it must not wait for a poller.
+            settings.maximum_concurrency + len(following.targets),
         )
         environment_faults = _wire_faults(options.faults, sqs_faults, deployed, downstream, out)
         downstream.slow = SlowAnswers(options.downstream_timeout_seconds, function.timeout_seconds)
         batches: list[BatchReport] = []
         mapping_poller = SqsEventSourceMapping(
-            sqs, settings, pool, on_batch=batches.append, faults=environment_faults
+            sqs,
+            settings,
+            pool,
+            on_batch=batches.append,
+            faults=environment_faults,
+            watcher=following.watcher,
         )
-        work = _work(options, deployed, function, settings, visibility_timeout)
+        scheduler = SchedulerEmulator(following.targets, pool)
+        work = _work(
+            options, deployed, function, settings, visibility_timeout, targets=following.targets
+        )
         sender = _Sender(
             sqs,
             settings.queue_url,
@@ -188,6 +212,7 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
                 file=out,
             )
             mapping_poller.start()
+            scheduler.start()
             try:
                 sender.start()
                 queue_samples: list[tuple[float, int]] = []
@@ -201,9 +226,11 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
                     work=work,
                     out=out,
                     samples=queue_samples,
+                    timeline=following.timeline,
                 )
             finally:
                 sender.stop()
+                scheduler.stop()
                 mapping_poller.stop()
                 pool.shutdown()
         dead_letters = _drain(sqs, deployed.outputs["DeadLetterQueueUrl"])
@@ -234,6 +261,9 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
         groups=groups,
         out_of_order=out_of_group_order(groups, calls),
         recorded_outcomes=recorded_outcomes,
+        transitions=following.timeline.transitions(),
+        mapping_disabled_seconds=following.timeline.seconds_in("open", started + elapsed),
+        scheduled_invocations=list(scheduler.invocations),
     )
     _print_reconciliation(result, out)
     return result
@@ -308,6 +338,58 @@ class _Sender:
             self.done.set()
 
 
+@dataclass(frozen=True)
+class _Following:
+    """What the local system follows of the deployment as the function changes it: the mapping
+    (the pollers' one reader of it, and the breaker's story told from its changes) and the
+    schedules that invoke the function (the breaker's probe)."""
+
+    watcher: MappingWatcher
+    timeline: MappingTimeline
+    targets: list[ScheduledTarget]
+
+    @classmethod
+    def of(
+        cls,
+        emulator: Emulator,
+        mapping: dict[str, Any],
+        settings: MappingSettings,
+        function: FunctionSpec,
+        *,
+        started: float,
+        out: TextIO,
+    ) -> _Following:
+        lambda_client = emulator.client("lambda")
+        uuid = mapping["UUID"]
+        watcher = MappingWatcher(lambda: lambda_client.get_event_source_mapping(UUID=uuid))
+        timeline = MappingTimeline(watcher.state, settings.maximum_concurrency, started)
+        watcher.listeners.append(lambda old, new: timeline.on_change(old, new, time.monotonic()))
+        return cls(watcher, timeline, _scheduled_targets(emulator, function, out))
+
+
+def _print_endpoint_note(out: TextIO) -> None:
+    note = endpoint_override_note()
+    if note is not None:
+        print(f"note       {note}", file=out)
+
+
+def _scheduled_targets(
+    emulator: Emulator, function: FunctionSpec, out: TextIO
+) -> list[ScheduledTarget]:
+    """The deployed schedules that invoke the function (the breaker's probe), each printed."""
+    try:
+        targets = targets_of(emulator.client("scheduler"), function.arn)
+    except ScheduleError as error:
+        raise DeployError(str(error)) from None
+    for target in targets:
+        print(
+            f"schedule   {target.name} {target.expression} -> {json.dumps(target.event)} "
+            "(asynchronous invocations)",
+            file=out,
+        )
+    return targets
+
+
 def _wire_faults(
     plan: FaultPlan,
     sqs_faults: SqsFaults | None,
@@ -325,7 +407,12 @@ def _wire_faults(
 
 
 def _print_poller(
-    settings: MappingSettings, function: FunctionSpec, visibility_timeout: float, out: TextIO
+    settings: MappingSettings,
+    function: FunctionSpec,
+    visibility_timeout: float,
+    out: TextIO,
+    *,
+    logs: Path,
 ) -> None:
     print(
         f"poller     BatchSize={settings.batch_size} "
@@ -335,6 +422,7 @@ def _print_poller(
         f"Timeout={function.timeout_seconds:g}s VisibilityTimeout={visibility_timeout:g}s",
         file=out,
     )
+    print(f"logs       {logs} (one file per environment)", file=out)
 
 
 def _work(
@@ -343,6 +431,8 @@ def _work(
     function: FunctionSpec,
     settings: MappingSettings,
     visibility_timeout: float,
+    *,
+    targets: list[ScheduledTarget],
 ) -> RunWork:
     return RunWork(
         messages=options.messages,
@@ -357,6 +447,8 @@ def _work(
         else 0.0,
         # A message may meet such faults more than once in a row.
         visibility_waits=3 if options.faults.hides_messages_for_the_visibility_timeout else 1,
+        probe_period_seconds=max((t.period_seconds for t in targets), default=0.0),
+        batch_size=settings.batch_size,
     )
 
 
@@ -413,14 +505,20 @@ def _watch(
     work: RunWork,
     out: TextIO,
     samples: list[tuple[float, int]],
+    timeline: MappingTimeline,
 ) -> bool:
     """Show progress until everything is sent and the source queue is empty and idle; True if
     the deadline (counted from the end of the send) came first."""
     sqs = emulator.client("sqs")
     display = ProgressDisplay(out)
     deadline: float | None = None
+    shown = 0
     try:
         while True:
+            transitions = timeline.transitions()
+            for transition in transitions[shown:]:
+                display.note(transition.render())
+            shown = len(transitions)
             sending_done = sender.done.is_set()
             if sending_done and deadline is None:
                 deadline = time.monotonic() + deadline_seconds(work)
@@ -443,6 +541,7 @@ def _watch(
                     visible=source[0],
                     dead_lettered=sum(dead),
                     downstream_by_status=downstream.status_counts(),
+                    mapping=timeline.current.render(),
                 )
             )
             if sending_done and source == (0, 0) and processing == 0:
@@ -552,6 +651,14 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
         f"{result.environments_started} execution environments started",
         file=out,
     )
+    if result.transitions or result.scheduled_invocations:
+        opened = sum(1 for t in result.transitions if t.after == "open")
+        print(
+            f"  breaker        {opened:4d}  times opened, the mapping disabled "
+            f"{result.mapping_disabled_seconds:.0f} s in all; "
+            f"{len(result.scheduled_invocations)} scheduled probe invocations",
+            file=out,
+        )
     if result.recorded_outcomes is not None:
         print(
             f"  idempotency    {result.recorded_outcomes:4d}  outcomes recorded in the table",
