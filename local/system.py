@@ -131,6 +131,8 @@ class RunResult:
     transitions: list[Transition] = field(default_factory=list)
     mapping_disabled_seconds: float = 0.0
     scheduled_invocations: list[ScheduledInvocation] = field(default_factory=list)
+    # (monotonic seconds, status) of the breaker's HEAD probes the downstream answered.
+    probes: list[tuple[float, int]] = field(default_factory=list)
 
     @property
     def lost(self) -> int:
@@ -264,6 +266,7 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
         transitions=following.timeline.transitions(),
         mapping_disabled_seconds=following.timeline.seconds_in("open", started + elapsed),
         scheduled_invocations=list(scheduler.invocations),
+        probes=downstream.probes(),
     )
     _print_reconciliation(result, out)
     return result
@@ -653,10 +656,12 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
     )
     if result.transitions or result.scheduled_invocations:
         opened = sum(1 for t in result.transitions if t.after == "open")
+        down = sum(1 for _, status in result.probes if not 200 <= status <= 299)
         print(
             f"  breaker        {opened:4d}  times opened, the mapping disabled "
             f"{result.mapping_disabled_seconds:.0f} s in all; "
-            f"{len(result.scheduled_invocations)} scheduled probe invocations",
+            f"{len(result.scheduled_invocations)} scheduled invocations, "
+            f"{len(result.probes)} probe calls ({down} found it down)",
             file=out,
         )
     if result.recorded_outcomes is not None:
