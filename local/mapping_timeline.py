@@ -58,6 +58,10 @@ class MappingTimeline:
                 self._transitions.append(Transition(now - self.started, before, after, new))
 
     @property
+    def breaker(self) -> Breaker:
+        return breaker_of(self.current, self.configured_concurrency)
+
+    @property
     def current(self) -> MappingState:
         with self._lock:
             return self._states[-1][1]

@@ -25,6 +25,10 @@ EXIT_INVALID = 2
 EXIT_UNFINISHED = 3
 EXIT_DEPLOY_FAILED = 4
 EXIT_OUT_OF_ORDER = 5
+# Flags whose default depends on whether --outage was given: an outage run shows the outage
+# alone (no random failures on top, pass --failure-rate for them) and keeps a producer going.
+RESOLVED_LATER = ("failure_rate", "outage_seconds")
+OUTAGE_TRICKLE_SECONDS = 5.0
 
 
 def _number[N: (int, float)](
@@ -61,9 +65,13 @@ def _enabled_or_disabled(text: str) -> str:
 FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--messages", "messages", _number(int, 1, 10_000), "messages to send"),
     ("--failure-rate", "failure_rate", _number(float, 0.0, 1.0),
-     "fraction of downstream calls answered 503 (drawn per message and attempt)"),
+     "fraction of downstream calls answered 503 (drawn per message and attempt); "
+     f"default {DEFAULTS.failure_rate:g}, or 0 with --outage"),
     ("--outage", "outage_seconds", _number(float, 0.0),
-     "SECONDS during which the downstream answers 503 to every call"),
+     "SECONDS during which the downstream answers 503 to every call (counted from the first "
+     f"call); default {DEFAULTS.outage_seconds:g}. An outage run's producer also sends one "
+     f"message every {OUTAGE_TRICKLE_SECONDS:g} s while the circuit breaker is open or "
+     "half-open, so that it has traffic to close on"),
     ("--latency-ms", "latency_ms", _number(int, 0, 60_000), "downstream answer time"),
     ("--max-receive-count", "max_receive_count", _number(int, 1), "template MaxReceiveCount"),
     ("--backoff-base", "backoff_base_seconds", _number(int, 0), "template BackoffBaseSeconds"),
@@ -121,7 +129,8 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     for flag, field, kind, text in FLAGS:
-        p.add_argument(flag, dest=field, type=kind, default=getattr(DEFAULTS, field), help=text)
+        default = None if field in RESOLVED_LATER else getattr(DEFAULTS, field)
+        p.add_argument(flag, dest=field, type=kind, default=default, help=text)
     faults = p.add_argument_group("fault injection (each a fraction, 0 to 1)")
     for flag, field, text in FAULT_FLAGS:
         faults.add_argument(
@@ -144,7 +153,17 @@ def options_from(argv: Sequence[str] | None) -> RunOptions:
         **{field: getattr(args, f"fault_{field}") for _, field, _ in FAULT_FLAGS},
         seed=args.fault_seed,
     )
-    return RunOptions(**{field: getattr(args, field) for _, field, _, _ in FLAGS}, faults=plan)
+    chosen = {field: getattr(args, field) for _, field, _, _ in FLAGS}
+    outage_run = args.outage_seconds is not None
+    if not outage_run:
+        chosen["outage_seconds"] = DEFAULTS.outage_seconds
+    if args.failure_rate is None:
+        chosen["failure_rate"] = 0.0 if outage_run else DEFAULTS.failure_rate
+    return RunOptions(
+        **chosen,
+        faults=plan,
+        trickle_seconds=OUTAGE_TRICKLE_SECONDS if outage_run else 0.0,
+    )
 
 
 def run_or_exit_status(options: RunOptions, out: TextIO) -> RunResult | int:

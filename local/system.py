@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import random
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TextIO
@@ -28,7 +30,12 @@ from local.function_code import install_code
 from local.mapping_timeline import MappingTimeline, Transition
 from local.progress import ProgressDisplay, Snapshot
 from local.reconciliation import DeadLetter, Reconciliation, out_of_group_order, reconcile
-from local.run_deadline import RunWork, deadline_seconds, policy_from_parameters
+from local.run_deadline import (
+    HALF_OPEN_SECONDS,
+    RunWork,
+    deadline_seconds,
+    policy_from_parameters,
+)
 from local.scheduler import (
     ScheduledInvocation,
     ScheduledTarget,
@@ -36,7 +43,7 @@ from local.scheduler import (
     SchedulerEmulator,
     targets_of,
 )
-from local.send import fifo_group, generated_bodies, send_bodies
+from local.send import SendReport, fifo_group, generated_bodies, send_bodies
 from local.template import BUILD_DIR, ROOT, ParameterError
 
 logger = logging.getLogger(__name__)
@@ -78,6 +85,10 @@ class RunOptions:
     idempotent_delivery: str = "Disabled"
     # Template parameter CircuitBreaker (Enabled or Disabled); None: the template's default.
     circuit_breaker: str | None = None
+    # After the send, while the circuit breaker is open or half-open, one more message every
+    # this many seconds (0: none): the breaker closes on traffic (60 s of calls in half-open
+    # without holding any back), which a producer that stopped sending never gives it.
+    trickle_seconds: float = 0.0
     build_dir: Path = BUILD_DIR
     work_dir: Path = WORK_DIR
     stack_name: str = STACK_NAME
@@ -205,6 +216,7 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
             options.send_rate,
             options.max_visible_backlog,
             groups=options.fifo_groups,
+            trickle=_Trickle.of(options, following, started),
         )
         with downstream.serving():
             print(
@@ -272,9 +284,38 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
     return result
 
 
+@dataclass(frozen=True)
+class _Trickle:
+    """One message every `interval_seconds` after the send while `wanted()` says so."""
+
+    interval_seconds: float
+    wanted: Callable[[], bool]
+
+    @classmethod
+    def of(cls, options: RunOptions, following: _Following, started: float) -> _Trickle | None:
+        if options.trickle_seconds <= 0 or not following.targets:
+            return None
+        timeline = following.timeline
+        probe_period = max(t.period_seconds for t in following.targets)
+        # The breaker may not have opened when the send ends: the trickle waits for that as
+        # long as the outage lasts (and a little), and never outlasts the outage, two probe
+        # periods and three times the half-open's minimum by much.
+        give_up_after = options.outage_seconds + 2 * probe_period + 3 * HALF_OPEN_SECONDS
+
+        def wanted() -> bool:
+            elapsed = time.monotonic() - started
+            if elapsed > give_up_after:
+                return False
+            if not timeline.transitions():
+                return elapsed < options.outage_seconds + probe_period
+            return timeline.breaker != "closed"
+
+        return cls(options.trickle_seconds, wanted)
+
+
 class _Sender:
     """Sends the bodies on its own thread, all at once or at `rate` messages a second, so that
-    progress shows while a long send is under way."""
+    progress shows while a long send is under way; then the trickle, if any."""
 
     def __init__(
         self,
@@ -285,8 +326,10 @@ class _Sender:
         max_backlog: int = 0,
         *,
         groups: int = 0,
+        trickle: _Trickle | None = None,
     ) -> None:
         self.groups = groups
+        self.trickle = trickle
         self.sqs = sqs
         self.queue_url = queue_url
         self.bodies = bodies
@@ -330,15 +373,27 @@ class _Sender:
                 report = send_bodies(
                     self.sqs, self.queue_url, self.bodies[start : start + chunk], groups=self.groups
                 )
-                with self._lock:
-                    self._sent.update(report.sent)
-                for body, code, message in report.failed:
-                    logger.error(
-                        "SQS refused a message",
-                        extra={"fields": {"code": code, "message": message, "body": body[:60]}},
-                    )
+                self._record(report)
+            if self.trickle is not None:
+                self._trickle(self.trickle)
         finally:
             self.done.set()
+
+    def _trickle(self, trickle: _Trickle) -> None:
+        for n in itertools.count(1):
+            if self._stopping.wait(trickle.interval_seconds) or not trickle.wanted():
+                return
+            body = json.dumps({"orderId": f"trickle-{n:04d}", "amount": n})
+            self._record(send_bodies(self.sqs, self.queue_url, [body], groups=self.groups))
+
+    def _record(self, report: SendReport) -> None:
+        with self._lock:
+            self._sent.update(report.sent)
+        for body, code, message in report.failed:
+            logger.error(
+                "SQS refused a message",
+                extra={"fields": {"code": code, "message": message, "body": body[:60]}},
+            )
 
 
 @dataclass(frozen=True)
