@@ -66,6 +66,11 @@ class MappingTimeline:
         with self._lock:
             return self._states[-1][1]
 
+    def states(self) -> list[tuple[float, MappingState]]:
+        """(monotonic seconds, state) from the start, each change as the watcher saw it."""
+        with self._lock:
+            return list(self._states)
+
     def transitions(self) -> list[Transition]:
         with self._lock:
             return list(self._transitions)

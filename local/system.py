@@ -20,6 +20,7 @@ from local.emulator import Emulator, endpoint_override_note, running_emulator
 from local.event_source_mapping import (
     BatchReport,
     MappingSettings,
+    MappingState,
     MappingWatcher,
     Receive,
     SqsEventSourceMapping,
@@ -144,6 +145,8 @@ class RunResult:
     scheduled_invocations: list[ScheduledInvocation] = field(default_factory=list)
     # (monotonic seconds, status) of the breaker's HEAD probes the downstream answered.
     probes: list[tuple[float, int]] = field(default_factory=list)
+    # (monotonic seconds, state) of the mapping from the start, as the pollers followed it.
+    mapping_states: list[tuple[float, MappingState]] = field(default_factory=list)
 
     @property
     def lost(self) -> int:
@@ -279,6 +282,7 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
         mapping_disabled_seconds=following.timeline.seconds_in("open", started + elapsed),
         scheduled_invocations=list(scheduler.invocations),
         probes=downstream.probes(),
+        mapping_states=following.timeline.states(),
     )
     _print_reconciliation(result, out)
     return result
