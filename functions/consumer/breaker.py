@@ -200,7 +200,7 @@ class CircuitBreaker:
         self.configured_concurrency = configured_concurrency
         self.mapping = mapping
         self._clock = clock
-        self._sleep = sleep
+        self.sleep = sleep
         self._cache_seconds = (
             mapping_cache_seconds(configured_concurrency)
             if cache_seconds is None
@@ -277,7 +277,7 @@ class CircuitBreaker:
             self._next_slot = at + 1.0 / self.pace_per_s
         if wait_s > 0:
             # The pace itself, not a synchronisation: the call may not go before its slot.
-            self._sleep(wait_s)
+            self.sleep(wait_s)
 
     def record_call(self, failed: bool, retry_after_s: int | None) -> None:
         with self._lock:
