@@ -316,6 +316,10 @@ class CircuitBreaker:
                 if view is None
                 else view.breaker_state(self.configured_concurrency)
             )
+            if view is not None and view.state == "Updating" and self.state is BreakerState.OPEN:
+                # A change in progress (this environment's own disabling, as the service may
+                # show it) does not reopen the mapping: enabling it again reads Enabling.
+                seen = BreakerState.OPEN
             if seen is not self.state:
                 self._enter(seen, now)
 

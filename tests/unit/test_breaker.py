@@ -246,6 +246,25 @@ def test_open_fails_records_without_a_call(clock: FakeClock) -> None:
     assert calls.calls == 0
 
 
+def test_a_mapping_still_updating_after_the_trip_stays_open(clock: FakeClock) -> None:
+    # Given an environment that tripped the breaker
+    mapping = FakeMapping()
+    breaker = breaker_on(mapping, clock)
+    for _ in range(3):
+        run_batch(breaker, [down()] * 10)
+    # When the mapping reads Updating at full concurrency (the change still in progress)
+    mapping.state = "Updating"
+    mapping.concurrency = CONFIGURED
+    clock.advance(5)
+    # Then records are still failed without a call
+    with pytest.raises(BreakerOpen):
+        breaker.start_batch().before_call(deadline())
+    # ...until the mapping reads Enabled again (an operator, or the probe)
+    mapping.state = "Enabled"
+    clock.advance(5)
+    breaker.start_batch().before_call(deadline())
+
+
 def test_a_failed_trip_leaves_it_closed(clock: FakeClock) -> None:
     # Given the Lambda API refusing to disable the mapping
     mapping = FakeMapping()
