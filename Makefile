@@ -77,8 +77,8 @@ deploy-guided: build ## sam deploy --guided: the first deployment, prompting for
 deploy: build ## sam deploy --config-env $(ENV) (make deploy ENV=prod)
 	$(BIN)/sam deploy --config-env $(ENV)
 
-run: build ## the whole system locally: emulator, function, demo downstream (RUN_ARGS="--help")
-	PYTHONPATH=functions $(BIN)/python -m local.run $(RUN_ARGS)
+run: build ## the whole system locally: emulator, function, demo downstream; ENV=prod applies samconfig's overrides (RUN_ARGS="--help")
+	PYTHONPATH=functions $(BIN)/python -m local.run --config-env $(ENV) $(RUN_ARGS)
 
 soak: build ## 5,000 messages under every fault, judged: nothing lost, duplicates explained (SOAK_ARGS="--help")
 	PYTHONPATH=functions $(BIN)/python -m local.soak $(SOAK_ARGS)

@@ -1,5 +1,11 @@
 """`make run`: the whole system locally, ending with a reconciliation and its summary line.
 
+Template parameters come, from lowest to highest precedence, from the template's defaults, the
+parameter_overrides of samconfig.toml's [ENV.deploy.parameters] (--config-env ENV; make run
+ENV=prod), and this run's own flags: a flag given on the command line wins over ENV, a flag left
+at its demo default gives way to ENV. ENV's DownstreamUrl is never called: the demo downstream
+answers instead, as the run reconciles what it received.
+
 Exit status: 0 when every message was delivered or dead-lettered; 1 when a message was lost;
 3 when none was lost but some were still on the source queue when the run ended (unfinished);
 5 when all were accounted for but a FIFO run delivered a message before an earlier one of its
@@ -11,13 +17,23 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 from local import log
 from local.deploy import DeployError
 from local.faults import FaultPlan
-from local.system import RunOptions, RunResult, run_local_system
-from local.template import ParameterError
+from local.samconfig import (
+    SAMCONFIG,
+    AppliedOverrides,
+    EnvOverrides,
+    SamconfigError,
+    check_names,
+    deploy_overrides,
+)
+from local.system import FIELD_PARAMETERS, RunOptions, RunResult, run_local_system
+from local.template import SOURCE_TEMPLATE, ParameterError, load_template
 
 DEFAULTS = RunOptions()
 EXIT_LOST = 1
@@ -110,15 +126,33 @@ FAULT_FLAGS: list[tuple[str, str, str]] = [
 ]  # fmt: skip
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(defaults: bool = True) -> argparse.ArgumentParser:
+    """The run's flags; with defaults=False a flag not given is absent from the parsed
+    namespace, which tells a flag given from one left at its default."""
+
+    def default(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
     p = argparse.ArgumentParser(
         prog="make run RUN_ARGS=...",
         description="Deploy template.yaml into an embedded AWS emulator and run the consumer "
-        "against a demo downstream that fails on demand.",
+        "against a demo downstream that fails on demand. Template parameters: the template's "
+        "defaults, overridden by --config-env's parameter_overrides, overridden by the flags "
+        "given here.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    p.add_argument(
+        "--config-env",
+        metavar="ENV",
+        default=default(None),
+        help="samconfig.toml environment whose [ENV.deploy.parameters] parameter_overrides "
+        "apply, as `sam deploy --config-env ENV` would (make run ENV=prod); flags given here "
+        "win over them, its DownstreamUrl is replaced by the demo downstream",
+    )
     for flag, field, kind, text in FLAGS:
-        p.add_argument(flag, dest=field, type=kind, default=getattr(DEFAULTS, field), help=text)
+        p.add_argument(
+            flag, dest=field, type=kind, default=default(getattr(DEFAULTS, field)), help=text
+        )
     faults = p.add_argument_group("fault injection (each a fraction, 0 to 1)")
     for flag, field, text in FAULT_FLAGS:
         faults.add_argument(
@@ -126,22 +160,91 @@ def parser() -> argparse.ArgumentParser:
             dest=f"fault_{field}",
             metavar="F",
             type=_number(float, 0.0, 1.0),
-            default=0.0,
+            default=default(0.0),
             help=text,
         )
     faults.add_argument(
-        "--fault-seed", dest="fault_seed", default=DEFAULTS.faults.seed, help="seed of the faults"
+        "--fault-seed",
+        dest="fault_seed",
+        default=default(DEFAULTS.faults.seed),
+        help="seed of the faults",
     )
     return p
 
 
-def options_from(argv: Sequence[str] | None) -> RunOptions:
-    args = parser().parse_args(argv)
+def options_from(argv: Sequence[str] | None, samconfig: Path = SAMCONFIG) -> RunOptions:
+    """The run's options; invalid flags, an unknown ENV or overrides the template cannot take
+    end the program with status 2 and a message saying why."""
+    p = parser()
+    args = p.parse_args(argv)
+    given = set(vars(parser(defaults=False).parse_args(argv)))
     plan = FaultPlan(
         **{field: getattr(args, f"fault_{field}") for _, field, _ in FAULT_FLAGS},
         seed=args.fault_seed,
     )
-    return RunOptions(**{field: getattr(args, field) for _, field, _, _ in FLAGS}, faults=plan)
+    values = {field: getattr(args, field) for _, field, _, _ in FLAGS}
+    if args.config_env is None:
+        return RunOptions(**values, faults=plan)
+    try:
+        env = with_config_env(values, given, deploy_overrides(args.config_env, samconfig))
+    except SamconfigError as error:
+        p.exit(EXIT_INVALID, f"error: {error}\n")
+    return RunOptions(
+        **env.values,
+        faults=plan,
+        template_parameters=env.template_parameters,
+        config_env=env.applied,
+    )
+
+
+@dataclass(frozen=True)
+class WithConfigEnv:
+    # RunOptions field -> value, ENV's where it sets the field's parameter and no flag was given.
+    values: dict[str, Any]
+    # ENV's values of parameters the run has no flag for.
+    template_parameters: dict[str, str]
+    applied: AppliedOverrides
+
+
+def with_config_env(
+    values: dict[str, Any],
+    given: set[str],
+    overrides: EnvOverrides,
+    downstream: str = "the demo downstream answers instead",
+) -> WithConfigEnv:
+    """Lay ENV's overrides under the run's flags: each override of a parameter a flag sets
+    becomes that flag's value unless the flag was given (`given`: RunOptions fields); the
+    others are deployed as they are; DownstreamUrl is replaced (`downstream` says by what).
+    `make up` starts the same way."""
+    check_names(overrides.values, load_template(SOURCE_TEMPLATE)["Parameters"], overrides.source)
+    flags = {field: (flag, kind) for flag, field, kind, _ in FLAGS}
+    fields = {name: field for field, name in FIELD_PARAMETERS.items()}
+    chosen = dict(values)
+    template_parameters: dict[str, str] = {}
+    applied: dict[str, str] = {}
+    replaced: dict[str, str] = {}
+    for name, value in overrides.values.items():
+        field = fields.get(name)
+        if name == "DownstreamUrl":
+            replaced[name] = downstream
+        elif field is None:
+            template_parameters[name] = applied[name] = value
+        elif field in given:
+            flag, _ = flags[field]
+            replaced[name] = f"{flag} {values[field]} given"
+        else:
+            flag, kind = flags[field]
+            try:
+                chosen[field] = kind(value)
+            except argparse.ArgumentTypeError as error:
+                raise SamconfigError(
+                    f"{overrides.source}: {name}={value!r} is not a value the run takes "
+                    f"for {flag}: {error}"
+                ) from None
+            applied[name] = value
+    return WithConfigEnv(
+        chosen, template_parameters, AppliedOverrides(overrides.env, applied, replaced)
+    )
 
 
 def run_or_exit_status(options: RunOptions, out: TextIO) -> RunResult | int:
