@@ -107,9 +107,7 @@ def parse_parameter_overrides(value: Any) -> dict[str, str]:
         if isinstance(item, str):
             _refuse_leftovers(item)
     try:
-        parsed: dict[str, str] = CfnParameterOverridesType().convert(
-            list(items), param=None, ctx=None
-        )
+        parsed: dict[str, str] = CfnParameterOverridesType().convert(value, param=None, ctx=None)
     except click.BadParameter as error:
         raise SamconfigError(error.message) from None
     return parsed
