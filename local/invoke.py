@@ -106,7 +106,10 @@ def parameters_from(
     """The parameter values to deploy with (template defaults < ENV < --parameter-overrides)
     and the lines that say where they came from; SamconfigError when they cannot be used."""
     names = load_template(SOURCE_TEMPLATE)["Parameters"]
-    given = parse_parameter_overrides(list(overrides))
+    try:
+        given = parse_parameter_overrides(list(overrides))
+    except SamconfigError as error:
+        raise SamconfigError(f"--parameter-overrides: {error}") from None
     check_names(given, names, "--parameter-overrides")
     values: dict[str, str] = {}
     lines: list[str] = []
@@ -147,6 +150,12 @@ def parser() -> argparse.ArgumentParser:
         "apply (make invoke ENV=prod); its DownstreamUrl is not called",
     )
     p.add_argument(
+        "--build-dir",
+        type=Path,
+        default=BUILD_DIR,
+        help="sam build's output to invoke (default: .aws-sam/build, where make invoke builds)",
+    )
+    p.add_argument(
         "--parameter-overrides",
         nargs="+",
         default=[],
@@ -176,7 +185,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         print(line, file=sys.stderr)
     try:
         with tempfile.TemporaryDirectory(prefix="local-invoke-") as work_dir:
-            invocation = invoke_once(args.event, BUILD_DIR, Path(work_dir), sys.stderr, parameters)
+            invocation = invoke_once(
+                args.event, args.build_dir, Path(work_dir), sys.stderr, parameters
+            )
     except json.JSONDecodeError as error:
         print(f"error: {args.event} is not a JSON event: {error}", file=sys.stderr)
         return EXIT_FAILED
