@@ -215,7 +215,7 @@ def with_config_env(
     """Lay ENV's overrides under the run's flags: each override of a parameter a flag sets
     becomes that flag's value unless the flag was given (`given`: RunOptions fields); the
     others are deployed as they are; DownstreamUrl is replaced (`downstream` says by what).
-    `make up` starts the same way."""
+    A start that shares the run's flags (`make up`) applies ENV through it too."""
     check_names(overrides.values, load_template(SOURCE_TEMPLATE)["Parameters"], overrides.source)
     flags = {field: (flag, kind) for flag, field, kind, _ in FLAGS}
     fields = {name: field for field, name in FIELD_PARAMETERS.items()}

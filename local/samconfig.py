@@ -6,7 +6,7 @@ table replaces the same key of the global one), and parses `parameter_overrides`
 CLI's own click type, CfnParameterOverridesType. Both forms the SAM CLI documents work:
 
     parameter_overrides = "LogLevel=INFO Name=\\"a value with spaces\\""
-    parameter_overrides = ["LogLevel=INFO", "Name=a value with spaces"]
+    parameter_overrides = ["LogLevel=INFO", "Name=\\"a value with spaces\\""]
 
 The parsing is the SAM CLI's (installed in .venv, pinned in requirements-dev.txt), not a copy:
 tests/unit/test_samconfig.py pins its behaviour on these forms, so that an upgrade that changes it
