@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -126,33 +126,23 @@ FAULT_FLAGS: list[tuple[str, str, str]] = [
 ]  # fmt: skip
 
 
-def parser(defaults: bool = True) -> argparse.ArgumentParser:
-    """The run's flags; with defaults=False a flag not given is absent from the parsed
-    namespace, which tells a flag given from one left at its default."""
-
-    def default(value: Any) -> Any:
-        return value if defaults else argparse.SUPPRESS
-
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="make run RUN_ARGS=...",
         description="Deploy template.yaml into an embedded AWS emulator and run the consumer "
-        "against a demo downstream that fails on demand. Template parameters: the template's "
-        "defaults, overridden by --config-env's parameter_overrides, overridden by the flags "
-        "given here.",
+        "against a demo downstream that fails on demand.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument(
         "--config-env",
         metavar="ENV",
-        default=default(None),
         help="samconfig.toml environment whose [ENV.deploy.parameters] parameter_overrides "
-        "apply, as `sam deploy --config-env ENV` would (make run ENV=prod); flags given here "
-        "win over them, its DownstreamUrl is replaced by the demo downstream",
+        "apply, as `sam deploy --config-env ENV` would (make run ENV=prod). Precedence: the "
+        "template's defaults < ENV's overrides < the flags given here (a flag left at its "
+        "default gives way to ENV); ENV's DownstreamUrl is replaced by the demo downstream",
     )
     for flag, field, kind, text in FLAGS:
-        p.add_argument(
-            flag, dest=field, type=kind, default=default(getattr(DEFAULTS, field)), help=text
-        )
+        p.add_argument(flag, dest=field, type=kind, default=getattr(DEFAULTS, field), help=text)
     faults = p.add_argument_group("fault injection (each a fraction, 0 to 1)")
     for flag, field, text in FAULT_FLAGS:
         faults.add_argument(
@@ -160,14 +150,11 @@ def parser(defaults: bool = True) -> argparse.ArgumentParser:
             dest=f"fault_{field}",
             metavar="F",
             type=_number(float, 0.0, 1.0),
-            default=default(0.0),
+            default=0.0,
             help=text,
         )
     faults.add_argument(
-        "--fault-seed",
-        dest="fault_seed",
-        default=default(DEFAULTS.faults.seed),
-        help="seed of the faults",
+        "--fault-seed", dest="fault_seed", default=DEFAULTS.faults.seed, help="seed of the faults"
     )
     return p
 
@@ -177,49 +164,48 @@ def options_from(argv: Sequence[str] | None, samconfig: Path = SAMCONFIG) -> Run
     end the program with status 2 and a message saying why."""
     p = parser()
     args = p.parse_args(argv)
-    given = set(vars(parser(defaults=False).parse_args(argv)))
     plan = FaultPlan(
         **{field: getattr(args, f"fault_{field}") for _, field, _ in FAULT_FLAGS},
         seed=args.fault_seed,
     )
-    values = {field: getattr(args, field) for _, field, _, _ in FLAGS}
+    options = RunOptions(**{field: getattr(args, field) for _, field, _, _ in FLAGS}, faults=plan)
     if args.config_env is None:
-        return RunOptions(**values, faults=plan)
+        return options
     try:
-        env = with_config_env(values, given, deploy_overrides(args.config_env, samconfig))
+        return with_config_env(
+            options, flags_given(parser(), argv), deploy_overrides(args.config_env, samconfig)
+        )
     except SamconfigError as error:
         p.exit(EXIT_INVALID, f"error: {error}\n")
-    return RunOptions(
-        **env.values,
-        faults=plan,
-        template_parameters=env.template_parameters,
-        config_env=env.applied,
-    )
 
 
-@dataclass(frozen=True)
-class WithConfigEnv:
-    # RunOptions field -> value, ENV's where it sets the field's parameter and no flag was given.
-    values: dict[str, Any]
-    # ENV's values of parameters the run has no flag for.
-    template_parameters: dict[str, str]
-    applied: AppliedOverrides
+_NOT_GIVEN = object()
+
+
+def flags_given(p: argparse.ArgumentParser, argv: Sequence[str] | None) -> set[str]:
+    """The RunOptions fields whose flags `argv` gives (`p`, a fresh parser with the run's
+    flags, gets sentinel defaults: argparse leaves a default in place only for a flag not given)."""
+    p.set_defaults(**{field: _NOT_GIVEN for _, field, _, _ in FLAGS})
+    args = p.parse_args(argv)
+    return {field for _, field, _, _ in FLAGS if getattr(args, field) is not _NOT_GIVEN}
 
 
 def with_config_env(
-    values: dict[str, Any],
-    given: set[str],
+    options: RunOptions,
+    given: Collection[str],
     overrides: EnvOverrides,
     downstream: str = "the demo downstream answers instead",
-) -> WithConfigEnv:
-    """Lay ENV's overrides under the run's flags: each override of a parameter a flag sets
-    becomes that flag's value unless the flag was given (`given`: RunOptions fields); the
-    others are deployed as they are; DownstreamUrl is replaced (`downstream` says by what).
-    A start that shares the run's flags (`make up`) applies ENV through it too."""
+) -> RunOptions:
+    """The options with ENV's overrides laid under the run's flags: an override of a parameter
+    a flag sets becomes that flag's value unless the flag was given (`given`: RunOptions
+    fields); the others are deployed as they are; DownstreamUrl is replaced (`downstream` says
+    by what). A start that shares the run's flags (`make up`) applies ENV through it too.
+    SamconfigError when an override names no parameter of the template or a value the flag
+    refuses."""
     check_names(overrides.values, load_template(SOURCE_TEMPLATE)["Parameters"], overrides.source)
     flags = {field: (flag, kind) for flag, field, kind, _ in FLAGS}
     fields = {name: field for field, name in FIELD_PARAMETERS.items()}
-    chosen = dict(values)
+    chosen: dict[str, Any] = {}
     template_parameters: dict[str, str] = {}
     applied: dict[str, str] = {}
     replaced: dict[str, str] = {}
@@ -231,7 +217,7 @@ def with_config_env(
             template_parameters[name] = applied[name] = value
         elif field in given:
             flag, _ = flags[field]
-            replaced[name] = f"{flag} {values[field]} given"
+            replaced[name] = f"{flag} {getattr(options, field)} given"
         else:
             flag, kind = flags[field]
             try:
@@ -242,8 +228,11 @@ def with_config_env(
                     f"for {flag}: {error}"
                 ) from None
             applied[name] = value
-    return WithConfigEnv(
-        chosen, template_parameters, AppliedOverrides(overrides.env, applied, replaced)
+    return replace(
+        options,
+        **chosen,
+        template_parameters={**options.template_parameters, **template_parameters},
+        config_env=AppliedOverrides(overrides.env, applied, replaced),
     )
 
 

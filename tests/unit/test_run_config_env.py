@@ -130,3 +130,15 @@ def test_make_run_passes_env_to_the_run() -> None:
         ["make", "-n", "run"], cwd=ROOT, env=environ, capture_output=True, text=True, check=True
     ).stdout
     assert "-m local.run --config-env default" in default
+
+
+def test_a_flag_given_at_its_default_value_still_wins_over_env(tmp_path: Path) -> None:
+    # Given an environment setting MaxReceiveCount, and the flag given with the demo's default
+    path = _samconfig(tmp_path, '"MaxReceiveCount=7"')
+    given = str(DEFAULTS.max_receive_count)
+    # When the options are read
+    options = options_from(["--config-env", "staging", "--max-receive-count", given], path)
+    # Then the flag given wins: given is told from left at its default by presence, not value
+    assert options.max_receive_count == DEFAULTS.max_receive_count
+    assert options.config_env is not None
+    assert options.config_env.replaced == {"MaxReceiveCount": f"--max-receive-count {given} given"}
