@@ -3,7 +3,10 @@
 `sam deploy --config-env ENV` takes its options from [ENV.global.parameters] overlaid by
 [ENV.deploy.parameters] (samcli.lib.config.samconfig.SamConfig.get_all: a key of the command's
 table replaces the same key of the global one), and parses `parameter_overrides` with the SAM
-CLI's own click type, CfnParameterOverridesType. Both forms the SAM CLI documents work:
+CLI's own click type, CfnParameterOverridesType. The SAM CLI's configuration file guide
+(https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/serverless-sam-cli-config.html)
+documents the environment.command.parameters tables, `global` applying to every command, and
+command-line options taking precedence over the file. Both forms of parameter_overrides work:
 
     parameter_overrides = "LogLevel=INFO Name=\\"a value with spaces\\""
     parameter_overrides = ["LogLevel=INFO", "Name=\\"a value with spaces\\""]
@@ -30,7 +33,6 @@ from samcli.cli.types import CfnParameterOverridesType
 from local.template import ROOT
 
 SAMCONFIG = ROOT / "samconfig.toml"
-DEFAULT_ENV = "default"
 
 
 class SamconfigError(ValueError):
@@ -70,14 +72,18 @@ class AppliedOverrides:
 
 def config_envs(samconfig: Path = SAMCONFIG) -> list[str]:
     """The environments (top-level tables) of a samconfig.toml, in file order."""
-    return [name for name, value in _read(samconfig).items() if isinstance(value, dict)]
+    return _envs(_read(samconfig))
+
+
+def _envs(document: Mapping[str, Any]) -> list[str]:
+    return [name for name, value in document.items() if isinstance(value, dict)]
 
 
 def deploy_overrides(env: str, samconfig: Path = SAMCONFIG) -> EnvOverrides:
     """ENV's parameter_overrides for `sam deploy`; an unknown ENV is an error naming the ones
     there are (the SAM CLI would carry on with no configuration at all)."""
     document = _read(samconfig)
-    envs = [name for name, value in document.items() if isinstance(value, dict)]
+    envs = _envs(document)
     if env not in envs:
         raise SamconfigError(
             f"{samconfig.name} has no environment {env!r}: its environments are "
