@@ -9,7 +9,7 @@ import random
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TextIO
@@ -37,6 +37,7 @@ from local.run_deadline import (
     deadline_seconds,
     policy_from_parameters,
 )
+from local.samconfig import AppliedOverrides
 from local.scheduler import (
     ScheduledInvocation,
     ScheduledTarget,
@@ -51,6 +52,15 @@ logger = logging.getLogger(__name__)
 
 STACK_NAME = "sqs-backoff-consumer"
 WORK_DIR = ROOT / ".aws-sam" / "local-run"
+# RunOptions field -> the template parameter it sets (DownstreamUrl is always the downstream's).
+FIELD_PARAMETERS = {
+    "downstream_timeout_seconds": "DownstreamTimeoutSeconds",
+    "max_receive_count": "MaxReceiveCount",
+    "backoff_base_seconds": "BackoffBaseSeconds",
+    "backoff_jitter_seconds": "BackoffJitterSeconds",
+    "queue_type": "QueueType",
+    "idempotent_delivery": "IdempotentDelivery",
+}
 
 
 @dataclass(frozen=True)
@@ -90,19 +100,19 @@ class RunOptions:
     # this many seconds (0: none): the breaker closes on traffic (60 s of calls in half-open
     # without holding any back), which a producer that stopped sending never gives it.
     trickle_seconds: float = 0.0
+    # Values of template parameters the run has no field for (samconfig ENV's overrides).
+    template_parameters: Mapping[str, str] = field(default_factory=dict)
+    # What samconfig ENV contributed, printed before the deploy (None: no ENV was asked for).
+    config_env: AppliedOverrides | None = None
     build_dir: Path = BUILD_DIR
     work_dir: Path = WORK_DIR
     stack_name: str = STACK_NAME
 
     def parameter_overrides(self, downstream_url: str) -> dict[str, Any]:
         return {
+            **self.template_parameters,
             "DownstreamUrl": downstream_url,
-            "DownstreamTimeoutSeconds": self.downstream_timeout_seconds,
-            "MaxReceiveCount": self.max_receive_count,
-            "BackoffBaseSeconds": self.backoff_base_seconds,
-            "BackoffJitterSeconds": self.backoff_jitter_seconds,
-            "QueueType": self.queue_type,
-            "IdempotentDelivery": self.idempotent_delivery,
+            **{name: getattr(self, field) for field, name in FIELD_PARAMETERS.items()},
         } | ({"CircuitBreaker": self.circuit_breaker} if self.circuit_breaker else {})
 
     def bodies(self) -> list[str]:
@@ -173,7 +183,7 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
         fault_log=fault_log,
     )
     sqs_faults = SqsFaults(options.faults, fault_log) if options.faults.any else None
-    _print_endpoint_note(out)
+    _print_start(options, out)
     with running_emulator(layer=sqs_faults.wrap if sqs_faults else None) as emulator:
         print(f"emulator   {emulator.endpoint_url} (moto, region {emulator.region})", file=out)
         deployed = deploy(
@@ -286,6 +296,15 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
     )
     _print_reconciliation(result, out)
     return result
+
+
+def _print_start(options: RunOptions, out: TextIO) -> None:
+    """What samconfig ENV contributed, and why AWS_ENDPOINT_URL is not used, before the rest."""
+    if options.config_env is not None:
+        print(options.config_env.line(), file=out)
+    note = endpoint_override_note()
+    if note is not None:
+        print(f"note       {note}", file=out)
 
 
 @dataclass(frozen=True)
@@ -427,12 +446,6 @@ class _Following:
         timeline = MappingTimeline(watcher.state, settings.maximum_concurrency, started)
         watcher.listeners.append(lambda old, new: timeline.on_change(old, new, time.monotonic()))
         return cls(watcher, timeline, _scheduled_targets(emulator, function, out))
-
-
-def _print_endpoint_note(out: TextIO) -> None:
-    note = endpoint_override_note()
-    if note is not None:
-        print(f"note       {note}", file=out)
 
 
 def _scheduled_targets(

@@ -235,6 +235,11 @@ class CircuitBreaker:
             self._refresh(now)
         return BatchCalls(self)
 
+    def forget_mapping(self) -> None:
+        """The next batch reads the mapping again (the probe just changed it)."""
+        with self._lock:
+            self._read_at = -math.inf
+
     def finish_batch(self, calls: BatchCalls) -> None:
         """After the batch: a whole-batch failure is counted, half-open adjusts the pace or
         closes, and the trip rule may open the breaker."""

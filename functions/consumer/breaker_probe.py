@@ -30,7 +30,7 @@ def handle_breaker_probe(runtime: Runtime, deadline: Deadline) -> dict[str, Any]
     if breaker is None:
         logger.info("breaker probe: the circuit breaker is off")
         return {"breaker": "off"}
-    return probe(
+    report = probe(
         breaker.mapping,
         breaker.configured_concurrency,
         runtime.downstream,
@@ -38,6 +38,9 @@ def handle_breaker_probe(runtime: Runtime, deadline: Deadline) -> dict[str, Any]
         deadline,
         policy=breaker.policy,
     )
+    # This environment also delivers batches: it must not go on from its cached reading.
+    breaker.forget_mapping()
+    return report
 
 
 def probe(

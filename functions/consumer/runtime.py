@@ -65,9 +65,10 @@ def _lambda_client() -> LambdaClient:
     import boto3  # noqa: PLC0415
     from botocore.config import Config as BotoConfig  # noqa: PLC0415
 
-    # Short timeouts and one retry: the breaker fails open, and a batch must not wait on it.
+    # Short timeouts and no retry (a retry would sleep inside the invocation): the breaker
+    # fails open, and the next batch asks again.
     client_config = BotoConfig(
-        connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 2}
+        connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 1}
     )
     client: LambdaClient = boto3.client("lambda", config=client_config)
     return client

@@ -172,9 +172,11 @@ def test_retry_after_answers_leave_the_mapping_enabled(consumer: Harness, mappin
 def test_the_probe_half_opens_the_mapping_at_three_when_the_downstream_is_up(
     consumer: Harness, mapping: Mapping
 ) -> None:
-    # Given an open breaker (the mapping disabled) and a downstream that is back
+    # Given an open breaker (the mapping disabled), as this environment last read it
     mapping.disable()
-    # When the scheduled probe runs
+    with pytest.raises(BatchProcessingError):
+        consumer.invoke(send_batch(consumer, [json.dumps({"before": "probe"})]))
+    # ...and a downstream that is back, When the scheduled probe runs
     report = consumer.invoke(PROBE)
     # Then it asked the downstream once, with HEAD on the downstream's own URL
     [request] = consumer.downstream.requests
@@ -189,6 +191,12 @@ def test_the_probe_half_opens_the_mapping_at_three_when_the_downstream_is_up(
     }
     assert transitions(consumer) == [("open", "half-open")]
     assert consumer.emitted().metric_values("BreakerState") == [1]
+    # ...and the same environment's next batch goes half-open at once (paced, not refused)
+    breaker = get_runtime().breaker
+    assert breaker is not None
+    breaker.sleep = lambda _: None
+    consumer.invoke(send_batch(consumer, [json.dumps({"after": "probe"})]))
+    assert [r["method"] for r in consumer.downstream.requests] == ["HEAD", "POST"]
 
 
 @pytest.mark.parametrize("status", [500, 503, 429])
