@@ -181,8 +181,9 @@ def options_from(argv: Sequence[str] | None, samconfig: Path = SAMCONFIG) -> Run
         seed=args.fault_seed,
     )
     chosen = {field: getattr(args, field) for _, field, _, _ in FLAGS}
-    outage_run = args.outage_seconds is not None
-    if not outage_run:
+    # An explicit --outage 0 asks for no outage at all: not an outage run.
+    outage_run = args.outage_seconds is not None and args.outage_seconds > 0
+    if args.outage_seconds is None:
         chosen["outage_seconds"] = DEFAULTS.outage_seconds
     if args.failure_rate is None:
         chosen["failure_rate"] = 0.0 if outage_run else DEFAULTS.failure_rate

@@ -307,6 +307,10 @@ def _print_start(options: RunOptions, out: TextIO) -> None:
         print(f"note       {note}", file=out)
 
 
+# What a run's start (deploy, code, the first cold start) takes before the first call, about.
+STARTUP_ALLOWANCE_SECONDS = 30.0
+
+
 @dataclass(frozen=True)
 class _Trickle:
     """One message every `interval_seconds` after the send while `wanted()` says so."""
@@ -320,9 +324,9 @@ class _Trickle:
             return None
         timeline = following.timeline
         probe_period = max(t.period_seconds for t in following.targets)
-        # The breaker may not have opened when the send ends: the trickle waits for that as
-        # long as the outage lasts (and a little), and never outlasts the outage, two probe
-        # periods and three times the half-open's minimum by much.
+        # The breaker may not have opened when the send ends: the trickle waits for that while
+        # the outage may last (it counts from the first call, which comes after the deploy),
+        # and never outlasts the outage, two probe periods and three half-open minutes.
         give_up_after = options.outage_seconds + 2 * probe_period + 3 * HALF_OPEN_SECONDS
 
         def wanted() -> bool:
@@ -330,7 +334,7 @@ class _Trickle:
             if elapsed > give_up_after:
                 return False
             if not timeline.transitions():
-                return elapsed < options.outage_seconds + probe_period
+                return elapsed < options.outage_seconds + STARTUP_ALLOWANCE_SECONDS
             return timeline.breaker != "closed"
 
         return cls(options.trickle_seconds, wanted)

@@ -130,6 +130,11 @@ def test_an_outage_run_shows_the_outage_alone_and_keeps_a_producer_going() -> No
     # When a failure rate is given as well, Then it holds
     assert options_from(["--outage", "600", "--failure-rate", "0.1"]).failure_rate == 0.1
 
+    # When --outage 0 is given, Then there is no outage and so no outage run
+    no_outage = options_from(["--outage", "0"])
+    assert (no_outage.outage_seconds, no_outage.trickle_seconds) == (0, 0.0)
+    assert no_outage.failure_rate == RunOptions().failure_rate
+
 
 def test_the_circuit_breaker_flag_reaches_its_parameter() -> None:
     options = options_from(["--circuit-breaker", "Disabled"])
