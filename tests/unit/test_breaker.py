@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -22,6 +23,7 @@ from consumer.breaker import (
 )
 from consumer.deadline import Deadline
 from consumer.errors import BreakerOpen, DeadlineExceeded, DownstreamFailure, MappingUnavailable
+from consumer.observability import metrics
 
 CONFIGURED = 10
 
@@ -114,6 +116,13 @@ def run_batch(
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture(autouse=True)
+def no_metrics_left_behind() -> Iterator[None]:
+    """Transitions add metrics that only a handler's end flushes: none may reach a later test."""
+    yield
+    metrics.clear_metrics()
 
 
 # The study's numbers -----------------------------------------------------------------------
