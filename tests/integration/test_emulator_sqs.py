@@ -126,7 +126,7 @@ def retention(sqs: Any, story: list[Any]) -> None:
     _call(story, sqs.send_message, QueueUrl=url, MessageBody="new")
     # The first message was sent two minutes ago, beyond the queue's 60 s retention.
     [old, _] = get_backend("sqs")[ACCOUNT_ID][REGION].get_queue("source")._messages
-    old.sent_timestamp = int(unix_time_millis()) - 120_000
+    old.sent_timestamp = int(unix_time_millis()) - 120_000  # type: ignore[assignment]
     _receive(sqs, story, url)
     _counts(sqs, story, url)
 
