@@ -14,6 +14,7 @@ from typing import Any, TextIO
 from local.demo_downstream import Call, DemoDownstream, FailurePlan, SlowAnswers
 from local.deploy import DeployedStack, deploy
 from local.emulator import Emulator, endpoint_override_note, running_emulator
+from local.estimate import estimate_run
 from local.event_source_mapping import (
     BatchReport,
     MappingSettings,
@@ -102,6 +103,9 @@ class RunResult:
     environments_started: int
     elapsed_seconds: float
     deadline_reached: bool
+    # From the first send to the end of the last invocation: the messages' own time, without
+    # the deploy before it and the reconciliation after it.
+    moving_seconds: float = 0.0
     # Every delivery to the mapping, the faults injected, the visibility changes made.
     receives: list[Receive] = field(default_factory=list)
     fault_log: FaultLog = field(default_factory=FaultLog)
@@ -167,9 +171,9 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
         )
         environment_faults = _wire_faults(options.faults, sqs_faults, deployed, downstream, out)
         downstream.slow = SlowAnswers(options.downstream_timeout_seconds, function.timeout_seconds)
-        batches: list[BatchReport] = []
+        batches = _Batches()
         mapping_poller = SqsEventSourceMapping(
-            sqs, settings, pool, on_batch=batches.append, faults=environment_faults
+            sqs, settings, pool, on_batch=batches, faults=environment_faults
         )
         work = _work(options, deployed, function, settings, visibility_timeout)
         sender = _Sender(
@@ -187,6 +191,7 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
                 f"seed={options.seed}",
                 file=out,
             )
+            _print_estimate(options, work, settings, deployed, out)
             mapping_poller.start()
             try:
                 sender.start()
@@ -222,10 +227,11 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
         sent=sent,
         calls=calls,
         dead_letters=dead_letters,
-        batches=batches,
+        batches=batches.reports,
         deployed=deployed,
         environments_started=pool.started,
         elapsed_seconds=elapsed,
+        moving_seconds=max(0.0, (batches.last_ended or 0.0) - sender.started_at),
         deadline_reached=deadline_reached,
         receives=list(mapping_poller.receives),
         fault_log=fault_log,
@@ -237,6 +243,18 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
     )
     _print_reconciliation(result, out)
     return result
+
+
+class _Batches:
+    """The mapping's batch reports, and when the last one came: the end of the messages' time."""
+
+    def __init__(self) -> None:
+        self.reports: list[BatchReport] = []
+        self.last_ended: float | None = None
+
+    def __call__(self, report: BatchReport) -> None:
+        self.reports.append(report)
+        self.last_ended = time.monotonic()
 
 
 class _Sender:
@@ -264,8 +282,10 @@ class _Sender:
         self._sent: dict[str, str] = {}
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="sender", daemon=True)
+        self.started_at = 0.0
 
     def start(self) -> None:
+        self.started_at = time.monotonic()
         self._thread.start()
 
     def stop(self) -> None:
@@ -306,6 +326,23 @@ class _Sender:
                     )
         finally:
             self.done.set()
+
+
+def _print_estimate(
+    options: RunOptions,
+    work: RunWork,
+    settings: MappingSettings,
+    deployed: DeployedStack,
+    out: TextIO,
+) -> None:
+    estimate = estimate_run(
+        work,
+        failure_rate=options.failure_rate,
+        send_rate=options.send_rate,
+        batch_size=settings.batch_size,
+        delivery_concurrency=int(deployed.parameters["DeliveryConcurrency"]),
+    )
+    print(estimate.render(), file=out)
 
 
 def _wire_faults(
@@ -582,7 +619,7 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
             "they are unfinished, not lost",
             file=out,
         )
-    print(rec.summary(result.elapsed_seconds), file=out)
+    print(rec.summary(result.elapsed_seconds, result.moving_seconds), file=out)
 
 
 def _ids(message_ids: tuple[str, ...], shown: int = 20) -> str:
