@@ -33,7 +33,7 @@ class RunEstimate:
     # Seconds to move every message once, and what the retries add after that.
     moving_seconds: float
     retry_seconds: float
-    # Why retries take time: "" without failures.
+    # What the retries wait for: "" without failures.
     retry_reason: str = ""
 
     @property
@@ -42,12 +42,11 @@ class RunEstimate:
 
     def render(self) -> str:
         text = (
-            f"estimate   about {_duration(self.seconds)} from the first send "
-            f"({self.messages} messages at ~{self.messages_per_second:.0f}/s"
+            f"estimate   about {_duration(self.seconds)} from the first send: "
+            f"{self.messages} messages at ~{self.messages_per_second:.0f}/s"
         )
         if self.retry_seconds:
             text += f", then up to {_duration(self.retry_seconds)} of retries {self.retry_reason}"
-        text += ")"
         if self.seconds > LONG_RUN_SECONDS:
             text += f"\n           this run is long: over a minute ({_duration(self.seconds)})"
         return text
@@ -86,7 +85,7 @@ def _retry_tail(work: RunWork, failure_rate: float) -> tuple[float, str]:
     ]
     if failure_rate > 0:
         # A message that fails every attempt but the last waits out every delay.
-        return float(sum(high for _, high in delays)), "(a message failing every attempt)"
+        return float(sum(high for _, high in delays)), "for a message failing every attempt"
     if work.outage_seconds <= 0:
         return 0.0, ""
     # A message received at the outage's start retries until a retry surely comes after it.
@@ -96,7 +95,7 @@ def _retry_tail(work: RunWork, failure_rate: float) -> tuple[float, str]:
         low_total += low
         if low_total >= work.outage_seconds:
             break
-    return work.outage_seconds + tail, f"(the {work.outage_seconds:g} s outage and its backoff)"
+    return work.outage_seconds + tail, f"through the {work.outage_seconds:g} s outage"
 
 
 def _duration(seconds: float) -> str:

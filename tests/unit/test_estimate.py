@@ -52,7 +52,7 @@ def test_a_fast_downstream_moves_at_the_local_systems_own_pace() -> None:
     assert estimate.retry_seconds == 0
     assert estimate.seconds == pytest.approx(1000 / LOCAL_SYSTEM_MESSAGES_PER_SECOND)
     assert estimate.render() == (
-        "estimate   about 7 s from the first send (1000 messages at ~150/s)"
+        "estimate   about 7 s from the first send: 1000 messages at ~150/s"
     )
 
 
@@ -81,7 +81,7 @@ def test_random_failures_add_the_whole_schedule() -> None:
     # Then a message failing every attempt but its last waits out the longest delays: 5 + 7 + 11
     longest = sum(delay_range_seconds(n, POLICY)[1] for n in range(1, 4))
     assert estimate.retry_seconds == longest == 23
-    assert "then up to 23 s of retries (a message failing every attempt)" in estimate.render()
+    assert "then up to 23 s of retries for a message failing every attempt" in estimate.render()
 
 
 def test_an_outage_adds_itself_and_the_delays_until_a_retry_surely_follows_it() -> None:
@@ -93,7 +93,7 @@ def test_an_outage_adds_itself_and_the_delays_until_a_retry_surely_follows_it() 
     longer = estimated(replace(WORK, outage_seconds=10))
     # Then three delays are counted
     assert longer.retry_seconds == 10 + 5 + 7 + 11
-    assert "of retries (the 10 s outage and its backoff)" in longer.render()
+    assert "of retries through the 10 s outage" in longer.render()
 
 
 def test_retry_after_lengthens_every_delay() -> None:
