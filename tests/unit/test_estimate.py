@@ -52,7 +52,7 @@ def test_a_fast_downstream_moves_at_the_local_systems_own_pace() -> None:
     assert estimate.retry_seconds == 0
     assert estimate.seconds == pytest.approx(1000 / LOCAL_SYSTEM_MESSAGES_PER_SECOND)
     assert estimate.render() == (
-        "estimate   about 7 s from the first send: 1000 messages at ~150/s"
+        "estimate   about 3 s from the first send: 1000 messages at ~300/s"
     )
 
 
