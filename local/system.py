@@ -106,6 +106,9 @@ class RunResult:
     # From the first send to the end of the last invocation: the messages' own time, without
     # the deploy before it and the reconciliation after it.
     moving_seconds: float = 0.0
+    # CPU of this process (emulator, pollers, demo downstream; deploy included), not of the
+    # execution environments: the local system's own cost.
+    cpu_seconds: float = 0.0
     # Every delivery to the mapping, the faults injected, the visibility changes made.
     receives: list[Receive] = field(default_factory=list)
     fault_log: FaultLog = field(default_factory=FaultLog)
@@ -129,7 +132,7 @@ class RunResult:
 
 
 def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     if options.work_dir.exists():
         shutil.rmtree(options.work_dir)
     fault_log = FaultLog()
@@ -232,6 +235,7 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
         environments_started=pool.started,
         elapsed_seconds=elapsed,
         moving_seconds=max(0.0, (batches.last_ended or 0.0) - sender.started_at),
+        cpu_seconds=time.process_time() - cpu_started,
         deadline_reached=deadline_reached,
         receives=list(mapping_poller.receives),
         fault_log=fault_log,
@@ -587,6 +591,11 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
     print(
         f"  invocations    {invocations:4d}  {failed_batches} with failed records, "
         f"{result.environments_started} execution environments started",
+        file=out,
+    )
+    print(
+        f"  cpu            {result.cpu_seconds:4.1f} s in the local system's own process, "
+        f"{result.cpu_seconds / max(1, len(rec.sent)) * 1000:.1f} ms a message (deploy included)",
         file=out,
     )
     if result.recorded_outcomes is not None:
