@@ -23,6 +23,7 @@ import functools
 import inspect
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -396,9 +397,26 @@ def _change_message_visibility(
 
 
 def _wait_for_messages(queue: Queue, timeout: int) -> None:
-    # moto's wait, woken by every send, lists every visible message to learn whether there is one.
+    # moto's wait, woken by every send, lists every visible message to learn whether there is one,
+    # and otherwise sleeps out its whole timeout (a second per turn of a long poll), even when a
+    # hidden or delayed message becomes visible sooner: a redelivery came up to a second late.
+    # Here the wait also ends when the first such message is due.
     with queue._messages_lock:
-        queue._messages_lock.wait_for(lambda: _any_visible(queue), timeout=timeout)
+        queue._messages_lock.wait_for(
+            lambda: _any_visible(queue), timeout=min(timeout, _seconds_until_due(queue))
+        )
+
+
+def _seconds_until_due(queue: Queue) -> float:
+    """Seconds until the first hidden or delayed message becomes visible (a millisecond past it:
+    a message is visible once the clock is strictly past its visible_at); inf if none."""
+    now = unix_time_millis()
+    due = [
+        due_at
+        for due_at in (max(m.visible_at, m.delayed_until) for m in queue._messages)
+        if due_at >= now
+    ]
+    return (min(due) - now) / 1000 + 0.001 if due else math.inf
 
 
 @contextmanager
@@ -419,7 +437,8 @@ def _indexed_sqs_backend() -> Iterator[None]:
       message, used only if it is still on that queue. A handle the index does not place (never
       issued, or its message gone) gets moto's own walk and answer (ReceiptHandleIsInvalid, or
       an already-deleted handle accepted).
-    - A long poll's wake-up test lists every visible message: here it stops at the first.
+    - A long poll's wake-up test lists every visible message: here it stops at the first. Its
+      wait also ends when the first hidden or delayed message is due, not a second later.
     """
     replacements: list[tuple[type, str, Any]] = [
         (Message, "mark_received", _mark_received),

@@ -10,6 +10,7 @@ replaced by the order in which they were first seen.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +21,7 @@ from moto import mock_aws
 from moto.backends import get_backend
 from moto.core.utils import unix_time_millis
 
-from local.emulator import ACCOUNT_ID, REGION, running_emulator
+from local.emulator import ACCOUNT_ID, REGION, _seconds_until_due, running_emulator
 
 Scenario = Callable[[Any, list[Any]], None]
 COUNTS = [
@@ -192,3 +193,28 @@ def test_the_emulator_answers_as_moto_does(scenario: Scenario) -> None:
 
     # Then every answer is the same
     assert _normalised(replaced) == _normalised(released)
+
+
+def test_a_long_poll_wakes_when_the_first_hidden_or_delayed_message_is_due() -> None:
+    # Given a message hidden for 30 s by its receive, and one delayed by 60 s
+    with running_emulator() as emulator:
+        sqs = emulator.client("sqs")
+        url = sqs.create_queue(QueueName="source")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="hidden")
+        sqs.receive_message(QueueUrl=url, VisibilityTimeout=30)
+        sqs.send_message(QueueUrl=url, MessageBody="delayed", DelaySeconds=60)
+        queue = get_backend("sqs")[ACCOUNT_ID][REGION].get_queue("source")
+
+        # When a long poll asks how long it may wait
+        wait_seconds = _seconds_until_due(queue)
+        # and when the hidden message is deleted
+        queue._messages = [m for m in queue._messages if m.body == "delayed"]
+        wait_for_the_delayed = _seconds_until_due(queue)
+        queue._messages = []
+        nothing_due = _seconds_until_due(queue)
+
+    # Then it wakes when the hidden one is due (not a second later, as moto's wait would), then
+    # when the delayed one is, and without either it waits out its own timeout
+    assert 25 < wait_seconds <= 30.001
+    assert 55 < wait_for_the_delayed <= 60.001
+    assert nothing_due == math.inf
