@@ -20,6 +20,7 @@ SEND_ARGS ?=
 DLQ_ARGS ?=
 REDRIVE_ARGS ?=
 SCHEDULE_ARGS ?=
+INVOKE_ARGS ?=
 SOAK_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -77,14 +78,18 @@ deploy-guided: build ## sam deploy --guided: the first deployment, prompting for
 deploy: build ## sam deploy --config-env $(ENV) (make deploy ENV=prod)
 	$(BIN)/sam deploy --config-env $(ENV)
 
-run: build ## the whole system locally: emulator, function, demo downstream (RUN_ARGS="--help")
-	PYTHONPATH=functions $(BIN)/python -m local.run $(RUN_ARGS)
+run: build ## the whole system locally: emulator, function, demo downstream; ENV=prod applies samconfig's overrides (RUN_ARGS="--help")
+	PYTHONPATH=functions $(BIN)/python -m local.run --config-env $(ENV) $(RUN_ARGS)
 
 soak: build ## 5,000 messages under every fault, judged: nothing lost, duplicates explained (SOAK_ARGS="--help")
 	PYTHONPATH=functions $(BIN)/python -m local.soak $(SOAK_ARGS)
 
-invoke: build ## one invocation of the built function with EVENT, against the embedded emulator
-	PYTHONPATH=functions $(BIN)/python -m local.invoke $(EVENT)
+# Standard output is the function's response JSON only (`make -s invoke | jq .`): the venv's and
+# sam build's output and make's own echo go to standard error, as for make bench.
+invoke: ## one invocation of the built function with EVENT; ENV=prod, INVOKE_ARGS="--parameter-overrides K=V ..." (--help)
+	@$(MAKE) --no-print-directory venv >&2
+	@$(BIN)/sam build >&2
+	@PYTHONPATH=functions $(BIN)/python -m local.invoke $(EVENT) --config-env $(ENV) $(INVOKE_ARGS)
 
 send: $(STAMP) ## send messages to the stack of ENV's samconfig section or AWS_ENDPOINT_URL (SEND_ARGS="--help")
 	$(BIN)/python -m local.send --config-env $(ENV) $(SEND_ARGS)

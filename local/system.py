@@ -7,6 +7,7 @@ import random
 import shutil
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TextIO
@@ -27,6 +28,7 @@ from local.function_code import install_code
 from local.progress import ProgressDisplay, Snapshot
 from local.reconciliation import DeadLetter, Reconciliation, out_of_group_order, reconcile
 from local.run_deadline import RunWork, deadline_seconds, policy_from_parameters
+from local.samconfig import AppliedOverrides
 from local.send import fifo_group, generated_bodies, send_bodies
 from local.template import BUILD_DIR, ROOT, ParameterError
 
@@ -34,6 +36,15 @@ logger = logging.getLogger(__name__)
 
 STACK_NAME = "sqs-backoff-consumer"
 WORK_DIR = ROOT / ".aws-sam" / "local-run"
+# RunOptions field -> the template parameter it sets (DownstreamUrl is always the downstream's).
+FIELD_PARAMETERS = {
+    "downstream_timeout_seconds": "DownstreamTimeoutSeconds",
+    "max_receive_count": "MaxReceiveCount",
+    "backoff_base_seconds": "BackoffBaseSeconds",
+    "backoff_jitter_seconds": "BackoffJitterSeconds",
+    "queue_type": "QueueType",
+    "idempotent_delivery": "IdempotentDelivery",
+}
 
 
 @dataclass(frozen=True)
@@ -67,19 +78,19 @@ class RunOptions:
     fifo_groups: int = 4
     # Template parameter IdempotentDelivery (Enabled or Disabled).
     idempotent_delivery: str = "Disabled"
+    # Values of template parameters the run has no field for (samconfig ENV's overrides).
+    template_parameters: Mapping[str, str] = field(default_factory=dict)
+    # What samconfig ENV contributed, printed before the deploy (None: no ENV was asked for).
+    config_env: AppliedOverrides | None = None
     build_dir: Path = BUILD_DIR
     work_dir: Path = WORK_DIR
     stack_name: str = STACK_NAME
 
     def parameter_overrides(self, downstream_url: str) -> dict[str, Any]:
         return {
+            **self.template_parameters,
             "DownstreamUrl": downstream_url,
-            "DownstreamTimeoutSeconds": self.downstream_timeout_seconds,
-            "MaxReceiveCount": self.max_receive_count,
-            "BackoffBaseSeconds": self.backoff_base_seconds,
-            "BackoffJitterSeconds": self.backoff_jitter_seconds,
-            "QueueType": self.queue_type,
-            "IdempotentDelivery": self.idempotent_delivery,
+            **{name: getattr(self, field) for field, name in FIELD_PARAMETERS.items()},
         }
 
     def bodies(self) -> list[str]:
@@ -148,9 +159,7 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
         fault_log=fault_log,
     )
     sqs_faults = SqsFaults(options.faults, fault_log) if options.faults.any else None
-    note = endpoint_override_note()
-    if note is not None:
-        print(f"note       {note}", file=out)
+    _print_start(options, out)
     with running_emulator(layer=sqs_faults.wrap if sqs_faults else None) as emulator:
         print(f"emulator   {emulator.endpoint_url} (moto, region {emulator.region})", file=out)
         deployed = deploy(
@@ -263,6 +272,15 @@ class _Batches:
     def __call__(self, report: BatchReport) -> None:
         self.reports.append(report)
         self.last_ended, self.last_ended_cpu = time.monotonic(), time.process_time()
+
+
+def _print_start(options: RunOptions, out: TextIO) -> None:
+    """What samconfig ENV contributed, and why AWS_ENDPOINT_URL is not used, before the rest."""
+    if options.config_env is not None:
+        print(options.config_env.line(), file=out)
+    note = endpoint_override_note()
+    if note is not None:
+        print(f"note       {note}", file=out)
 
 
 class _Sender:
