@@ -400,7 +400,9 @@ def _wait_for_messages(queue: Queue, timeout: int) -> None:
     # moto's wait, woken by every send, lists every visible message to learn whether there is one,
     # and otherwise sleeps out its whole timeout (a second per turn of a long poll), even when a
     # hidden or delayed message becomes visible sooner: a redelivery came up to a second late.
-    # Here the wait also ends when the first such message is due.
+    # Here the wait also ends when the first such message is due: SQS's ReceiveMessage returns
+    # sooner than WaitTimeSeconds as soon as a message is available (Amazon SQS API Reference,
+    # ReceiveMessage, WaitTimeSeconds).
     with queue._messages_lock:
         queue._messages_lock.wait_for(
             lambda: _any_visible(queue), timeout=min(timeout, _seconds_until_due(queue))
