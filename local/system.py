@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from local.demo_downstream import Call, DemoDownstream, FailurePlan, SlowAnswers
 from local.deploy import DeployedStack, DeployError, deploy
 from local.emulator import Emulator, endpoint_override_note, running_emulator
+from local.estimate import estimate_run
 from local.event_source_mapping import (
     BatchReport,
     MappingSettings,
@@ -136,6 +137,13 @@ class RunResult:
     environments_started: int
     elapsed_seconds: float
     deadline_reached: bool
+    # From the first send to the end of the last invocation: the messages' own time, without
+    # the deploy before it and the reconciliation after it.
+    moving_seconds: float = 0.0
+    # CPU of this process (emulator, pollers, demo downstream), not of the execution
+    # environments: the local system's own cost, in all and in the moving phase (moving_seconds).
+    cpu_seconds: float = 0.0
+    moving_cpu_seconds: float = 0.0
     # Every delivery to the mapping, the faults injected, the visibility changes made.
     receives: list[Receive] = field(default_factory=list)
     fault_log: FaultLog = field(default_factory=FaultLog)
@@ -168,7 +176,7 @@ class RunResult:
 
 
 def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     if options.work_dir.exists():
         shutil.rmtree(options.work_dir)
     fault_log = FaultLog()
@@ -209,12 +217,12 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
         )
         environment_faults = _wire_faults(options.faults, sqs_faults, deployed, downstream, out)
         downstream.slow = SlowAnswers(options.downstream_timeout_seconds, function.timeout_seconds)
-        batches: list[BatchReport] = []
+        batches = _Batches()
         mapping_poller = SqsEventSourceMapping(
             sqs,
             settings,
             pool,
-            on_batch=batches.append,
+            on_batch=batches,
             faults=environment_faults,
             watcher=following.watcher,
         )
@@ -238,6 +246,7 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
                 f"seed={options.seed}",
                 file=out,
             )
+            _print_estimate(options, work, settings, deployed, out)
             mapping_poller.start()
             scheduler.start()
             try:
@@ -256,10 +265,7 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
                     timeline=following.timeline,
                 )
             finally:
-                sender.stop()
-                scheduler.stop()
-                mapping_poller.stop()
-                pool.shutdown()
+                _shut_down(sender, scheduler, mapping_poller, pool)
         dead_letters = _drain(sqs, deployed.outputs["DeadLetterQueueUrl"])
         on_source_queue = emulator.message_ids_on_queue(settings.queue_url)
         recorded_outcomes = _recorded_outcomes(emulator, deployed)
@@ -276,10 +282,13 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
         sent=sent,
         calls=calls,
         dead_letters=dead_letters,
-        batches=batches,
+        batches=batches.reports,
         deployed=deployed,
         environments_started=pool.started,
         elapsed_seconds=elapsed,
+        moving_seconds=max(0.0, (batches.last_ended or 0.0) - sender.started_at),
+        cpu_seconds=time.process_time() - cpu_started,
+        moving_cpu_seconds=max(0.0, batches.last_ended_cpu - sender.started_cpu),
         deadline_reached=deadline_reached,
         receives=list(mapping_poller.receives),
         fault_log=fault_log,
@@ -296,6 +305,20 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
     )
     _print_reconciliation(result, out)
     return result
+
+
+class _Batches:
+    """The mapping's batch reports, and when the last one came: the end of the messages' time."""
+
+    def __init__(self) -> None:
+        self.reports: list[BatchReport] = []
+        self.last_ended: float | None = None
+        # This process's CPU seconds at that moment.
+        self.last_ended_cpu = 0.0
+
+    def __call__(self, report: BatchReport) -> None:
+        self.reports.append(report)
+        self.last_ended, self.last_ended_cpu = time.monotonic(), time.process_time()
 
 
 def _print_start(options: RunOptions, out: TextIO) -> None:
@@ -367,8 +390,10 @@ class _Sender:
         self._sent: dict[str, str] = {}
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="sender", daemon=True)
+        self.started_at = self.started_cpu = 0.0
 
     def start(self) -> None:
+        self.started_at, self.started_cpu = time.monotonic(), time.process_time()
         self._thread.start()
 
     def stop(self) -> None:
@@ -423,6 +448,20 @@ class _Sender:
             )
 
 
+def _shut_down(
+    sender: _Sender,
+    scheduler: SchedulerEmulator,
+    mapping_poller: SqsEventSourceMapping,
+    pool: EnvironmentPool,
+) -> None:
+    """In this order: nothing more is sent, scheduled or received, then the environments go
+    (an invocation still running ends with its process)."""
+    sender.stop()
+    scheduler.stop()
+    mapping_poller.stop()
+    pool.shutdown()
+
+
 @dataclass(frozen=True)
 class _Following:
     """What the local system follows of the deployment as the function changes it: the mapping
@@ -467,6 +506,23 @@ def _scheduled_targets(
             file=out,
         )
     return targets
+
+
+def _print_estimate(
+    options: RunOptions,
+    work: RunWork,
+    settings: MappingSettings,
+    deployed: DeployedStack,
+    out: TextIO,
+) -> None:
+    estimate = estimate_run(
+        work,
+        failure_rate=options.failure_rate,
+        send_rate=options.send_rate,
+        batch_size=settings.batch_size,
+        delivery_concurrency=int(deployed.parameters["DeliveryConcurrency"]),
+    )
+    print(estimate.render(), file=out)
 
 
 def _wire_faults(
@@ -770,7 +826,7 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
             "they are unfinished, not lost",
             file=out,
         )
-    print(rec.summary(result.elapsed_seconds), file=out)
+    print(rec.summary(result.elapsed_seconds, result.moving_seconds), file=out)
 
 
 def _ids(message_ids: tuple[str, ...], shown: int = 20) -> str:
