@@ -14,6 +14,7 @@ import pytest
 
 from local.system import RunOptions, RunResult, run_local_system
 from local.template import ROOT
+from tests.e2e.background import BACKGROUND_MODULES, REGISTERED, BackgroundRun
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +51,20 @@ def short_run(built: Path, work_dir: Path, **options: Any) -> tuple[RunResult, s
     )
     out = io.StringIO()
     return run_local_system(chosen, out), out.getvalue()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that judge a background run go last: the rest of the suite runs meanwhile."""
+    items.sort(key=lambda item: item.path.name in BACKGROUND_MODULES)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def background_runs(
+    built: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, BackgroundRun]:
+    """Starts every registered long run with the first end-to-end test (see background.py)."""
+    runs = {}
+    for name, options in REGISTERED.items():
+        work = tmp_path_factory.mktemp(name)
+        runs[name] = BackgroundRun.start(options(built, work / "run"), work / "result.pickle")
+    return runs

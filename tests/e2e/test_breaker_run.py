@@ -6,15 +6,14 @@ nothing is dead-lettered. The run `make run RUN_ARGS="--outage 60"` makes, with 
 from __future__ import annotations
 
 import dataclasses
-import io
 import itertools
-from pathlib import Path
 
 import pytest
 
 from local.event_source_mapping import LONG_POLL_SECONDS
 from local.run import options_from
-from local.system import RunResult, run_local_system
+from local.system import RunResult
+from tests.e2e.background import BackgroundRun, register
 
 OUTAGE_SECONDS = 60
 # A receive in its long poll when the mapping is disabled still returns (what Lambda has
@@ -23,15 +22,17 @@ OUTAGE_SECONDS = 60
 LAST_RECEIVE_AFTER_OPEN_SECONDS = LONG_POLL_SECONDS + 10
 
 
+register(
+    "breaker-run",
+    lambda built, work: dataclasses.replace(
+        options_from(["--outage", str(OUTAGE_SECONDS)]), build_dir=built, work_dir=work
+    ),
+)
+
+
 @pytest.fixture(scope="module")
-def outage_run(built: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResult, str]:
-    options = dataclasses.replace(
-        options_from(["--outage", str(OUTAGE_SECONDS)]),
-        build_dir=built,
-        work_dir=tmp_path_factory.mktemp("breaker-run") / "run",
-    )
-    out = io.StringIO()
-    return run_local_system(options, out), out.getvalue()
+def outage_run(background_runs: dict[str, BackgroundRun]) -> tuple[RunResult, str]:
+    return background_runs["breaker-run"].result()
 
 
 @pytest.mark.slow

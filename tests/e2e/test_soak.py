@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import fields, replace
-from pathlib import Path
 
 import pytest
 
 from local import soak
 from local.faults import FRACTION_PREFIXES, KILLED_IDLE_DURING_INVOCATION, FaultPlan
-from local.system import RunResult, run_local_system
+from local.system import RunResult
+from tests.e2e.background import BackgroundRun, register
 
 # Higher fractions than make soak's, so that each fault occurs in a few hundred messages (the
 # chance that one of them does not is below 1 % in all); a 60 s visibility timeout (the
@@ -39,11 +38,12 @@ OPTIONS = replace(
 )
 
 
+register("soak", lambda built, work: replace(OPTIONS, build_dir=built, work_dir=work))
+
+
 @pytest.fixture(scope="module")
-def soaked(built: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResult, str]:
-    options = replace(OPTIONS, build_dir=built, work_dir=tmp_path_factory.mktemp("soak"))
-    out = io.StringIO()
-    return run_local_system(options, out), out.getvalue()
+def soaked(background_runs: dict[str, BackgroundRun]) -> tuple[RunResult, str]:
+    return background_runs["soak"].result()
 
 
 @pytest.mark.slow
