@@ -47,8 +47,7 @@ def handle_breaker_probe(runtime: Runtime, deadline: Deadline) -> dict[str, Any]
         logger.info("breaker probe: the circuit breaker is off")
         return {"breaker": "off"}
     queue_arn = runtime.config.source_queue_arn
-    # The breaker exists only with the source queue's ARN (consumer.runtime.circuit_breaker).
-    assert queue_arn is not None
+    sqs = runtime.sqs
     report = probe(
         breaker.mapping,
         breaker.configured_concurrency,
@@ -56,7 +55,8 @@ def handle_breaker_probe(runtime: Runtime, deadline: Deadline) -> dict[str, Any]
         runtime.config.breaker_probe_url,
         deadline,
         policy=breaker.policy,
-        queue_counts=lambda: runtime.sqs.message_counts(queue_arn),
+        # The breaker exists only with the source queue's ARN (consumer.runtime.circuit_breaker).
+        queue_counts=None if queue_arn is None else lambda: sqs.message_counts(queue_arn),
     )
     # This environment also delivers batches: it must not go on from its cached reading.
     breaker.forget_mapping()
