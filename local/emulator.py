@@ -10,6 +10,10 @@ unlike AWS, never to change what the consumer sees:
 - moto's SQS hands messages straight to its own Lambda emulation (through Docker) when a queue
   has an event source mapping. That hook is detached: the local event source mapping is the only
   poller, as Lambda's is in AWS. The mapping itself stays deployed and readable.
+- moto stamps an event source mapping's LastModified with time.mktime of UTC's clock: seconds
+  since the epoch only where local time is UTC, hours off elsewhere. The circuit breaker's probe
+  reads it (a half-open mapping closes when quiet long enough), so the emulator answers the
+  instant moto meant.
 
 And some of moto's SQS bookkeeping is made cheaper, with the same results (see
 _indexed_sqs_backend): moto walks a queue's whole message list, reading the clock twice per
@@ -19,6 +23,7 @@ system's limit at a few dozen messages a second.
 
 from __future__ import annotations
 
+import calendar
 import functools
 import inspect
 import json
@@ -36,6 +41,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config as BotoConfig
+from moto.awslambda.models import EventSourceMapping
 from moto.backends import get_backend
 from moto.core.utils import camelcase_to_underscores, unix_time, unix_time_millis
 from moto.moto_server.werkzeug_app import (
@@ -130,7 +136,7 @@ def running_emulator(port: int = 0, layer: WsgiLayer | None = None) -> Iterator[
     for name in ("werkzeug", "moto"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto")
-    with _indexed_sqs_backend(), _serialised_sqs_backend():
+    with _indexed_sqs_backend(), _serialised_sqs_backend(), _mapping_last_modified_in_utc():
         server = (
             _LayeredMotoServer(layer, port)
             if layer is not None
@@ -148,6 +154,27 @@ def running_emulator(port: int = 0, layer: WsgiLayer | None = None) -> Iterator[
             yield Emulator(endpoint_url=endpoint_url)
         finally:
             server.stop()
+
+
+@contextmanager
+def _mapping_last_modified_in_utc() -> Iterator[None]:
+    """LastModified as seconds since the epoch, wherever the emulator runs. moto computes
+    time.mktime(utcnow().timetuple()), which reads UTC's wall time as local time; localtime
+    undoes mktime, and calendar.timegm reads that wall time as UTC, as moto meant."""
+    original = EventSourceMapping.get_configuration
+
+    def get_configuration(mapping: EventSourceMapping) -> dict[str, Any]:
+        configuration = original(mapping)
+        stamp = configuration.get("LastModified")
+        if isinstance(stamp, int | float):
+            configuration["LastModified"] = calendar.timegm(time.localtime(stamp))
+        return configuration
+
+    setattr(EventSourceMapping, "get_configuration", get_configuration)  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(EventSourceMapping, "get_configuration", original)  # noqa: B010
 
 
 class _OwnedLock:

@@ -12,8 +12,10 @@ The breaker's state is the mapping's, shared by every execution environment:
 - half-open: enabled with a lower MaximumConcurrency. Each environment paces its calls
   (`BreakerPolicy.horizon_s` of calls per batch: one call a second with batches of 10), never
   calls before a Retry-After ends, and every `adjust_every_s` raises the mapping's rate x1.1
-  when it held calls back or lowers it x0.9 when it saw Retry-After. An environment that made
-  calls for `close_after_s` without holding any back closes the breaker.
+  when it held calls back or lowers it x0.9 when it saw Retry-After. It closes either way: an
+  environment that made calls for `close_after_s` without holding any back closes it, and so
+  does the scheduled probe when the source queue is empty and the mapping has not changed for
+  `close_after_s` (without traffic no environment makes calls: consumer.breaker_probe).
 
 Each environment trips it from its own observations (closed or half-open -> open): within
 `window_s`, at least `trip_whole_batch_failures` batches whose every call failed, at least
@@ -105,6 +107,9 @@ class MappingView:
     # ScalingConfig.MaximumConcurrency; None when the mapping has no ScalingConfig.
     maximum_concurrency: int | None
     batch_size: int = 10
+    # LastModified in seconds since the epoch: when the mapping was last updated or its state
+    # changed (Lambda API, EventSourceMappingConfiguration). None when the API did not say.
+    last_modified: float | None = None
 
     def breaker_state(self, configured_concurrency: int) -> BreakerState:
         if self.state in _OPEN_STATES:

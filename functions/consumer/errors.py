@@ -80,3 +80,7 @@ class BreakerOpen(DeliveryError):
 
 class MappingUnavailable(Exception):
     """The Lambda API would not read or change the function's event source mapping."""
+
+
+class QueueUnavailable(Exception):
+    """The SQS API would not tell the source queue's message counts."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -93,11 +94,15 @@ class EventSourceMapping:
 def _view(mapping: EventSourceMappingConfigurationResponseTypeDef) -> MappingView:
     scaling = mapping.get("ScalingConfig") or {}
     concurrency = scaling.get("MaximumConcurrency")
+    # LastModified is a timestamp (epoch seconds on the wire); botocore hands it over as an
+    # aware datetime. moto sends whole seconds.
+    modified = mapping.get("LastModified")
     return MappingView(
         uuid=mapping["UUID"],
         state=mapping.get("State", ""),
         maximum_concurrency=concurrency if isinstance(concurrency, int) else None,
         batch_size=mapping.get("BatchSize") or 10,
+        last_modified=modified.timestamp() if isinstance(modified, datetime) else None,
     )
 
 

@@ -1,11 +1,13 @@
 """The circuit breaker through the handler, against moto's Lambda API (the function's own event
 source mapping, created with the template's MaximumConcurrency) and a real downstream on
-127.0.0.1: tripping and not tripping, open without calls, the probe, failing open, and off."""
+127.0.0.1: tripping and not tripping, open without calls, the probe (half-opening an open
+mapping, closing a quiet half-open one), failing open, and off."""
 
 from __future__ import annotations
 
 import io
 import json
+import time
 import zipfile
 from collections.abc import Callable
 from typing import Any
@@ -14,9 +16,11 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import ClientError
+from moto.awslambda.models import lambda_backends
 from moto.sqs.models import sqs_backends
 
 from consumer.backoff import delay_range_seconds
+from consumer.breaker import BreakerPolicy
 from consumer.runtime import get_runtime
 from local.moto_stack import ACCOUNT_ID, REGION
 from tests.integration.conftest import Harness
@@ -76,6 +80,17 @@ class Mapping:
 
     def disable(self) -> None:
         self.client.update_event_source_mapping(UUID=self.uuid, Enabled=False)
+
+    def half_open(self, changed_seconds_ago: float) -> None:
+        """Enabled at 3 pollers, as the probe leaves it, that long ago (LastModified)."""
+        self.client.update_event_source_mapping(
+            UUID=self.uuid, Enabled=True, ScalingConfig={"MaximumConcurrency": 3}
+        )
+        self.backend_mapping().last_modified = time.time() - changed_seconds_ago
+
+    def backend_mapping(self) -> Any:
+        """moto's own record of the mapping: the test moves its LastModified back in time."""
+        return lambda_backends[ACCOUNT_ID][REGION]._event_source_mappings[self.uuid]
 
 
 @pytest.fixture
@@ -240,6 +255,109 @@ def test_the_probe_of_a_closed_breaker_only_reports(consumer: Harness, mapping: 
     assert consumer.downstream.requests == []
     assert mapping.read() == ("Enabled", mapping.configured)
     assert consumer.emitted().metric_values("BreakerState") == [0]
+
+
+CLOSE_AFTER_S = BreakerPolicy().close_after_s
+
+
+def test_the_probe_closes_a_quiet_half_open_mapping(consumer: Harness, mapping: Mapping) -> None:
+    # Given a mapping half-open for a little longer than close_after_s, and an empty queue
+    mapping.half_open(changed_seconds_ago=CLOSE_AFTER_S + 5)
+    # When the probe runs
+    report = consumer.invoke(PROBE)
+    # Then the mapping is back at its configured concurrency, without a call downstream
+    assert mapping.read() == ("Enabled", mapping.configured)
+    assert report == {"breaker": "closed", "maximumConcurrency": mapping.configured}
+    assert consumer.downstream.requests == []
+    # ...and the transition is logged and counted as any other
+    assert transitions(consumer) == [("half-open", "closed")]
+    assert consumer.emitted().metric_values("BreakerClosed") == [1]
+    assert consumer.emitted().metric_values("BreakerState") == [0]
+
+
+def test_the_probe_reads_moto_s_last_modified(consumer: Harness, mapping: Mapping) -> None:
+    # moto answers LastModified in whole seconds since the epoch, as time.mktime of UTC's
+    # clock reads: the function must see the same instant moto recorded.
+    mapping.half_open(changed_seconds_ago=0)
+    breaker = get_runtime().breaker
+    assert breaker is not None
+    view = breaker.mapping.read()
+    assert view is not None
+    assert view.last_modified == pytest.approx(mapping.backend_mapping().last_modified, abs=1e-3)
+
+
+def hold_one_visible(consumer: Harness) -> None:
+    consumer.send(json.dumps({"waiting": "visible"}))
+
+
+def hold_one_in_flight(consumer: Harness) -> None:
+    # Received and not deleted: a message waiting out its backoff looks the same.
+    consumer.send(json.dumps({"waiting": "in flight"}))
+    assert len(consumer.receive(visibility_timeout=600)) == 1
+
+
+def hold_one_delayed(consumer: Harness) -> None:
+    consumer.sqs.send_message(
+        QueueUrl=consumer.source_url,
+        MessageBody=json.dumps({"waiting": "delayed"}),
+        DelaySeconds=600,
+    )
+
+
+@pytest.mark.parametrize(
+    ("hold", "shown"),
+    [
+        (hold_one_visible, "1 visible, 0 in flight, 0 delayed"),
+        (hold_one_in_flight, "0 visible, 1 in flight, 0 delayed"),
+        (hold_one_delayed, "0 visible, 0 in flight, 1 delayed"),
+    ],
+)
+def test_the_probe_keeps_it_half_open_while_the_queue_holds_messages(
+    consumer: Harness, mapping: Mapping, hold: Callable[[Harness], None], shown: str
+) -> None:
+    # Given a mapping half-open long enough, and one message visible, in flight or delayed
+    mapping.half_open(changed_seconds_ago=CLOSE_AFTER_S + 5)
+    hold(consumer)
+    # When the probe runs, Then the mapping stays half-open, and the report says why
+    report = consumer.invoke(PROBE)
+    assert mapping.read() == ("Enabled", 3)
+    assert report == {"breaker": "half-open", "quiet": f"source queue: {shown}"}
+    assert transitions(consumer) == []
+    assert consumer.emitted().metric_values("BreakerState") == [1]
+
+
+def test_the_probe_does_not_close_it_before_close_after_s(
+    consumer: Harness, mapping: Mapping
+) -> None:
+    # Given an empty queue and a mapping half-open for half of close_after_s
+    mapping.half_open(changed_seconds_ago=CLOSE_AFTER_S / 2)
+    # When the probe runs, Then it stays half-open
+    report = consumer.invoke(PROBE)
+    assert mapping.read() == ("Enabled", 3)
+    assert report["breaker"] == "half-open"
+    assert report["quiet"].startswith("half-open for ")
+    assert transitions(consumer) == []
+    # When close_after_s has passed since the change, Then the next probe closes it
+    mapping.backend_mapping().last_modified = time.time() - CLOSE_AFTER_S
+    assert consumer.invoke(PROBE)["breaker"] == "closed"
+    assert mapping.read() == ("Enabled", mapping.configured)
+
+
+def test_a_queue_the_probe_cannot_read_leaves_it_half_open(
+    consumer: Harness, mapping: Mapping
+) -> None:
+    # Given a quiet half-open mapping, and SQS refusing GetQueueAttributes
+    mapping.half_open(changed_seconds_ago=CLOSE_AFTER_S + 5)
+    get_runtime().sqs.client.get_queue_attributes = refuse("GetQueueAttributes")  # type: ignore[method-assign]
+    # When the probe runs, Then it reports the error and leaves the mapping as it was
+    report = consumer.invoke(PROBE)
+    assert mapping.read() == ("Enabled", 3)
+    assert report["breaker"] == "half-open"
+    assert "TooManyRequestsException" in report["error"]
+    errors = [
+        line for line in consumer.emitted().logs if "source queue's counts" in line["message"]
+    ]
+    assert "GetQueueAttributes" in errors[0]["error"]
 
 
 def refuse(operation: str) -> Callable[..., Any]:

@@ -181,6 +181,27 @@ def test_the_function_may_read_and_switch_its_own_mapping_only(cfn: dict[str, An
     assert "lambda:" not in role_text
 
 
+def test_the_probe_may_read_the_source_queues_counts(cfn: dict[str, Any]) -> None:
+    # Given the function's role (the probe closes a half-open breaker when the queue is empty)
+    role = properties(cfn, "ConsumerFunctionRole")
+    statements = [
+        statement
+        for policy in role["Policies"]
+        if isinstance(policy, dict) and "PolicyDocument" in policy
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+    # Then it may find the source queue's URL and read its attributes, on that queue only
+    readers = [
+        statement
+        for statement in statements
+        if "sqs:GetQueueAttributes" in statement["Action"]
+        and "sqs:GetQueueUrl" in statement["Action"]
+    ]
+    assert [(s["Effect"], s["Resource"]) for s in readers] == [
+        ("Allow", {"Fn::GetAtt": ["SourceQueue", "Arn"]})
+    ]
+
+
 def test_the_alarm_fires_when_every_probe_of_the_period_found_it_open(
     cfn: dict[str, Any],
 ) -> None:
