@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import compileall
 import importlib.metadata
+import os
 import re
 import resource
 import shutil
@@ -62,6 +63,10 @@ class ColdStart:
     wall_ratio: Spread | None
     # Event source mapping requests the process made to the Lambda API.
     mapping_requests: Spread
+    # The CPU time spent after the init phase, in the first invocation (the batch), and its
+    # ratio to the naive handler's (None for the naive handler itself).
+    batch_cpu_ms: Spread
+    batch_cpu_ratio: Spread | None
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class Run:
     cpu_ms: float
     wall_ms: float
     mapping_requests: int
+    batch_cpu_ms: float
 
 
 class MappingRequests:
@@ -122,6 +128,8 @@ def first_batch(source_arn: str) -> dict[str, Any]:
 
 
 def measure(build_dir: Path, downstream_url: str, repeats: int) -> dict[str, ColdStart]:
+    # The processes run elsewhere: their paths must not depend on this one's folder.
+    build_dir = build_dir.resolve()
     counter = MappingRequests()
     with (
         _code(build_dir) as (project, naive, without_bytecode),
@@ -181,6 +189,15 @@ def measure(build_dir: Path, downstream_url: str, repeats: int) -> dict[str, Col
             if name == "naive"
             else Spread.of([a.wall_ms / b.wall_ms for a, b in zip(series, baseline, strict=True)]),
             mapping_requests=Spread.of([float(run.mapping_requests) for run in series]),
+            batch_cpu_ms=Spread.of([run.batch_cpu_ms for run in series]),
+            batch_cpu_ratio=None
+            if name == "naive"
+            else Spread.of(
+                [
+                    a.batch_cpu_ms / max(b.batch_cpu_ms, CLOCK_TICK_MS)
+                    for a, b in zip(series, baseline, strict=True)
+                ]
+            ),
         )
         for name, series in runs.items()
     }
@@ -192,11 +209,13 @@ def _cold_start(
     counter: MappingRequests,
     environment_class: type[ExecutionEnvironment] = ExecutionEnvironment,
 ) -> Callable[[], Run]:
+    measured_class = _init_measured(environment_class)
+
     def run() -> Run:
         requests_before = counter.count
         # A finished child's CPU time is added to RUSAGE_CHILDREN once it has been waited for.
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        environment = environment_class(setup, setup.code.task_root.parent / "cold-start.log")
+        environment = measured_class(setup, setup.code.task_root.parent / "cold-start.log")
         try:
             invocation = environment.invoke(event)
         finally:
@@ -210,9 +229,44 @@ def _cold_start(
             wall_ms=invocation.duration_seconds * 1000,
             # Made before the batch's response: the process's requests are all in.
             mapping_requests=counter.count - requests_before,
+            batch_cpu_ms=max(0.0, cpu * 1000 - environment.init_cpu_ms),
         )
 
     return run
+
+
+# /proc counts a process's CPU time in clock ticks.
+CLOCK_TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def _init_measured(base: type[ExecutionEnvironment]) -> type[_InitMeasured]:
+    """Execution environments that note their process's CPU time when its init phase ends."""
+
+    class Measured(_InitMeasured, base):  # type: ignore[valid-type,misc]
+        pass
+
+    return Measured
+
+
+class _InitMeasured(ExecutionEnvironment):
+    init_cpu_ms = 0.0
+
+    def _start(self, limit_seconds: float, phase: str) -> tuple[Any, dict[str, Any]] | None:
+        failure = super()._start(limit_seconds, phase)
+        if failure is None and self._process is not None:
+            # The process waits for its invocation now: its CPU time so far is the init's.
+            self.init_cpu_ms = _process_cpu_ms(self._process.pid)
+        return failure
+
+
+def _process_cpu_ms(pid: int) -> float:
+    """A running process's user + system CPU time (proc(5): /proc/<pid>/stat, utime and stime,
+    fields 14 and 15, in clock ticks)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    # The command name, field 2, is in parentheses and may hold spaces.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) * CLOCK_TICK_MS
 
 
 @contextmanager

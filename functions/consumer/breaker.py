@@ -235,6 +235,12 @@ class CircuitBreaker:
             self._refresh(now)
         return BatchCalls(self)
 
+    def read_now(self) -> None:
+        """Reads the mapping now, whatever the cache says (the execution environment's init
+        phase): a batch that starts within the cache's time reads nothing before its calls."""
+        if self._has_mapping:
+            self._refresh(self._clock())
+
     def forget_mapping(self) -> None:
         """The next batch reads the mapping again (the probe just changed it)."""
         with self._lock:
