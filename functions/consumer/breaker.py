@@ -182,8 +182,8 @@ class CircuitBreaker:
     of a batch ask it and report to it from the delivery pool's threads.
 
     start_batch and finish_batch run on the invocation's own thread, before and after the
-    batch; they are the only ones that call the Lambda API, so the delivery path costs a lock
-    and no call while the breaker is closed.
+    batch, and read_now on the init's; they are the only ones that call the Lambda API, so the
+    delivery path costs a lock and no call while the breaker is closed.
     """
 
     def __init__(
