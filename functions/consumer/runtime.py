@@ -110,7 +110,10 @@ def warm_up(runtime: Runtime, initialization_type: str) -> None:
     "on-demand" (Lambda's defined variable; "provisioned-concurrency" and "snap-start" are
     others). A provisioned environment may wait a long time for its first batch, and a state
     read then would be stale; it makes the client only, and its first batch reads the mapping
-    as every batch does when the last read is older than the cache's time.
+    as every batch does when the last read is older than the cache's time. The read fails open
+    as any other, and its client's timeouts (2 s to connect, 3 s to read, no retry) keep a
+    slow Lambda API well inside the init's 10 s. An environment started by a probe or a
+    direct job reads the mapping too: one request it may not need.
     """
     breaker = runtime.breaker
     if breaker is None:
