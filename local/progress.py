@@ -20,6 +20,8 @@ class Snapshot:
     visible: int
     dead_lettered: int
     downstream_by_status: Mapping[int, int]
+    # The event source mapping as the pollers follow it ("off", "on x3"); empty: not followed.
+    mapping: str = ""
 
     def render(self) -> str:
         statuses = " ".join(f"{s}={n}" for s, n in sorted(self.downstream_by_status.items()))
@@ -28,6 +30,7 @@ class Snapshot:
             f"processing={self.processing} waiting_backoff={self.waiting_backoff} "
             f"visible={self.visible} dead_lettered={self.dead_lettered} "
             f"| downstream {statuses or 'no calls yet'}"
+            + (f" | mapping: {self.mapping}" if self.mapping else "")
         )
 
     def _comparable(self) -> tuple[object, ...]:
@@ -39,6 +42,7 @@ class Snapshot:
             self.visible,
             self.dead_lettered,
             tuple(sorted(self.downstream_by_status.items())),
+            self.mapping,
         )
 
 
@@ -62,6 +66,16 @@ class ProgressDisplay:
             print(snapshot.render(), file=self.out, flush=True)
             self._last_printed_at = time.monotonic()
         self._last = snapshot
+
+    def note(self, line: str) -> None:
+        """A line of its own (an event), above the rewritten progress line on a terminal."""
+        if self.interactive:
+            self.out.write("\r\033[K" + line + "\n")
+            if self._last is not None:
+                self.out.write(self._last.render())
+            self.out.flush()
+            return
+        print(line, file=self.out, flush=True)
 
     def finish(self) -> None:
         if self.interactive and self._last is not None:
