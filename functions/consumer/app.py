@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import os
+from collections.abc import Mapping
 from enum import Enum
 from typing import Any
 
@@ -10,9 +13,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from consumer.breaker_probe import handle_breaker_probe
 from consumer.deadline import Deadline
 from consumer.direct_job import handle_direct_job
-from consumer.errors import UnsupportedEventError
+from consumer.errors import ConfigurationError, UnsupportedEventError
 from consumer.observability import logger, metrics, tracer
-from consumer.runtime import get_runtime
+from consumer.runtime import get_runtime, warm_up
 from consumer.sqs_batch import process_sqs_batch
 
 ACCEPTED_SHAPES = (
@@ -69,3 +72,32 @@ def _describe(event: Any) -> str:
         keys = sorted(str(key) for key in event)[:10]
         return f"an object with keys {keys}"
     return f"a JSON {type(event).__name__}"
+
+
+def init_phase(environ: Mapping[str, str]) -> None:
+    """Lambda's init phase: the runtime is built now, and the circuit breaker makes its Lambda
+    client and reads its mapping (consumer.runtime.warm_up says why there).
+
+    Only in Lambda (AWS_LAMBDA_FUNCTION_NAME): a test or a tool that imports the module builds
+    its runtime when it first invokes the handler. A configuration error is left to the first
+    invocation, which raises it as before, with its request, instead of failing the init.
+    """
+    if not environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        return
+    try:
+        runtime = get_runtime()
+    except ConfigurationError:
+        return
+    warm_up(runtime, environ.get("AWS_LAMBDA_INITIALIZATION_TYPE", ""))
+    # What the init made lives as long as the environment: out of the garbage collector's
+    # way. Every full collection scans every tracked object, and boto3 with its Lambda client
+    # adds about 50,000 of them to the 26,000 of the rest (counted with gc.get_objects); with
+    # them frozen, the first batch's CPU time fell by half (make bench, the cold starts). Python's
+    # gc.freeze: "Freeze all the objects tracked by the garbage collector; move them to a
+    # permanent generation and ignore them in all the future collections". The collection
+    # first frees the init's own garbage, which a freeze would keep for good.
+    gc.collect()
+    gc.freeze()
+
+
+init_phase(os.environ)

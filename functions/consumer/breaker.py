@@ -187,8 +187,8 @@ class CircuitBreaker:
     of a batch ask it and report to it from the delivery pool's threads.
 
     start_batch and finish_batch run on the invocation's own thread, before and after the
-    batch; they are the only ones that call the Lambda API, so the delivery path costs a lock
-    and no call while the breaker is closed.
+    batch, and read_now on the init's; they are the only ones that call the Lambda API, so the
+    delivery path costs a lock and no call while the breaker is closed.
     """
 
     def __init__(
@@ -239,6 +239,12 @@ class CircuitBreaker:
         if self._has_mapping and now - self._read_at >= self._cache_seconds:
             self._refresh(now)
         return BatchCalls(self)
+
+    def read_now(self) -> None:
+        """Reads the mapping now, whatever the cache says (the execution environment's init
+        phase): a batch that starts within the cache's time reads nothing before its calls."""
+        if self._has_mapping:
+            self._refresh(self._clock())
 
     def forget_mapping(self) -> None:
         """The next batch reads the mapping again (the probe just changed it)."""

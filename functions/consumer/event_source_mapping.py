@@ -4,7 +4,12 @@ state. The only module that knows the Lambda client and its errors.
 The mapping is found once per execution environment with ListEventSourceMappings (this
 function, this source queue; an SQS queue has one mapping per function) and then read and
 changed by its UUID, the only mapping the role may read or change
-(template.yaml, BreakerMappingAccess).
+(template.yaml, BreakerMappingAccess). The first read is the finding itself: each item of
+ListEventSourceMappings' answer is the mapping's configuration (State, ScalingConfig,
+BatchSize), the same EventSourceMappingConfiguration that GetEventSourceMapping answers
+(Lambda API reference, ListEventSourceMappings: "EventSourceMappings: A list of event source
+mappings", of type EventSourceMappingConfiguration), so a new environment makes one request,
+not two.
 """
 
 from __future__ import annotations
@@ -22,7 +27,10 @@ from consumer.errors import MappingUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda.client import LambdaClient
-    from mypy_boto3_lambda.type_defs import EventSourceMappingConfigurationResponseTypeDef
+    from mypy_boto3_lambda.type_defs import (
+        EventSourceMappingConfigurationResponseTypeDef,
+        EventSourceMappingConfigurationTypeDef,
+    )
 
 
 class EventSourceMapping:
@@ -41,8 +49,15 @@ class EventSourceMapping:
         """Made at first use: an environment whose breaker is off never makes it."""
         return self._make_client()
 
+    def prepare(self) -> None:
+        """Makes the client now, without a request."""
+        _ = self.client
+
     def read(self) -> MappingView | None:
-        uuid = self._find()
+        found = self._find()
+        if found is not None:
+            return found
+        uuid = self._uuid
         if not uuid:
             return None
         try:
@@ -72,11 +87,12 @@ class EventSourceMapping:
                 f"UpdateEventSourceMapping {uuid} failed: {_describe(exc)}"
             ) from exc
 
-    def _find(self) -> str:
-        """The mapping's UUID, asked once per environment ("" when there is none)."""
+    def _find(self) -> MappingView | None:
+        """The mapping as ListEventSourceMappings found it, the first time only (the UUID is then
+        known: "" when the function has no mapping on the queue); None once it is known."""
         with self._lock:
             if self._uuid is not None:
-                return self._uuid
+                return None
             try:
                 found = self.client.list_event_source_mappings(
                     FunctionName=self.function_name, EventSourceArn=self.queue_arn
@@ -86,12 +102,21 @@ class EventSourceMapping:
                 raise MappingUnavailable(
                     f"ListEventSourceMappings failed: {_describe(exc)}"
                 ) from exc
-            uuids = sorted(mapping["UUID"] for mapping in found if mapping.get("UUID"))
-            self._uuid = uuids[0] if uuids else ""
-            return self._uuid
+            mappings = sorted(
+                (mapping for mapping in found if mapping.get("UUID")),
+                key=lambda mapping: mapping["UUID"],
+            )
+            if not mappings:
+                self._uuid = ""
+                return None
+            self._uuid = mappings[0]["UUID"]
+            return _view(mappings[0])
 
 
-def _view(mapping: EventSourceMappingConfigurationResponseTypeDef) -> MappingView:
+def _view(
+    mapping: EventSourceMappingConfigurationResponseTypeDef
+    | EventSourceMappingConfigurationTypeDef,
+) -> MappingView:
     scaling = mapping.get("ScalingConfig") or {}
     concurrency = scaling.get("MaximumConcurrency")
     # LastModified is a timestamp (epoch seconds on the wire); botocore hands it over as an

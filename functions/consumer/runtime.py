@@ -89,6 +89,41 @@ def circuit_breaker(config: Config, environ: Mapping[str, str]) -> CircuitBreake
     )
 
 
+def warm_up(runtime: Runtime, initialization_type: str) -> None:
+    """The init phase's share of the circuit breaker's work: the Lambda client (boto3's import
+    and the service model, most of the cost) and, in an on-demand environment, the mapping's
+    first read, so that the first batch reads nothing before its calls.
+
+    Done in the init phase, on the init's thread, rather than in a thread that overlaps the
+    first batch: the work is CPU more than waiting, and CPU does not overlap in one Python
+    process (the GIL), while an invocation gets its memory's share of a vCPU (256 MB: about
+    a seventh; 1,769 MB is one vCPU) and an on-demand environment's init a full vCPU for up
+    to 10 s ("On-demand Lambda functions use a full vCPU (non-throttled) but is limited to 10
+    seconds during its initialization phase ... For provisioned concurrency, there is no cpu
+    burst": AWS, Serverless Land, "Effectively running Java on Serverless: utilize
+    initialization phase"; "Lambda managed runtimes offer up to 10 seconds for function
+    initialization with burst CPU": AWS Lambda Web Adapter, "Async Initialization"). It is
+    also AWS's advice for SDK clients (Lambda best practices: "Initialize SDK clients and
+    database connections outside of the function handler").
+
+    The read only where the first batch follows the init at once: AWS_LAMBDA_INITIALIZATION_TYPE
+    "on-demand" (Lambda's defined variable; "provisioned-concurrency" and "snap-start" are
+    others). A provisioned environment may wait a long time for its first batch, and a state
+    read then would be stale; it makes the client only, and its first batch reads the mapping
+    as every batch does when the last read is older than the cache's time. The read fails open
+    as any other, and its client's timeouts (2 s to connect, 3 s to read, no retry) keep a
+    slow Lambda API well inside the init's 10 s. An environment started by a probe or a
+    direct job reads the mapping too: one request it may not need.
+    """
+    breaker = runtime.breaker
+    if breaker is None:
+        return
+    if initialization_type == "on-demand":
+        breaker.read_now()
+    elif isinstance(breaker.mapping, EventSourceMapping):
+        breaker.mapping.prepare()
+
+
 @functools.cache
 def get_runtime() -> Runtime:
     config = Config.from_environ(os.environ)

@@ -18,7 +18,7 @@ import pytest
 
 from benchmarks.spread import Spread, alternating
 from local.function_code import link_distribution_closure
-from local.template import ROOT
+from local.template import ROOT, code_locations, load_template
 
 CONTENDERS = {"project", "powertools_sequential", "ideal_pool"}
 LAYER_REQUIREMENTS = ("aws-lambda-powertools", "aws-xray-sdk", "requests", "boto3")
@@ -31,6 +31,11 @@ def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], dict
     (build_dir / "ConsumerFunction").symlink_to(ROOT / "functions")
     for requirement in LAYER_REQUIREMENTS:
         link_distribution_closure(requirement, build_dir / "DependenciesLayer" / "python")
+    # and its template, whose code folders are named after their resources as sam build names them
+    template = load_template(ROOT / "template.yaml")
+    for logical_id, (key, _) in code_locations(template).items():
+        template["Resources"][logical_id]["Properties"][key] = logical_id
+    (build_dir / "template.yaml").write_text(json.dumps(template))
     # When the benchmark runs with one round of everything
     result = subprocess.run(
         [
@@ -65,13 +70,48 @@ def test_the_json_line_holds_every_figure(bench_run: tuple[list[str], dict[str, 
             assert spread["min"] <= spread["median"] <= spread["max"]
             assert spread["min"] >= 0
     # and each cold start its CPU and wall time, the project's also its ratios to the naive one
-    assert set(figures["cold_start"]["naive"]) == {"cpu_ms", "wall_ms"}
-    for kind in ("project_tracing_off", "project_tracing_on", "project_without_bytecode"):
-        assert set(figures["cold_start"][kind]) == {"cpu_ms", "wall_ms", "cpu_ratio", "wall_ratio"}
+    assert set(figures["cold_start"]) == {
+        "naive",
+        "project_breaker_off",
+        "project_breaker_on",
+        "project_breaker_on_tracing_on",
+        "project_breaker_on_without_bytecode",
+    }
+    assert set(figures["cold_start"]["naive"]) == {
+        "cpu_ms", "wall_ms", "mapping_requests", "batch_cpu_ms"
+    }  # fmt: skip
+    for kind in set(figures["cold_start"]) - {"naive"}:
+        assert set(figures["cold_start"][kind]) == {
+            "cpu_ms", "wall_ms", "cpu_ratio", "wall_ratio", "mapping_requests", "batch_cpu_ms",
+            "batch_cpu_ratio",
+        }  # fmt: skip
+        cold = figures["cold_start"][kind]
+        # the first batch's share is part of the whole (the init's counted in 10 ms ticks)
+        assert 0 <= cold["batch_cpu_ms"]["median"] <= cold["cpu_ms"]["median"]
         assert figures["cold_start"][kind]["cpu_ms"]["median"] > 0
     assert figures["size_bytes"]["function_bytes"] > 0
     assert "botocore" in figures["size_bytes"]["runtime_sdk_distributions"]
     assert set(figures["goals"]) >= {"batch_10_s", "batch_100_s", "cold_start_ratio"}
+
+
+def test_the_breaker_reads_the_stacks_mapping_only_when_on(
+    bench_run: tuple[list[str], dict[str, Any]],
+) -> None:
+    # Given one round of every cold start, When the Lambda API requests each process made are read
+    _, figures = bench_run
+    requests = {
+        kind: cold["mapping_requests"]["median"] for kind, cold in figures["cold_start"].items()
+    }
+    # Then a process with the circuit breaker on found and read the deployed stack's mapping
+    # (one ListEventSourceMappings, whose answer holds the mapping's state), the others made
+    # no request at all
+    assert requests == {
+        "naive": 0,
+        "project_breaker_off": 0,
+        "project_breaker_on": 1,
+        "project_breaker_on_tracing_on": 1,
+        "project_breaker_on_without_bytecode": 1,
+    }
 
 
 def test_sqs_requests_are_counted_for_every_client(
@@ -95,7 +135,9 @@ def test_the_table_comes_before_the_json_line(bench_run: tuple[list[str], dict[s
         "| batch of 10 at 1 ms, s |",
         "| batch of 100 at 1 ms, s |",
         "| SQS requests for a failed batch of 10 |",
-        "| project, tracing on |",
+        "| project, breaker off |",
+        "| project, breaker on |",
+        "| project, breaker on, tracing on |",
         "| layer without it |",
     ):
         assert row in table

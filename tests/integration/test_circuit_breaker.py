@@ -5,11 +5,13 @@ mapping, closing a quiet half-open one), failing open, and off."""
 
 from __future__ import annotations
 
+import gc
 import io
 import json
+import os
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -19,6 +21,8 @@ from botocore.exceptions import ClientError
 from moto.awslambda.models import lambda_backends
 from moto.sqs.models import sqs_backends
 
+import consumer.runtime as runtime_module
+from consumer.app import init_phase
 from consumer.backoff import delay_range_seconds
 from consumer.breaker import BreakerPolicy
 from consumer.runtime import get_runtime
@@ -438,3 +442,145 @@ def test_the_breaker_is_off_without_its_switch_or_its_function(
     monkeypatch.setenv("BREAKER_ENABLED", "true")
     restart(consumer)
     assert get_runtime().breaker is not None
+
+
+class LambdaRequests:
+    """The Lambda API operations the breaker's client makes, in order."""
+
+    def __init__(self) -> None:
+        self.operations: list[str] = []
+
+    def record(self, model: Any, **_: Any) -> None:
+        self.operations.append(model.name)
+
+
+@pytest.fixture
+def lambda_requests(monkeypatch: pytest.MonkeyPatch) -> LambdaRequests:
+    """Records the breaker client's requests from the moment it is made: init's included."""
+    requests = LambdaRequests()
+    made = runtime_module._lambda_client
+
+    def watched() -> Any:
+        client: Any = made()
+        client.meta.events.register("before-call.lambda", requests.record)
+        return client
+
+    monkeypatch.setattr(runtime_module, "_lambda_client", watched)
+    return requests
+
+
+@pytest.fixture
+def unfrozen() -> Iterator[None]:
+    """The init phase freezes the garbage collector's objects: later tests start unfrozen."""
+    yield
+    gc.unfreeze()
+
+
+def test_an_on_demand_init_reads_the_mapping_and_its_first_batch_reads_nothing(
+    consumer: Harness,
+    mapping: Mapping,
+    lambda_requests: LambdaRequests,
+    monkeypatch: pytest.MonkeyPatch,
+    unfrozen: None,
+) -> None:
+    # Given a new on-demand execution environment of the function
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
+    restart(consumer)
+    # When its init phase runs
+    init_phase(os.environ)
+    # Then it found and read the mapping with one request, and froze what it made
+    assert lambda_requests.operations == ["ListEventSourceMappings"]
+    assert gc.get_freeze_count() > 0
+    # When the first batch follows, Then it is delivered without another request
+    response = consumer.invoke(send_batch(consumer, [json.dumps({"n": n}) for n in range(3)]))
+    assert response == {"batchItemFailures": []}
+    assert len(consumer.downstream.requests) == 3
+    assert lambda_requests.operations == ["ListEventSourceMappings"]
+
+
+def test_an_environment_started_while_open_fails_its_first_batch_without_a_call(
+    consumer: Harness,
+    mapping: Mapping,
+    lambda_requests: LambdaRequests,
+    monkeypatch: pytest.MonkeyPatch,
+    unfrozen: None,
+) -> None:
+    # Given an open breaker (the mapping disabled) and a new on-demand environment
+    mapping.disable()
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
+    restart(consumer)
+    # When its init phase runs and the records the pollers had received arrive
+    init_phase(os.environ)
+    with pytest.raises(BatchProcessingError):
+        consumer.invoke(send_batch(consumer, [json.dumps({"n": n}) for n in range(3)]))
+    # Then they are failed without a call, from what the init read
+    assert consumer.downstream.requests == []
+    assert sum(consumer.emitted().metric_values("BreakerShortCircuited")) == 3
+    assert lambda_requests.operations == ["ListEventSourceMappings"]
+
+
+def test_an_environment_started_while_half_open_paces_its_first_batch(
+    consumer: Harness,
+    mapping: Mapping,
+    monkeypatch: pytest.MonkeyPatch,
+    unfrozen: None,
+) -> None:
+    # Given a half-open mapping (3 pollers) and a new on-demand environment
+    mapping.client.update_event_source_mapping(
+        UUID=mapping.uuid, ScalingConfig={"MaximumConcurrency": 3}
+    )
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
+    restart(consumer)
+    init_phase(os.environ)
+    breaker = get_runtime().breaker
+    assert breaker is not None
+    waits: list[float] = []
+    breaker.sleep = waits.append
+    # When its first batch of 5 is delivered
+    consumer.invoke(send_batch(consumer, [json.dumps({"n": n}) for n in range(5)]))
+    # Then 4 calls were held back for the pace
+    assert len(consumer.downstream.requests) == 5
+    assert len(waits) == 4
+
+
+def test_a_provisioned_init_makes_the_client_and_leaves_the_read_to_the_first_batch(
+    consumer: Harness,
+    mapping: Mapping,
+    lambda_requests: LambdaRequests,
+    monkeypatch: pytest.MonkeyPatch,
+    unfrozen: None,
+) -> None:
+    # Given a provisioned environment, whose first batch may come long after its init
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "provisioned-concurrency")
+    made: list[Any] = []
+    monkeypatch.setattr(
+        runtime_module, "_lambda_client", recording(runtime_module._lambda_client, made)
+    )
+    restart(consumer)
+    # When its init phase runs, Then the client is made without a request
+    init_phase(os.environ)
+    assert len(made) == 1
+    assert lambda_requests.operations == []
+    # When the first batch comes, Then it reads the mapping itself
+    consumer.invoke(send_batch(consumer, [json.dumps({"n": 1})]))
+    assert lambda_requests.operations == ["ListEventSourceMappings"]
+    assert len(made) == 1
+
+
+def test_outside_lambda_the_init_phase_builds_nothing(consumer: Harness) -> None:
+    # Given no AWS_LAMBDA_FUNCTION_NAME (a test, a tool)
+    environ = {key: value for key, value in os.environ.items() if key != "AWS_LAMBDA_FUNCTION_NAME"}
+    get_runtime.cache_clear()
+    # When the init phase runs, Then it builds no runtime and freezes nothing
+    init_phase(environ)
+    assert get_runtime.cache_info().currsize == 0
+    assert gc.get_freeze_count() == 0
+
+
+def recording(make: Callable[[], Any], made: list[Any]) -> Callable[[], Any]:
+    def made_and_recorded() -> Any:
+        client = make()
+        made.append(client)
+        return client
+
+    return made_and_recorded
