@@ -3,20 +3,24 @@
 Exit status: 0 when every message was delivered or dead-lettered; 1 when a message was lost;
 3 when none was lost but some were still on the source queue when the run ended (unfinished);
 5 when all were accounted for but a FIFO run delivered a message before an earlier one of its
-group; 2 for invalid flags or parameters; 4 when the deployment failed.
+group; 2 for invalid flags or parameters; 4 when the deployment failed; 130 when interrupted
+(Ctrl-C) before the system was up. Ctrl-C once it is up stops the run early: the reconciliation
+and summary follow as at any other end, what is still queued counted as unfinished (status 3).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, TextIO
 
 from local import log
 from local.deploy import DeployError
 from local.faults import FaultPlan
-from local.system import RunOptions, RunResult, run_local_system
+from local.system import Ready, RunOptions, RunResult, run_local_system
 from local.template import ParameterError
 
 DEFAULTS = RunOptions()
@@ -25,9 +29,11 @@ EXIT_INVALID = 2
 EXIT_UNFINISHED = 3
 EXIT_DEPLOY_FAILED = 4
 EXIT_OUT_OF_ORDER = 5
+# 128 + SIGINT, as a shell reports a command Ctrl-C ended.
+EXIT_INTERRUPTED_STARTING = 130
 
 
-def _number[N: (int, float)](
+def number[N: (int, float)](
     kind: Callable[[str], N], low: N, high: N | None = None
 ) -> Callable[[str], N]:
     def parse(text: str) -> N:
@@ -59,30 +65,30 @@ def _idempotent_delivery(text: str) -> str:
 
 # (flag, RunOptions field, parser, help): one row per flag, so parser and options cannot drift.
 FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
-    ("--messages", "messages", _number(int, 1, 10_000), "messages to send"),
-    ("--failure-rate", "failure_rate", _number(float, 0.0, 1.0),
+    ("--messages", "messages", number(int, 1, 10_000), "messages to send"),
+    ("--failure-rate", "failure_rate", number(float, 0.0, 1.0),
      "fraction of downstream calls answered 503 (drawn per message and attempt)"),
-    ("--outage", "outage_seconds", _number(float, 0.0),
+    ("--outage", "outage_seconds", number(float, 0.0),
      "SECONDS during which the downstream answers 503 to every call"),
-    ("--latency-ms", "latency_ms", _number(int, 0, 60_000), "downstream answer time"),
-    ("--max-receive-count", "max_receive_count", _number(int, 1), "template MaxReceiveCount"),
-    ("--backoff-base", "backoff_base_seconds", _number(int, 0), "template BackoffBaseSeconds"),
-    ("--backoff-jitter", "backoff_jitter_seconds", _number(int, 1),
+    ("--latency-ms", "latency_ms", number(int, 0, 60_000), "downstream answer time"),
+    ("--max-receive-count", "max_receive_count", number(int, 1), "template MaxReceiveCount"),
+    ("--backoff-base", "backoff_base_seconds", number(int, 0), "template BackoffBaseSeconds"),
+    ("--backoff-jitter", "backoff_jitter_seconds", number(int, 1),
      "template BackoffJitterSeconds"),
     ("--seed", "seed", str, "seed of the downstream's failure draws"),
-    ("--downstream-timeout", "downstream_timeout_seconds", _number(int, 1, 55),
+    ("--downstream-timeout", "downstream_timeout_seconds", number(int, 1, 55),
      "template DownstreamTimeoutSeconds: the function's read timeout"),
-    ("--send-rate", "send_rate", _number(float, 0.0),
+    ("--send-rate", "send_rate", number(float, 0.0),
      "messages sent per second (0: all at once)"),
-    ("--poison-fraction", "poison_fraction", _number(float, 0.0, 1.0),
+    ("--poison-fraction", "poison_fraction", number(float, 0.0, 1.0),
      "fraction of the messages whose body is not JSON (dead-lettered by the function)"),
     ("--queue-type", "queue_type", _queue_type,
      "template QueueType: fifo delivers each message group in order"),
     ("--idempotent-delivery", "idempotent_delivery", _idempotent_delivery,
      "template IdempotentDelivery (Enabled: outcomes recorded in the stack's DynamoDB table)"),
-    ("--fifo-groups", "fifo_groups", _number(int, 1, 1000),
+    ("--fifo-groups", "fifo_groups", number(int, 1, 1000),
      "with --queue-type fifo: message groups the messages are spread over"),
-    ("--visibility-timeout", "visibility_timeout_seconds", _number(int, 1, 43_200),
+    ("--visibility-timeout", "visibility_timeout_seconds", number(int, 1, 43_200),
      "override the source queue's VisibilityTimeout after the deploy (at least the function "
      "timeout; default: the template's)"),
 ]  # fmt: skip
@@ -110,22 +116,35 @@ FAULT_FLAGS: list[tuple[str, str, str]] = [
 ]  # fmt: skip
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(
+    defaults: RunOptions = DEFAULTS,
+    prog: str = "make run RUN_ARGS=...",
+    description: str = "Deploy template.yaml into an embedded AWS emulator and run the consumer "
+    "against a demo downstream that fails on demand.",
+    flag_kinds: Mapping[str, Callable[[str], Any]] | None = None,
+) -> argparse.ArgumentParser:
+    """The run's flags; `make up` takes the same ones with its own defaults (and parsers,
+    `flag_kinds` by flag, where its ranges differ)."""
     p = argparse.ArgumentParser(
-        prog="make run RUN_ARGS=...",
-        description="Deploy template.yaml into an embedded AWS emulator and run the consumer "
-        "against a demo downstream that fails on demand.",
+        prog=prog,
+        description=description,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     for flag, field, kind, text in FLAGS:
-        p.add_argument(flag, dest=field, type=kind, default=getattr(DEFAULTS, field), help=text)
+        p.add_argument(
+            flag,
+            dest=field,
+            type=(flag_kinds or {}).get(flag, kind),
+            default=getattr(defaults, field),
+            help=text,
+        )
     faults = p.add_argument_group("fault injection (each a fraction, 0 to 1)")
     for flag, field, text in FAULT_FLAGS:
         faults.add_argument(
             flag,
             dest=f"fault_{field}",
             metavar="F",
-            type=_number(float, 0.0, 1.0),
+            type=number(float, 0.0, 1.0),
             default=0.0,
             help=text,
         )
@@ -136,20 +155,35 @@ def parser() -> argparse.ArgumentParser:
 
 
 def options_from(argv: Sequence[str] | None) -> RunOptions:
-    args = parser().parse_args(argv)
+    return options_of(parser().parse_args(argv))
+
+
+def options_of(args: argparse.Namespace, defaults: RunOptions = DEFAULTS) -> RunOptions:
     plan = FaultPlan(
         **{field: getattr(args, f"fault_{field}") for _, field, _ in FAULT_FLAGS},
         seed=args.fault_seed,
     )
-    return RunOptions(**{field: getattr(args, field) for _, field, _, _ in FLAGS}, faults=plan)
+    return replace(
+        defaults, **{field: getattr(args, field) for _, field, _, _ in FLAGS}, faults=plan
+    )
 
 
-def run_or_exit_status(options: RunOptions, out: TextIO) -> RunResult | int:
+def run_or_exit_status(
+    options: RunOptions,
+    out: TextIO,
+    on_ready: Callable[[Ready], None] | None = None,
+    log_file: Path | None = None,
+) -> RunResult | int:
     """The run's result, or the exit status when the template or the deployment refused it
-    (the error said on standard error). `make run` and `make soak` start the same way."""
-    log.configure(sys.stderr, options.work_dir.parent / "local-run.log")
+    (the error said on standard error). `make run`, `make up` and `make soak` start the same
+    way."""
+    log.configure(sys.stderr, log_file or options.work_dir.parent / "local-run.log")
     try:
-        return run_local_system(options, out)
+        return run_local_system(options, out, on_ready)
+    except KeyboardInterrupt:
+        # Before the system was up (the deploy, the environments' set-up): nothing to reconcile.
+        print("interrupted while starting: nothing was sent", file=sys.stderr)
+        return EXIT_INTERRUPTED_STARTING
     except ParameterError as error:
         print(f"error: the template refuses these parameters: {error}", file=sys.stderr)
         return EXIT_INVALID
@@ -159,7 +193,10 @@ def run_or_exit_status(options: RunOptions, out: TextIO) -> RunResult | int:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    result = run_or_exit_status(options_from(argv), out or sys.stdout)
+    return exit_status(run_or_exit_status(options_from(argv), out or sys.stdout))
+
+
+def exit_status(result: RunResult | int) -> int:
     if isinstance(result, int):
         return result
     if result.lost:
