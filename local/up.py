@@ -26,15 +26,15 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from local import run
 from local.emulator import EMULATOR_CREDENTIALS
 from local.system import WORK_DIR, Ready, RunOptions
 from local.template import ROOT
+from local.up_state import UpState, state_file_path
 
 DEFAULT_PORT = 4599
-STATE_FILE = ROOT / ".local" / "up.json"
 UP_WORK_DIR = WORK_DIR.parent / "local-up"
 # A place to work, not a demo: nothing sent and nothing failing unless asked for.
 UP_DEFAULTS = replace(
@@ -68,7 +68,7 @@ def parser() -> argparse.ArgumentParser:
         default=os.environ.get("DOWNSTREAM_URL") or None,
         help="your own downstream instead of the demo one (DOWNSTREAM_URL)",
     )
-    p.add_argument("--state-file", type=Path, default=STATE_FILE, help=argparse.SUPPRESS)
+    p.add_argument("--state-file", type=Path, default=state_file_path(), help=argparse.SUPPRESS)
     p.add_argument("--work-dir", type=Path, default=UP_WORK_DIR, help=argparse.SUPPRESS)
     return p
 
@@ -147,17 +147,17 @@ def queue_urls(ready: Ready) -> dict[str, str]:
     return urls
 
 
-def state(ready: Ready, urls: dict[str, str]) -> dict[str, Any]:
-    return {
-        "pid": os.getpid(),
-        "endpoint_url": ready.emulator.endpoint_url,
-        "region": ready.emulator.region,
-        "access_key_id": EMULATOR_CREDENTIALS["aws_access_key_id"],
-        "secret_access_key": EMULATOR_CREDENTIALS["aws_secret_access_key"],
-        "stack_name": ready.deployed.stack_name,
-        "queues": urls,
-        "log_dir": str(ready.log_dir),
-    }
+def state(ready: Ready, urls: dict[str, str]) -> UpState:
+    return UpState(
+        pid=os.getpid(),
+        endpoint_url=ready.emulator.endpoint_url,
+        region=ready.emulator.region,
+        access_key_id=EMULATOR_CREDENTIALS["aws_access_key_id"],
+        secret_access_key=EMULATOR_CREDENTIALS["aws_secret_access_key"],
+        stack_name=ready.deployed.stack_name,
+        queues=urls,
+        log_dir=str(ready.log_dir),
+    )
 
 
 def _remove_own(state_file: Path) -> None:
@@ -187,7 +187,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     def on_ready(ready: Ready) -> None:
         urls = queue_urls(ready)
         state_file.parent.mkdir(parents=True, exist_ok=True)
-        state_file.write_text(json.dumps(state(ready, urls), indent=2) + "\n")
+        state_file.write_text(state(ready, urls).to_json())
         for line in ready_lines(ready, urls, ready.log_dir):
             print(line, file=out)
         out.flush()
