@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from local import up_state
-from local.system import WORK_DIR
+from local.template import ROOT
 
-LOG_DIRS = (WORK_DIR / "logs", WORK_DIR.parent / "local-up" / "logs")
+# make run's and make up's work folders (local.system.WORK_DIR, local.up.UP_WORK_DIR); not
+# imported from there, which would need the function's code on the path.
+LOG_DIRS = (ROOT / ".aws-sam" / "local-run" / "logs", ROOT / ".aws-sam" / "local-up" / "logs")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Keys every Powertools record carries, left off the readable line (--json keeps them).
 COMMON_KEYS = frozenset(
