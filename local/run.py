@@ -151,6 +151,9 @@ def parser(
     faults.add_argument(
         "--fault-seed", dest="fault_seed", default=DEFAULTS.faults.seed, help="seed of the faults"
     )
+    # Where the build is read and the run's files go: the end-to-end tests' own folders.
+    p.add_argument("--build-dir", type=Path, default=defaults.build_dir, help=argparse.SUPPRESS)
+    p.add_argument("--work-dir", type=Path, default=defaults.work_dir, help=argparse.SUPPRESS)
     return p
 
 
@@ -164,7 +167,11 @@ def options_of(args: argparse.Namespace, defaults: RunOptions = DEFAULTS) -> Run
         seed=args.fault_seed,
     )
     return replace(
-        defaults, **{field: getattr(args, field) for _, field, _, _ in FLAGS}, faults=plan
+        defaults,
+        **{field: getattr(args, field) for _, field, _, _ in FLAGS},
+        faults=plan,
+        build_dir=args.build_dir,
+        work_dir=args.work_dir,
     )
 
 

@@ -69,8 +69,6 @@ def parser() -> argparse.ArgumentParser:
         help="your own downstream instead of the demo one (DOWNSTREAM_URL)",
     )
     p.add_argument("--state-file", type=Path, default=state_file_path(), help=argparse.SUPPRESS)
-    p.add_argument("--work-dir", type=Path, default=UP_WORK_DIR, help=argparse.SUPPRESS)
-    p.add_argument("--build-dir", type=Path, default=UP_DEFAULTS.build_dir, help=argparse.SUPPRESS)
     return p
 
 
@@ -177,8 +175,6 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         run.options_of(args, UP_DEFAULTS),
         port=args.port,
         downstream_url=args.downstream_url,
-        work_dir=args.work_dir,
-        build_dir=args.build_dir,
     )
     problem = port_problem(args.port)
     if problem is not None:

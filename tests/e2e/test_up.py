@@ -229,3 +229,44 @@ def test_a_port_in_use_is_refused_with_how_to_pick_another(
     assert f"port {port} is in use" in error
     assert "UP_PORT=" in error
     assert "--port" in error
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_make_run_prints_the_reconciliation_so_far(built: Path, tmp_path: Path) -> None:
+    # Given make run with every downstream call failing and retries at least 32 s away
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "local.run",
+            "--messages", "4", "--failure-rate", "1", "--outage", "0", "--latency-ms", "0",
+            "--backoff-base", "30", "--max-receive-count", "10",
+            "--build-dir", str(built), "--work-dir", str(tmp_path / "work"),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": "functions"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    lines: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
+    run = Up(process, lines, [], tmp_path / "unused.json")
+    try:
+        # When Ctrl-C comes once all four wait out their backoff
+        run.read_until(lambda line: "waiting_backoff=4 " in line, START_LIMIT_SECONDS)
+        process.send_signal(signal.SIGINT)
+        printed = run.read_until(lambda line: line.startswith("summary: "), STOP_LIMIT_SECONDS)
+        status = process.wait(timeout=STOP_LIMIT_SECONDS)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    errors = process.stderr.read() if process.stderr else ""
+
+    # Then the reconciliation follows: nothing lost, the four unfinished, exit status 3
+    summary = dict(re.findall(r"(\w+)=([\d.]+)", printed[-1]))
+    assert {key: summary[key] for key in ("sent", "delivered", "lost", "unfinished")} == {
+        "sent": "4", "delivered": "0", "lost": "0", "unfinished": "4",
+    }  # fmt: skip
+    assert any("interrupted (Ctrl-C)" in line for line in printed)
+    assert status == 3
+    assert "Traceback" not in errors
