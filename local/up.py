@@ -105,7 +105,9 @@ def ready_lines(ready: Ready, queue_urls: dict[str, str], log_dir: Path) -> list
         f"AWS_SECRET_ACCESS_KEY={EMULATOR_CREDENTIALS['aws_secret_access_key']} "
         f"AWS_DEFAULT_REGION={ready.emulator.region}"
     )
-    # The AWS CLI's form: aws sqs send-message --queue-url URL --message-body TEXT.
+    # The AWS CLI's form (aws-cli's awscli/examples/sqs/send-message.rst): aws sqs send-message
+    # --queue-url URL --message-body TEXT. The CLI and the SDKs take the endpoint from
+    # AWS_ENDPOINT_URL ("Service-specific endpoints", AWS SDKs and Tools Reference Guide).
     send = (
         f"aws sqs send-message --queue-url {shlex.quote(source)} "
         f"--message-body {shlex.quote(json.dumps({'hello': 'world'}))}"
