@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from local.demo_downstream import Call, DemoDownstream, FailurePlan, SlowAnswers
 from local.deploy import DeployedStack, deploy
 from local.emulator import Emulator, endpoint_override_note, running_emulator
-from local.enqueued import EnqueuedMessages, recording
+from local.enqueued import EnqueuedMessages, recording, removals
 from local.event_source_mapping import (
     BatchReport,
     MappingSettings,
@@ -138,6 +138,8 @@ class RunResult:
     out_of_order: tuple[str, ...] = ()
     # Stopped by Ctrl-C (SIGINT) rather than by an idle queue or the deadline.
     interrupted: bool = False
+    # Messages removed from the DLQ while the system was up (make redrive ENV=local).
+    removed_from_dlq: int = 0
 
     @property
     def lost(self) -> int:
@@ -202,7 +204,6 @@ def run_local_system(
         mapping_poller = SqsEventSourceMapping(
             sqs, settings, pool, on_batch=batches.append, faults=environment_faults
         )
-        work = _work(options, deployed, function, settings, visibility_timeout)
         sender = _Sender(
             sqs,
             settings.queue_url,
@@ -213,6 +214,7 @@ def run_local_system(
         )
         with (
             recording(settings.queue_url) as enqueued,
+            removals(deployed.outputs["DeadLetterQueueUrl"]) as removed_from_dlq,
             downstream.serving() if options.downstream_url is None else contextlib.nullcontext(),
             _interruptible() as interrupted,
         ):
@@ -232,7 +234,9 @@ def run_local_system(
                     enqueued=enqueued,
                     batches=batches,
                     started=started,
-                    work=work if not options.until_interrupted else None,
+                    work=None
+                    if options.until_interrupted
+                    else _work(options, deployed, function, settings, visibility_timeout),
                     interrupted=interrupted,
                     out=out,
                     samples=queue_samples,
@@ -241,7 +245,9 @@ def run_local_system(
                 sender.stop()
                 mapping_poller.stop()
                 pool.shutdown()
-            dead_letters = _drain(sqs, deployed.outputs["DeadLetterQueueUrl"])
+            # Those removed from the DLQ while up first: the drain itself deletes from a FIFO one.
+            redriven = [DeadLetter(m) for m in removed_from_dlq.original_ids()]
+            dead_letters = redriven + _drain(sqs, deployed.outputs["DeadLetterQueueUrl"])
             on_source_queue = emulator.message_ids_on_queue(settings.queue_url)
             recorded_outcomes = _recorded_outcomes(emulator, deployed)
     calls = downstream.calls()
@@ -267,6 +273,7 @@ def run_local_system(
         out_of_order=out_of_group_order(groups, calls),
         recorded_outcomes=recorded_outcomes,
         interrupted=interrupted.is_set(),
+        removed_from_dlq=len(redriven),
     )
     _print_reconciliation(result, out)
     return result
@@ -701,6 +708,12 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
         print(
             "  faults         "
             + " ".join(f"{kind}={count}" for kind, count in sorted(injected.items())),
+            file=out,
+        )
+    if result.removed_from_dlq:
+        print(
+            f"  redriven       {result.removed_from_dlq:4d}  removed from the DLQ while up "
+            "(make redrive: each back on the source queue as a new message, counted in sent)",
             file=out,
         )
     if result.interrupted:

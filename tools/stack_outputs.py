@@ -51,14 +51,17 @@ class StackOutputs:
         return outputs[output_key]
 
     def _stack_name(self) -> str:
+        if self._args.config_env == LOCAL_ENV and not self._args.stack_name:
+            return require_running().stack_name
         return str(self._args.stack_name or stack_name_from_samconfig(self._args.config_env))
 
     def _read(self) -> dict[str, str]:
-        if self._outputs is None and self._args.config_env == LOCAL_ENV:
-            # The URLs the running emulator answers on its endpoint, not the outputs' AWS ones.
-            self._outputs = dict(require_running().queues)
         if self._outputs is None:
             cloudformation: Any = self._session.client("cloudformation")
             [stack] = cloudformation.describe_stacks(StackName=self._stack_name())["Stacks"]
             self._outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+            if self._args.config_env == LOCAL_ENV:
+                # The queue URLs the running emulator answers on its endpoint, not the
+                # outputs' AWS-shaped ones.
+                self._outputs.update(require_running().queues)
         return self._outputs

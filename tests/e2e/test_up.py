@@ -193,18 +193,36 @@ def test_clients_outside_are_served_and_ctrl_c_reconciles_them(up: Up) -> None:
     assert all(f" {hello} " in line for line in logged.splitlines())
     assert any(line.split(f" {hello} ")[1].startswith("delivered") for line in logged.splitlines())
 
-    # When Ctrl-C (SIGINT) comes
+    # When make redrive ENV=local moves the poison one back (a new message, dead-lettered again)
+    redriven = subprocess.run(
+        [
+            sys.executable, "-m", "tools.redrive", "--config-env", "local",
+            "--only", "messages", "--method", "copy", "--limit", "1",
+        ],
+        cwd=ROOT, env=up.env(), capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "moved=1 " in redriven
+    wait_for(
+        lambda: depth(sqs, source_url) == (0, 1) and sum(depth(sqs, dlq_url)) == 1,
+        SETTLE_LIMIT_SECONDS,
+        "the redriven copy dead-lettered again",
+    )
+
+    # And Ctrl-C (SIGINT) comes
     up.process.send_signal(signal.SIGINT)
     printed = up.read_until(lambda line: line.startswith("summary: "), STOP_LIMIT_SECONDS)
     status = up.process.wait(timeout=STOP_LIMIT_SECONDS)
     errors = up.process.stderr.read() if up.process.stderr else ""
 
-    # Then the summary counts every message sent from outside: the waiting one unfinished
+    # Then the summary counts every message sent from outside, the redriven copy too: the
+    # poison one and its copy dead-lettered (the first since redriven), the waiting one
+    # unfinished
     summary = dict(re.findall(r"(\w+)=([\d.]+)", printed[-1]))
     counted = ("sent", "delivered", "dead_lettered", "lost", "unfinished")
     assert {key: summary[key] for key in counted} == {
-        "sent": "5", "delivered": "3", "dead_lettered": "1", "lost": "0", "unfinished": "1",
+        "sent": "6", "delivered": "3", "dead_lettered": "2", "lost": "0", "unfinished": "1",
     }  # fmt: skip
+    assert any(line.split() == ["redriven", "1", *line.split()[2:]] for line in printed)
     unfinished = [line for line in printed if line.strip().startswith("unfinished")]
     assert unfinished
     assert retried in unfinished[-1]

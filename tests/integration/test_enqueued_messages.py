@@ -5,7 +5,7 @@ from __future__ import annotations
 import boto3
 from moto import mock_aws
 
-from local.enqueued import recording
+from local.enqueued import recording, removals
 
 
 @mock_aws
@@ -42,3 +42,23 @@ def test_a_fifo_duplicate_that_sqs_does_not_enqueue_is_not_recorded() -> None:
             )
     # Then one message entered the queue, and one is recorded
     assert len(enqueued) == 1
+
+
+@mock_aws
+def test_messages_removed_from_the_dead_letter_queue_are_recorded_by_their_original_id() -> None:
+    # Given a DLQ holding a function's copy (naming its original) and a message SQS moved there
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+    sqs.send_message(
+        QueueUrl=dlq,
+        MessageBody="copy",
+        MessageAttributes={"SourceMessageId": {"DataType": "String", "StringValue": "orig-1"}},
+    )
+    moved = sqs.send_message(QueueUrl=dlq, MessageBody="moved")["MessageId"]
+    with removals(dlq) as removed:
+        # When a redrive receives and deletes them both (one of them twice)
+        received = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
+        for message in [*received, received[0]]:
+            sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
+    # Then each is recorded once, by the id of the message that was dead-lettered
+    assert sorted(removed.original_ids()) == sorted(["orig-1", moved])
