@@ -24,6 +24,7 @@ SEND_ARGS ?=
 DLQ_ARGS ?=
 REDRIVE_ARGS ?=
 SCHEDULE_ARGS ?=
+INVOKE_ARGS ?=
 SOAK_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -81,11 +82,11 @@ deploy-guided: build ## sam deploy --guided: the first deployment, prompting for
 deploy: build ## sam deploy --config-env $(ENV) (make deploy ENV=prod)
 	$(BIN)/sam deploy --config-env $(ENV)
 
-run: build ## the whole system locally: emulator, function, demo downstream (RUN_ARGS="--help")
-	PYTHONPATH=functions $(BIN)/python -m local.run $(RUN_ARGS)
+run: build ## the whole system locally: emulator, function, demo downstream; ENV=prod applies samconfig's overrides (RUN_ARGS="--help")
+	PYTHONPATH=functions $(BIN)/python -m local.run --config-env $(ENV) $(RUN_ARGS)
 
-up: build ## the local system on 127.0.0.1:4599 (UP_PORT) until Ctrl-C, for your own clients (UP_ARGS="--help")
-	PYTHONPATH=functions $(BIN)/python -m local.up --port $(UP_PORT) $(UP_ARGS)
+up: build ## the local system on 127.0.0.1:4599 (UP_PORT) until Ctrl-C, for your own clients; ENV as make run (UP_ARGS="--help")
+	PYTHONPATH=functions $(BIN)/python -m local.up --config-env $(ENV) --port $(UP_PORT) $(UP_ARGS)
 
 logs: $(STAMP) ## the function's logs of make up (followed) or the last make run (LOGS_ARGS="--message-id ID --level WARNING")
 	@$(BIN)/python -m local.logs $(LOGS_ARGS)
@@ -93,8 +94,12 @@ logs: $(STAMP) ## the function's logs of make up (followed) or the last make run
 soak: build ## 5,000 messages under every fault, judged: nothing lost, duplicates explained (SOAK_ARGS="--help")
 	PYTHONPATH=functions $(BIN)/python -m local.soak $(SOAK_ARGS)
 
-invoke: build ## one invocation of the built function with EVENT, against the embedded emulator
-	PYTHONPATH=functions $(BIN)/python -m local.invoke $(EVENT)
+# Standard output is the function's response JSON only (`make -s invoke | jq .`): the venv's and
+# sam build's output and make's own echo go to standard error, as for make bench.
+invoke: ## one invocation of the built function with EVENT; ENV=prod, INVOKE_ARGS="--parameter-overrides K=V ..." (--help)
+	@$(MAKE) --no-print-directory venv >&2
+	@$(BIN)/sam build >&2
+	@PYTHONPATH=functions $(BIN)/python -m local.invoke $(EVENT) --config-env $(ENV) $(INVOKE_ARGS)
 
 send: $(STAMP) ## send messages to the stack of ENV's samconfig section, AWS_ENDPOINT_URL, or make up's (ENV=local)
 	$(BIN)/python -m local.send --config-env $(ENV) $(SEND_ARGS)

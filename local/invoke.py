@@ -2,17 +2,30 @@
 
 The stack is deployed into the embedded emulator, the demo downstream answers (bodies with
 {"simulate": ...} as they ask, 200 otherwise), and the event runs once in the same Lambda-like
-execution environment `make run` uses. The function's log goes to standard error, the response to
-standard output; the exit status is 1 when the invocation failed.
+execution environment `make run` uses.
+
+Template parameters, from lowest to highest precedence: the template's defaults, the
+parameter_overrides of samconfig.toml's [ENV.deploy.parameters] (--config-env ENV; make invoke
+ENV=prod), then --parameter-overrides (as `sam local invoke --parameter-overrides` takes them).
+The function calls the demo downstream unless --parameter-overrides DownstreamUrl=... or the
+environment variable DOWNSTREAM_URL names another; ENV's DownstreamUrl (the deployed stack's real
+service) is never called from here.
+
+Standard output is the function's response JSON and nothing else (`make invoke | jq .`); the
+function's log and every other line go to standard error. Exit status: 0 when the invocation
+succeeded, 1 when it failed or the event file is missing or not JSON, 2 for invalid arguments
+(flags, ENV, overrides the template refuses).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
@@ -22,18 +35,38 @@ from local.deploy import DeployError, deploy
 from local.emulator import endpoint_override_note, running_emulator
 from local.execution_environment import ExecutionEnvironment, FunctionSpec, Invocation, Setup
 from local.function_code import install_code
+from local.samconfig import (
+    SAMCONFIG,
+    AppliedOverrides,
+    SamconfigError,
+    check_names,
+    deploy_overrides,
+    describe,
+    parse_parameter_overrides,
+)
 from local.system import STACK_NAME
-from local.template import BUILD_DIR
+from local.template import BUILD_DIR, SOURCE_TEMPLATE, ParameterError, load_template
+
+EXIT_FAILED = 1
+EXIT_INVALID = 2
 
 
-def invoke_once(event_path: Path, build_dir: Path, work_dir: Path, log_out: TextIO) -> Invocation:
+def invoke_once(
+    event_path: Path,
+    build_dir: Path,
+    work_dir: Path,
+    log_out: TextIO,
+    parameters: Mapping[str, str] | None = None,
+) -> Invocation:
+    """Deploy with these parameter values and invoke once; without a DownstreamUrl among them
+    the demo downstream answers."""
     event = json.loads(event_path.read_text())
     note = endpoint_override_note()
     if note is not None:
         print(f"note: {note}", file=log_out)
-    downstream = DemoDownstream(FailurePlan())
-    with running_emulator() as emulator, downstream.serving():
-        deployed = deploy(emulator, build_dir, STACK_NAME, {"DownstreamUrl": downstream.url})
+    parameters = dict(parameters or {})
+    with _downstream(parameters, log_out) as url, running_emulator() as emulator:
+        deployed = deploy(emulator, build_dir, STACK_NAME, {**parameters, "DownstreamUrl": url})
         code = install_code(emulator, deployed, work_dir / "code")
         setup = Setup(
             FunctionSpec.from_configuration(deployed.function),
@@ -50,25 +83,120 @@ def invoke_once(event_path: Path, build_dir: Path, work_dir: Path, log_out: Text
     return invocation
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    out = out or sys.stdout
-    parser = argparse.ArgumentParser(prog="make invoke EVENT=...", description=__doc__)
-    parser.add_argument(
+@contextmanager
+def _downstream(parameters: Mapping[str, str], log_out: TextIO) -> Iterator[str]:
+    """The URL the function calls: the parameters' DownstreamUrl, or the demo downstream's
+    while it serves."""
+    if "DownstreamUrl" in parameters:
+        print(f"downstream: {parameters['DownstreamUrl']}", file=log_out)
+        yield parameters["DownstreamUrl"]
+        return
+    downstream = DemoDownstream(FailurePlan())
+    with downstream.serving():
+        print(f"downstream: {downstream.url} (the demo downstream)", file=log_out)
+        yield downstream.url
+
+
+def parameters_from(
+    config_env: str | None,
+    overrides: Sequence[str],
+    own_downstream_url: str | None,
+    samconfig: Path = SAMCONFIG,
+) -> tuple[dict[str, str], list[str]]:
+    """The parameter values to deploy with (template defaults < ENV < --parameter-overrides)
+    and the lines that say where they came from; SamconfigError when they cannot be used."""
+    names = load_template(SOURCE_TEMPLATE)["Parameters"]
+    try:
+        given = parse_parameter_overrides(list(overrides))
+    except SamconfigError as error:
+        raise SamconfigError(f"--parameter-overrides: {error}") from None
+    check_names(given, names, "--parameter-overrides")
+    values: dict[str, str] = {}
+    lines: list[str] = []
+    if config_env is not None:
+        env = deploy_overrides(config_env, samconfig)
+        check_names(env.values, names, env.source)
+        replaced: dict[str, str] = {}
+        for name, value in env.values.items():
+            if name == "DownstreamUrl":
+                replaced[name] = "the deployed stack's service is not called from here"
+            elif name in given:
+                replaced[name] = "--parameter-overrides given"
+            else:
+                values[name] = value
+        lines.append(AppliedOverrides(config_env, dict(values), replaced).line())
+    if given:
+        lines.append(f"--parameter-overrides: {describe(given)}")
+    values |= given
+    if "DownstreamUrl" not in values and own_downstream_url:
+        values["DownstreamUrl"] = own_downstream_url
+        lines.append(f"DOWNSTREAM_URL: {own_downstream_url}")
+    return values, lines
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="make invoke EVENT=... INVOKE_ARGS=...",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
         "event", type=Path, help="a JSON event file, e.g. events/sqs-single-success.json"
     )
-    args = parser.parse_args(argv)
+    p.add_argument(
+        "--config-env",
+        metavar="ENV",
+        help="samconfig.toml environment whose [ENV.deploy.parameters] parameter_overrides "
+        "apply (make invoke ENV=prod); its DownstreamUrl is not called",
+    )
+    p.add_argument(
+        "--build-dir",
+        type=Path,
+        default=BUILD_DIR,
+        help="sam build's output to invoke (default: .aws-sam/build, where make invoke builds)",
+    )
+    p.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help='template parameters, as sam local invoke takes them: Key=Value Key2="v a l"; '
+        "they win over ENV's; DownstreamUrl=http://127.0.0.1:PORT/... makes the function call "
+        "that URL instead of the demo downstream",
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    p = parser()
+    args = p.parse_args(argv)
     if not args.event.is_file():
-        parser.error(f"event file {args.event} not found")
+        p.error(f"event file {args.event} not found")
     log.configure(sys.stderr)
     try:
+        parameters, lines = parameters_from(
+            args.config_env, args.parameter_overrides, os.environ.get("DOWNSTREAM_URL")
+        )
+    except SamconfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    for line in lines:
+        print(line, file=sys.stderr)
+    try:
         with tempfile.TemporaryDirectory(prefix="local-invoke-") as work_dir:
-            invocation = invoke_once(args.event, BUILD_DIR, Path(work_dir), sys.stderr)
+            invocation = invoke_once(
+                args.event, args.build_dir, Path(work_dir), sys.stderr, parameters
+            )
     except json.JSONDecodeError as error:
         print(f"error: {args.event} is not a JSON event: {error}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
+    except ParameterError as error:
+        print(f"error: the template refuses these parameters: {error}", file=sys.stderr)
+        return EXIT_INVALID
     except DeployError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     print(
         f"invocation {invocation.request_id}: {invocation.outcome} "
         f"in {invocation.duration_seconds * 1000:.0f} ms",
@@ -76,7 +204,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     )
     print(json.dumps(invocation.response if invocation.succeeded else invocation.error, indent=2),
           file=out)  # fmt: skip
-    return 0 if invocation.succeeded else 1
+    return 0 if invocation.succeeded else EXIT_FAILED
 
 
 if __name__ == "__main__":

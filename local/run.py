@@ -1,5 +1,11 @@
 """`make run`: the whole system locally, ending with a reconciliation and its summary line.
 
+Template parameters come, from lowest to highest precedence, from the template's defaults, the
+parameter_overrides of samconfig.toml's [ENV.deploy.parameters] (--config-env ENV; make run
+ENV=prod), and this run's own flags: a flag given on the command line wins over ENV, a flag left
+at its demo default gives way to ENV. ENV's DownstreamUrl is never called: the demo downstream
+answers instead, as the run reconciles what it received.
+
 Exit status: 0 when every message was delivered or dead-lettered; 1 when a message was lost;
 3 when none was lost but some were still on the source queue when the run ended (unfinished);
 5 when all were accounted for but a FIFO run delivered a message before an earlier one of its
@@ -12,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -20,8 +26,16 @@ from typing import Any, TextIO
 from local import log
 from local.deploy import DeployError
 from local.faults import FaultPlan
-from local.system import Ready, RunOptions, RunResult, run_local_system
-from local.template import ParameterError
+from local.samconfig import (
+    SAMCONFIG,
+    AppliedOverrides,
+    EnvOverrides,
+    SamconfigError,
+    check_names,
+    deploy_overrides,
+)
+from local.system import FIELD_PARAMETERS, Ready, RunOptions, RunResult, run_local_system
+from local.template import SOURCE_TEMPLATE, ParameterError, load_template
 
 DEFAULTS = RunOptions()
 EXIT_LOST = 1
@@ -130,6 +144,14 @@ def parser(
         description=description,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    p.add_argument(
+        "--config-env",
+        metavar="ENV",
+        help="samconfig.toml environment whose [ENV.deploy.parameters] parameter_overrides "
+        "apply, as `sam deploy --config-env ENV` would (make run ENV=prod). Precedence: the "
+        "template's defaults < ENV's overrides < the flags given here (a flag left at its "
+        "default gives way to ENV); ENV's DownstreamUrl is replaced by the demo downstream",
+    )
     for flag, field, kind, text in FLAGS:
         p.add_argument(
             flag,
@@ -157,21 +179,104 @@ def parser(
     return p
 
 
-def options_from(argv: Sequence[str] | None) -> RunOptions:
-    return options_of(parser().parse_args(argv))
+def options_from(argv: Sequence[str] | None, samconfig: Path = SAMCONFIG) -> RunOptions:
+    """The run's options; invalid flags, an unknown ENV or overrides the template cannot take
+    end the program with status 2 and a message saying why."""
+    p = parser()
+    return options_of(p, p.parse_args(argv), argv, parser, samconfig=samconfig)
 
 
-def options_of(args: argparse.Namespace, defaults: RunOptions = DEFAULTS) -> RunOptions:
+def options_of(
+    p: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    argv: Sequence[str] | None,
+    fresh_parser: Callable[[], argparse.ArgumentParser],
+    *,
+    defaults: RunOptions = DEFAULTS,
+    samconfig: Path = SAMCONFIG,
+    downstream: str = "the demo downstream answers instead",
+) -> RunOptions:
+    """The options `args` (parsed by `p`) give over `defaults`, with ENV's overrides laid under
+    the flags given (`fresh_parser` makes another parser like `p`: `make up` shares this with
+    its own)."""
     plan = FaultPlan(
         **{field: getattr(args, f"fault_{field}") for _, field, _ in FAULT_FLAGS},
         seed=args.fault_seed,
     )
-    return replace(
+    options = replace(
         defaults,
         **{field: getattr(args, field) for _, field, _, _ in FLAGS},
         faults=plan,
         build_dir=args.build_dir,
         work_dir=args.work_dir,
+    )
+    if args.config_env is None:
+        return options
+    try:
+        return with_config_env(
+            options,
+            flags_given(fresh_parser(), argv),
+            deploy_overrides(args.config_env, samconfig),
+            downstream,
+        )
+    except SamconfigError as error:
+        p.exit(EXIT_INVALID, f"error: {error}\n")
+
+
+_NOT_GIVEN = object()
+
+
+def flags_given(p: argparse.ArgumentParser, argv: Sequence[str] | None) -> set[str]:
+    """The RunOptions fields whose flags `argv` gives (`p`, a fresh parser with the run's
+    flags, gets sentinel defaults: argparse leaves a default in place only for a flag not given)."""
+    p.set_defaults(**{field: _NOT_GIVEN for _, field, _, _ in FLAGS})
+    args = p.parse_args(argv)
+    return {field for _, field, _, _ in FLAGS if getattr(args, field) is not _NOT_GIVEN}
+
+
+def with_config_env(
+    options: RunOptions,
+    given: Collection[str],
+    overrides: EnvOverrides,
+    downstream: str = "the demo downstream answers instead",
+) -> RunOptions:
+    """The options with ENV's overrides laid under the run's flags: an override of a parameter
+    a flag sets becomes that flag's value unless the flag was given (`given`: RunOptions
+    fields); the others are deployed as they are; DownstreamUrl is replaced (`downstream` says
+    by what). A start that shares the run's flags (`make up`) applies ENV through it too.
+    SamconfigError when an override names no parameter of the template or a value the flag
+    refuses."""
+    check_names(overrides.values, load_template(SOURCE_TEMPLATE)["Parameters"], overrides.source)
+    flags = {field: (flag, kind) for flag, field, kind, _ in FLAGS}
+    fields = {name: field for field, name in FIELD_PARAMETERS.items()}
+    chosen: dict[str, Any] = {}
+    template_parameters: dict[str, str] = {}
+    applied: dict[str, str] = {}
+    replaced: dict[str, str] = {}
+    for name, value in overrides.values.items():
+        field = fields.get(name)
+        if name == "DownstreamUrl":
+            replaced[name] = downstream
+        elif field is None:
+            template_parameters[name] = applied[name] = value
+        elif field in given:
+            flag, _ = flags[field]
+            replaced[name] = f"{flag} {getattr(options, field)} given"
+        else:
+            flag, kind = flags[field]
+            try:
+                chosen[field] = kind(value)
+            except argparse.ArgumentTypeError as error:
+                raise SamconfigError(
+                    f"{overrides.source}: {name}={value!r} is not a value the run takes "
+                    f"for {flag}: {error}"
+                ) from None
+            applied[name] = value
+    return replace(
+        options,
+        **chosen,
+        template_parameters={**options.template_parameters, **template_parameters},
+        config_env=AppliedOverrides(overrides.env, applied, replaced),
     )
 
 

@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TextIO
@@ -31,6 +31,7 @@ from local.function_code import install_code
 from local.progress import ProgressDisplay, Snapshot
 from local.reconciliation import DeadLetter, Reconciliation, out_of_group_order, reconcile
 from local.run_deadline import RunWork, deadline_seconds, policy_from_parameters
+from local.samconfig import AppliedOverrides
 from local.send import fifo_group, generated_bodies, send_bodies
 from local.template import BUILD_DIR, ROOT, ParameterError
 
@@ -38,6 +39,15 @@ logger = logging.getLogger(__name__)
 
 STACK_NAME = "sqs-backoff-consumer"
 WORK_DIR = ROOT / ".aws-sam" / "local-run"
+# RunOptions field -> the template parameter it sets (DownstreamUrl is always the downstream's).
+FIELD_PARAMETERS = {
+    "downstream_timeout_seconds": "DownstreamTimeoutSeconds",
+    "max_receive_count": "MaxReceiveCount",
+    "backoff_base_seconds": "BackoffBaseSeconds",
+    "backoff_jitter_seconds": "BackoffJitterSeconds",
+    "queue_type": "QueueType",
+    "idempotent_delivery": "IdempotentDelivery",
+}
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,10 @@ class RunOptions:
     fifo_groups: int = 4
     # Template parameter IdempotentDelivery (Enabled or Disabled).
     idempotent_delivery: str = "Disabled"
+    # Values of template parameters the run has no field for (samconfig ENV's overrides).
+    template_parameters: Mapping[str, str] = field(default_factory=dict)
+    # What samconfig ENV contributed, printed before the deploy (None: no ENV was asked for).
+    config_env: AppliedOverrides | None = None
     build_dir: Path = BUILD_DIR
     work_dir: Path = WORK_DIR
     stack_name: str = STACK_NAME
@@ -84,13 +98,9 @@ class RunOptions:
 
     def parameter_overrides(self, downstream_url: str) -> dict[str, Any]:
         return {
+            **self.template_parameters,
             "DownstreamUrl": downstream_url,
-            "DownstreamTimeoutSeconds": self.downstream_timeout_seconds,
-            "MaxReceiveCount": self.max_receive_count,
-            "BackoffBaseSeconds": self.backoff_base_seconds,
-            "BackoffJitterSeconds": self.backoff_jitter_seconds,
-            "QueueType": self.queue_type,
-            "IdempotentDelivery": self.idempotent_delivery,
+            **{name: getattr(self, field) for field, name in FIELD_PARAMETERS.items()},
         }
 
     def bodies(self) -> list[str]:
@@ -173,7 +183,7 @@ def run_local_system(
     )
     downstream_url = options.downstream_url or downstream.url
     sqs_faults = SqsFaults(options.faults, fault_log) if options.faults.any else None
-    _print_endpoint_note(out)
+    _print_start(options, out)
     with running_emulator(
         port=options.port, layer=sqs_faults.wrap if sqs_faults else None
     ) as emulator:
@@ -310,7 +320,10 @@ def _acknowledged(options: RunOptions, batches: list[BatchReport]) -> list[str] 
     return [message_id for batch in batches for message_id in batch.outcome.delete]
 
 
-def _print_endpoint_note(out: TextIO) -> None:
+def _print_start(options: RunOptions, out: TextIO) -> None:
+    """What samconfig ENV contributed, and why AWS_ENDPOINT_URL is not used, before the rest."""
+    if options.config_env is not None:
+        print(options.config_env.line(), file=out)
     note = endpoint_override_note()
     if note is not None:
         print(f"note       {note}", file=out)

@@ -172,9 +172,16 @@ def _remove_own(state_file: Path) -> None:
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    # What replaces ENV's DownstreamUrl, said in the ENV line.
+    downstream = (
+        f"{args.downstream_url} (DOWNSTREAM_URL) instead"
+        if args.downstream_url
+        else "the demo downstream answers instead"
+    )
     options = replace(
-        run.options_of(args, UP_DEFAULTS),
+        run.options_of(p, args, argv, parser, defaults=UP_DEFAULTS, downstream=downstream),
         port=args.port,
         downstream_url=args.downstream_url,
     )
