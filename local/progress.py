@@ -23,14 +23,21 @@ class Snapshot:
     downstream_by_status: Mapping[int, int]
     # Hidden on the source queue: in an invocation or waiting out a backoff.
     in_flight: int = 0
+    # False with the user's own downstream, whose answers the local system does not see.
+    downstream_observed: bool = True
 
     def render(self) -> str:
         statuses = " ".join(f"{s}={n}" for s, n in sorted(self.downstream_by_status.items()))
         return (
             f"[{self.elapsed_seconds:5.1f}s] sent={self.sent} delivered={self.delivered} "
             f"processing={self.processing} waiting_backoff={self.waiting_backoff} "
-            f"| {self.queues()} | downstream {statuses or 'no calls yet'}"
+            f"| {self.queues()} | downstream {self._downstream(statuses)}"
         )
+
+    def _downstream(self, statuses: str) -> str:
+        if not self.downstream_observed:
+            return "yours (its answers not seen here)"
+        return statuses or "no calls yet"
 
     def queues(self) -> str:
         """The queues' state as SQS counts it (ApproximateNumberOfMessages and

@@ -150,6 +150,8 @@ class RunResult:
     interrupted: bool = False
     # Messages removed from the DLQ while the system was up (make redrive ENV=local).
     removed_from_dlq: int = 0
+    # False with the user's own downstream: delivered means reported done by the function.
+    downstream_observed: bool = True
 
     @property
     def lost(self) -> int:
@@ -284,6 +286,7 @@ def run_local_system(
         recorded_outcomes=recorded_outcomes,
         interrupted=interrupted.is_set(),
         removed_from_dlq=len(redriven),
+        downstream_observed=options.downstream_url is None,
     )
     _print_reconciliation(result, out)
     return result
@@ -566,6 +569,7 @@ def _watch(
                     dead_lettered=sum(dead),
                     downstream_by_status=downstream.status_counts() if downstream else {},
                     in_flight=source[1],
+                    downstream_observed=downstream is not None,
                 )
             )
             if work is not None and sending_done and source == (0, 0) and processing == 0:
@@ -678,12 +682,17 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
     print(f"  sent           {len(rec.sent):4d}", file=out)
     print(
         f"  delivered      {len(rec.delivered):4d}  first attempt {first_try}, "
-        f"after retries {len(rec.delivered) - first_try}",
+        f"after retries {len(rec.delivered) - first_try}"
+        if result.downstream_observed
+        else f"  delivered      {len(rec.delivered):4d}  reported done by the function, not "
+        "dead-lettered (your downstream's answers are not seen here)",
         file=out,
     )
     print(
         f"  dead-lettered  {len(rec.dead_lettered):4d}  every downstream call failed for "
-        f"{all_failed} of them",
+        f"{all_failed} of them"
+        if result.downstream_observed
+        else f"  dead-lettered  {len(rec.dead_lettered):4d}",
         file=out,
     )
     print(f"  lost           {len(rec.lost):4d}  {_ids(rec.lost)}".rstrip(), file=out)
@@ -691,7 +700,9 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
     print(f"  duplicates     {rec.duplicates:4d}", file=out)
     print(
         f"  downstream     {rec.downstream_calls:4d}  calls: "
-        + " ".join(f"{s}={n}" for s, n in sorted(statuses.items())),
+        + " ".join(f"{s}={n}" for s, n in sorted(statuses.items()))
+        if result.downstream_observed
+        else "  downstream        -  yours: its calls and answers are not seen here",
         file=out,
     )
     print(
