@@ -4,6 +4,8 @@ dlq-peek ENV=local` and `make logs`, then stopped with Ctrl-C (SIGINT)."""
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import os
 import queue
@@ -18,7 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import boto3
 import pytest
@@ -74,17 +76,14 @@ def _pump(stream: Any, lines: queue.Queue[str | None]) -> None:
     lines.put(None)
 
 
-@pytest.fixture(scope="module")
-def up(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
-    work = tmp_path_factory.mktemp("up")
+@contextlib.contextmanager
+def started_up(built: Path, work: Path, *flags: str) -> Iterator[Up]:
+    """`python -m local.up` on a free port with these flags, once it printed its ready lines;
+    killed at the end if still running."""
     state_file = work / "up.json"
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "local.up",
-            "--port", str(free_port()),
-            # A retried message waits at least 2 + 30 s: still unfinished when Ctrl-C comes.
-            "--backoff-base", "30",
-            "--max-receive-count", "10",
+            sys.executable, "-m", "local.up", "--port", str(free_port()), *flags,
             "--state-file", str(state_file),
             "--work-dir", str(work / "work"),
             "--build-dir", str(built),
@@ -107,8 +106,18 @@ def up(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
             process.wait()
 
 
+@pytest.fixture(scope="module")
+def up(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    # A retried message waits at least 2 + 30 s: still unfinished when Ctrl-C comes.
+    flags = ("--backoff-base", "30", "--max-receive-count", "10")
+    with started_up(built, tmp_path_factory.mktemp("up"), *flags) as handle:
+        yield handle
+
+
 def printed_value(printed: list[str], label: str) -> str:
-    [line] = [line for line in printed if line.startswith(f"{label} ")]
+    """The value of a ready line (the last line with that label: `downstream` starts one of the
+    deployment's lines too)."""
+    line = [line for line in printed if line.startswith(f"{label} ")][-1]
     return line.split(None, 1)[1]
 
 
@@ -288,3 +297,60 @@ def test_ctrl_c_in_make_run_prints_the_reconciliation_so_far(built: Path, tmp_pa
     assert any("interrupted (Ctrl-C)" in line for line in printed)
     assert status == 3, errors[-3000:]
     assert "Traceback" not in errors, errors[-3000:]
+
+
+class _Accepting(http.server.BaseHTTPRequestHandler):
+    """A downstream of "your own": 200 to every POST, the Idempotency-Keys kept."""
+
+    keys: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        _Accepting.keys.append(self.headers.get("Idempotency-Key", ""))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.slow
+def test_with_your_own_downstream_delivered_means_reported_done(
+    built: Path, tmp_path: Path
+) -> None:
+    # Given your own downstream on 127.0.0.1, and make up started with DOWNSTREAM_URL
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Accepting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/orders"
+    try:
+        with started_up(built, tmp_path, "--downstream-url", url) as up:
+            assert printed_value(up.printed, "downstream") == url
+            sqs = client_from_export(up.printed, "sqs")
+            source_url = printed_value(up.printed, "source")
+            dlq_url = printed_value(up.printed, "dlq")
+            # When two good messages and a poison one are sent
+            good = [
+                sqs.send_message(QueueUrl=source_url, MessageBody=f'{{"n": {n}}}')["MessageId"]
+                for n in range(2)
+            ]
+            sqs.send_message(QueueUrl=source_url, MessageBody="not json")
+            wait_for(
+                lambda: depth(sqs, source_url) == (0, 0) and sum(depth(sqs, dlq_url)) == 1,
+                SETTLE_LIMIT_SECONDS,
+                "two delivered, one dead-lettered",
+            )
+            up.process.send_signal(signal.SIGINT)
+            printed = up.read_until(lambda line: line.startswith("summary: "), STOP_LIMIT_SECONDS)
+            status = up.process.wait(timeout=STOP_LIMIT_SECONDS)
+    finally:
+        server.shutdown()
+    # Then your downstream had the good ones, and the reconciliation counts them delivered
+    # from the function's reports, saying that it did not see the answers
+    assert sorted(_Accepting.keys) == sorted(good)
+    summary = dict(re.findall(r"(\w+)=([\d.]+)", printed[-1]))
+    assert {key: summary[key] for key in ("sent", "delivered", "dead_lettered", "lost")} == {
+        "sent": "3", "delivered": "2", "dead_lettered": "1", "lost": "0",
+    }  # fmt: skip
+    assert any("reported done by the function" in line for line in printed)
+    assert status == 0
