@@ -291,7 +291,7 @@ def run_or_exit_status(
     way."""
     log.configure(sys.stderr, log_file or options.work_dir.parent / "local-run.log")
     try:
-        return run_local_system(options, out, on_ready)
+        return run_local_system(options, out, on_ready or (lambda ready: None))
     except KeyboardInterrupt:
         # Before the system was up (the deploy, the environments' set-up): nothing to reconcile.
         print("interrupted while starting: nothing was sent", file=sys.stderr)

@@ -19,6 +19,7 @@ from local.demo_downstream import Call, DemoDownstream, FailurePlan, SlowAnswers
 from local.deploy import DeployedStack, deploy
 from local.emulator import Emulator, endpoint_override_note, running_emulator
 from local.enqueued import EnqueuedMessages, recording, removals
+from local.estimate import estimate_run
 from local.event_source_mapping import (
     BatchReport,
     MappingSettings,
@@ -134,6 +135,13 @@ class RunResult:
     environments_started: int
     elapsed_seconds: float
     deadline_reached: bool
+    # From the first send to the end of the last invocation: the messages' own time, without
+    # the deploy before it and the reconciliation after it.
+    moving_seconds: float = 0.0
+    # CPU of this process (emulator, pollers, demo downstream), not of the execution
+    # environments: the local system's own cost, in all and in the moving phase (moving_seconds).
+    cpu_seconds: float = 0.0
+    moving_cpu_seconds: float = 0.0
     # Every delivery to the mapping, the faults injected, the visibility changes made.
     receives: list[Receive] = field(default_factory=list)
     fault_log: FaultLog = field(default_factory=FaultLog)
@@ -163,13 +171,13 @@ class RunResult:
 
 
 def run_local_system(
-    options: RunOptions, out: TextIO, on_ready: Callable[[Ready], None] | None = None
+    options: RunOptions, out: TextIO, on_ready: Callable[[Ready], None] = lambda ready: None
 ) -> RunResult:
     """Deploy, send `options.messages`, deliver, and reconcile every message that entered the
     source queue, the run's own and any sent from outside. `on_ready` is called once the
     system is up, before the send. Ctrl-C (SIGINT) ends the watch early: the reconciliation
     then follows as at any other end, with what is still queued counted as unfinished."""
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     if options.work_dir.exists():
         shutil.rmtree(options.work_dir)
     fault_log = FaultLog()
@@ -183,7 +191,6 @@ def run_local_system(
         faults=options.faults,
         fault_log=fault_log,
     )
-    downstream_url = options.downstream_url or downstream.url
     sqs_faults = SqsFaults(options.faults, fault_log) if options.faults.any else None
     _print_start(options, out)
     with running_emulator(
@@ -194,7 +201,7 @@ def run_local_system(
             emulator,
             options.build_dir,
             options.stack_name,
-            options.parameter_overrides(downstream_url),
+            options.parameter_overrides(options.downstream_url or downstream.url),
         )
         _print_deployment(deployed, out)
         code = install_code(emulator, deployed, options.work_dir / "code")
@@ -212,9 +219,15 @@ def run_local_system(
         )
         environment_faults = _wire_faults(options.faults, sqs_faults, deployed, downstream, out)
         downstream.slow = SlowAnswers(options.downstream_timeout_seconds, function.timeout_seconds)
-        batches: list[BatchReport] = []
+        batches = _Batches()
         mapping_poller = SqsEventSourceMapping(
-            sqs, settings, pool, on_batch=batches.append, faults=environment_faults
+            sqs, settings, pool, on_batch=batches, faults=environment_faults
+        )
+        # `make up` has no work to finish: it runs until interrupted, with no deadline.
+        work = (
+            None
+            if options.until_interrupted
+            else _work(options, deployed, function, settings, visibility_timeout)
         )
         sender = _Sender(
             sqs,
@@ -231,10 +244,17 @@ def run_local_system(
             _interruptible() as interrupted,
         ):
             _print_downstream(options, downstream, out)
+            _print_estimate(options, work, settings, deployed, out)
             mapping_poller.start()
             try:
-                if on_ready is not None:
-                    on_ready(Ready(emulator, deployed, downstream_url, options.work_dir / "logs"))
+                on_ready(
+                    Ready(
+                        emulator,
+                        deployed,
+                        options.downstream_url or downstream.url,
+                        options.work_dir / "logs",
+                    )
+                )
                 sender.start()
                 queue_samples: list[tuple[float, int]] = []
                 deadline_reached = _watch(
@@ -244,11 +264,9 @@ def run_local_system(
                     downstream if options.downstream_url is None else None,
                     sender=sender,
                     enqueued=enqueued,
-                    batches=batches,
+                    batches=batches.reports,
                     started=started,
-                    work=None
-                    if options.until_interrupted
-                    else _work(options, deployed, function, settings, visibility_timeout),
+                    work=work,
                     interrupted=interrupted,
                     out=out,
                     samples=queue_samples,
@@ -267,15 +285,22 @@ def run_local_system(
     groups = _groups(options, sent)
     result = RunResult(
         reconciliation=reconcile(
-            list(sent), calls, dead_letters, on_source_queue, _acknowledged(options, batches)
+            list(sent),
+            calls,
+            dead_letters,
+            on_source_queue,
+            _acknowledged(options, batches.reports),
         ),
         sent=sent,
         calls=calls,
         dead_letters=dead_letters,
-        batches=batches,
+        batches=batches.reports,
         deployed=deployed,
         environments_started=pool.started,
         elapsed_seconds=time.monotonic() - started,
+        moving_seconds=max(0.0, (batches.last_ended or 0.0) - sender.started_at),
+        cpu_seconds=time.process_time() - cpu_started,
+        moving_cpu_seconds=max(0.0, batches.last_ended_cpu - sender.started_cpu),
         deadline_reached=deadline_reached,
         receives=list(mapping_poller.receives),
         fault_log=fault_log,
@@ -321,6 +346,20 @@ def _acknowledged(options: RunOptions, batches: list[BatchReport]) -> list[str] 
     if options.downstream_url is None:
         return None
     return [message_id for batch in batches for message_id in batch.outcome.delete]
+
+
+class _Batches:
+    """The mapping's batch reports, and when the last one came: the end of the messages' time."""
+
+    def __init__(self) -> None:
+        self.reports: list[BatchReport] = []
+        self.last_ended: float | None = None
+        # This process's CPU seconds at that moment.
+        self.last_ended_cpu = 0.0
+
+    def __call__(self, report: BatchReport) -> None:
+        self.reports.append(report)
+        self.last_ended, self.last_ended_cpu = time.monotonic(), time.process_time()
 
 
 def _print_start(options: RunOptions, out: TextIO) -> None:
@@ -385,8 +424,10 @@ class _Sender:
         self._sent: dict[str, str] = {}
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="sender", daemon=True)
+        self.started_at = self.started_cpu = 0.0
 
     def start(self) -> None:
+        self.started_at, self.started_cpu = time.monotonic(), time.process_time()
         self._thread.start()
 
     def stop(self) -> None:
@@ -429,6 +470,25 @@ class _Sender:
                     )
         finally:
             self.done.set()
+
+
+def _print_estimate(
+    options: RunOptions,
+    work: RunWork | None,
+    settings: MappingSettings,
+    deployed: DeployedStack,
+    out: TextIO,
+) -> None:
+    if work is None:
+        return  # `make up`: no work given, nothing to estimate
+    estimate = estimate_run(
+        work,
+        failure_rate=options.failure_rate,
+        send_rate=options.send_rate,
+        batch_size=settings.batch_size,
+        delivery_concurrency=int(deployed.parameters["DeliveryConcurrency"]),
+    )
+    print(estimate.render(), file=out)
 
 
 def _wire_faults(
@@ -710,6 +770,12 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
         f"{result.environments_started} execution environments started",
         file=out,
     )
+    print(
+        f"  cpu            {result.cpu_seconds:4.1f} s in the local system's own process, "
+        f"{result.moving_cpu_seconds:.1f} s of it from the first send to the last invocation: "
+        f"{result.moving_cpu_seconds / max(1, len(rec.sent)) * 1000:.1f} ms a message",
+        file=out,
+    )
     if result.recorded_outcomes is not None:
         print(
             f"  idempotency    {result.recorded_outcomes:4d}  outcomes recorded in the table",
@@ -752,7 +818,7 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
             "they are unfinished, not lost",
             file=out,
         )
-    print(rec.summary(result.elapsed_seconds), file=out)
+    print(rec.summary(result.elapsed_seconds, result.moving_seconds), file=out)
 
 
 def _ids(message_ids: tuple[str, ...], shown: int = 20) -> str:

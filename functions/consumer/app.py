@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from consumer.breaker_probe import handle_breaker_probe
 from consumer.deadline import Deadline
 from consumer.direct_job import handle_direct_job
 from consumer.errors import UnsupportedEventError
@@ -16,7 +17,8 @@ from consumer.sqs_batch import process_sqs_batch
 
 ACCEPTED_SHAPES = (
     'an SQS batch {"Records": [...]} from the event source mapping, '
-    'or a direct job {"body": <JSON value>}'
+    'a direct job {"body": <JSON value>}, '
+    'or the circuit breaker\'s scheduled probe {"breakerProbe": {}}'
 )
 
 
@@ -29,6 +31,8 @@ def lambda_handler(event: Any, context: LambdaContext) -> Any:
     runtime = get_runtime()
     if runtime.idempotency is not None:
         runtime.idempotency.register(context)
+    if shape is EventShape.BREAKER_PROBE:
+        return handle_breaker_probe(runtime, deadline)
     if shape is EventShape.DIRECT_JOB:
         return handle_direct_job(event, context.aws_request_id, runtime, deadline)
     return process_sqs_batch(event, context, runtime, deadline)
@@ -37,6 +41,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> Any:
 class EventShape(Enum):
     SQS_BATCH = "sqs-batch"
     DIRECT_JOB = "direct-job"
+    BREAKER_PROBE = "breaker-probe"
 
 
 def classify(event: Any) -> EventShape:
@@ -46,6 +51,9 @@ def classify(event: Any) -> EventShape:
             return EventShape.SQS_BATCH
         if "body" in event and "Records" not in event:
             return EventShape.DIRECT_JOB
+        # Exactly the schedule's Input: a job's body is never mistaken for it.
+        if event == {"breakerProbe": {}}:
+            return EventShape.BREAKER_PROBE
     raise UnsupportedEventError(
         f"unsupported event: expected {ACCEPTED_SHAPES}; got {_describe(event)}"
     )

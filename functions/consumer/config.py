@@ -20,7 +20,14 @@ from consumer.sqs_actions import MAX_VISIBILITY_TIMEOUT_SECONDS
 HTTP_METHODS = ("POST", "PUT", "PATCH")
 # Settings without a default that may be left unset.
 _OPTIONAL = frozenset(
-    {"SOURCE_QUEUE_RETENTION_SECONDS", "DOWNSTREAM_AUTH_SECRET_ARN", "IDEMPOTENCY_TABLE_NAME"}
+    {
+        "SOURCE_QUEUE_RETENTION_SECONDS",
+        "DOWNSTREAM_AUTH_SECRET_ARN",
+        "IDEMPOTENCY_TABLE_NAME",
+        "BREAKER_PROBE_URL",
+        "MAXIMUM_CONCURRENCY",
+        "SOURCE_QUEUE_ARN",
+    }
 )
 # RFC 9110 token characters: what a header name may hold.
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
@@ -55,6 +62,14 @@ class Config:
     delivery_concurrency: int = 10
     # The source queue's MessageRetentionPeriod; None when not configured (no expiry check).
     source_queue_retention_seconds: int | None = None
+    # The circuit breaker on the event source mapping (consumer.breaker). It also needs the
+    # mapping's configured MaximumConcurrency (restored when it closes) and the source queue's
+    # ARN (to find the mapping); without them it is off, as it is with BREAKER_ENABLED=false.
+    breaker_enabled: bool = False
+    # GET this URL to probe the downstream (up: 2xx); None: HEAD the downstream's own URL.
+    breaker_probe_url: str | None = None
+    maximum_concurrency: int | None = None
+    source_queue_arn: str | None = None
 
     @property
     def backoff_policy(self) -> BackoffPolicy:
@@ -124,6 +139,11 @@ class Config:
             "source_queue_retention_seconds": read(
                 "SOURCE_QUEUE_RETENTION_SECONDS", _bounded(int, 60, 1_209_600)
             ),
+            "breaker_enabled": read("BREAKER_ENABLED", _boolean, False),
+            "breaker_probe_url": read("BREAKER_PROBE_URL", _downstream_url),
+            # ScalingConfig.MaximumConcurrency accepts 2..1000.
+            "maximum_concurrency": read("MAXIMUM_CONCURRENCY", _bounded(int, 2, 1000)),
+            "source_queue_arn": read("SOURCE_QUEUE_ARN", _queue_arn),
         }
         if config_values["backoff_strategy"] != BackoffStrategy.ADDITIVE_JITTER and (
             config_values["backoff_base_seconds"] == 0
@@ -177,6 +197,20 @@ def _downstream_url(raw: str) -> str:
             "expected https://, or http:// to a loopback host (127.0.0.0/8, localhost, [::1])"
         )
     return url
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.lower()
+    if value not in ("true", "false"):
+        raise ValueError("expected true or false")
+    return value == "true"
+
+
+def _queue_arn(raw: str) -> str:
+    parts = raw.split(":")
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sqs" or not all(parts):
+        raise ValueError("expected an SQS queue ARN")
+    return raw
 
 
 def _jmespath(raw: str) -> str:

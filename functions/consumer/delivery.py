@@ -18,6 +18,7 @@ from consumer.errors import DownstreamFailure
 from consumer.observability import Metric, add_metric, count, failure_metric_name, logger
 
 if TYPE_CHECKING:
+    from consumer.breaker import BatchCalls
     from consumer.runtime import Runtime
 
 
@@ -54,27 +55,32 @@ class Outcome:
         return self.dead_letter_message_id is not None
 
 
-def deliver_or_dead_letter(runtime: Runtime, deadline: Deadline, message: Message) -> Outcome:
-    """Deliver the message, or dead-letter it if it can never succeed.
+def deliver_or_dead_letter(
+    runtime: Runtime, deadline: Deadline, message: Message, calls: BatchCalls | None = None
+) -> Outcome:
+    """Deliver the message, or dead-letter it if it can never succeed. With `calls` (an SQS
+    batch under the circuit breaker) the breaker is asked before the call and told its outcome.
 
-    Raises DownstreamFailure (retryable), DeadlineExceeded or DeadLetterError.
+    Raises DownstreamFailure (retryable), DeadlineExceeded, BreakerOpen or DeadLetterError.
     """
     problem = json_error(message.body)
     if problem is not None:
         return dead_letter(runtime, message, DeadLetterReason.INVALID_JSON, problem)
     if runtime.idempotency is None:
-        return _deliver_or_reject(runtime, deadline, message)
+        return _deliver_or_reject(runtime, deadline, message, calls)
     return runtime.idempotency(
         message.idempotency_key,
         message.body,
-        lambda: _deliver_or_reject(runtime, deadline, message),
+        lambda: _deliver_or_reject(runtime, deadline, message, calls),
     )
 
 
-def _deliver_or_reject(runtime: Runtime, deadline: Deadline, message: Message) -> Outcome:
+def _deliver_or_reject(
+    runtime: Runtime, deadline: Deadline, message: Message, calls: BatchCalls | None
+) -> Outcome:
     """Deliver a valid message, or dead-letter it if the downstream refuses it for good."""
     try:
-        status_code = _deliver(runtime, deadline, message)
+        status_code = _deliver(runtime, deadline, message, calls)
     except DownstreamFailure as failure:
         if failure.status_code not in runtime.config.non_retryable_status_codes:
             raise
@@ -100,18 +106,27 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _deliver(runtime: Runtime, deadline: Deadline, message: Message) -> int:
+def _deliver(
+    runtime: Runtime, deadline: Deadline, message: Message, calls: BatchCalls | None
+) -> int:
     """Call the downstream once, measured and logged; return its 2xx status.
 
     Tracing needs nothing here: DownstreamClient.deliver is its own subsegment.
     """
+    if calls is not None:
+        # May wait for the half-open pace's slot; raises when the call must not be made.
+        calls.before_call(deadline)
     started = time.perf_counter()
     try:
         status_code = runtime.downstream.deliver(message.body, message.idempotency_key, deadline)
     except DownstreamFailure as failure:
         _record_latency(started)
         count(failure_metric_name(failure.outcome, failure.status_code))
+        if calls is not None:
+            calls.after_call(failure)
         raise
+    if calls is not None:
+        calls.after_call(None)
     latency_ms = _record_latency(started)
     count(Metric.DELIVERED)
     logger.info("delivered", status_code=status_code, latency_ms=round(latency_ms, 1))

@@ -15,6 +15,7 @@ import math
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http.cookiejar import DefaultCookiePolicy
@@ -36,6 +37,13 @@ from consumer.observability import tracer
 MAX_BODY_BYTES = 64 * 1024
 # A Retry-After of more digits than this is not a delay anyone meant; it is ignored.
 _MAX_RETRY_AFTER_DIGITS = 9
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    up: bool
+    # What was asked and answered, for the log: the URL without credentials or query.
+    detail: str
 
 
 class SecretHeader:
@@ -127,6 +135,43 @@ class DownstreamClient:
             raise failure
         return status_code
 
+    @tracer.capture_method(capture_response=False)
+    def probe(self, probe_url: str | None, deadline: Deadline) -> ProbeResult:
+        """Whether the downstream is up, for the circuit breaker's probe.
+
+        Without a probe URL: a HEAD request to the downstream's URL with its authentication
+        header; up is any answer that is not 5xx or 429 (the service answered and did not ask
+        for a pause). With one: a GET of that URL, without the authentication header (it may be
+        another host); up is a 2xx. Raises DeadlineExceeded or SecretUnavailable, never a
+        library error.
+        """
+        timeout_seconds = deadline.call_timeout_seconds(self.timeout_seconds)
+        if probe_url is None:
+            method, url = "HEAD", self.url
+            headers = {} if self.secret_header is None else self.secret_header.headers()
+        else:
+            method, url, headers = "GET", probe_url, {}
+        with _CallGuard(timeout_seconds) as guard:
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    headers={"Accept-Encoding": "identity", **headers},
+                    timeout=(timeout_seconds, timeout_seconds),
+                    allow_redirects=False,
+                    stream=True,
+                )
+            except requests.RequestException as exc:
+                failure = self._request_failure(exc, guard, timeout_seconds, url)
+                return ProbeResult(up=False, detail=str(failure))
+            status_code = response.status_code
+            _discard_body(response)
+        if probe_url is None:
+            up = status_code < 500 and status_code != 429
+        else:
+            up = 200 <= status_code <= 299
+        return ProbeResult(up=up, detail=f"{method} {redacted_url(url)} answered {status_code}")
+
     def _status_failure(self, response: requests.Response) -> DownstreamFailure:
         return DownstreamFailure(
             f"downstream answered {response.status_code} {response.reason}",
@@ -138,10 +183,14 @@ class DownstreamClient:
         )
 
     def _request_failure(
-        self, exc: requests.RequestException, guard: _CallGuard, timeout_seconds: float
+        self,
+        exc: requests.RequestException,
+        guard: _CallGuard,
+        timeout_seconds: float,
+        url: str | None = None,
     ) -> DownstreamFailure:
         # Messages of requests' exceptions quote the URL; ours name it without credentials.
-        where = redacted_url(self.url)
+        where = redacted_url(self.url if url is None else url)
         if guard.expired or isinstance(exc, requests.Timeout):
             return DownstreamFailure(
                 f"downstream {where} did not answer within {timeout_seconds:g}s",

@@ -72,3 +72,11 @@ class DeliveryInProgress(DeliveryError):
 
 class IdempotencyUnavailable(DeliveryError):
     """The idempotency table could not be read or written."""
+
+
+class BreakerOpen(DeliveryError):
+    """The circuit breaker is open: the record is failed without calling the downstream."""
+
+
+class MappingUnavailable(Exception):
+    """The Lambda API would not read or change the function's event source mapping."""

@@ -83,6 +83,13 @@ class Metric(StrEnum):
     VISIBILITY_CHANGE_FAILED = "VisibilityChangeFailed"
     INVALID_RECORDS = "InvalidRecords"
     DEADLINE_SKIPPED = "DeadlineSkipped"
+    # The circuit breaker: records failed without a call while it is open, its transitions,
+    # and its state (0 closed, 1 half-open, 2 open) as each scheduled probe finds or leaves it.
+    BREAKER_SHORT_CIRCUITED = "BreakerShortCircuited"
+    BREAKER_OPENED = "BreakerOpened"
+    BREAKER_HALF_OPENED = "BreakerHalfOpened"
+    BREAKER_CLOSED = "BreakerClosed"
+    BREAKER_STATE = "BreakerState"
 
 
 # Records are delivered on several threads. Powertools' Metrics keeps one dict of lists and

@@ -1,8 +1,9 @@
 """What an execution environment builds once and reuses across warm invocations.
 
-Only request-independent objects live here: the parsed configuration, the SQS client, the HTTP
-session and its connection pool, the threads that deliver a batch's records, and the random
-source. Nothing of a request is ever stored on them.
+Only request-independent objects live here: the parsed configuration, the SQS and Lambda
+clients, the HTTP session and its connection pool, the threads that deliver a batch's records,
+the random source, and the circuit breaker's view of the event source mapping (state shared by
+every environment through the mapping itself). Nothing of a request is ever stored on them.
 """
 
 from __future__ import annotations
@@ -14,13 +15,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from consumer.breaker import CircuitBreaker
 from consumer.config import Config
 from consumer.delivery import Outcome
 from consumer.downstream import DownstreamClient, SecretHeader
+from consumer.event_source_mapping import EventSourceMapping
 from consumer.idempotency import OnceOnly
 from consumer.sqs_actions import SqsActions
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from mypy_boto3_lambda.client import LambdaClient
     from mypy_boto3_sqs.client import SQSClient
 
 
@@ -34,6 +40,9 @@ class Runtime:
     idempotency: OnceOnly[Outcome] | None
     # None when records are delivered one after another (DELIVERY_CONCURRENCY=1).
     delivery_pool: ThreadPoolExecutor | None
+    # None when the circuit breaker is off: BREAKER_ENABLED=false, or what it needs to find its
+    # mapping is missing (outside Lambda, a hand-written environment). Then no Lambda API call.
+    breaker: CircuitBreaker | None = None
 
 
 def _sqs_client() -> SQSClient:
@@ -49,6 +58,35 @@ def _sqs_client() -> SQSClient:
     )
     client: SQSClient = boto3.client("sqs", config=client_config)
     return client
+
+
+def _lambda_client() -> LambdaClient:
+    """The Lambda client, made when the breaker first reads its mapping."""
+    import boto3  # noqa: PLC0415
+    from botocore.config import Config as BotoConfig  # noqa: PLC0415
+
+    # Short timeouts and no retry (a retry would sleep inside the invocation): the breaker
+    # fails open, and the next batch asks again.
+    client_config = BotoConfig(
+        connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 1}
+    )
+    client: LambdaClient = boto3.client("lambda", config=client_config)
+    return client
+
+
+def circuit_breaker(config: Config, environ: Mapping[str, str]) -> CircuitBreaker | None:
+    function_name = environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+    if not (
+        config.breaker_enabled
+        and function_name
+        and config.source_queue_arn is not None
+        and config.maximum_concurrency is not None
+    ):
+        return None
+    return CircuitBreaker(
+        EventSourceMapping(_lambda_client, function_name, config.source_queue_arn),
+        config.maximum_concurrency,
+    )
 
 
 @functools.cache
@@ -88,4 +126,5 @@ def get_runtime() -> Runtime:
             if config.delivery_concurrency > 1
             else None
         ),
+        breaker=circuit_breaker(config, os.environ),
     )

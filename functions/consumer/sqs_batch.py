@@ -30,6 +30,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from consumer.backoff import RetryPlan, plan_retry
+from consumer.breaker import BatchCalls
 from consumer.deadline import Deadline
 from consumer.delivery import (
     DeadLetterReason,
@@ -39,6 +40,7 @@ from consumer.delivery import (
     deliver_or_dead_letter,
 )
 from consumer.errors import (
+    BreakerOpen,
     DeadLetterError,
     DeadLetterTooLargeError,
     DeadlineExceeded,
@@ -73,12 +75,19 @@ def process_sqs_batch(
                 f"Records[{index}] has no messageId, so a partial batch response cannot name it"
             )
     batch = Batch(records, seed=runtime.rng.getrandbits(64))
-    return process_partial_response(
-        event=event,
-        record_handler=RecordHandler(runtime, deadline, batch),
-        processor=BackoffBatchProcessor(runtime, batch),
-        context=context,
-    )
+    breaker = runtime.breaker
+    calls = None if breaker is None else breaker.start_batch()
+    try:
+        return process_partial_response(
+            event=event,
+            record_handler=RecordHandler(runtime, deadline, batch, calls),
+            processor=BackoffBatchProcessor(runtime, batch),
+            context=context,
+        )
+    finally:
+        # Also when every record failed and the batch raises: that is what trips it.
+        if breaker is not None and calls is not None:
+            breaker.finish_batch(calls)
 
 
 class Batch:
@@ -139,10 +148,14 @@ class RecordHandler:
     """Deliver one record. Returns what became of it; raises RecordFailed when it must be
     retried."""
 
-    def __init__(self, runtime: Runtime, deadline: Deadline, batch: Batch) -> None:
+    def __init__(
+        self, runtime: Runtime, deadline: Deadline, batch: Batch, calls: BatchCalls | None = None
+    ) -> None:
         self.runtime = runtime
         self.deadline = deadline
         self.batch = batch
+        # The circuit breaker's gate for this batch's calls; None when it is off.
+        self.calls = calls
 
     def __call__(self, record: SQSRecord) -> str:
         # InvalidRecordError escapes as it is: a record that cannot be parsed cannot be
@@ -166,7 +179,7 @@ class RecordHandler:
                 group_id=message.message_group_id,
             )
             try:
-                outcome = deliver_or_dead_letter(self.runtime, self.deadline, delivery)
+                outcome = deliver_or_dead_letter(self.runtime, self.deadline, delivery, self.calls)
             except Exception as error:
                 retry_after = (
                     error.retry_after_seconds if isinstance(error, DownstreamFailure) else None
@@ -359,6 +372,8 @@ def _report(failure: _Failure, refusal: str | None) -> None:
             count(Metric.DEAD_LETTER_SEND_FAILED)
         elif isinstance(failure.error, DeadlineExceeded):
             count(Metric.DEADLINE_SKIPPED)
+        elif isinstance(failure.error, BreakerOpen):
+            count(Metric.BREAKER_SHORT_CIRCUITED)
         if refusal is not None:
             count(Metric.VISIBILITY_CHANGE_FAILED)
             logger.error(

@@ -72,7 +72,8 @@ def test_nothing_is_lost_and_the_summary_says_so(run: tuple[RunResult, str]) -> 
     last_line = output.rstrip("\n").splitlines()[-1]
     match = re.fullmatch(
         r"summary: sent=(\d+) delivered=(\d+) dead_lettered=(\d+) lost=(\d+) unfinished=(\d+) "
-        r"duplicates=(\d+) downstream_calls=(\d+) elapsed_s=\d+\.\d",
+        r"duplicates=(\d+) downstream_calls=(\d+) elapsed_s=\d+\.\d "
+        r"moving_s=\d+\.\d msg_per_s=\d+",
         last_line,
     )
     assert match is not None, last_line
@@ -85,6 +86,28 @@ def test_nothing_is_lost_and_the_summary_says_so(run: tuple[RunResult, str]) -> 
         rec.duplicates,
         len(result.calls),
     ]
+
+
+@pytest.mark.slow
+def test_the_run_says_its_estimate_before_the_first_send(run: tuple[RunResult, str]) -> None:
+    # Given the run of the module's fixture, whose downstream fails at random
+    _, output = run
+    lines = output.splitlines()
+    # Then its estimate comes before the first progress line, and counts the schedule's longest
+    # span: the delays after the first and the second of its three attempts
+    [estimate] = [i for i, line in enumerate(lines) if line.startswith("estimate   ")]
+    first_progress = next(i for i, line in enumerate(lines) if line.startswith("["))
+    assert estimate < first_progress
+    policy = BackoffPolicy(
+        base_seconds=OPTIONS.backoff_base_seconds,
+        jitter_seconds=OPTIONS.backoff_jitter_seconds,
+        max_receive_count=OPTIONS.max_receive_count,
+    )
+    longest = sum(delay_range_seconds(n, policy)[1] for n in (1, 2))
+    assert (
+        f"then up to {longest} s of retries for a message failing every attempt"
+        in (lines[estimate])
+    )
 
 
 @pytest.mark.slow

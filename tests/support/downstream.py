@@ -160,6 +160,10 @@ def _handler_for(downstream: Downstream) -> type[BaseHTTPRequestHandler]:
             head += [f"{name}: {value}" for name, value in headers.items()]
             head_bytes = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
             try:
+                if self.command == "HEAD":
+                    # A HEAD answer has the headers of the GET it stands for, and no body.
+                    self.wfile.write(head_bytes)
+                    return
                 if not answer.trickle_seconds:
                     # Two writes, never a copy of the body: the tests measure the client's memory.
                     self.wfile.write(head_bytes)
@@ -176,7 +180,8 @@ def _handler_for(downstream: Downstream) -> type[BaseHTTPRequestHandler]:
                 # The client gave up on a slow or huge answer: what a good client does.
                 self.close_connection = True
 
-        do_POST = do_PUT = do_PATCH = _serve
+        # GET and HEAD: the circuit breaker's probe.
+        do_POST = do_PUT = do_PATCH = do_GET = do_HEAD = _serve
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # every request is recorded in `requests`

@@ -76,6 +76,11 @@ def test_each_alarm_watches_what_the_runbook_says(cfn: dict[str, Any]) -> None:
             "VisibilityChangeFailed",
             {"service": SERVICE},
         ),
+        "BreakerOpenTooLongAlarm": (
+            {"Ref": "MetricsNamespace"},
+            "BreakerState",
+            {"service": SERVICE},
+        ),
     }
 
 
@@ -93,8 +98,10 @@ def test_every_alarm_notifies_the_topic_on_alarm_and_on_recovery(cfn: dict[str, 
         # Then it notifies the topic on alarm and on recovery
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], logical_id
         assert alarm["OKActions"] == [{"Ref": "AlarmTopic"}], logical_id
-        # No data (an idle queue, a function never invoked) is not an alarm
-        assert alarm["TreatMissingData"] == "notBreaching", logical_id
+        # No data (an idle queue, a function never invoked) is not an alarm; the breaker's
+        # probe reports every minute, and its silence proves neither open nor closed
+        expected = "ignore" if logical_id == "BreakerOpenTooLongAlarm" else "notBreaching"
+        assert alarm["TreatMissingData"] == expected, logical_id
         assert alarm["Threshold"] is not None
 
 

@@ -28,10 +28,11 @@ VARIANTS = {
         "DownstreamAuthKmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd",
     },
     "idempotent-delivery": {"IdempotentDelivery": "Enabled"},
+    "no-circuit-breaker": {"CircuitBreaker": "Disabled"},
 }
 
 # Services whose actions cannot be scoped to a resource: "*" is the only resource they accept.
-NO_RESOURCE_LEVEL_PERMISSIONS = ("xray:", "ec2:Describe")
+NO_RESOURCE_LEVEL_PERMISSIONS = ("xray:", "ec2:Describe", "lambda:ListEventSourceMappings")
 
 
 @pytest.fixture(scope="module", params=list(VARIANTS), ids=list(VARIANTS))

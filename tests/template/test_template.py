@@ -247,7 +247,11 @@ def as_list(value: Any) -> list[Any]:
 def test_function_uses_the_written_role_and_no_managed_policy(cfn: dict[str, Any]) -> None:
     # Given the function's role, Then it is the written one, with no managed policy
     assert function(cfn)["Role"] == {"Fn::GetAtt": ["ConsumerFunctionRole", "Arn"]}
-    assert resources_of_type(cfn, "AWS::IAM::Role").keys() == {"ConsumerFunctionRole"}
+    # (the breaker's schedule has a role of its own: tests/template/test_circuit_breaker.py)
+    assert resources_of_type(cfn, "AWS::IAM::Role").keys() == {
+        "ConsumerFunctionRole",
+        "BreakerProbeScheduleRole",
+    }
     assert "ManagedPolicyArns" not in properties(cfn, "ConsumerFunctionRole")
 
 

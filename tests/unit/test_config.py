@@ -123,3 +123,46 @@ def test_the_dead_letter_queue_url_keeps_whatever_scheme_sqs_returned() -> None:
 
     # When the configuration is read, Then the URL is kept as it is
     assert Config.from_environ(environ).dead_letter_queue_url.startswith("http://")
+
+
+def test_the_breaker_is_off_unless_switched_on() -> None:
+    # Given an environment without the breaker's settings, Then it is off
+    config = Config.from_environ(REQUIRED)
+    assert (config.breaker_enabled, config.breaker_probe_url) == (False, None)
+    assert (config.maximum_concurrency, config.source_queue_arn) == (None, None)
+
+
+def test_the_breakers_settings_are_parsed() -> None:
+    # Given the breaker's settings as the template passes them
+    config = Config.from_environ(
+        {
+            **REQUIRED,
+            "BREAKER_ENABLED": "true",
+            "BREAKER_PROBE_URL": "https://downstream.example.com/health",
+            "MAXIMUM_CONCURRENCY": "10",
+            "SOURCE_QUEUE_ARN": "arn:aws:sqs:us-east-1:123456789012:stack-source",
+        }
+    )
+    # Then each is read
+    assert config.breaker_enabled is True
+    assert config.breaker_probe_url == "https://downstream.example.com/health"
+    assert config.maximum_concurrency == 10
+    assert config.source_queue_arn == "arn:aws:sqs:us-east-1:123456789012:stack-source"
+
+
+def test_bad_breaker_settings_are_named() -> None:
+    # Given a bad value for each of the breaker's settings
+    with pytest.raises(ConfigurationError) as raised:
+        Config.from_environ(
+            {
+                **REQUIRED,
+                "BREAKER_ENABLED": "yes",
+                "BREAKER_PROBE_URL": "http://downstream.example.com/health",
+                "MAXIMUM_CONCURRENCY": "1",
+                "SOURCE_QUEUE_ARN": "stack-source",
+            }
+        )
+    # Then every one is named, in one error
+    message = str(raised.value)
+    for name in ("BREAKER_ENABLED", "BREAKER_PROBE_URL", "MAXIMUM_CONCURRENCY", "SOURCE_QUEUE_ARN"):
+        assert name in message

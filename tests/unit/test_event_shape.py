@@ -22,6 +22,8 @@ from consumer.errors import UnsupportedEventError
         ),
         ({"body": {"a": 1}}, EventShape.DIRECT_JOB),
         ({"body": None}, EventShape.DIRECT_JOB),
+        # The circuit breaker's scheduled probe, exactly the schedule's input
+        ({"breakerProbe": {}}, EventShape.BREAKER_PROBE),
     ],
 )
 def test_accepted_shapes(event: dict[str, Any], shape: EventShape) -> None:
@@ -38,3 +40,17 @@ def test_the_error_names_keys_but_never_values() -> None:
     message = str(raised.value)
     assert "['Records', 'password']" in message
     assert "hunter2" not in message
+
+
+@pytest.mark.parametrize(
+    "event", [{"breakerProbe": {"x": 1}}, {"breakerProbe": {}, "other": 1}, {"breakerProbe": None}]
+)
+def test_only_the_schedules_exact_input_is_a_probe(event: dict[str, Any]) -> None:
+    # Given something close to the probe's input, When it is classified
+    with pytest.raises(UnsupportedEventError) as raised:
+        classify(event)
+    # Then it is refused, and the error lists the three shapes accepted
+    message = str(raised.value)
+    assert '{"Records": [...]}' in message
+    assert '{"body": <JSON value>}' in message
+    assert '{"breakerProbe": {}}' in message

@@ -29,6 +29,10 @@ def test_every_message_is_delivered_dead_lettered_or_lost() -> None:
         "summary: sent=4 delivered=1 dead_lettered=2 lost=1 unfinished=0 duplicates=0 "
         "downstream_calls=4 elapsed_s=12.3"
     )
+    # and, given the messages' own time (first send to last invocation), their pace
+    assert result.summary(12.34, moving_seconds=2.0).endswith(
+        " elapsed_s=12.3 moving_s=2.0 msg_per_s=2"
+    )
 
 
 def test_a_message_still_on_the_source_queue_is_unfinished_not_lost() -> None:
