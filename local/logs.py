@@ -6,8 +6,8 @@ REPORT lines. This reads the running `make up`'s files (named in its state file,
 while it runs), else the last local run's (`make run`, or a `make up` that has ended), and
 prints `time level message-id message key=value ...` for each record; --json passes the records'
 raw lines through instead. --message-id and --level keep the records of one message, or at or
-above a level; the runtime's plain lines and the metric documents show only without filters
-(and never with --json).
+above a level. The runtime's plain lines show only without filters and never with --json;
+the EMF metric documents are left out (they are metrics, not log records).
 """
 
 from __future__ import annotations

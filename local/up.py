@@ -60,7 +60,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--port",
         type=run.number(int, 1, 65_535),
-        default=int(os.environ.get("UP_PORT") or DEFAULT_PORT),
+        # A string default goes through `type` too: a bad UP_PORT is refused like a bad --port.
+        default=os.environ.get("UP_PORT") or str(DEFAULT_PORT),
         help="the emulator's port on 127.0.0.1 (UP_PORT)",
     )
     p.add_argument(
