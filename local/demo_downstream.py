@@ -12,6 +12,10 @@ answered, in this order of precedence:
 - 503 with probability `failure_rate`, drawn from (seed, body, attempt number), so a seed gives
   every message the same fate whatever order concurrent environments call in;
 - 200 otherwise, after `latency_ms` in every case.
+
+A HEAD request is the circuit breaker's probe (a HEAD to DownstreamUrl when BreakerProbeUrl is
+empty): 503 during the outage, 200 otherwise, without a body. Probes are recorded apart from the
+calls, which are the messages' deliveries the reconciliation counts.
 """
 
 from __future__ import annotations
@@ -122,6 +126,8 @@ class DemoDownstream:
         # Called with the Idempotency-Key of every call once it is recorded, before the answer.
         self.call_observers: list[Callable[[str | None], None]] = []
         self._calls: list[Call] = []
+        # (monotonic seconds, status) of every HEAD probe.
+        self._probes: list[tuple[float, int]] = []
         self._attempts: Counter[tuple[str | None, str]] = Counter()
         self._lock = threading.Lock()
         # When the first request arrived: the outage counts from there.
@@ -136,6 +142,24 @@ class DemoDownstream:
     def calls(self) -> list[Call]:
         with self._lock:
             return list(self._calls)
+
+    def probes(self) -> list[tuple[float, int]]:
+        with self._lock:
+            return list(self._probes)
+
+    def probe_answer(self) -> int:
+        """The status of a HEAD probe: the outage's 503 while it lasts (it has not begun before
+        the first call), else 200."""
+        now = time.monotonic()
+        with self._lock:
+            first = self._first_call_at
+            status = (
+                OUTAGE_STATUS
+                if first is not None and now - first < self.plan.outage_seconds
+                else 200
+            )
+            self._probes.append((now, status))
+        return status
 
     def status_counts(self) -> Counter[int]:
         return Counter(call.status for call in self.calls())
@@ -241,6 +265,12 @@ def _handler_for(downstream: DemoDownstream) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(reply)
 
         do_POST = do_PUT = do_PATCH = _serve
+
+        def do_HEAD(self) -> None:
+            time.sleep(downstream.plan.latency_ms / 1000)  # the service's answer time
+            self.send_response(downstream.probe_answer())
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # every request is recorded in calls(); no access log on the terminal

@@ -230,6 +230,9 @@ class _Completion:
 
     def _create_skipped(self, logical_id: str, resource: Mapping[str, Any]) -> None:
         resource_type = resource["Type"]
+        if resource_type == "AWS::Scheduler::Schedule":
+            self._create_schedule(logical_id, resource)
+            return
         if resource_type != "AWS::Lambda::EventInvokeConfig":
             self.gaps.append(f"{logical_id} ({resource_type}): not supported by moto; not deployed")
             return
@@ -240,6 +243,19 @@ class _Completion:
         self.gaps.append(
             f"{logical_id} (AWS::Lambda::EventInvokeConfig): not supported by moto's "
             "CloudFormation; created through PutFunctionEventInvokeConfig from the template"
+        )
+
+    def _create_schedule(self, logical_id: str, resource: Mapping[str, Any]) -> None:
+        """Through CreateSchedule, from the template's properties: local.scheduler reads it back
+        and invokes its target."""
+        properties = dict(self._resolve(resource["Properties"]))
+        # CloudFormation names a schedule without a Name <stack>-<logical id>-<suffix>; a
+        # schedule's name has at most 64 characters (EventBridge Scheduler API, CreateSchedule).
+        properties.setdefault("Name", f"{self.stack_name}-{logical_id}"[:64])
+        self.emulator.client("scheduler").create_schedule(**properties)
+        self.gaps.append(
+            f"{logical_id} (AWS::Scheduler::Schedule): not supported by moto's CloudFormation; "
+            "created through CreateSchedule from the template and invoked by the local scheduler"
         )
 
     def _report_not_represented(
@@ -263,6 +279,9 @@ class _Completion:
                 QueueUrl=physical_id, AttributeNames=["QueueArn"]
             )["Attributes"]
             return str(attributes["QueueArn"])
+        if attribute == "Arn" and resource_type == "AWS::IAM::Role":
+            role = self.emulator.client("iam").get_role(RoleName=physical_id)["Role"]
+            return str(role["Arn"])
         if attribute == "Arn" and resource_type == "AWS::Lambda::Function":
             configuration = self.lambda_client.get_function_configuration(FunctionName=physical_id)
             return str(configuration["FunctionArn"])

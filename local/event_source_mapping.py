@@ -5,6 +5,12 @@ messages within the batching window, invoke the function synchronously with the 
 Lambda shapes it, and then delete what the response says succeeded (see batch_response). At most
 MaximumConcurrency invocations run at once. Lambda never changes a failed message's visibility:
 the function's own ChangeMessageVisibility, or the queue's timeout, decides when it returns.
+
+The pollers follow the deployed mapping as it changes (the function's circuit breaker disables
+it and lowers its MaximumConcurrency): one MappingWatcher reads it through the emulator's Lambda
+API, GetEventSourceMapping, about once a second, and every poller asks it for a slot before each
+ReceiveMessage. A disabled mapping starts no receive; a receive already in its long poll still
+returns and its batch is invoked, as what Lambda has received is processed.
 """
 
 from __future__ import annotations
@@ -48,13 +54,157 @@ class MappingSettings:
             queue_url=queue_url,
             batch_size=int(mapping["BatchSize"]),
             batching_window_seconds=float(mapping.get("MaximumBatchingWindowInSeconds") or 0),
-            # Without ScalingConfig Lambda scales to the account's concurrency; 1000 is the
-            # ceiling MaximumConcurrency itself accepts.
-            maximum_concurrency=int(scaling.get("MaximumConcurrency", 1000)),
+            maximum_concurrency=int(scaling.get("MaximumConcurrency", UNSCALED_CONCURRENCY)),
             report_batch_item_failures="ReportBatchItemFailures"
             in (mapping.get("FunctionResponseTypes") or []),
             enabled=mapping.get("State", "Enabled") == "Enabled",
         )
+
+
+# States in which Lambda polls. "Disabling" already stops polling: UpdateEventSourceMapping with
+# Enabled=false "stops polling" (AWS Lambda API Reference, UpdateEventSourceMapping); the states a
+# mapping reports are Creating, Enabling, Enabled, Disabling, Disabled, Updating and Deleting
+# (GetEventSourceMapping, State). moto reports only Enabled or Disabled, at once (its model maps
+# the Enabled flag to State), so the transitional ones are handled as AWS documents them but are
+# never seen locally: Enabling and Updating keep what the pollers were doing until a settled state.
+POLLING_STATES = frozenset({"Enabled"})
+STOPPED_STATES = frozenset({"Disabling", "Disabled", "Deleting"})
+# Without ScalingConfig Lambda scales to the account's concurrency; 1000 is the ceiling
+# MaximumConcurrency itself accepts.
+UNSCALED_CONCURRENCY = 1000
+
+
+@dataclass(frozen=True)
+class MappingState:
+    """What the pollers honour of the deployed mapping, as GetEventSourceMapping returned it."""
+
+    state: str
+    polling: bool
+    maximum_concurrency: int
+
+    @classmethod
+    def from_mapping(
+        cls, mapping: Mapping[str, Any], previous: MappingState | None = None
+    ) -> MappingState:
+        state = str(mapping.get("State", "Enabled"))
+        if state in POLLING_STATES:
+            polling = True
+        elif state in STOPPED_STATES:
+            polling = False
+        else:
+            polling = previous.polling if previous is not None else False
+        scaling = mapping.get("ScalingConfig") or {}
+        return cls(state, polling, int(scaling.get("MaximumConcurrency", UNSCALED_CONCURRENCY)))
+
+    def render(self) -> str:
+        """As the progress line shows it: "off", or "on x3"."""
+        return f"on x{self.maximum_concurrency}" if self.polling else "off"
+
+
+class MappingWatcher:
+    """One reader of the deployed mapping for all its pollers, and the gate they pass.
+
+    `read` returns the mapping (GetEventSourceMapping's answer); it is called every
+    `interval_seconds` on a thread of its own. A read that fails keeps the last state (Lambda's
+    pollers do not stop because a control-plane read failed). `on_change(old, new)` is called on
+    that thread for every change seen (more listeners may be appended to `listeners`).
+    """
+
+    def __init__(
+        self,
+        read: Callable[[], Mapping[str, Any]],
+        *,
+        interval_seconds: float = 1.0,
+        on_change: Callable[[MappingState, MappingState], None] | None = None,
+    ) -> None:
+        self._read = read
+        self.interval_seconds = interval_seconds
+        self.listeners: list[Callable[[MappingState, MappingState], None]] = (
+            [on_change] if on_change is not None else []
+        )
+        self._changed = threading.Condition()
+        self._state = MappingState.from_mapping(read())
+        self._busy = 0
+        self._reads = 0
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mapping-watcher", daemon=True)
+
+    @property
+    def state(self) -> MappingState:
+        with self._changed:
+            return self._state
+
+    @property
+    def reads(self) -> int:
+        """How many reads have completed (failed ones too): tests wait on it."""
+        with self._changed:
+            return self._reads
+
+    @property
+    def busy(self) -> int:
+        """Pollers holding a slot: in a receive or in an invocation."""
+        with self._changed:
+            return self._busy
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._changed:
+            self._changed.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def refresh(self) -> None:
+        """Read the mapping once, now."""
+        try:
+            mapping = self._read()
+        except Exception as error:  # any failure of the read: keep the last state
+            logger.warning(
+                "could not read the event source mapping; its last state holds",
+                extra={"fields": {"error": str(error)}},
+            )
+            with self._changed:
+                self._reads += 1
+                self._changed.notify_all()
+            return
+        with self._changed:
+            old = self._state
+            new = MappingState.from_mapping(mapping, old)
+            self._state = new
+            self._reads += 1
+            self._changed.notify_all()
+        if new != old:
+            for listener in list(self.listeners):
+                listener(old, new)
+
+    def wait_for_reads(self, count: int, timeout_seconds: float) -> bool:
+        """Wait until `count` more reads have completed; False if the timeout came first."""
+        with self._changed:
+            target = self._reads + count
+            return self._changed.wait_for(lambda: self._reads >= target, timeout_seconds)
+
+    def acquire(self, stopping: threading.Event) -> bool:
+        """Wait for a slot: the mapping enabled and fewer than MaximumConcurrency pollers busy.
+        False when `stopping` was set first."""
+        with self._changed:
+            while not stopping.is_set():
+                if self._state.polling and self._busy < self._state.maximum_concurrency:
+                    self._busy += 1
+                    return True
+                # Woken by a change or a release; the timeout only notices `stopping`.
+                self._changed.wait(0.5)
+            return False
+
+    def release(self) -> None:
+        with self._changed:
+            self._busy -= 1
+            self._changed.notify_all()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.interval_seconds):
+            self.refresh()
 
 
 class Invokable(Protocol):
@@ -111,6 +261,7 @@ class SqsEventSourceMapping:
         on_batch: Callable[[BatchReport], None] = lambda report: None,
         long_poll_seconds: int = LONG_POLL_SECONDS,
         faults: MappingFaults | None = None,
+        watcher: MappingWatcher | None = None,
     ) -> None:
         self.sqs = sqs
         self.settings = settings
@@ -127,6 +278,12 @@ class SqsEventSourceMapping:
         self.faults = faults
         # Every delivery, in order: the soak checks the gaps between a message's receives.
         self.receives: list[Receive] = []
+        # ReceiveMessage calls made, empty ones included.
+        self.receive_calls = 0
+        # Without a watcher the settings read at the deploy hold for the whole run.
+        self.watcher = watcher
+        if watcher is not None:
+            watcher.listeners.append(self._follow)
 
     @property
     def messages_in_invocation(self) -> int:
@@ -134,23 +291,49 @@ class SqsEventSourceMapping:
             return self._in_invocation
 
     def start(self) -> None:
-        if not self.settings.enabled:
-            logger.warning("event source mapping is disabled: nothing will be polled")
+        if self.watcher is None:
+            if not self.settings.enabled:
+                logger.warning("event source mapping is disabled: nothing will be polled")
+                return
+            self._add_pollers(self.settings.maximum_concurrency)
             return
-        for index in range(self.settings.maximum_concurrency):
-            poller = threading.Thread(target=self._poll, name=f"poller-{index}", daemon=True)
-            poller.start()
-            self._pollers.append(poller)
+        # As many pollers as the mapping allows at most; the watcher's gate lets through as
+        # many as its current MaximumConcurrency, and none while it is disabled.
+        self.watcher.start()
+        self._add_pollers(
+            max(self.settings.maximum_concurrency, self.watcher.state.maximum_concurrency)
+        )
+
+    def _add_pollers(self, count: int) -> None:
+        with self._counter_lock:
+            for index in range(len(self._pollers), count):
+                poller = threading.Thread(target=self._poll, name=f"poller-{index}", daemon=True)
+                poller.start()
+                self._pollers.append(poller)
+
+    def _follow(self, old: MappingState, new: MappingState) -> None:
+        """A MaximumConcurrency raised beyond the pollers started gets pollers of its own."""
+        if not self._stopping.is_set() and new.maximum_concurrency > len(self._pollers):
+            self._add_pollers(new.maximum_concurrency)
+
+    @property
+    def polling(self) -> bool:
+        """Whether the mapping polls now (always, without a watcher)."""
+        return self.watcher is None or self.watcher.state.polling
 
     def stop(self, wait_seconds: float = 0.1) -> None:
         """Stop polling. A poller still in a long poll finds the stop when its receive returns
         and starts nothing new; each is waited for up to `wait_seconds`."""
         self._stopping.set()
-        for poller in self._pollers:
+        if self.watcher is not None:
+            self.watcher.stop()
+        for poller in list(self._pollers):
             poller.join(timeout=wait_seconds)
 
     def _poll(self) -> None:
         while not self._stopping.is_set():
+            if self.watcher is not None and not self.watcher.acquire(self._stopping):
+                return
             try:
                 messages = self._receive_batch()
                 if messages and not self._stopping.is_set():
@@ -165,6 +348,9 @@ class SqsEventSourceMapping:
                 # Lambda's pollers survive a failed call and try again; so do these.
                 logger.exception("event source mapping poll failed; polling again")
                 self._stopping.wait(1)
+            finally:
+                if self.watcher is not None:
+                    self.watcher.release()
 
     def _receive_batch(self) -> list[dict[str, Any]]:
         batch: list[dict[str, Any]] = []
@@ -174,8 +360,11 @@ class SqsEventSourceMapping:
             # The lock is held for one ReceiveMessage, not for the whole batching window:
             # another poller may fill its own batch meanwhile, as Lambda's pollers do.
             with self._receive_lock:
-                if self._stopping.is_set():
+                # Checked under the lock: a poller that waited for it while the mapping was
+                # disabled starts no receive (its batch so far is still invoked).
+                if self._stopping.is_set() or not self.polling:
                     break
+                self.receive_calls += 1
                 response = self.sqs.receive_message(
                     QueueUrl=self.settings.queue_url,
                     MaxNumberOfMessages=min(RECEIVE_LIMIT, self.settings.batch_size - len(batch)),

@@ -25,6 +25,8 @@ class Snapshot:
     in_flight: int = 0
     # False with the user's own downstream, whose answers the local system does not see.
     downstream_observed: bool = True
+    # The event source mapping as the pollers follow it ("off", "on x3"); empty: not followed.
+    mapping: str = ""
 
     def render(self) -> str:
         statuses = " ".join(f"{s}={n}" for s, n in sorted(self.downstream_by_status.items()))
@@ -32,6 +34,7 @@ class Snapshot:
             f"[{self.elapsed_seconds:5.1f}s] sent={self.sent} delivered={self.delivered} "
             f"processing={self.processing} waiting_backoff={self.waiting_backoff} "
             f"| {self.queues()} | downstream {self._downstream(statuses)}"
+            + (f" | mapping: {self.mapping}" if self.mapping else "")
         )
 
     def _downstream(self, statuses: str) -> str:
@@ -54,6 +57,7 @@ class Snapshot:
             self.dead_lettered,
             self.in_flight,
             tuple(sorted(self.downstream_by_status.items())),
+            self.mapping,
         )
 
 
@@ -77,6 +81,16 @@ class ProgressDisplay:
             print(snapshot.render(), file=self.out, flush=True)
             self._last_printed_at = time.monotonic()
         self._last = snapshot
+
+    def note(self, line: str) -> None:
+        """A line of its own (an event), above the rewritten progress line on a terminal."""
+        if self.interactive:
+            self.out.write("\r\033[K" + line + "\n")
+            if self._last is not None:
+                self.out.write(self._last.render())
+            self.out.flush()
+            return
+        print(line, file=self.out, flush=True)
 
     def finish(self) -> None:
         if self.interactive and self._last is not None:

@@ -45,6 +45,10 @@ EXIT_DEPLOY_FAILED = 4
 EXIT_OUT_OF_ORDER = 5
 # 128 + SIGINT, as a shell reports a command Ctrl-C ended.
 EXIT_INTERRUPTED_STARTING = 130
+# Flags whose default depends on whether --outage was given: an outage run shows the outage
+# alone (no random failures on top, pass --failure-rate for them) and keeps a producer going.
+RESOLVED_LATER = ("failure_rate", "outage_seconds")
+OUTAGE_TRICKLE_SECONDS = 5.0
 
 
 def number[N: (int, float)](
@@ -71,7 +75,7 @@ def _queue_type(text: str) -> str:
     return text
 
 
-def _idempotent_delivery(text: str) -> str:
+def _enabled_or_disabled(text: str) -> str:
     if text not in ("Enabled", "Disabled"):
         raise argparse.ArgumentTypeError(f"{text!r}: expected Enabled or Disabled")
     return text
@@ -81,9 +85,13 @@ def _idempotent_delivery(text: str) -> str:
 FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--messages", "messages", number(int, 1, 10_000), "messages to send"),
     ("--failure-rate", "failure_rate", number(float, 0.0, 1.0),
-     "fraction of downstream calls answered 503 (drawn per message and attempt)"),
+     "fraction of downstream calls answered 503 (drawn per message and attempt); "
+     f"default {DEFAULTS.failure_rate:g}, or 0 with --outage"),
     ("--outage", "outage_seconds", number(float, 0.0),
-     "SECONDS during which the downstream answers 503 to every call"),
+     "SECONDS during which the downstream answers 503 to every call (counted from the first "
+     f"call); default {DEFAULTS.outage_seconds:g}. An outage run's producer also sends one "
+     f"message every {OUTAGE_TRICKLE_SECONDS:g} s while the circuit breaker is open or "
+     "half-open, so that it has traffic to close on"),
     ("--latency-ms", "latency_ms", number(int, 0, 60_000), "downstream answer time"),
     ("--max-receive-count", "max_receive_count", number(int, 1), "template MaxReceiveCount"),
     ("--backoff-base", "backoff_base_seconds", number(int, 0), "template BackoffBaseSeconds"),
@@ -98,8 +106,11 @@ FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
      "fraction of the messages whose body is not JSON (dead-lettered by the function)"),
     ("--queue-type", "queue_type", _queue_type,
      "template QueueType: fifo delivers each message group in order"),
-    ("--idempotent-delivery", "idempotent_delivery", _idempotent_delivery,
+    ("--idempotent-delivery", "idempotent_delivery", _enabled_or_disabled,
      "template IdempotentDelivery (Enabled: outcomes recorded in the stack's DynamoDB table)"),
+    ("--circuit-breaker", "circuit_breaker", _enabled_or_disabled,
+     "template CircuitBreaker: Enabled stops the mapping while the downstream is down "
+     "(None: the template's default)"),
     ("--fifo-groups", "fifo_groups", number(int, 1, 1000),
      "with --queue-type fifo: message groups the messages are spread over"),
     ("--visibility-timeout", "visibility_timeout_seconds", number(int, 1, 43_200),
@@ -157,7 +168,7 @@ def parser(
             flag,
             dest=field,
             type=(flag_kinds or {}).get(flag, kind),
-            default=getattr(defaults, field),
+            default=None if field in RESOLVED_LATER else getattr(defaults, field),
             help=text,
         )
     faults = p.add_argument_group("fault injection (each a fraction, 0 to 1)")
@@ -203,10 +214,18 @@ def options_of(
         **{field: getattr(args, f"fault_{field}") for _, field, _ in FAULT_FLAGS},
         seed=args.fault_seed,
     )
+    chosen = {field: getattr(args, field) for _, field, _, _ in FLAGS}
+    # An explicit --outage 0 asks for no outage at all: not an outage run.
+    outage_run = args.outage_seconds is not None and args.outage_seconds > 0
+    if args.outage_seconds is None:
+        chosen["outage_seconds"] = defaults.outage_seconds
+    if args.failure_rate is None:
+        chosen["failure_rate"] = 0.0 if outage_run else defaults.failure_rate
     options = replace(
         defaults,
-        **{field: getattr(args, field) for _, field, _, _ in FLAGS},
+        **chosen,
         faults=plan,
+        trickle_seconds=OUTAGE_TRICKLE_SECONDS if outage_run else 0.0,
         build_dir=args.build_dir,
         work_dir=args.work_dir,
     )

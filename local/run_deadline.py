@@ -46,6 +46,10 @@ class RunWork:
     # Whole-batch failures or refused visibility changes one message may meet in a row: each
     # costs the queue's visibility timeout. One is always allowed for (an init or a timeout).
     visibility_waits: int = 1
+    # The breaker's probe schedule (0: no breaker). An open breaker waits for the next probe
+    # after the outage, and half-open then lets the backlog through slowly.
+    probe_period_seconds: float = 0.0
+    batch_size: int = 10
 
 
 def deadline_seconds(work: RunWork) -> float:
@@ -62,10 +66,24 @@ def deadline_seconds(work: RunWork) -> float:
         / max(1, work.concurrency)
     )
     return (
-        work.outage_seconds
+        _breaker_seconds(work)
+        + work.outage_seconds
         + schedule
         + work.visibility_waits * work.queue_visibility_timeout_seconds
         + attempts * work.function_timeout_seconds
         + backlog
         + SLACK_SECONDS
     )
+
+
+# Half-open: at least this long before the breaker closes, and the lowest concurrency it
+# runs at, each environment making batch_size / 10 calls a second (the breaker's contract).
+HALF_OPEN_SECONDS = 60.0
+HALF_OPEN_LEAST_CONCURRENCY = 2
+
+
+def _breaker_seconds(work: RunWork) -> float:
+    if work.probe_period_seconds <= 0:
+        return 0.0
+    half_open_rate = HALF_OPEN_LEAST_CONCURRENCY * max(1, work.batch_size) / 10
+    return work.probe_period_seconds + HALF_OPEN_SECONDS + work.messages / half_open_rate

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
+import json
 import logging
 import random
 import shutil
@@ -16,24 +18,39 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from local.demo_downstream import Call, DemoDownstream, FailurePlan, SlowAnswers
-from local.deploy import DeployedStack, deploy
+from local.deploy import DeployedStack, DeployError, deploy
 from local.emulator import Emulator, endpoint_override_note, running_emulator
-from local.enqueued import EnqueuedMessages, recording, removals
+from local.enqueued import EnqueuedMessages, Removals, recording, removals
 from local.estimate import estimate_run
 from local.event_source_mapping import (
     BatchReport,
     MappingSettings,
+    MappingState,
+    MappingWatcher,
     Receive,
     SqsEventSourceMapping,
 )
 from local.execution_environment import EnvironmentPool, FunctionSpec, Setup
 from local.faults import FRACTION_PREFIXES, EnvironmentFaults, FaultLog, FaultPlan, SqsFaults
 from local.function_code import install_code
+from local.mapping_timeline import MappingTimeline, Transition
 from local.progress import ProgressDisplay, Snapshot
 from local.reconciliation import DeadLetter, Reconciliation, out_of_group_order, reconcile
-from local.run_deadline import RunWork, deadline_seconds, policy_from_parameters
+from local.run_deadline import (
+    HALF_OPEN_SECONDS,
+    RunWork,
+    deadline_seconds,
+    policy_from_parameters,
+)
 from local.samconfig import AppliedOverrides
-from local.send import fifo_group, generated_bodies, send_bodies
+from local.scheduler import (
+    ScheduledInvocation,
+    ScheduledTarget,
+    ScheduleError,
+    SchedulerEmulator,
+    targets_of,
+)
+from local.send import SendReport, fifo_group, generated_bodies, send_bodies
 from local.template import BUILD_DIR, ROOT, ParameterError
 
 logger = logging.getLogger(__name__)
@@ -82,6 +99,12 @@ class RunOptions:
     fifo_groups: int = 4
     # Template parameter IdempotentDelivery (Enabled or Disabled).
     idempotent_delivery: str = "Disabled"
+    # Template parameter CircuitBreaker (Enabled or Disabled); None: the template's default.
+    circuit_breaker: str | None = None
+    # After the send, while the circuit breaker is open or half-open, one more message every
+    # this many seconds (0: none): the breaker closes on traffic (60 s of calls in half-open
+    # without holding any back), which a producer that stopped sending never gives it.
+    trickle_seconds: float = 0.0
     # Values of template parameters the run has no field for (samconfig ENV's overrides).
     template_parameters: Mapping[str, str] = field(default_factory=dict)
     # What samconfig ENV contributed, printed before the deploy (None: no ENV was asked for).
@@ -102,7 +125,7 @@ class RunOptions:
             **self.template_parameters,
             "DownstreamUrl": downstream_url,
             **{name: getattr(self, field) for field, name in FIELD_PARAMETERS.items()},
-        }
+        } | ({"CircuitBreaker": self.circuit_breaker} if self.circuit_breaker else {})
 
     def bodies(self) -> list[str]:
         """The generated bodies, a seeded `poison_fraction` of them not JSON."""
@@ -160,6 +183,15 @@ class RunResult:
     removed_from_dlq: int = 0
     # False with the user's own downstream: delivered means reported done by the function.
     downstream_observed: bool = True
+    # The breaker's transitions as the mapping's state showed them, how long the mapping was
+    # disabled, and the invocations of the emulated schedules (the breaker's probes).
+    transitions: list[Transition] = field(default_factory=list)
+    mapping_disabled_seconds: float = 0.0
+    scheduled_invocations: list[ScheduledInvocation] = field(default_factory=list)
+    # (monotonic seconds, status) of the breaker's HEAD probes the downstream answered.
+    probes: list[tuple[float, int]] = field(default_factory=list)
+    # (monotonic seconds, state) of the mapping from the start, as the pollers followed it.
+    mapping_states: list[tuple[float, MappingState]] = field(default_factory=list)
 
     @property
     def lost(self) -> int:
@@ -210,24 +242,33 @@ def run_local_system(
         settings = MappingSettings.from_mapping(mapping, deployed.outputs["SourceQueueUrl"])
         sqs = emulator.client("sqs")
         visibility_timeout = _set_visibility_timeout(sqs, settings.queue_url, options, function)
-        _print_poller(settings, function, visibility_timeout, out)
-        print(f"logs       {options.work_dir / 'logs'} (one file per environment)", file=out)
+        _print_poller(settings, function, visibility_timeout, out, logs=options.work_dir / "logs")
+        following = _Following.of(emulator, mapping, settings, function, started=started, out=out)
         pool = EnvironmentPool(
             Setup(function, code, emulator.endpoint_url, emulator.region),
             options.work_dir / "logs",
-            settings.maximum_concurrency,
+            # A scheduled invocation is not one of the mapping's: it must not wait for a poller.
+            settings.maximum_concurrency + len(following.targets),
         )
         environment_faults = _wire_faults(options.faults, sqs_faults, deployed, downstream, out)
         downstream.slow = SlowAnswers(options.downstream_timeout_seconds, function.timeout_seconds)
         batches = _Batches()
         mapping_poller = SqsEventSourceMapping(
-            sqs, settings, pool, on_batch=batches, faults=environment_faults
+            sqs,
+            settings,
+            pool,
+            on_batch=batches,
+            faults=environment_faults,
+            watcher=following.watcher,
         )
+        scheduler = SchedulerEmulator(following.targets, pool)
         # `make up` has no work to finish: it runs until interrupted, with no deadline.
         work = (
             None
             if options.until_interrupted
-            else _work(options, deployed, function, settings, visibility_timeout)
+            else _work(
+                options, deployed, function, settings, visibility_timeout, targets=following.targets
+            )
         )
         sender = _Sender(
             sqs,
@@ -236,6 +277,7 @@ def run_local_system(
             options.send_rate,
             options.max_visible_backlog,
             groups=options.fifo_groups,
+            trickle=_Trickle.of(options, following, started),
         )
         with (
             recording(settings.queue_url) as enqueued,
@@ -246,6 +288,7 @@ def run_local_system(
             _print_downstream(options, downstream, out)
             _print_estimate(options, work, settings, deployed, out)
             mapping_poller.start()
+            scheduler.start()
             try:
                 on_ready(
                     Ready(
@@ -270,16 +313,14 @@ def run_local_system(
                     interrupted=interrupted,
                     out=out,
                     samples=queue_samples,
+                    timeline=following.timeline,
                 )
             finally:
-                sender.stop()
-                mapping_poller.stop()
-                pool.shutdown()
-            # Those removed from the DLQ while up first: the drain itself deletes from a FIFO one.
-            redriven = [DeadLetter(m) for m in removed_from_dlq.original_ids()]
-            dead_letters = redriven + _drain(sqs, deployed.outputs["DeadLetterQueueUrl"])
+                _shut_down(sender, scheduler, mapping_poller, pool)
+            redriven, dead_letters = _dead_letters(sqs, deployed, removed_from_dlq)
             on_source_queue = emulator.message_ids_on_queue(settings.queue_url)
             recorded_outcomes = _recorded_outcomes(emulator, deployed)
+    elapsed = time.monotonic() - started
     calls = downstream.calls()
     sent = _every_message_sent(sender.sent(), enqueued)
     groups = _groups(options, sent)
@@ -297,7 +338,7 @@ def run_local_system(
         batches=batches.reports,
         deployed=deployed,
         environments_started=pool.started,
-        elapsed_seconds=time.monotonic() - started,
+        elapsed_seconds=elapsed,
         moving_seconds=max(0.0, (batches.last_ended or 0.0) - sender.started_at),
         cpu_seconds=time.process_time() - cpu_started,
         moving_cpu_seconds=max(0.0, batches.last_ended_cpu - sender.started_cpu),
@@ -310,11 +351,25 @@ def run_local_system(
         out_of_order=out_of_group_order(groups, calls),
         recorded_outcomes=recorded_outcomes,
         interrupted=interrupted.is_set(),
-        removed_from_dlq=len(redriven),
+        removed_from_dlq=redriven,
         downstream_observed=options.downstream_url is None,
+        transitions=following.timeline.transitions(),
+        mapping_disabled_seconds=following.timeline.seconds_in("open", started + elapsed),
+        scheduled_invocations=list(scheduler.invocations),
+        probes=downstream.probes(),
+        mapping_states=following.timeline.states(),
     )
     _print_reconciliation(result, out)
     return result
+
+
+def _dead_letters(
+    sqs: Any, deployed: DeployedStack, removed: Removals
+) -> tuple[int, list[DeadLetter]]:
+    """How many messages left the DLQ while up (make redrive), and every dead letter: those
+    first (recorded before the drain, which itself deletes from a FIFO DLQ), then the DLQ's."""
+    redriven = [DeadLetter(m) for m in removed.original_ids()]
+    return len(redriven), redriven + _drain(sqs, deployed.outputs["DeadLetterQueueUrl"])
 
 
 def _print_downstream(options: RunOptions, downstream: DemoDownstream, out: TextIO) -> None:
@@ -399,9 +454,42 @@ def _interruptible() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
+# What a run's start (deploy, code, the first cold start) takes before the first call, about.
+STARTUP_ALLOWANCE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class _Trickle:
+    """One message every `interval_seconds` after the send while `wanted()` says so."""
+
+    interval_seconds: float
+    wanted: Callable[[], bool]
+
+    @classmethod
+    def of(cls, options: RunOptions, following: _Following, started: float) -> _Trickle | None:
+        if options.trickle_seconds <= 0 or not following.targets:
+            return None
+        timeline = following.timeline
+        probe_period = max(t.period_seconds for t in following.targets)
+        # The breaker may not have opened when the send ends: the trickle waits for that while
+        # the outage may last (it counts from the first call, which comes after the deploy),
+        # and never outlasts the outage, two probe periods and three half-open minutes.
+        give_up_after = options.outage_seconds + 2 * probe_period + 3 * HALF_OPEN_SECONDS
+
+        def wanted() -> bool:
+            elapsed = time.monotonic() - started
+            if elapsed > give_up_after:
+                return False
+            if not timeline.transitions():
+                return elapsed < options.outage_seconds + STARTUP_ALLOWANCE_SECONDS
+            return timeline.breaker != "closed"
+
+        return cls(options.trickle_seconds, wanted)
+
+
 class _Sender:
     """Sends the bodies on its own thread, all at once or at `rate` messages a second, so that
-    progress shows while a long send is under way."""
+    progress shows while a long send is under way; then the trickle, if any."""
 
     def __init__(
         self,
@@ -412,8 +500,10 @@ class _Sender:
         max_backlog: int = 0,
         *,
         groups: int = 0,
+        trickle: _Trickle | None = None,
     ) -> None:
         self.groups = groups
+        self.trickle = trickle
         self.sqs = sqs
         self.queue_url = queue_url
         self.bodies = bodies
@@ -461,15 +551,87 @@ class _Sender:
                 report = send_bodies(
                     self.sqs, self.queue_url, self.bodies[start : start + chunk], groups=self.groups
                 )
-                with self._lock:
-                    self._sent.update(report.sent)
-                for body, code, message in report.failed:
-                    logger.error(
-                        "SQS refused a message",
-                        extra={"fields": {"code": code, "message": message, "body": body[:60]}},
-                    )
+                self._record(report)
+            if self.trickle is not None:
+                self._trickle(self.trickle)
         finally:
             self.done.set()
+
+    def _trickle(self, trickle: _Trickle) -> None:
+        for n in itertools.count(1):
+            if self._stopping.wait(trickle.interval_seconds) or not trickle.wanted():
+                return
+            body = json.dumps({"orderId": f"trickle-{n:04d}", "amount": n})
+            self._record(send_bodies(self.sqs, self.queue_url, [body], groups=self.groups))
+
+    def _record(self, report: SendReport) -> None:
+        with self._lock:
+            self._sent.update(report.sent)
+        for body, code, message in report.failed:
+            logger.error(
+                "SQS refused a message",
+                extra={"fields": {"code": code, "message": message, "body": body[:60]}},
+            )
+
+
+def _shut_down(
+    sender: _Sender,
+    scheduler: SchedulerEmulator,
+    mapping_poller: SqsEventSourceMapping,
+    pool: EnvironmentPool,
+) -> None:
+    """In this order: nothing more is sent, scheduled or received, then the environments go
+    (an invocation still running ends with its process)."""
+    sender.stop()
+    scheduler.stop()
+    mapping_poller.stop()
+    pool.shutdown()
+
+
+@dataclass(frozen=True)
+class _Following:
+    """What the local system follows of the deployment as the function changes it: the mapping
+    (the pollers' one reader of it, and the breaker's story told from its changes) and the
+    schedules that invoke the function (the breaker's probe)."""
+
+    watcher: MappingWatcher
+    timeline: MappingTimeline
+    targets: list[ScheduledTarget]
+
+    @classmethod
+    def of(
+        cls,
+        emulator: Emulator,
+        mapping: dict[str, Any],
+        settings: MappingSettings,
+        function: FunctionSpec,
+        *,
+        started: float,
+        out: TextIO,
+    ) -> _Following:
+        lambda_client = emulator.client("lambda")
+        uuid = mapping["UUID"]
+        watcher = MappingWatcher(lambda: lambda_client.get_event_source_mapping(UUID=uuid))
+        timeline = MappingTimeline(watcher.state, settings.maximum_concurrency, started)
+        watcher.listeners.append(lambda old, new: timeline.on_change(old, new, time.monotonic()))
+        return cls(watcher, timeline, _scheduled_targets(emulator, function, out))
+
+
+def _scheduled_targets(
+    emulator: Emulator, function: FunctionSpec, out: TextIO
+) -> list[ScheduledTarget]:
+    """The deployed schedules that invoke the function (the breaker's probe), each printed."""
+    try:
+        targets = targets_of(emulator.client("scheduler"), function.arn)
+    except ScheduleError as error:
+        raise DeployError(str(error)) from None
+    for target in targets:
+        print(
+            f"schedule   {target.name} {target.expression} -> {json.dumps(target.event)} "
+            "(asynchronous invocations)",
+            file=out,
+        )
+    return targets
 
 
 def _print_estimate(
@@ -508,7 +670,12 @@ def _wire_faults(
 
 
 def _print_poller(
-    settings: MappingSettings, function: FunctionSpec, visibility_timeout: float, out: TextIO
+    settings: MappingSettings,
+    function: FunctionSpec,
+    visibility_timeout: float,
+    out: TextIO,
+    *,
+    logs: Path,
 ) -> None:
     print(
         f"poller     BatchSize={settings.batch_size} "
@@ -518,6 +685,7 @@ def _print_poller(
         f"Timeout={function.timeout_seconds:g}s VisibilityTimeout={visibility_timeout:g}s",
         file=out,
     )
+    print(f"logs       {logs} (one file per environment)", file=out)
 
 
 def _work(
@@ -526,6 +694,8 @@ def _work(
     function: FunctionSpec,
     settings: MappingSettings,
     visibility_timeout: float,
+    *,
+    targets: list[ScheduledTarget],
 ) -> RunWork:
     return RunWork(
         messages=options.messages,
@@ -540,6 +710,8 @@ def _work(
         else 0.0,
         # A message may meet such faults more than once in a row.
         visibility_waits=3 if options.faults.hides_messages_for_the_visibility_timeout else 1,
+        probe_period_seconds=max((t.period_seconds for t in targets), default=0.0),
+        batch_size=settings.batch_size,
     )
 
 
@@ -599,6 +771,7 @@ def _watch(
     interrupted: threading.Event,
     out: TextIO,
     samples: list[tuple[float, int]],
+    timeline: MappingTimeline,
 ) -> bool:
     """Show progress until everything is sent and the source queue is empty and idle, or until
     interrupted (without `work`: only then); True if the deadline (counted from the end of the
@@ -606,8 +779,13 @@ def _watch(
     sqs = emulator.client("sqs")
     display = ProgressDisplay(out)
     deadline: float | None = None
+    shown = 0
     try:
         while not interrupted.is_set():
+            transitions = timeline.transitions()
+            for transition in transitions[shown:]:
+                display.note(transition.render())
+            shown = len(transitions)
             sending_done = sender.done.is_set()
             if sending_done and deadline is None and work is not None:
                 deadline = time.monotonic() + deadline_seconds(work)
@@ -630,6 +808,7 @@ def _watch(
                     downstream_by_status=downstream.status_counts() if downstream else {},
                     in_flight=source[1],
                     downstream_observed=downstream is not None,
+                    mapping=timeline.current.render(),
                 )
             )
             if work is not None and sending_done and source == (0, 0) and processing == 0:
@@ -770,12 +949,16 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
         f"{result.environments_started} execution environments started",
         file=out,
     )
-    print(
-        f"  cpu            {result.cpu_seconds:4.1f} s in the local system's own process, "
-        f"{result.moving_cpu_seconds:.1f} s of it from the first send to the last invocation: "
-        f"{result.moving_cpu_seconds / max(1, len(rec.sent)) * 1000:.1f} ms a message",
-        file=out,
-    )
+    if result.transitions or result.scheduled_invocations:
+        opened = sum(1 for t in result.transitions if t.after == "open")
+        down = sum(1 for _, status in result.probes if not 200 <= status <= 299)
+        print(
+            f"  breaker        {opened:4d}  times opened, the mapping disabled "
+            f"{result.mapping_disabled_seconds:.0f} s in all; "
+            f"{len(result.scheduled_invocations)} scheduled invocations, "
+            f"{len(result.probes)} probe calls ({down} found it down)",
+            file=out,
+        )
     if result.recorded_outcomes is not None:
         print(
             f"  idempotency    {result.recorded_outcomes:4d}  outcomes recorded in the table",

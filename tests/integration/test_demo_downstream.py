@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
+
 import pytest
 
 from local import demo_downstream
@@ -39,3 +42,26 @@ def test_the_outage_counts_from_the_first_request_not_from_the_start(
     # Then the outage still fails the first 3 s of deliveries, and only those
     assert (first.status, within.status, after.status) == (503, 503, 200)
     assert [call.reason for call in downstream.calls()] == ["outage", "outage", "ok"]
+
+
+def test_a_head_probe_is_down_during_the_outage_only_and_is_not_a_delivery() -> None:
+    def head(url: str) -> int:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=5):
+                return 200
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    # Given a downstream with an outage far longer than the test
+    downstream = DemoDownstream(FailurePlan(outage_seconds=3600))
+    with downstream.serving():
+        # When probed before any delivery, Then it is up: the outage has not begun
+        before = head(downstream.url)
+        # When a delivery has started the outage, Then the probe finds it down (503)
+        downstream.answer("a", "{}")
+        during = head(downstream.url)
+
+    # ...and the probes are recorded apart from the deliveries
+    assert (before, during) == (200, 503)
+    assert [status for _, status in downstream.probes()] == [200, 503]
+    assert [call.idempotency_key for call in downstream.calls()] == ["a"]

@@ -111,3 +111,31 @@ def test_a_fault_fraction_outside_0_to_1_is_refused(capsys: pytest.CaptureFixtur
     with pytest.raises(SystemExit):
         options_from(["--fault-reset", "1.5"])
     assert "--fault-reset: 1.5 is out of range: expected from 0.0 to 1.0" in capsys.readouterr().err
+
+
+def test_an_outage_run_shows_the_outage_alone_and_keeps_a_producer_going() -> None:
+    # Given no flags, When they are read, Then the demo's failure rate and short outage hold
+    default = options_from([])
+    assert (default.failure_rate, default.outage_seconds, default.trickle_seconds) == (
+        RunOptions().failure_rate,
+        RunOptions().outage_seconds,
+        0.0,
+    )
+    assert "CircuitBreaker" not in default.parameter_overrides("http://127.0.0.1:1/m")
+
+    # When --outage is given, Then no random failures are added and the producer trickles on
+    outage = options_from(["--outage", "600"])
+    assert (outage.failure_rate, outage.outage_seconds, outage.trickle_seconds) == (0.0, 600, 5.0)
+
+    # When a failure rate is given as well, Then it holds
+    assert options_from(["--outage", "600", "--failure-rate", "0.1"]).failure_rate == 0.1
+
+    # When --outage 0 is given, Then there is no outage and so no outage run
+    no_outage = options_from(["--outage", "0"])
+    assert (no_outage.outage_seconds, no_outage.trickle_seconds) == (0, 0.0)
+    assert no_outage.failure_rate == RunOptions().failure_rate
+
+
+def test_the_circuit_breaker_flag_reaches_its_parameter() -> None:
+    options = options_from(["--circuit-breaker", "Disabled"])
+    assert options.parameter_overrides("http://127.0.0.1:1/m")["CircuitBreaker"] == "Disabled"

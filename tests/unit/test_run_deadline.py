@@ -58,3 +58,13 @@ def test_the_policy_is_read_from_the_deployed_parameters() -> None:
     )
     # Then each reaches its field of the policy
     assert policy == BackoffPolicy(2, 5, 100, 6, BackoffStrategy.FULL_JITTER)
+
+
+def test_a_circuit_breaker_adds_a_probe_period_half_open_and_its_slow_backlog() -> None:
+    # Given the deadline for the demo's work without a breaker
+    base = deadline_seconds(WORK)
+    # When the deployment has the breaker's probe schedule (once a minute), Then the deadline
+    # allows for the next probe after the outage, half-open's minute before it closes, and the
+    # messages let through at half-open's lowest pace (2 environments, a call a second each)
+    with_breaker = replace(WORK, probe_period_seconds=60, batch_size=10)
+    assert deadline_seconds(with_breaker) == base + 60 + 60 + 20 / 2

@@ -1,0 +1,223 @@
+"""EventBridge Scheduler, emulated for the schedules that target the function.
+
+The deployed schedules are read from the emulator's Scheduler API (ListSchedules, GetSchedule):
+those ENABLED whose target is the function are invoked at their rate with their Input, in the
+same execution environments as everything else. EventBridge Scheduler's Lambda target is the
+templated target Lambda Invoke ("Using templated targets in EventBridge Scheduler"), which
+invokes the function asynchronously: nobody waits for the answer, so each invocation runs on a
+thread of its own and the next one comes at its time whatever the last one did.
+
+Only rate expressions are emulated, as EventBridge documents them: `rate(value unit)`, value a
+positive whole number, unit minute | minutes | hour | hours | day | days, singular for 1 and
+plural above ("Rate expressions reference"). A cron or at expression is refused, not guessed.
+A rate schedule's first invocation comes one period after it starts (Scheduler's own precision
+is 60 s: "Schedule types in EventBridge Scheduler").
+
+Not emulated: FlexibleTimeWindow (the template's is OFF), the target's RetryPolicy and Lambda's
+own retries of a failed asynchronous invocation (a failed scheduled invocation is logged).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from local.execution_environment import Invocation, PoolClosedError
+
+logger = logging.getLogger(__name__)
+
+_RATE = re.compile(r"rate\((?P<value>[0-9]+) (?P<unit>[a-z]+)\)")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86_400}
+
+
+class ScheduleError(ValueError):
+    """A schedule the local emulation cannot run (or EventBridge Scheduler would refuse)."""
+
+
+def rate_seconds(expression: str) -> float:
+    """The period of a `rate(...)` expression, in seconds; ScheduleError for anything else."""
+    match = _RATE.fullmatch(expression.strip())
+    if match is None:
+        raise ScheduleError(
+            f"schedule expression {expression!r} is not emulated locally: only "
+            "rate(value unit) is, with unit minute(s), hour(s) or day(s)"
+        )
+    value = int(match["value"])
+    unit = match["unit"]
+    singular = unit.removesuffix("s")
+    if value < 1 or singular not in _UNIT_SECONDS:
+        raise ScheduleError(
+            f"{expression!r}: the value must be a positive whole number and the unit one of "
+            "minute, minutes, hour, hours, day, days"
+        )
+    if (value == 1) != (unit == singular):
+        raise ScheduleError(
+            f"{expression!r}: EventBridge wants a singular unit for 1 and a plural one above "
+            "(rate(1 minute), rate(5 minutes))"
+        )
+    return float(value * _UNIT_SECONDS[singular])
+
+
+@dataclass(frozen=True)
+class ScheduledTarget:
+    """One deployed schedule that invokes the function."""
+
+    name: str
+    expression: str
+    period_seconds: float
+    # The event the function receives: the target's Input, parsed as JSON (Lambda's Invoke takes
+    # a JSON payload), or {} without one.
+    event: Any
+
+    @classmethod
+    def from_schedule(cls, schedule: dict[str, Any]) -> ScheduledTarget:
+        text = schedule["Target"].get("Input")
+        try:
+            event = json.loads(text) if text is not None else {}
+        except json.JSONDecodeError as error:
+            raise ScheduleError(
+                f"schedule {schedule['Name']}: its Input is not JSON, which Lambda's Invoke "
+                f"refuses: {error}"
+            ) from None
+        return cls(
+            name=str(schedule["Name"]),
+            expression=str(schedule["ScheduleExpression"]),
+            period_seconds=rate_seconds(str(schedule["ScheduleExpression"])),
+            event=event,
+        )
+
+
+def targets_of(scheduler: Any, function_arn: str) -> list[ScheduledTarget]:
+    """The ENABLED schedules of every group whose target is the function (by its ARN)."""
+    targets: list[ScheduledTarget] = []
+    for page in scheduler.get_paginator("list_schedules").paginate():
+        for summary in page["Schedules"]:
+            schedule = scheduler.get_schedule(
+                Name=summary["Name"], GroupName=summary.get("GroupName", "default")
+            )
+            if schedule.get("State", "ENABLED") != "ENABLED":
+                continue
+            if schedule["Target"]["Arn"] != function_arn:
+                continue
+            targets.append(ScheduledTarget.from_schedule(schedule))
+    return targets
+
+
+class Invokable(Protocol):
+    def invoke(self, event: Any, request_id: str | None = None) -> Invocation: ...
+
+
+class Environments(Protocol):
+    def environment(self) -> AbstractContextManager[Invokable]: ...
+
+
+class Clock(Protocol):
+    """Monotonic time and a wait that a stop (or, in tests, the test) can cut short."""
+
+    def now(self) -> float: ...
+
+    def wait_until(self, at: float, stopping: threading.Event) -> bool:
+        """Wait until `at`; True if `stopping` was set first."""
+        ...
+
+
+class MonotonicClock:
+    def now(self) -> float:
+        return time.monotonic()
+
+    def wait_until(self, at: float, stopping: threading.Event) -> bool:
+        return stopping.wait(max(0.0, at - time.monotonic()))
+
+
+@dataclass(frozen=True)
+class ScheduledInvocation:
+    schedule: str
+    # Clock time the invocation was due.
+    due_at: float
+    invocation: Invocation
+
+
+class SchedulerEmulator:
+    """Invokes each target at its rate until stopped."""
+
+    def __init__(
+        self,
+        targets: list[ScheduledTarget],
+        pool: Environments,
+        *,
+        clock: Clock | None = None,
+        on_invocation: Callable[[ScheduledInvocation], None] = lambda done: None,
+    ) -> None:
+        self.targets = targets
+        self.pool = pool
+        self.clock = clock or MonotonicClock()
+        self.on_invocation = on_invocation
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self.invocations: list[ScheduledInvocation] = []
+
+    def start(self) -> None:
+        started = self.clock.now()
+        for target in self.targets:
+            thread = threading.Thread(
+                target=self._run,
+                args=(target, started),
+                name=f"schedule-{target.name}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, wait_seconds: float = 1.0) -> None:
+        """No invocation starts after this; one in progress ends with the pool's shutdown."""
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout=wait_seconds)
+
+    def _run(self, target: ScheduledTarget, started: float) -> None:
+        due = started + target.period_seconds
+        while not self.clock.wait_until(due, self._stopping):
+            # Asynchronous, as Scheduler's Lambda Invoke: the schedule does not wait for it.
+            threading.Thread(
+                target=self._invoke,
+                args=(target, due),
+                name=f"scheduled-{target.name}",
+                daemon=True,
+            ).start()
+            # A rate schedule keeps its grid: a late tick does not shift the next ones.
+            due += target.period_seconds
+
+    def _invoke(self, target: ScheduledTarget, due: float) -> None:
+        if self._stopping.is_set():
+            return
+        try:
+            with self.pool.environment() as environment:
+                invocation = environment.invoke(target.event)
+        except PoolClosedError:
+            return
+        done = ScheduledInvocation(target.name, due, invocation)
+        with self._lock:
+            self.invocations.append(done)
+        if not invocation.succeeded:
+            # Lambda would retry an asynchronous invocation as the function's
+            # EventInvokeConfig says and then send it to its OnFailure destination: neither is
+            # emulated here, so the failure is said.
+            logger.error(
+                "scheduled invocation failed",
+                extra={
+                    "fields": {
+                        "schedule": target.name,
+                        "outcome": invocation.outcome,
+                        "error": invocation.error,
+                    }
+                },
+            )
+        self.on_invocation(done)

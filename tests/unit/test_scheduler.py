@@ -1,0 +1,162 @@
+"""The emulated EventBridge Scheduler: rate expressions, and invocations at the rate with the
+schedule's Input, on a clock the test moves."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from local.execution_environment import Invocation
+from local.scheduler import (
+    ScheduledInvocation,
+    ScheduledTarget,
+    ScheduleError,
+    SchedulerEmulator,
+    rate_seconds,
+)
+
+DEADLINE = 10.0
+
+
+@pytest.mark.parametrize(
+    ("expression", "seconds"),
+    [
+        ("rate(1 minute)", 60),
+        ("rate(5 minutes)", 300),
+        ("rate(1 hour)", 3600),
+        ("rate(2 days)", 172_800),
+    ],
+)
+def test_rate_expressions_as_eventbridge_documents_them(expression: str, seconds: float) -> None:
+    assert rate_seconds(expression) == seconds
+
+
+@pytest.mark.parametrize(
+    ("expression", "complaint"),
+    [
+        ("cron(0 20 * * ? *)", "not emulated locally"),
+        ("at(2026-01-01T00:00:00)", "not emulated locally"),
+        ("rate(1 minutes)", "singular unit for 1"),
+        ("rate(5 minute)", "singular unit for 1"),
+        ("rate(0 minutes)", "positive whole number"),
+        ("rate(30 seconds)", "positive whole number"),
+        ("rate(1.5 hours)", "not emulated locally"),
+    ],
+)
+def test_other_expressions_are_refused_clearly(expression: str, complaint: str) -> None:
+    with pytest.raises(ScheduleError, match=complaint):
+        rate_seconds(expression)
+
+
+def test_an_input_that_is_not_json_is_refused() -> None:
+    schedule = {
+        "Name": "probe",
+        "ScheduleExpression": "rate(1 minute)",
+        "Target": {"Arn": "arn", "Input": "{not json"},
+    }
+    with pytest.raises(ScheduleError, match="Input is not JSON"):
+        ScheduledTarget.from_schedule(schedule)
+
+
+class FakeClock:
+    """Time moves only when the test says; waiters are counted so the test knows the scheduler
+    is parked on its next due time."""
+
+    def __init__(self) -> None:
+        self._now = 1000.0
+        self._changed = threading.Condition()
+        self.waiting_for: list[float] = []
+
+    def now(self) -> float:
+        with self._changed:
+            return self._now
+
+    def wait_until(self, at: float, stopping: threading.Event) -> bool:
+        with self._changed:
+            self.waiting_for.append(at)
+            self._changed.notify_all()
+            while self._now < at and not stopping.is_set():
+                self._changed.wait(0.05)
+            self.waiting_for.remove(at)
+            return stopping.is_set()
+
+    def advance_to(self, at: float) -> None:
+        with self._changed:
+            self._now = at
+            self._changed.notify_all()
+
+    def wait_parked_at(self, at: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: at in self.waiting_for, DEADLINE)
+
+
+class Pool:
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+        self.done = threading.Condition()
+
+    @contextmanager
+    def environment(self) -> Iterator[Pool]:
+        yield self
+
+    def invoke(self, event: Any, request_id: str | None = None) -> Invocation:
+        with self.done:
+            self.events.append(event)
+        return Invocation("r", "response", 0.01, False, response={"state": "closed"})
+
+
+def test_the_target_is_invoked_at_its_rate_with_its_input() -> None:
+    # Given a schedule rate(1 minute) with the breaker probe's Input, started at t=1000
+    clock, pool = FakeClock(), Pool()
+    done: list[ScheduledInvocation] = []
+    arrived = threading.Condition()
+
+    def on_invocation(invocation: ScheduledInvocation) -> None:
+        with arrived:
+            done.append(invocation)
+            arrived.notify_all()
+
+    target = ScheduledTarget("probe", "rate(1 minute)", 60.0, {"breakerProbe": {}})
+    scheduler = SchedulerEmulator([target], pool, clock=clock, on_invocation=on_invocation)
+    scheduler.start()
+    try:
+        # When 59 s pass, Then nothing is invoked: the scheduler waits for t=1060
+        assert clock.wait_parked_at(1060)
+        clock.advance_to(1059)
+        assert clock.wait_parked_at(1060)
+        assert pool.events == []
+
+        # When the minute is up, and then another, Then it is invoked once each time
+        clock.advance_to(1060)
+        assert clock.wait_parked_at(1120)
+        clock.advance_to(1120)
+        assert clock.wait_parked_at(1180)
+        with arrived:
+            assert arrived.wait_for(lambda: len(done) == 2, DEADLINE)
+    finally:
+        scheduler.stop()
+
+    # ...with the schedule's Input as the event, due on the minute grid
+    assert pool.events == [{"breakerProbe": {}}, {"breakerProbe": {}}]
+    assert sorted(d.due_at for d in done) == [1060, 1120]
+    assert all(d.invocation.succeeded for d in done)
+
+
+def test_a_late_clock_fires_each_missed_tick_and_keeps_the_grid() -> None:
+    # Given a schedule every 5 minutes
+    clock, pool = FakeClock(), Pool()
+    target = ScheduledTarget("every5", "rate(5 minutes)", 300.0, {})
+    scheduler = SchedulerEmulator([target], pool, clock=clock)
+    scheduler.start()
+    try:
+        assert clock.wait_parked_at(1300)
+        # When the clock jumps past two due times at once
+        clock.advance_to(1650)
+        # Then the scheduler next waits on the grid (t=1900), not 5 minutes after the jump
+        assert clock.wait_parked_at(1900)
+    finally:
+        scheduler.stop()
