@@ -16,6 +16,10 @@ EVENT ?= events/sqs-single-success.json
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 RUN_ARGS ?=
+UP_ARGS ?=
+# make up's emulator port (4566 is LocalStack's); DOWNSTREAM_URL=<your service> replaces the demo one.
+UP_PORT ?= 4599
+LOGS_ARGS ?=
 SEND_ARGS ?=
 DLQ_ARGS ?=
 REDRIVE_ARGS ?=
@@ -24,7 +28,7 @@ INVOKE_ARGS ?=
 SOAK_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint format test test-fast validate security build deploy deploy-guided run soak invoke send dlq-peek redrive bench bench-backoff schedule lock clean
+.PHONY: help venv lint format test test-fast validate security build deploy deploy-guided run up logs soak invoke send dlq-peek redrive bench bench-backoff schedule lock clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -81,6 +85,12 @@ deploy: build ## sam deploy --config-env $(ENV) (make deploy ENV=prod)
 run: build ## the whole system locally: emulator, function, demo downstream; ENV=prod applies samconfig's overrides (RUN_ARGS="--help")
 	PYTHONPATH=functions $(BIN)/python -m local.run --config-env $(ENV) $(RUN_ARGS)
 
+up: build ## the local system on 127.0.0.1:4599 (UP_PORT) until Ctrl-C, for your own clients; ENV as make run (UP_ARGS="--help")
+	PYTHONPATH=functions $(BIN)/python -m local.up --config-env $(ENV) --port $(UP_PORT) $(UP_ARGS)
+
+logs: $(STAMP) ## the function's logs of make up (followed) or the last make run (LOGS_ARGS="--message-id ID --level WARNING")
+	@$(BIN)/python -m local.logs $(LOGS_ARGS)
+
 soak: build ## 5,000 messages under every fault, judged: nothing lost, duplicates explained (SOAK_ARGS="--help")
 	PYTHONPATH=functions $(BIN)/python -m local.soak $(SOAK_ARGS)
 
@@ -91,10 +101,10 @@ invoke: ## one invocation of the built function with EVENT; ENV=prod, INVOKE_ARG
 	@$(BIN)/sam build >&2
 	@PYTHONPATH=functions $(BIN)/python -m local.invoke $(EVENT) --config-env $(ENV) $(INVOKE_ARGS)
 
-send: $(STAMP) ## send messages to the stack of ENV's samconfig section or AWS_ENDPOINT_URL (SEND_ARGS="--help")
+send: $(STAMP) ## send messages to the stack of ENV's samconfig section, AWS_ENDPOINT_URL, or make up's (ENV=local)
 	$(BIN)/python -m local.send --config-env $(ENV) $(SEND_ARGS)
 
-dlq-peek: $(STAMP) ## list the DLQ of ENV's stack without consuming it (DLQ_ARGS="--failed-jobs --json ...")
+dlq-peek: $(STAMP) ## list the DLQ of ENV's stack (ENV=local: make up's) without consuming it (DLQ_ARGS=...)
 	@$(BIN)/python -m tools.dlq_peek --config-env $(ENV) $(DLQ_ARGS)
 
 redrive: $(STAMP) ## DLQ back to the source queue, failed jobs re-invoked (REDRIVE_ARGS="--help")

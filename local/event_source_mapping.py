@@ -341,6 +341,10 @@ class SqsEventSourceMapping:
             except PoolClosedError:
                 return  # shutting down: what was received returns at its visibility timeout
             except Exception:
+                if self._stopping.is_set():
+                    # A long poll cut short by the emulator stopping after the mapping (Ctrl-C,
+                    # or the end of a run): not a failure to report.
+                    return
                 # Lambda's pollers survive a failed call and try again; so do these.
                 logger.exception("event source mapping poll failed; polling again")
                 self._stopping.wait(1)

@@ -270,6 +270,9 @@ class ExecutionEnvironment:
                 stderr=subprocess.STDOUT,
                 pass_fds=(to_child_read, from_child_write),
                 cwd=self.code.task_root,
+                # Its own process group: Ctrl-C in the terminal reaches the runner, which stops
+                # the environments itself, and not every environment at once mid-invocation.
+                process_group=0,
             )  # fmt: skip
         os.close(to_child_read)
         os.close(from_child_write)

@@ -18,8 +18,13 @@ class Snapshot:
     # Hidden on the source queue but in no invocation: waiting out a backoff.
     waiting_backoff: int
     visible: int
+    # Messages on the dead-letter queue (its depth: visible and in flight).
     dead_lettered: int
     downstream_by_status: Mapping[int, int]
+    # Hidden on the source queue: in an invocation or waiting out a backoff.
+    in_flight: int = 0
+    # False with the user's own downstream, whose answers the local system does not see.
+    downstream_observed: bool = True
     # The event source mapping as the pollers follow it ("off", "on x3"); empty: not followed.
     mapping: str = ""
 
@@ -28,10 +33,19 @@ class Snapshot:
         return (
             f"[{self.elapsed_seconds:5.1f}s] sent={self.sent} delivered={self.delivered} "
             f"processing={self.processing} waiting_backoff={self.waiting_backoff} "
-            f"visible={self.visible} dead_lettered={self.dead_lettered} "
-            f"| downstream {statuses or 'no calls yet'}"
+            f"| {self.queues()} | downstream {self._downstream(statuses)}"
             + (f" | mapping: {self.mapping}" if self.mapping else "")
         )
+
+    def _downstream(self, statuses: str) -> str:
+        if not self.downstream_observed:
+            return "yours (its answers not seen here)"
+        return statuses or "no calls yet"
+
+    def queues(self) -> str:
+        """The queues' state as SQS counts it (ApproximateNumberOfMessages and
+        ApproximateNumberOfMessagesNotVisible of the source queue, the DLQ's depth)."""
+        return f"queue visible={self.visible} in_flight={self.in_flight} dlq={self.dead_lettered}"
 
     def _comparable(self) -> tuple[object, ...]:
         return (
@@ -41,6 +55,7 @@ class Snapshot:
             self.waiting_backoff,
             self.visible,
             self.dead_lettered,
+            self.in_flight,
             tuple(sorted(self.downstream_by_status.items())),
             self.mapping,
         )

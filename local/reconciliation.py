@@ -62,15 +62,27 @@ def reconcile(
     calls: Iterable[Call],
     dead_letters: Iterable[DeadLetter],
     on_source_queue: Collection[str] = (),
+    acknowledged: Iterable[str] | None = None,
 ) -> Reconciliation:
-    """`on_source_queue`: ids of the messages still on the source queue when the run ended."""
+    """`on_source_queue`: ids of the messages still on the source queue when the run ended.
+
+    `acknowledged`: with a downstream whose answers the run cannot see (the user's own), the
+    ids the function reported done, once per report. A message reported done and not in the
+    dead-letter queue was then delivered: the function reports a message done only after a
+    2xx or after its DLQ copy was accepted.
+    """
     sent = set(sent_ids)
     calls = list(calls)
-    successes = Counter(
-        call.idempotency_key for call in calls if 200 <= call.status <= 299 and call.idempotency_key
-    )
-    delivered = frozenset(key for key in successes if key in sent)
     dead_lettered = frozenset(d.original_id for d in dead_letters if d.original_id in sent)
+    if acknowledged is None:
+        successes = Counter(
+            call.idempotency_key
+            for call in calls
+            if 200 <= call.status <= 299 and call.idempotency_key
+        )
+    else:
+        successes = Counter(m for m in acknowledged if m not in dead_lettered)
+    delivered = frozenset(key for key in successes if key in sent)
     open_ = [m for m in sent_ids if m not in delivered and m not in dead_lettered]
     return Reconciliation(
         sent=tuple(sent_ids),

@@ -9,14 +9,16 @@ answers instead, as the run reconciles what it received.
 Exit status: 0 when every message was delivered or dead-lettered; 1 when a message was lost;
 3 when none was lost but some were still on the source queue when the run ended (unfinished);
 5 when all were accounted for but a FIFO run delivered a message before an earlier one of its
-group; 2 for invalid flags or parameters; 4 when the deployment failed.
+group; 2 for invalid flags or parameters; 4 when the deployment failed; 130 when interrupted
+(Ctrl-C) before the system was up. Ctrl-C once it is up stops the run early: the reconciliation
+and summary follow as at any other end, what is still queued counted as unfinished (status 3).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -32,7 +34,7 @@ from local.samconfig import (
     check_names,
     deploy_overrides,
 )
-from local.system import FIELD_PARAMETERS, RunOptions, RunResult, run_local_system
+from local.system import FIELD_PARAMETERS, Ready, RunOptions, RunResult, run_local_system
 from local.template import SOURCE_TEMPLATE, ParameterError, load_template
 
 DEFAULTS = RunOptions()
@@ -41,13 +43,15 @@ EXIT_INVALID = 2
 EXIT_UNFINISHED = 3
 EXIT_DEPLOY_FAILED = 4
 EXIT_OUT_OF_ORDER = 5
+# 128 + SIGINT, as a shell reports a command Ctrl-C ended.
+EXIT_INTERRUPTED_STARTING = 130
 # Flags whose default depends on whether --outage was given: an outage run shows the outage
 # alone (no random failures on top, pass --failure-rate for them) and keeps a producer going.
 RESOLVED_LATER = ("failure_rate", "outage_seconds")
 OUTAGE_TRICKLE_SECONDS = 5.0
 
 
-def _number[N: (int, float)](
+def number[N: (int, float)](
     kind: Callable[[str], N], low: N, high: N | None = None
 ) -> Callable[[str], N]:
     def parse(text: str) -> N:
@@ -79,26 +83,26 @@ def _enabled_or_disabled(text: str) -> str:
 
 # (flag, RunOptions field, parser, help): one row per flag, so parser and options cannot drift.
 FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
-    ("--messages", "messages", _number(int, 1, 10_000), "messages to send"),
-    ("--failure-rate", "failure_rate", _number(float, 0.0, 1.0),
+    ("--messages", "messages", number(int, 1, 10_000), "messages to send"),
+    ("--failure-rate", "failure_rate", number(float, 0.0, 1.0),
      "fraction of downstream calls answered 503 (drawn per message and attempt); "
      f"default {DEFAULTS.failure_rate:g}, or 0 with --outage"),
-    ("--outage", "outage_seconds", _number(float, 0.0),
+    ("--outage", "outage_seconds", number(float, 0.0),
      "SECONDS during which the downstream answers 503 to every call (counted from the first "
      f"call); default {DEFAULTS.outage_seconds:g}. An outage run's producer also sends one "
      f"message every {OUTAGE_TRICKLE_SECONDS:g} s while the circuit breaker is open or "
      "half-open, so that it has traffic to close on"),
-    ("--latency-ms", "latency_ms", _number(int, 0, 60_000), "downstream answer time"),
-    ("--max-receive-count", "max_receive_count", _number(int, 1), "template MaxReceiveCount"),
-    ("--backoff-base", "backoff_base_seconds", _number(int, 0), "template BackoffBaseSeconds"),
-    ("--backoff-jitter", "backoff_jitter_seconds", _number(int, 1),
+    ("--latency-ms", "latency_ms", number(int, 0, 60_000), "downstream answer time"),
+    ("--max-receive-count", "max_receive_count", number(int, 1), "template MaxReceiveCount"),
+    ("--backoff-base", "backoff_base_seconds", number(int, 0), "template BackoffBaseSeconds"),
+    ("--backoff-jitter", "backoff_jitter_seconds", number(int, 1),
      "template BackoffJitterSeconds"),
     ("--seed", "seed", str, "seed of the downstream's failure draws"),
-    ("--downstream-timeout", "downstream_timeout_seconds", _number(int, 1, 55),
+    ("--downstream-timeout", "downstream_timeout_seconds", number(int, 1, 55),
      "template DownstreamTimeoutSeconds: the function's read timeout"),
-    ("--send-rate", "send_rate", _number(float, 0.0),
+    ("--send-rate", "send_rate", number(float, 0.0),
      "messages sent per second (0: all at once)"),
-    ("--poison-fraction", "poison_fraction", _number(float, 0.0, 1.0),
+    ("--poison-fraction", "poison_fraction", number(float, 0.0, 1.0),
      "fraction of the messages whose body is not JSON (dead-lettered by the function)"),
     ("--queue-type", "queue_type", _queue_type,
      "template QueueType: fifo delivers each message group in order"),
@@ -107,9 +111,9 @@ FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--circuit-breaker", "circuit_breaker", _enabled_or_disabled,
      "template CircuitBreaker: Enabled stops the mapping while the downstream is down "
      "(None: the template's default)"),
-    ("--fifo-groups", "fifo_groups", _number(int, 1, 1000),
+    ("--fifo-groups", "fifo_groups", number(int, 1, 1000),
      "with --queue-type fifo: message groups the messages are spread over"),
-    ("--visibility-timeout", "visibility_timeout_seconds", _number(int, 1, 43_200),
+    ("--visibility-timeout", "visibility_timeout_seconds", number(int, 1, 43_200),
      "override the source queue's VisibilityTimeout after the deploy (at least the function "
      "timeout; default: the template's)"),
 ]  # fmt: skip
@@ -137,11 +141,18 @@ FAULT_FLAGS: list[tuple[str, str, str]] = [
 ]  # fmt: skip
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(
+    defaults: RunOptions = DEFAULTS,
+    prog: str = "make run RUN_ARGS=...",
+    description: str = "Deploy template.yaml into an embedded AWS emulator and run the consumer "
+    "against a demo downstream that fails on demand.",
+    flag_kinds: Mapping[str, Callable[[str], Any]] | None = None,
+) -> argparse.ArgumentParser:
+    """The run's flags; `make up` takes the same ones with its own defaults (and parsers,
+    `flag_kinds` by flag, where its ranges differ)."""
     p = argparse.ArgumentParser(
-        prog="make run RUN_ARGS=...",
-        description="Deploy template.yaml into an embedded AWS emulator and run the consumer "
-        "against a demo downstream that fails on demand.",
+        prog=prog,
+        description=description,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument(
@@ -153,21 +164,29 @@ def parser() -> argparse.ArgumentParser:
         "default gives way to ENV); ENV's DownstreamUrl is replaced by the demo downstream",
     )
     for flag, field, kind, text in FLAGS:
-        default = None if field in RESOLVED_LATER else getattr(DEFAULTS, field)
-        p.add_argument(flag, dest=field, type=kind, default=default, help=text)
+        p.add_argument(
+            flag,
+            dest=field,
+            type=(flag_kinds or {}).get(flag, kind),
+            default=None if field in RESOLVED_LATER else getattr(defaults, field),
+            help=text,
+        )
     faults = p.add_argument_group("fault injection (each a fraction, 0 to 1)")
     for flag, field, text in FAULT_FLAGS:
         faults.add_argument(
             flag,
             dest=f"fault_{field}",
             metavar="F",
-            type=_number(float, 0.0, 1.0),
+            type=number(float, 0.0, 1.0),
             default=0.0,
             help=text,
         )
     faults.add_argument(
         "--fault-seed", dest="fault_seed", default=DEFAULTS.faults.seed, help="seed of the faults"
     )
+    # Where the build is read and the run's files go: the end-to-end tests' own folders.
+    p.add_argument("--build-dir", type=Path, default=defaults.build_dir, help=argparse.SUPPRESS)
+    p.add_argument("--work-dir", type=Path, default=defaults.work_dir, help=argparse.SUPPRESS)
     return p
 
 
@@ -175,7 +194,22 @@ def options_from(argv: Sequence[str] | None, samconfig: Path = SAMCONFIG) -> Run
     """The run's options; invalid flags, an unknown ENV or overrides the template cannot take
     end the program with status 2 and a message saying why."""
     p = parser()
-    args = p.parse_args(argv)
+    return options_of(p, p.parse_args(argv), argv, parser, samconfig=samconfig)
+
+
+def options_of(
+    p: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    argv: Sequence[str] | None,
+    fresh_parser: Callable[[], argparse.ArgumentParser],
+    *,
+    defaults: RunOptions = DEFAULTS,
+    samconfig: Path = SAMCONFIG,
+    downstream: str = "the demo downstream answers instead",
+) -> RunOptions:
+    """The options `args` (parsed by `p`) give over `defaults`, with ENV's overrides laid under
+    the flags given (`fresh_parser` makes another parser like `p`: `make up` shares this with
+    its own)."""
     plan = FaultPlan(
         **{field: getattr(args, f"fault_{field}") for _, field, _ in FAULT_FLAGS},
         seed=args.fault_seed,
@@ -184,19 +218,25 @@ def options_from(argv: Sequence[str] | None, samconfig: Path = SAMCONFIG) -> Run
     # An explicit --outage 0 asks for no outage at all: not an outage run.
     outage_run = args.outage_seconds is not None and args.outage_seconds > 0
     if args.outage_seconds is None:
-        chosen["outage_seconds"] = DEFAULTS.outage_seconds
+        chosen["outage_seconds"] = defaults.outage_seconds
     if args.failure_rate is None:
-        chosen["failure_rate"] = 0.0 if outage_run else DEFAULTS.failure_rate
-    options = RunOptions(
+        chosen["failure_rate"] = 0.0 if outage_run else defaults.failure_rate
+    options = replace(
+        defaults,
         **chosen,
         faults=plan,
         trickle_seconds=OUTAGE_TRICKLE_SECONDS if outage_run else 0.0,
+        build_dir=args.build_dir,
+        work_dir=args.work_dir,
     )
     if args.config_env is None:
         return options
     try:
         return with_config_env(
-            options, flags_given(parser(), argv), deploy_overrides(args.config_env, samconfig)
+            options,
+            flags_given(fresh_parser(), argv),
+            deploy_overrides(args.config_env, samconfig),
+            downstream,
         )
     except SamconfigError as error:
         p.exit(EXIT_INVALID, f"error: {error}\n")
@@ -259,12 +299,22 @@ def with_config_env(
     )
 
 
-def run_or_exit_status(options: RunOptions, out: TextIO) -> RunResult | int:
+def run_or_exit_status(
+    options: RunOptions,
+    out: TextIO,
+    on_ready: Callable[[Ready], None] | None = None,
+    log_file: Path | None = None,
+) -> RunResult | int:
     """The run's result, or the exit status when the template or the deployment refused it
-    (the error said on standard error). `make run` and `make soak` start the same way."""
-    log.configure(sys.stderr, options.work_dir.parent / "local-run.log")
+    (the error said on standard error). `make run`, `make up` and `make soak` start the same
+    way."""
+    log.configure(sys.stderr, log_file or options.work_dir.parent / "local-run.log")
     try:
-        return run_local_system(options, out)
+        return run_local_system(options, out, on_ready or (lambda ready: None))
+    except KeyboardInterrupt:
+        # Before the system was up (the deploy, the environments' set-up): nothing to reconcile.
+        print("interrupted while starting: nothing was sent", file=sys.stderr)
+        return EXIT_INTERRUPTED_STARTING
     except ParameterError as error:
         print(f"error: the template refuses these parameters: {error}", file=sys.stderr)
         return EXIT_INVALID
@@ -274,7 +324,10 @@ def run_or_exit_status(options: RunOptions, out: TextIO) -> RunResult | int:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    result = run_or_exit_status(options_from(argv), out or sys.stdout)
+    return exit_status(run_or_exit_status(options_from(argv), out or sys.stdout))
+
+
+def exit_status(result: RunResult | int) -> int:
     if isinstance(result, int):
         return result
     if result.lost:

@@ -2,8 +2,9 @@
 
 The queue is --queue-url, or the SourceQueueUrl output of the stack (--stack-name, else the
 stack_name of --config-env in samconfig.toml). AWS_ENDPOINT_URL points the SDK at another
-endpoint, such as the embedded emulator. Bodies come from --body (repeatable), --file (one body
-a line, '-' for standard input) or are generated (--count). SendMessageBatch, with the SDK's
+endpoint; --config-env local at the running `make up` (its endpoint, credentials and queue).
+Bodies come from --body (repeatable), --file (one body a line, '-' for standard input) or are
+generated (--count). SendMessageBatch, with the SDK's
 standard retry mode; every entry SQS refuses is reported, and the exit status is then 1.
 """
 
@@ -26,6 +27,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from local.template import ROOT
+from local.up_state import LOCAL_ENV, require_running
 
 SAMCONFIG = ROOT / "samconfig.toml"
 # SendMessageBatch: at most 10 entries and 1 MiB of bodies per call.
@@ -170,10 +172,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         # AWS_REGION as well as the SDK's own AWS_DEFAULT_REGION and profile: the CLI and the
         # other SDKs read AWS_REGION, and users of them expect it to work here too.
         region = args.region or os.environ.get("AWS_REGION") or None
-        session = boto3.session.Session(region_name=region)
+        up = require_running() if args.config_env == LOCAL_ENV else None
+        session = up.session() if up else boto3.session.Session(region_name=region)
         if not session.region_name:
             parser.error("no AWS region: pass --region or set AWS_REGION or AWS_DEFAULT_REGION")
-        queue_url = args.queue_url or _queue_url(session, args)
+        queue_url = args.queue_url or (up.queues["SourceQueueUrl"] if up else "")
+        queue_url = queue_url or _queue_url(session, args)
         sqs = session.client("sqs", config=BotoConfig(retries={"mode": "standard"}))
         report = send_bodies(sqs, queue_url, bodies)
     except (OSError, ValueError, BotoCoreError, ClientError) as error:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
 import random
 import shutil
+import signal
+import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TextIO
@@ -17,6 +20,7 @@ from typing import Any, TextIO
 from local.demo_downstream import Call, DemoDownstream, FailurePlan, SlowAnswers
 from local.deploy import DeployedStack, DeployError, deploy
 from local.emulator import Emulator, endpoint_override_note, running_emulator
+from local.enqueued import EnqueuedMessages, Removals, recording, removals
 from local.estimate import estimate_run
 from local.event_source_mapping import (
     BatchReport,
@@ -108,6 +112,13 @@ class RunOptions:
     build_dir: Path = BUILD_DIR
     work_dir: Path = WORK_DIR
     stack_name: str = STACK_NAME
+    # The emulator's port (0: a free one); `make up` serves on a fixed one.
+    port: int = 0
+    # The user's own downstream instead of the demo one (whose answers the run then cannot
+    # see: a message counts as delivered when the function reported it done, not dead-lettered).
+    downstream_url: str | None = None
+    # Stay up after the send until interrupted (`make up`) instead of ending when idle.
+    until_interrupted: bool = False
 
     def parameter_overrides(self, downstream_url: str) -> dict[str, Any]:
         return {
@@ -123,6 +134,16 @@ class RunOptions:
             f"not json: {body}" if draws.random() < self.poison_fraction else body
             for body in generated_bodies(self.messages)
         ]
+
+
+@dataclass(frozen=True)
+class Ready:
+    """What a client outside the process needs to talk to the running system."""
+
+    emulator: Emulator
+    deployed: DeployedStack
+    downstream_url: str
+    log_dir: Path
 
 
 @dataclass
@@ -156,6 +177,12 @@ class RunResult:
     # A FIFO run: (message id, group) in send order, and the delivered messages out of order.
     groups: list[tuple[str, str]] = field(default_factory=list)
     out_of_order: tuple[str, ...] = ()
+    # Stopped by Ctrl-C (SIGINT) rather than by an idle queue or the deadline.
+    interrupted: bool = False
+    # Messages removed from the DLQ while the system was up (make redrive ENV=local).
+    removed_from_dlq: int = 0
+    # False with the user's own downstream: delivered means reported done by the function.
+    downstream_observed: bool = True
     # The breaker's transitions as the mapping's state showed them, how long the mapping was
     # disabled, and the invocations of the emulated schedules (the breaker's probes).
     transitions: list[Transition] = field(default_factory=list)
@@ -175,7 +202,13 @@ class RunResult:
         return len(self.reconciliation.unfinished)
 
 
-def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
+def run_local_system(
+    options: RunOptions, out: TextIO, on_ready: Callable[[Ready], None] = lambda ready: None
+) -> RunResult:
+    """Deploy, send `options.messages`, deliver, and reconcile every message that entered the
+    source queue, the run's own and any sent from outside. `on_ready` is called once the
+    system is up, before the send. Ctrl-C (SIGINT) ends the watch early: the reconciliation
+    then follows as at any other end, with what is still queued counted as unfinished."""
     started, cpu_started = time.monotonic(), time.process_time()
     if options.work_dir.exists():
         shutil.rmtree(options.work_dir)
@@ -192,13 +225,15 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
     )
     sqs_faults = SqsFaults(options.faults, fault_log) if options.faults.any else None
     _print_start(options, out)
-    with running_emulator(layer=sqs_faults.wrap if sqs_faults else None) as emulator:
+    with running_emulator(
+        port=options.port, layer=sqs_faults.wrap if sqs_faults else None
+    ) as emulator:
         print(f"emulator   {emulator.endpoint_url} (moto, region {emulator.region})", file=out)
         deployed = deploy(
             emulator,
             options.build_dir,
             options.stack_name,
-            options.parameter_overrides(downstream.url),
+            options.parameter_overrides(options.downstream_url or downstream.url),
         )
         _print_deployment(deployed, out)
         code = install_code(emulator, deployed, options.work_dir / "code")
@@ -227,8 +262,13 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
             watcher=following.watcher,
         )
         scheduler = SchedulerEmulator(following.targets, pool)
-        work = _work(
-            options, deployed, function, settings, visibility_timeout, targets=following.targets
+        # `make up` has no work to finish: it runs until interrupted, with no deadline.
+        work = (
+            None
+            if options.until_interrupted
+            else _work(
+                options, deployed, function, settings, visibility_timeout, targets=following.targets
+            )
         )
         sender = _Sender(
             sqs,
@@ -239,46 +279,59 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
             groups=options.fifo_groups,
             trickle=_Trickle.of(options, following, started),
         )
-        with downstream.serving():
-            print(
-                f"downstream {downstream.url} failure_rate={options.failure_rate:g} "
-                f"outage={options.outage_seconds:g}s latency={options.latency_ms}ms "
-                f"seed={options.seed}",
-                file=out,
-            )
+        with (
+            recording(settings.queue_url) as enqueued,
+            removals(deployed.outputs["DeadLetterQueueUrl"]) as removed_from_dlq,
+            downstream.serving() if options.downstream_url is None else contextlib.nullcontext(),
+            _interruptible() as interrupted,
+        ):
+            _print_downstream(options, downstream, out)
             _print_estimate(options, work, settings, deployed, out)
             mapping_poller.start()
             scheduler.start()
             try:
+                on_ready(
+                    Ready(
+                        emulator,
+                        deployed,
+                        options.downstream_url or downstream.url,
+                        options.work_dir / "logs",
+                    )
+                )
                 sender.start()
                 queue_samples: list[tuple[float, int]] = []
                 deadline_reached = _watch(
                     emulator,
                     deployed,
                     mapping_poller,
-                    downstream,
+                    downstream if options.downstream_url is None else None,
                     sender=sender,
+                    enqueued=enqueued,
+                    batches=batches.reports,
                     started=started,
                     work=work,
+                    interrupted=interrupted,
                     out=out,
                     samples=queue_samples,
                     timeline=following.timeline,
                 )
             finally:
                 _shut_down(sender, scheduler, mapping_poller, pool)
-        dead_letters = _drain(sqs, deployed.outputs["DeadLetterQueueUrl"])
-        on_source_queue = emulator.message_ids_on_queue(settings.queue_url)
-        recorded_outcomes = _recorded_outcomes(emulator, deployed)
+            redriven, dead_letters = _dead_letters(sqs, deployed, removed_from_dlq)
+            on_source_queue = emulator.message_ids_on_queue(settings.queue_url)
+            recorded_outcomes = _recorded_outcomes(emulator, deployed)
     elapsed = time.monotonic() - started
     calls = downstream.calls()
-    sent = sender.sent()
-    groups = (
-        [(message_id, fifo_group(body, options.fifo_groups)) for message_id, body in sent.items()]
-        if options.queue_type == "fifo"
-        else []
-    )
+    sent = _every_message_sent(sender.sent(), enqueued)
+    groups = _groups(options, sent)
     result = RunResult(
-        reconciliation=reconcile(list(sent), calls, dead_letters, on_source_queue),
+        reconciliation=reconcile(
+            list(sent),
+            calls,
+            dead_letters,
+            on_source_queue,
+            _acknowledged(options, batches.reports),
+        ),
         sent=sent,
         calls=calls,
         dead_letters=dead_letters,
@@ -297,6 +350,9 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
         groups=groups,
         out_of_order=out_of_group_order(groups, calls),
         recorded_outcomes=recorded_outcomes,
+        interrupted=interrupted.is_set(),
+        removed_from_dlq=redriven,
+        downstream_observed=options.downstream_url is None,
         transitions=following.timeline.transitions(),
         mapping_disabled_seconds=following.timeline.seconds_in("open", started + elapsed),
         scheduled_invocations=list(scheduler.invocations),
@@ -305,6 +361,46 @@ def run_local_system(options: RunOptions, out: TextIO) -> RunResult:
     )
     _print_reconciliation(result, out)
     return result
+
+
+def _dead_letters(
+    sqs: Any, deployed: DeployedStack, removed: Removals
+) -> tuple[int, list[DeadLetter]]:
+    """How many messages left the DLQ while up (make redrive), and every dead letter: those
+    first (recorded before the drain, which itself deletes from a FIFO DLQ), then the DLQ's."""
+    redriven = [DeadLetter(m) for m in removed.original_ids()]
+    return len(redriven), redriven + _drain(sqs, deployed.outputs["DeadLetterQueueUrl"])
+
+
+def _print_downstream(options: RunOptions, downstream: DemoDownstream, out: TextIO) -> None:
+    if options.downstream_url is not None:
+        print(
+            f"downstream {options.downstream_url} (yours: a message counts as delivered when "
+            "the function reported it done and it is not in the DLQ)",
+            file=out,
+        )
+        return
+    print(
+        f"downstream {downstream.url} failure_rate={options.failure_rate:g} "
+        f"outage={options.outage_seconds:g}s latency={options.latency_ms}ms "
+        f"seed={options.seed}",
+        file=out,
+    )
+
+
+def _groups(options: RunOptions, sent: dict[str, str]) -> list[tuple[str, str]]:
+    """A FIFO run's (message id, group) in the order the queue took them."""
+    if options.queue_type != "fifo":
+        return []
+    return [(m, fifo_group(body, options.fifo_groups)) for m, body in sent.items()]
+
+
+def _acknowledged(options: RunOptions, batches: list[BatchReport]) -> list[str] | None:
+    """With the user's own downstream (its answers unseen): every message the function reported
+    done, once per report; None with the demo downstream, whose calls tell."""
+    if options.downstream_url is None:
+        return None
+    return [message_id for batch in batches for message_id in batch.outcome.delete]
 
 
 class _Batches:
@@ -328,6 +424,34 @@ def _print_start(options: RunOptions, out: TextIO) -> None:
     note = endpoint_override_note()
     if note is not None:
         print(f"note       {note}", file=out)
+
+
+def _every_message_sent(own: dict[str, str], enqueued: EnqueuedMessages) -> dict[str, str]:
+    """The run's own messages and every other message that entered the source queue (sent from
+    outside while the system was up), in the order the queue took them."""
+    return {**enqueued.messages(), **{m: b for m, b in own.items()}}
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[threading.Event]:
+    """An event set by Ctrl-C (SIGINT) instead of a KeyboardInterrupt, so that the run stops
+    where it chooses and still reconciles. Only the main thread can take signals; elsewhere
+    (a test driving the system on a thread) the event is only set by whoever holds it."""
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if interrupted.is_set():
+            print("still stopping: the reconciliation follows", file=sys.stderr, flush=True)
+        interrupted.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # What a run's start (deploy, code, the first cold start) takes before the first call, about.
@@ -409,6 +533,8 @@ class _Sender:
 
     def _run(self) -> None:
         try:
+            if not self.bodies:
+                return  # `make up` sends nothing of its own unless asked to
             # Paced sends go out a second's worth at a time.
             chunk = max(1, int(self.rate)) if self.rate > 0 else len(self.bodies)
             next_at = time.monotonic()
@@ -510,11 +636,13 @@ def _scheduled_targets(
 
 def _print_estimate(
     options: RunOptions,
-    work: RunWork,
+    work: RunWork | None,
     settings: MappingSettings,
     deployed: DeployedStack,
     out: TextIO,
 ) -> None:
+    if work is None:
+        return  # `make up`: no work given, nothing to estimate
     estimate = estimate_run(
         work,
         failure_rate=options.failure_rate,
@@ -633,53 +761,57 @@ def _watch(
     emulator: Emulator,
     deployed: DeployedStack,
     mapping_poller: SqsEventSourceMapping,
-    downstream: DemoDownstream,
+    downstream: DemoDownstream | None,
     *,
     sender: _Sender,
+    enqueued: EnqueuedMessages,
+    batches: list[BatchReport],
     started: float,
-    work: RunWork,
+    work: RunWork | None,
+    interrupted: threading.Event,
     out: TextIO,
     samples: list[tuple[float, int]],
     timeline: MappingTimeline,
 ) -> bool:
-    """Show progress until everything is sent and the source queue is empty and idle; True if
-    the deadline (counted from the end of the send) came first."""
+    """Show progress until everything is sent and the source queue is empty and idle, or until
+    interrupted (without `work`: only then); True if the deadline (counted from the end of the
+    send) came first."""
     sqs = emulator.client("sqs")
     display = ProgressDisplay(out)
     deadline: float | None = None
     shown = 0
     try:
-        while True:
+        while not interrupted.is_set():
             transitions = timeline.transitions()
             for transition in transitions[shown:]:
                 display.note(transition.render())
             shown = len(transitions)
             sending_done = sender.done.is_set()
-            if sending_done and deadline is None:
+            if sending_done and deadline is None and work is not None:
                 deadline = time.monotonic() + deadline_seconds(work)
-            sent = sender.sent()
+            sent = _every_message_sent(sender.sent(), enqueued)
             # Read before the queue: a batch finishing in between then shows as deleted, not
             # as hidden messages outside any invocation (which would read as backoff).
             processing = mapping_poller.messages_in_invocation
             source = _counts(sqs, deployed.outputs["SourceQueueUrl"])
             samples.append((time.monotonic(), source[0]))
             dead = _counts(sqs, deployed.outputs["DeadLetterQueueUrl"])
-            calls = downstream.calls()
-            delivered = {c.idempotency_key for c in calls if 200 <= c.status <= 299} & set(sent)
             display.show(
                 Snapshot(
                     elapsed_seconds=time.monotonic() - started,
                     sent=len(sent),
-                    delivered=len(delivered),
+                    delivered=len(_delivered(downstream, batches, sent)),
                     processing=processing,
                     waiting_backoff=max(0, source[1] - processing),
                     visible=source[0],
                     dead_lettered=sum(dead),
-                    downstream_by_status=downstream.status_counts(),
+                    downstream_by_status=downstream.status_counts() if downstream else {},
+                    in_flight=source[1],
+                    downstream_observed=downstream is not None,
                     mapping=timeline.current.render(),
                 )
             )
-            if sending_done and source == (0, 0) and processing == 0:
+            if work is not None and sending_done and source == (0, 0) and processing == 0:
                 return False
             if deadline is not None and time.monotonic() >= deadline:
                 logger.error(
@@ -687,9 +819,31 @@ def _watch(
                     extra={"fields": {"visible": source[0], "in_flight": source[1]}},
                 )
                 return True
-            time.sleep(0.5)  # the display's refresh interval
+            interrupted.wait(0.5)  # the display's refresh interval
+        return False
     finally:
         display.finish()
+        if interrupted.is_set():
+            print(
+                "interrupted: stopping the pollers and environments; what is still on the "
+                "source queue is unfinished, not lost",
+                file=out,
+                flush=True,
+            )
+
+
+def _delivered(
+    downstream: DemoDownstream | None, batches: list[BatchReport], sent: dict[str, str]
+) -> set[str]:
+    """Messages with a 2xx from the demo downstream; with the user's own downstream (None: its
+    answers are not seen here), those the function reported done, which includes the ones it
+    dead-lettered itself until the reconciliation tells them apart."""
+    if downstream is not None:
+        calls = downstream.calls()
+        return {
+            c.idempotency_key for c in calls if 200 <= c.status <= 299 and c.idempotency_key
+        } & set(sent)
+    return {m for b in list(batches) for m in b.outcome.delete} & set(sent)
 
 
 def _counts(sqs: Any, queue_url: str) -> tuple[int, int]:
@@ -751,7 +905,9 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
     calls_by_key: dict[str, list[Call]] = {}
     for call in result.calls:
         calls_by_key.setdefault(call.idempotency_key or "", []).append(call)
-    first_try = sum(1 for m in rec.delivered if 200 <= calls_by_key[m][0].status <= 299)
+    first_try = sum(
+        1 for m in rec.delivered if m in calls_by_key and 200 <= calls_by_key[m][0].status <= 299
+    )
     all_failed = sum(
         1 for m in rec.dead_lettered
         if not any(200 <= c.status <= 299 for c in calls_by_key.get(m, []))
@@ -765,12 +921,17 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
     print(f"  sent           {len(rec.sent):4d}", file=out)
     print(
         f"  delivered      {len(rec.delivered):4d}  first attempt {first_try}, "
-        f"after retries {len(rec.delivered) - first_try}",
+        f"after retries {len(rec.delivered) - first_try}"
+        if result.downstream_observed
+        else f"  delivered      {len(rec.delivered):4d}  reported done by the function, not "
+        "dead-lettered (your downstream's answers are not seen here)",
         file=out,
     )
     print(
         f"  dead-lettered  {len(rec.dead_lettered):4d}  every downstream call failed for "
-        f"{all_failed} of them",
+        f"{all_failed} of them"
+        if result.downstream_observed
+        else f"  dead-lettered  {len(rec.dead_lettered):4d}",
         file=out,
     )
     print(f"  lost           {len(rec.lost):4d}  {_ids(rec.lost)}".rstrip(), file=out)
@@ -778,7 +939,9 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
     print(f"  duplicates     {rec.duplicates:4d}", file=out)
     print(
         f"  downstream     {rec.downstream_calls:4d}  calls: "
-        + " ".join(f"{s}={n}" for s, n in sorted(statuses.items())),
+        + " ".join(f"{s}={n}" for s, n in sorted(statuses.items()))
+        if result.downstream_observed
+        else "  downstream        -  yours: its calls and answers are not seen here",
         file=out,
     )
     print(
@@ -818,6 +981,18 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
         print(
             "  faults         "
             + " ".join(f"{kind}={count}" for kind, count in sorted(injected.items())),
+            file=out,
+        )
+    if result.removed_from_dlq:
+        print(
+            f"  redriven       {result.removed_from_dlq:4d}  removed from the DLQ while up "
+            "(make redrive: each back on the source queue as a new message, counted in sent)",
+            file=out,
+        )
+    if result.interrupted:
+        print(
+            "  interrupted (Ctrl-C): the messages still on the source queue are unfinished, "
+            "not lost",
             file=out,
         )
     if result.deadline_reached:

@@ -2,7 +2,8 @@
 
 The stack is --stack-name, else the stack_name of --config-env's samconfig.toml section. A flag
 naming the resource itself (--dlq-url, ...) wins over the outputs, so the tools also work
-against any SQS-compatible endpoint without a stack.
+against any SQS-compatible endpoint without a stack. --config-env local (`make dlq-peek
+ENV=local`) names the running `make up`: its endpoint, credentials and queues (local.up_state).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import boto3
 
 from local.send import stack_name_from_samconfig
+from local.up_state import LOCAL_ENV, require_running
 
 
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +24,10 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def session_for(args: argparse.Namespace) -> boto3.session.Session:
-    """A session honouring AWS_REGION/AWS_DEFAULT_REGION, profiles and AWS_ENDPOINT_URL."""
+    """A session honouring AWS_REGION/AWS_DEFAULT_REGION, profiles and AWS_ENDPOINT_URL; with
+    --config-env local, one that talks to the running `make up`."""
+    if args.config_env == LOCAL_ENV:
+        return require_running().session()
     session = boto3.session.Session(region_name=args.region)
     if not session.region_name:
         raise ValueError("no AWS region: pass --region or set AWS_REGION")
@@ -46,6 +51,8 @@ class StackOutputs:
         return outputs[output_key]
 
     def _stack_name(self) -> str:
+        if self._args.config_env == LOCAL_ENV and not self._args.stack_name:
+            return require_running().stack_name
         return str(self._args.stack_name or stack_name_from_samconfig(self._args.config_env))
 
     def _read(self) -> dict[str, str]:
@@ -53,4 +60,8 @@ class StackOutputs:
             cloudformation: Any = self._session.client("cloudformation")
             [stack] = cloudformation.describe_stacks(StackName=self._stack_name())["Stacks"]
             self._outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+            if self._args.config_env == LOCAL_ENV:
+                # The queue URLs the running emulator answers on its endpoint, not the
+                # outputs' AWS-shaped ones.
+                self._outputs.update(require_running().queues)
         return self._outputs

@@ -102,3 +102,21 @@ def test_dead_lettered_messages_do_not_hold_their_group_back() -> None:
     calls = [call_at("a1", 503, 1.0), call_at("a2", 200, 2.0)]
     # When the order is checked, Then the group is in order
     assert out_of_group_order(sent, calls) == ()
+
+
+def test_with_a_downstream_unseen_the_function_s_reports_tell_what_was_delivered() -> None:
+    # Given the user's own downstream (no call seen): "a" reported done twice, the poison "p"
+    # reported done after its DLQ copy was accepted, "w" still on the queue, "x" gone
+    dead_letters = [DeadLetter("copy-of-p", source_message_id="p")]
+
+    # When they are reconciled from the function's reports
+    result = reconcile(
+        ["a", "p", "w", "x"], [], dead_letters, on_source_queue=["w"], acknowledged=["a", "p", "a"]
+    )
+
+    # Then a report is a delivery unless the message is in the DLQ
+    assert result.delivered == {"a"}
+    assert result.dead_lettered == {"p"}
+    assert result.unfinished == ("w",)
+    assert result.lost == ("x",)
+    assert result.duplicates == 1
