@@ -28,10 +28,12 @@ BATCH = 10
 EMPTY_RECEIVES_TO_STOP = 2
 
 
-def receive_batch(sqs: Any, queue_url: str, visibility_s: int) -> list[dict[str, Any]]:
+def receive_batch(
+    sqs: Any, queue_url: str, visibility_s: int, most: int = BATCH
+) -> list[dict[str, Any]]:
     response = sqs.receive_message(
         QueueUrl=queue_url,
-        MaxNumberOfMessages=BATCH,
+        MaxNumberOfMessages=most,
         VisibilityTimeout=visibility_s,
         WaitTimeSeconds=1,
         MessageAttributeNames=["All"],

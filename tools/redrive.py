@@ -80,6 +80,22 @@ class RedriveReport:
     # (message id, why) of everything left where it was.
     failed: list[tuple[str, str]] = field(default_factory=list)
     method: str = "copy"
+    # The queue's depth when the redrive started: the most it takes (--limit may cap it lower).
+    at_start: int = 0
+    limit: int | None = None
+    # Copies this run sent that it met again on the queue it empties (dead-lettered again while
+    # it ran): left there, visible, for the next redrive.
+    met_again: int = 0
+    # The queue's depth when the run ended (copy only).
+    at_end: int = 0
+
+    @property
+    def came_back(self) -> int:
+        """What reached the queue while the run went on: what it holds now, less what it held
+        at the start, plus what left it. Copies that came back and were never met (the run had
+        reached its bound) count too, and so do messages newly dead-lettered meanwhile."""
+        arrived = self.at_end - self.at_start + self.moved + self.replayed
+        return max(self.met_again, arrived)
 
 
 class ProgressBar:
@@ -90,8 +106,10 @@ class ProgressBar:
         self.total = max(total, 1)
         self.out = out
         self.width = width
+        self.drawn = False
 
     def update(self, report: RedriveReport) -> None:
+        self.drawn = True
         done = report.moved + report.replayed + len(report.failed)
         filled = min(self.width, self.width * done // self.total)
         bar = "#" * filled + "-" * (self.width - filled)
@@ -104,14 +122,19 @@ class ProgressBar:
         )
 
     def close(self) -> None:
-        print(file=self.out, flush=True)
+        if self.drawn:
+            print(file=self.out, flush=True)
 
 
-def approximate_count(sqs: Any, queue_url: str) -> int:
+def queue_depth(sqs: Any, queue_url: str) -> int:
+    """What the queue holds: visible messages and those in flight (held by a receiver)."""
     attributes = sqs.get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
-    return int(attributes.get("ApproximateNumberOfMessages", 0))
+    return int(attributes.get("ApproximateNumberOfMessages", 0)) + int(
+        attributes.get("ApproximateNumberOfMessagesNotVisible", 0)
+    )
 
 
 def queue_arn(sqs: Any, queue_url: str) -> str:
@@ -130,6 +153,26 @@ def replay_job(lambda_client: Any, function_name: str, letter: DeadLetter) -> No
         raise RuntimeError(f"Lambda answered {response.get('StatusCode')} to the replay")
 
 
+@dataclass
+class _Seen:
+    """What one copy run has met, so that it never takes a message twice.
+
+    A message sent back to the source queue that fails again returns to the queue being
+    emptied in one of two shapes: moved by the source queue's redrive policy, it keeps the id
+    our SendMessageBatch gave it (SQS moves the message itself; moto keeps the Message object);
+    copied by the consumer, it is a new message whose SourceMessageId is that id. A message
+    taken earlier in the run can also be met again: its delete failed, or it was left in place.
+    """
+
+    taken: set[str] = field(default_factory=set)
+    sent: set[str] = field(default_factory=set)
+    # message id -> its latest receipt handle: hidden until the run ends, then made visible.
+    held: dict[str, str] = field(default_factory=dict)
+
+    def came_back(self, letter: DeadLetter) -> bool:
+        return letter.message_id in self.sent or letter.source_id in self.sent
+
+
 def copy_redrive(
     sqs: Any,
     from_url: str,
@@ -140,37 +183,80 @@ def copy_redrive(
     pacer: Pacer,
     visibility_s: int = 60,
     limit: int | None = None,
+    at_start: int | None = None,
     on_progress: Callable[[RedriveReport], None] = lambda _: None,
 ) -> RedriveReport:
-    """Receive, send (messages) or invoke (OnFailure records), delete: batch by batch."""
-    report = RedriveReport()
+    """Receive, send (messages) or invoke (OnFailure records), delete: batch by batch.
+
+    Takes at most what the queue held when it started (`at_start`, else its depth read now),
+    capped by `limit`, as StartMessageMoveTask does: SQS counts the messages to move when the
+    task starts (ListMessageMoveTasks' ApproximateNumberOfMessagesToMove, "obtained at the time
+    of starting the message movement task"). Without that bound, poison messages that the
+    consumer dead-letters again at once would be moved round for ever.
+    """
+    if at_start is None:
+        at_start = queue_depth(sqs, from_url)
+    bound = at_start if limit is None else min(limit, at_start)
+    report = RedriveReport(at_start=at_start, limit=limit)
+    seen = _Seen()
+    taken = 0
+    # Receives in a row that met nothing new. One that only hides messages met for the first
+    # time is progress: each message is hidden once per visibility window, so the run ends.
     empty = 0
-    while empty < EMPTY_RECEIVES_TO_STOP and (
-        limit is None or report.moved + report.replayed < limit
-    ):
-        letters = [classify(m) for m in receive_batch(sqs, from_url, visibility_s)]
-        if not letters:
-            empty += 1
-            continue
-        empty = 0
-        pacer.wait(len(letters))
-        try:
-            done = _redrive_batch(
-                sqs,
-                letters,
-                to_url=to_url,
-                lambda_client=lambda_client,
-                function_name=function_name,
-                report=report,
-            )
-            _delete(sqs, from_url, done)
-        except KeyboardInterrupt:
-            # Back on the queue at once, so that the next run finds them; a copy already sent
-            # makes that message at-least-once.
-            release(sqs, from_url, [letter.receipt_handle for letter in letters])
-            raise
-        on_progress(report)
+    try:
+        while taken < bound and empty < EMPTY_RECEIVES_TO_STOP:
+            received = receive_batch(sqs, from_url, visibility_s, min(BATCH, bound - taken))
+            letters, newly_held = _sort_out(received, seen, report)
+            if not letters:
+                empty = 0 if newly_held else empty + 1
+                continue
+            empty = 0
+            taken += len(letters)
+            seen.taken.update(letter.message_id for letter in letters)
+            pacer.wait(len(letters))
+            try:
+                done = _redrive_batch(
+                    sqs,
+                    letters,
+                    to_url=to_url,
+                    lambda_client=lambda_client,
+                    function_name=function_name,
+                    report=report,
+                    sent=seen.sent,
+                )
+                _delete(sqs, from_url, done)
+            except KeyboardInterrupt:
+                # Back on the queue at once, so that the next run finds them; a copy already
+                # sent makes that message at-least-once.
+                release(sqs, from_url, [letter.receipt_handle for letter in letters])
+                raise
+            on_progress(report)
+    finally:
+        # What came back is left for the next redrive, visible now rather than after the
+        # visibility window.
+        release(sqs, from_url, list(seen.held.values()))
+    report.at_end = queue_depth(sqs, from_url)
     return report
+
+
+def _sort_out(
+    received: Sequence[dict[str, Any]], seen: _Seen, report: RedriveReport
+) -> tuple[list[DeadLetter], int]:
+    """The messages to take, and how many others were hidden for the first time."""
+    letters: list[DeadLetter] = []
+    newly_held = 0
+    for message in received:
+        letter = classify(message)
+        if letter.message_id in seen.held:
+            seen.held[letter.message_id] = letter.receipt_handle
+        elif seen.came_back(letter) or letter.message_id in seen.taken:
+            seen.held[letter.message_id] = letter.receipt_handle
+            newly_held += 1
+            if letter.message_id not in seen.taken:
+                report.met_again += 1
+        else:
+            letters.append(letter)
+    return letters, newly_held
 
 
 def _redrive_batch(
@@ -181,6 +267,7 @@ def _redrive_batch(
     lambda_client: Any,
     function_name: str | None,
     report: RedriveReport,
+    sent: set[str],
 ) -> list[DeadLetter]:
     done: list[DeadLetter] = []
     messages = [letter for letter in letters if letter.shape is not Shape.ON_FAILURE_RECORD]
@@ -212,6 +299,7 @@ def _redrive_batch(
         )
         for entry in response.get("Successful", []):
             done.append(messages[int(entry["Id"])])
+            sent.add(entry["MessageId"])
             report.moved += 1
         for entry in response.get("Failed", []):
             failed = messages[int(entry["Id"])]
@@ -252,11 +340,15 @@ def move_task_redrive(
     to_url: str,
     *,
     rate_per_s: int,
+    at_start: int = 0,
     sleep: Callable[[float], None] = time.sleep,
     poll_s: float = 2.0,
     on_progress: Callable[[RedriveReport], None] = lambda _: None,
 ) -> RedriveReport:
-    """SQS's own redrive: one StartMessageMoveTask, followed until it ends."""
+    """SQS's own redrive: one StartMessageMoveTask, followed until it ends.
+
+    `at_start`: the DLQ's depth read before, reported until SQS gives its own count.
+    """
     source_arn = queue_arn(sqs, dlq_url)
     try:
         task = sqs.start_message_move_task(
@@ -272,11 +364,15 @@ def move_task_redrive(
         if code in _UNSUPPORTED_CODES or status >= 500:
             raise MoveTaskUnsupportedError(f"{code}: HTTP {status}") from error
         raise
-    report = RedriveReport(method="move-task")
+    # The task moves only what the DLQ held when it started: SQS counts it then
+    # (ApproximateNumberOfMessagesToMove, "obtained at the time of starting the message movement
+    # task"), so messages that come back while it runs wait for the next redrive.
+    report = RedriveReport(method="move-task", at_start=at_start)
     try:
         while True:
             [status] = sqs.list_message_move_tasks(SourceArn=source_arn, MaxResults=1)["Results"]
             report.moved = int(status.get("ApproximateNumberOfMessagesMoved", 0))
+            report.at_start = int(status.get("ApproximateNumberOfMessagesToMove", at_start))
             on_progress(report)
             if status["Status"] in _TASK_DONE:
                 if status["Status"] != "COMPLETED":
@@ -307,7 +403,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--method", choices=["auto", "move-task", "copy"], default="auto")
     parser.add_argument("--rate", type=int, default=10, help="messages a second (default 10)")
-    parser.add_argument("--limit", type=int, help="stop after this many (copy only)")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        help="take at most this many (copy only; default: all that the queue held at the start)",
+    )
     parser.add_argument(
         "--visibility-seconds",
         type=int,
@@ -329,33 +429,39 @@ def _redrive_messages(
 ) -> RedriveReport:
     dlq_url = outputs.value(args.dlq_url, "DeadLetterQueueUrl")
     source_url = outputs.value(args.source_queue_url, "SourceQueueUrl")
-    bar = ProgressBar("dlq -> source", approximate_count(sqs, dlq_url), err)
-    try:
-        if args.method == "move-task" or (
-            args.method == "auto" and not holds_on_failure_records(sqs, dlq_url, args.scan_limit)
-        ):
-            try:
-                return move_task_redrive(
-                    sqs, dlq_url, source_url, rate_per_s=args.rate, on_progress=bar.update
-                )
-            except MoveTaskUnsupportedError:
-                if args.method == "move-task":
-                    raise
-                print("StartMessageMoveTask is not supported here: copying", file=err)
-        function_name = outputs.value(args.function_name, "ConsumerFunctionName")
-        return copy_redrive(
-            sqs,
-            dlq_url,
-            to_url=source_url,
-            lambda_client=lambda_client,
-            function_name=function_name,
-            pacer=Pacer(args.rate),
-            visibility_s=args.visibility_seconds,
-            limit=args.limit,
-            on_progress=bar.update,
-        )
-    finally:
-        bar.close()
+    # Read before anything else: the auto method's peek holds messages for a moment.
+    at_start = queue_depth(sqs, dlq_url)
+    if args.method == "move-task" or (
+        args.method == "auto" and not holds_on_failure_records(sqs, dlq_url, args.scan_limit)
+    ):
+        bar = ProgressBar("dlq -> source", at_start, err)
+        try:
+            return move_task_redrive(
+                sqs,
+                dlq_url,
+                source_url,
+                rate_per_s=args.rate,
+                at_start=at_start,
+                on_progress=bar.update,
+            )
+        except MoveTaskUnsupportedError:
+            if args.method == "move-task":
+                raise
+            print("StartMessageMoveTask is not supported here: copying", file=err)
+        finally:
+            bar.close()
+    function_name = outputs.value(args.function_name, "ConsumerFunctionName")
+    return _copy(
+        args,
+        sqs,
+        lambda_client,
+        label="dlq -> source",
+        from_url=dlq_url,
+        to_url=source_url,
+        function_name=function_name,
+        at_start=at_start,
+        err=err,
+    )
 
 
 def _replay_jobs(
@@ -363,21 +469,76 @@ def _replay_jobs(
 ) -> RedriveReport:
     jobs_url = outputs.value(args.failed_jobs_queue_url, "FailedJobsQueueUrl")
     function_name = outputs.value(args.function_name, "ConsumerFunctionName")
-    bar = ProgressBar("failed jobs -> function", approximate_count(sqs, jobs_url), err)
+    return _copy(
+        args,
+        sqs,
+        lambda_client,
+        label="failed jobs -> function",
+        from_url=jobs_url,
+        to_url=None,
+        function_name=function_name,
+        at_start=queue_depth(sqs, jobs_url),
+        err=err,
+    )
+
+
+def _copy(
+    args: argparse.Namespace,
+    sqs: Any,
+    lambda_client: Any,
+    *,
+    label: str,
+    from_url: str,
+    to_url: str | None,
+    function_name: str,
+    at_start: int,
+    err: TextIO,
+) -> RedriveReport:
+    """The copy method, for messages and for jobs alike: same bound, same progress bar."""
+    bound = at_start if args.limit is None else min(args.limit, at_start)
+    bar = ProgressBar(label, bound, err)
     try:
         return copy_redrive(
             sqs,
-            jobs_url,
-            to_url=None,
+            from_url,
+            to_url=to_url,
             lambda_client=lambda_client,
             function_name=function_name,
             pacer=Pacer(args.rate),
             visibility_s=args.visibility_seconds,
             limit=args.limit,
+            at_start=at_start,
             on_progress=bar.update,
         )
     finally:
         bar.close()
+
+
+def ending(what: str, report: RedriveReport) -> str:
+    """How far the redrive went, against what the queue held when it started."""
+    if what == "jobs":
+        line = (
+            f"replayed {report.replayed} of the {report.at_start} that were on the failed-jobs "
+            "queue when the replay started"
+        )
+    else:
+        done = f"moved {report.moved}"
+        if report.replayed:
+            done += f" and replayed {report.replayed} as jobs"
+        line = f"{done} of the {report.at_start} that were in the DLQ when the redrive started"
+    if report.limit is not None and report.limit < report.at_start:
+        line += f" (--limit {report.limit})"
+    if report.method == "move-task":
+        return line + "; messages that came back meanwhile wait for the next redrive"
+    if what == "jobs":
+        return line + (
+            f"; {report.came_back} came back meanwhile (or newly failed) and were left for "
+            "the next replay"
+        )
+    return line + (
+        f"; {report.came_back} came back meanwhile (or were newly dead-lettered) and were left "
+        "for the next redrive"
+    )
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -408,6 +569,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             f"failed={len(report.failed)} method={report.method}",
             file=out,
         )
+        print(f"  {ending(what, report)}", file=out)
         for message_id, why in report.failed:
             print(f"  left in place  {message_id}  {why}", file=out)
         failed += len(report.failed)
