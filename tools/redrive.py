@@ -10,6 +10,11 @@ Jobs (the failed-jobs queue, and any OnFailure record met in the DLQ): Lambda's 
 of a failed direct invocation is replayed as that job, an asynchronous invocation of the
 function with the record's requestPayload, never sent to the source queue as a message.
 
+Bounded: a run takes at most what the queue held when it started (its depth, visible and in
+flight; --limit caps it lower), as StartMessageMoveTask does, and never the same message twice.
+What comes back while it runs (poison dead-lettered again by the consumer) is left, visible,
+for the next run: the run ends, and says how far it went.
+
 Safe to interrupt and run again: a message leaves its queue only after its copy was accepted;
 an interrupted batch is made visible again at once, so at worst that batch (10) is delivered
 twice, which the consumer's Idempotency-Key is there for.
