@@ -202,15 +202,17 @@ def test_clients_outside_are_served_and_ctrl_c_reconciles_them(up: Up) -> None:
     assert all(f" {hello} " in line for line in logged.splitlines())
     assert any(line.split(f" {hello} ")[1].startswith("delivered") for line in logged.splitlines())
 
-    # When make redrive ENV=local moves the poison one back (a new message, dead-lettered again)
+    # When make redrive ENV=local moves the poison one back (a new message, dead-lettered again),
+    # without a --limit: it ends after the one the DLQ held
     redriven = subprocess.run(
         [
             sys.executable, "-m", "tools.redrive", "--config-env", "local",
-            "--only", "messages", "--method", "copy", "--limit", "1",
+            "--only", "messages", "--method", "copy",
         ],
-        cwd=ROOT, env=up.env(), capture_output=True, text=True, check=True,
+        cwd=ROOT, env=up.env(), capture_output=True, text=True, check=True, timeout=120,
     ).stdout  # fmt: skip
     assert "moved=1 " in redriven
+    assert "moved 1 of the 1 that were in the DLQ when the redrive started" in redriven
     wait_for(
         lambda: depth(sqs, source_url) == (0, 1) and sum(depth(sqs, dlq_url)) == 1,
         SETTLE_LIMIT_SECONDS,
