@@ -164,9 +164,12 @@ class _Seen:
 
     A message sent back to the source queue that fails again returns to the queue being
     emptied in one of two shapes: moved by the source queue's redrive policy, it keeps the id
-    our SendMessageBatch gave it (SQS moves the message itself; moto keeps the Message object);
-    copied by the consumer, it is a new message whose SourceMessageId is that id. A message
-    taken earlier in the run can also be met again: its delete failed, or it was left in place.
+    our SendMessageBatch gave it (SQS moves the message itself: for standard queues "the
+    enqueue timestamp is unchanged" (SQS Developer Guide, dead-letter queue retention); the
+    docs found say nothing explicit of the id, which moto keeps: the same Message object);
+    copied by the consumer, it is a new message whose SourceMessageId is that id. Should an
+    endpoint give a moved message a new id, the bound still ends the run. A message taken
+    earlier in the run can also be met again: its delete failed, or it was left in place.
     """
 
     taken: set[str] = field(default_factory=set)
