@@ -529,7 +529,9 @@ class _Sender:
             return dict(self._sent)
 
     def _backlogged(self) -> bool:
-        return bool(self.max_backlog) and _counts(self.sqs, self.queue_url)[0] > self.max_backlog
+        return (
+            bool(self.max_backlog) and queue_depth(self.sqs, self.queue_url)[0] > self.max_backlog
+        )
 
     def _run(self) -> None:
         try:
@@ -543,7 +545,8 @@ class _Sender:
                     if self._stopping.wait(max(0.0, next_at - time.monotonic())):
                         return
                     while (
-                        self.max_backlog and _counts(self.sqs, self.queue_url)[0] > self.max_backlog
+                        self.max_backlog
+                        and queue_depth(self.sqs, self.queue_url)[0] > self.max_backlog
                     ):
                         if self._stopping.wait(0.5):
                             return
@@ -793,9 +796,9 @@ def _watch(
             # Read before the queue: a batch finishing in between then shows as deleted, not
             # as hidden messages outside any invocation (which would read as backoff).
             processing = mapping_poller.messages_in_invocation
-            source = _counts(sqs, deployed.outputs["SourceQueueUrl"])
+            source = queue_depth(sqs, deployed.outputs["SourceQueueUrl"])
             samples.append((time.monotonic(), source[0]))
-            dead = _counts(sqs, deployed.outputs["DeadLetterQueueUrl"])
+            dead = queue_depth(sqs, deployed.outputs["DeadLetterQueueUrl"])
             display.show(
                 Snapshot(
                     elapsed_seconds=time.monotonic() - started,
@@ -846,7 +849,8 @@ def _delivered(
     return {m for b in list(batches) for m in b.outcome.delete} & set(sent)
 
 
-def _counts(sqs: Any, queue_url: str) -> tuple[int, int]:
+def queue_depth(sqs: Any, queue_url: str) -> tuple[int, int]:
+    """(visible, in flight) messages of a queue, as SQS approximates them."""
     attributes = sqs.get_queue_attributes(
         QueueUrl=queue_url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],

@@ -26,6 +26,7 @@ import boto3
 import pytest
 
 from local import up as up_module
+from local.system import queue_depth
 from local.template import ROOT
 
 START_LIMIT_SECONDS = 120.0
@@ -133,17 +134,6 @@ def client_from_export(printed: list[str], service: str) -> Any:
     return session.client(service, endpoint_url=variables["AWS_ENDPOINT_URL"])  # type: ignore[call-overload]
 
 
-def depth(sqs: Any, queue_url: str) -> tuple[int, int]:
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return (
-        int(attributes["ApproximateNumberOfMessages"]),
-        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
-    )
-
-
 def wait_for(condition: Any, limit_seconds: float, what: str) -> None:
     deadline = time.monotonic() + limit_seconds
     while not condition():
@@ -182,7 +172,7 @@ def test_clients_outside_are_served_and_ctrl_c_reconciles_them(up: Up) -> None:
 
     # Then the three good ones are delivered, the poison one is dead-lettered and the 503 one waits
     wait_for(
-        lambda: depth(sqs, source_url) == (0, 1) and sum(depth(sqs, dlq_url)) == 1,
+        lambda: queue_depth(sqs, source_url) == (0, 1) and sum(queue_depth(sqs, dlq_url)) == 1,
         SETTLE_LIMIT_SECONDS,
         "four delivered, one dead-lettered, one waiting",
     )
@@ -214,7 +204,7 @@ def test_clients_outside_are_served_and_ctrl_c_reconciles_them(up: Up) -> None:
     assert "moved=1 " in redriven
     assert "moved 1 of the 1 that were in the DLQ when the redrive started" in redriven
     wait_for(
-        lambda: depth(sqs, source_url) == (0, 1) and sum(depth(sqs, dlq_url)) == 1,
+        lambda: queue_depth(sqs, source_url) == (0, 1) and sum(queue_depth(sqs, dlq_url)) == 1,
         SETTLE_LIMIT_SECONDS,
         "the redriven copy dead-lettered again",
     )
@@ -338,7 +328,9 @@ def test_with_your_own_downstream_delivered_means_reported_done(
             ]
             sqs.send_message(QueueUrl=source_url, MessageBody="not json")
             wait_for(
-                lambda: depth(sqs, source_url) == (0, 0) and sum(depth(sqs, dlq_url)) == 1,
+                lambda: (
+                    queue_depth(sqs, source_url) == (0, 0) and sum(queue_depth(sqs, dlq_url)) == 1
+                ),
                 SETTLE_LIMIT_SECONDS,
                 "two delivered, one dead-lettered",
             )
