@@ -52,7 +52,7 @@ class Reconciliation:
         )
         if moving_seconds > 0:
             line += (
-                f" moving_s={moving_seconds:.1f} msg_per_s={len(self.sent) / moving_seconds:.0f}"
+                f" moving_s={moving_seconds:.1f} msg_per_s={len(self.sent) / moving_seconds:.1f}"
             )
         return line
 

@@ -73,7 +73,7 @@ def test_nothing_is_lost_and_the_summary_says_so(run: tuple[RunResult, str]) -> 
     match = re.fullmatch(
         r"summary: sent=(\d+) delivered=(\d+) dead_lettered=(\d+) lost=(\d+) unfinished=(\d+) "
         r"duplicates=(\d+) downstream_calls=(\d+) elapsed_s=\d+\.\d "
-        r"moving_s=\d+\.\d msg_per_s=\d+",
+        r"moving_s=\d+\.\d msg_per_s=\d+\.\d",
         last_line,
     )
     assert match is not None, last_line

@@ -31,7 +31,7 @@ def test_every_message_is_delivered_dead_lettered_or_lost() -> None:
     )
     # and, given the messages' own time (first send to last invocation), their pace
     assert result.summary(12.34, moving_seconds=2.0).endswith(
-        " elapsed_s=12.3 moving_s=2.0 msg_per_s=2"
+        " elapsed_s=12.3 moving_s=2.0 msg_per_s=2.0"
     )
 
 
