@@ -54,6 +54,8 @@ from moto.sqs.exceptions import InvalidParameterValue
 from moto.sqs.models import Message, Queue, SQSBackend
 from werkzeug.serving import make_server
 
+from local.control_plane import BOOKKEEPING_HEADER
+
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 # Credentials that can only ever reach the emulator: a user's real ones are never sent to it.
@@ -74,6 +76,18 @@ class Emulator:
         client: Any = session.client(service, endpoint_url=self.endpoint_url, config=config)  # type: ignore[call-overload]
         return client
 
+    def own_client(self, service: str, config: BotoConfig | None = None) -> Any:
+        """A client for the local system's own bookkeeping (reading the mapping for the pollers,
+        the deploy's reads): its Lambda requests say so, and spend none of the account's
+        control-plane budget (local.control_plane)."""
+        client = self.client(service, config)
+
+        def mark(request: Any, **_: Any) -> None:
+            request.headers[BOOKKEEPING_HEADER] = "true"
+
+        client.meta.events.register("before-sign", mark)
+        return client
+
     def message_ids_on_queue(self, queue_url: str) -> set[str]:
         """Ids of every message the queue holds, visible, delayed or in flight.
 
@@ -82,6 +96,7 @@ class Emulator:
         """
         name = queue_url.rstrip("/").rsplit("/", 1)[-1]
         queue = get_backend("sqs")[ACCOUNT_ID][self.region].get_queue(name)
+        _expire(queue)
         return {message.id for message in list(queue._messages)}
 
     def detach_builtin_sqs_pollers(self) -> int:
@@ -300,6 +315,8 @@ _COUNT_ATTRIBUTES = {
 }
 # Every receipt handle issued while the emulator runs -> its message (dropped when deleted).
 _RECEIPT_HANDLES: dict[str, Message] = {}
+# Ids of the messages expired at their queue's retention while the emulator runs.
+_EXPIRED: list[str] = []
 
 
 def _mark_received(message: Message, visibility_timeout: int | None = None) -> None:
@@ -310,6 +327,7 @@ def _mark_received(message: Message, visibility_timeout: int | None = None) -> N
 
 def _counts(queue: Queue) -> tuple[int, int, int]:
     """(visible and not delayed, not visible, delayed), all at one instant."""
+    _expire(queue)
     now = unix_time_millis()
     visible = not_visible = delayed = 0
     for message in queue._messages:
@@ -322,7 +340,33 @@ def _counts(queue: Queue) -> tuple[int, int, int]:
     return visible, not_visible, delayed
 
 
+def _expire(queue: Queue) -> None:
+    """Remove the messages older than the queue's MessageRetentionPeriod, as SQS deletes them
+    (counted from the first enqueue). moto only looks at retention inside a receive, and there
+    marks the expired message received and keeps it: a disabled mapping never receives, so
+    without this nothing would ever expire."""
+    retention_ms = int(queue.message_retention_period) * 1000  # type: ignore[attr-defined]
+    now = unix_time_millis()
+    expired = [
+        m
+        for m in queue._messages
+        if m.sent_timestamp is not None and now >= int(m.sent_timestamp) + retention_ms
+    ]
+    for message in expired:
+        queue._messages.remove(message)
+        queue.pending_messages.discard(message)
+        for handle in message.all_receipt_handles:
+            _RECEIPT_HANDLES.pop(handle or "", None)
+        _EXPIRED.append(message.id)
+
+
+def expired_message_ids() -> list[str]:
+    """Ids of the messages the emulator's queues expired at their retention, oldest first."""
+    return list(_EXPIRED)
+
+
 def _visible_messages(queue: Queue) -> list[Message]:
+    _expire(queue)
     now = unix_time_millis()
     return [m for m in queue._messages if now > m.visible_at and not now < m.delayed_until]
 
@@ -495,3 +539,4 @@ def _indexed_sqs_backend() -> Iterator[None]:
         for owner, name, member in originals:
             setattr(owner, name, member)
         _RECEIPT_HANDLES.clear()
+        _EXPIRED.clear()

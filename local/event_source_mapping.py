@@ -61,14 +61,14 @@ class MappingSettings:
         )
 
 
-# States in which Lambda polls. "Disabling" already stops polling: UpdateEventSourceMapping with
-# Enabled=false "stops polling" (AWS Lambda API Reference, UpdateEventSourceMapping); the states a
-# mapping reports are Creating, Enabling, Enabled, Disabling, Disabled, Updating and Deleting
-# (GetEventSourceMapping, State). moto reports only Enabled or Disabled, at once (its model maps
-# the Enabled flag to State), so the transitional ones are handled as AWS documents them but are
-# never seen locally: Enabling and Updating keep what the pollers were doing until a settled state.
+# States in which Lambda polls. The states a mapping reports are Creating, Enabling, Enabled,
+# Disabling, Disabled, Updating and Deleting (GetEventSourceMapping, State). The emulator's
+# control plane (local.control_plane) shows an account caller Disabling, Enabling or Updating
+# for a while after an update, but answers the pollers' own reads with the configuration still
+# in force until the change lands: polling stops only when a disable has landed. A transitional
+# state that reaches the pollers anyway keeps what they were doing (Disabling included).
 POLLING_STATES = frozenset({"Enabled"})
-STOPPED_STATES = frozenset({"Disabling", "Disabled", "Deleting"})
+STOPPED_STATES = frozenset({"Disabled", "Deleting"})
 # Without ScalingConfig Lambda scales to the account's concurrency; 1000 is the ceiling
 # MaximumConcurrency itself accepts.
 UNSCALED_CONCURRENCY = 1000

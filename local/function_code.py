@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from local.deploy import DeployedStack, S3Location
+from local.deploy import DeployedFunction, DeployedStack, S3Location
 from local.emulator import Emulator
 
 # The SDK the Lambda Python runtime includes.
@@ -30,6 +30,21 @@ class CodePaths:
 
 
 def install_code(emulator: Emulator, deployed: DeployedStack, root: Path) -> CodePaths:
+    """The consumer's code (the function the source queue's mapping invokes)."""
+    return _install(emulator, deployed.function_code, deployed.layers, root)
+
+
+def install_function_code(emulator: Emulator, function: DeployedFunction, root: Path) -> CodePaths:
+    """Any function's code, each in its own folder: functions share nothing on disk."""
+    return _install(emulator, function.code, function.layers, root)
+
+
+def _install(
+    emulator: Emulator,
+    code: S3Location,
+    layers: list[tuple[str, S3Location]],
+    root: Path,
+) -> CodePaths:
     s3 = emulator.client("s3")
 
     def unpack(location: S3Location, into: Path) -> None:
@@ -40,9 +55,9 @@ def install_code(emulator: Emulator, deployed: DeployedStack, root: Path) -> Cod
     paths = CodePaths(
         task_root=root / "task", opt=root / "opt", runtime_packages=root / "runtime-packages"
     )
-    unpack(deployed.function_code, paths.task_root)
+    unpack(code, paths.task_root)
     paths.opt.mkdir(parents=True, exist_ok=True)
-    for _, content in deployed.layers:
+    for _, content in layers:
         unpack(content, paths.opt)
     link_distribution_closure(RUNTIME_SDK, paths.runtime_packages)
     return paths

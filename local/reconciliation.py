@@ -41,14 +41,18 @@ class Reconciliation:
     # Messages that got a 2xx and are in the dead-letter queue as well.
     delivered_and_dead_lettered: frozenset[str]
 
-    def summary(self, elapsed_seconds: float, moving_seconds: float = 0.0) -> str:
+    def summary(
+        self, elapsed_seconds: float, moving_seconds: float = 0.0, control_plane_calls: int = 0
+    ) -> str:
         """The run's counts and times; with `moving_seconds` (from the first send to the end of
-        the last invocation), also the messages moved a second in that time."""
+        the last invocation), also the messages moved a second in that time.
+        `control_plane_calls`: the account's requests to Lambda's control plane in the run."""
         line = (
             f"summary: sent={len(self.sent)} delivered={len(self.delivered)} "
             f"dead_lettered={len(self.dead_lettered)} lost={len(self.lost)} "
             f"unfinished={len(self.unfinished)} duplicates={self.duplicates} "
-            f"downstream_calls={self.downstream_calls} elapsed_s={elapsed_seconds:.1f}"
+            f"downstream_calls={self.downstream_calls} "
+            f"control_plane_calls={control_plane_calls} elapsed_s={elapsed_seconds:.1f}"
         )
         if moving_seconds > 0:
             line += (

@@ -34,7 +34,14 @@ from local.samconfig import (
     check_names,
     deploy_overrides,
 )
-from local.system import FIELD_PARAMETERS, Ready, RunOptions, RunResult, run_local_system
+from local.system import (
+    FIELD_PARAMETERS,
+    PROBE_FAULTS,
+    Ready,
+    RunOptions,
+    RunResult,
+    run_local_system,
+)
 from local.template import SOURCE_TEMPLATE, ParameterError, load_template
 
 DEFAULTS = RunOptions()
@@ -72,6 +79,14 @@ def number[N: (int, float)](
 def _queue_type(text: str) -> str:
     if text not in ("standard", "fifo"):
         raise argparse.ArgumentTypeError(f"{text!r} is not a queue type: expected standard or fifo")
+    return text
+
+
+def _probe_fault(text: str) -> str:
+    if text not in PROBE_FAULTS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a probe fault: expected {' or '.join(PROBE_FAULTS)}"
+        )
     return text
 
 
@@ -116,6 +131,15 @@ FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--visibility-timeout", "visibility_timeout_seconds", number(int, 1, 43_200),
      "override the source queue's VisibilityTimeout after the deploy (at least the function "
      "timeout; default: the template's)"),
+    ("--source-retention-seconds", "source_retention_seconds", number(int, 60, 1_123_200),
+     "template SourceQueueRetentionSeconds: the emulator expires a message this long after its "
+     "send (default: the template's)"),
+    ("--probe-fault", "probe_fault", _probe_fault,
+     "404: the breaker's probe URL (the demo downstream's health path) answers 404 whatever "
+     "the outage; never: the probe's schedule never fires"),
+    ("--mapping-transition-seconds", "mapping_transition_seconds", number(float, 0.0, 600.0),
+     "how long the emulated event source mapping stays Disabling, Enabling or Updating before "
+     "the change reaches its pollers (AWS documents no figure)"),
 ]  # fmt: skip
 
 # (flag, FaultPlan field, help): each a fraction of the calls or batches concerned.

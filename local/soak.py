@@ -121,7 +121,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     for line in lines:
         print(f"  {line}", file=out)
     # The summary stays the last line, as for every local run.
-    print(result.reconciliation.summary(result.elapsed_seconds), file=out)
+    print(
+        result.reconciliation.summary(
+            result.elapsed_seconds, control_plane_calls=result.control_plane_calls
+        ),
+        file=out,
+    )
     if result.lost:
         return EXIT_LOST
     if result.unfinished:

@@ -72,7 +72,7 @@ def test_nothing_is_lost_and_the_summary_says_so(run: tuple[RunResult, str]) -> 
     last_line = output.rstrip("\n").splitlines()[-1]
     match = re.fullmatch(
         r"summary: sent=(\d+) delivered=(\d+) dead_lettered=(\d+) lost=(\d+) unfinished=(\d+) "
-        r"duplicates=(\d+) downstream_calls=(\d+) elapsed_s=\d+\.\d "
+        r"duplicates=(\d+) downstream_calls=(\d+) control_plane_calls=(\d+) elapsed_s=\d+\.\d "
         r"moving_s=\d+\.\d msg_per_s=\d+\.\d",
         last_line,
     )
@@ -85,6 +85,7 @@ def test_nothing_is_lost_and_the_summary_says_so(run: tuple[RunResult, str]) -> 
         0,
         rec.duplicates,
         len(result.calls),
+        result.control_plane_calls,
     ]
 
 

@@ -25,9 +25,9 @@ def test_every_message_is_delivered_dead_lettered_or_lost() -> None:
     assert result.unfinished == ()
     assert result.duplicates == 0
     assert result.downstream_calls == 4
-    assert result.summary(12.34) == (
+    assert result.summary(12.34, control_plane_calls=7) == (
         "summary: sent=4 delivered=1 dead_lettered=2 lost=1 unfinished=0 duplicates=0 "
-        "downstream_calls=4 elapsed_s=12.3"
+        "downstream_calls=4 control_plane_calls=7 elapsed_s=12.3"
     )
     # and, given the messages' own time (first send to last invocation), their pace
     assert result.summary(12.34, moving_seconds=2.0).endswith(
