@@ -301,7 +301,8 @@ class LambdaControlPlane:
             )
         before = self._configuration(uuid)
         answer = _forward(app, environ, body)
-        if answer.status != 200 or before is None:
+        # Lambda answers an update with 202 Accepted: it lands later.
+        if not 200 <= answer.status < 300 or before is None:
             return answer
         changes = json.loads(body or b"{}")
         was_enabled = before.get("State") == "Enabled"
@@ -315,7 +316,7 @@ class LambdaControlPlane:
             )
         document = json.loads(answer.body)
         document["State"] = state
-        return Answer(200, json.dumps(document).encode(), answer.headers)
+        return Answer(answer.status, json.dumps(document).encode(), answer.headers)
 
     def _configuration(self, uuid: str) -> dict[str, Any] | None:
         backend = get_backend("lambda")[self.account_id][self.region]
@@ -331,7 +332,7 @@ class LambdaControlPlane:
         with the transitional State; to the pollers (bookkeeping) the settings still in force."""
         with self._lock:
             transitions = dict(self._transitions)
-        if not transitions or answer.status != 200 or not answer.body.startswith(b"{"):
+        if not transitions or not 200 <= answer.status < 300 or not answer.body.startswith(b"{"):
             return answer
         document = json.loads(answer.body)
 
