@@ -8,8 +8,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from local.deploy import deploy
 from local.emulator import running_emulator
 from local.scheduler import targets_of
@@ -88,7 +86,8 @@ def built_template() -> dict[str, Any]:
 
 def test_every_function_is_deployed_with_what_runs_it(tmp_path: Path) -> None:
     # Given a built template with a consumer and a controller, each with its own code folder
-    (tmp_path / "template.yaml").write_text(yaml.safe_dump(built_template()))
+    # JSON is YAML: the deploy reads it as it reads sam build's template.yaml.
+    (tmp_path / "template.yaml").write_text(json.dumps(built_template()))
     (tmp_path / "ConsumerFunction").mkdir()
     (tmp_path / "ConsumerFunction" / "app.py").write_text("def handler(e, c):\n    return {}\n")
     controller_code = tmp_path / "BreakerControllerFunction" / "breaker_controller"

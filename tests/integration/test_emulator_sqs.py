@@ -231,7 +231,7 @@ def test_a_message_past_the_queues_retention_is_gone_even_unreceived() -> None:
         new_id = sqs.send_message(QueueUrl=url, MessageBody="new")["MessageId"]
         queue = get_backend("sqs")[ACCOUNT_ID][emulator.region].get_queue("short-retention")
         [old] = [m for m in queue._messages if m.id == old_id]
-        old.sent_timestamp = int(old.sent_timestamp) - 61_000
+        old.sent_timestamp = int(unix_time_millis()) - 61_000  # type: ignore[assignment]
         # When the queue is looked at (as the run's progress and reconciliation do)
         depth = sqs.get_queue_attributes(
             QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
