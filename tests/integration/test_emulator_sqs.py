@@ -19,6 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.backends import get_backend
+from moto.core.utils import unix_time_millis
 
 from local.emulator import (
     ACCOUNT_ID,
