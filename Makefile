@@ -28,7 +28,7 @@ INVOKE_ARGS ?=
 SOAK_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint format test test-fast validate security build deploy deploy-guided run up logs soak invoke send dlq-peek redrive bench bench-backoff schedule lock clean
+.PHONY: help venv lint format test test-fast validate security build deploy deploy-guided run up logs soak invoke send dlq-peek redrive bench bench-backoff bench-breaker schedule lock clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -118,6 +118,9 @@ bench: $(STAMP) ## throughput, cold start, sizes side by side (BENCH_ARGS="--jso
 
 bench-backoff: $(STAMP) ## the backoff study, 6-10 min, not in make bench: tables, plots in docs/backoff-study (BENCH_ARGS=--json ...)
 	@PYTHONPATH=functions $(BIN)/python -m benchmarks.backoff_study $(BENCH_ARGS)
+
+bench-breaker: $(STAMP) ## the breaker against Lambda's control plane (quota, actuation delay), ~2 min: docs/breaker-study.md (BENCH_ARGS=--json ...)
+	@PYTHONPATH=functions $(BIN)/python -m benchmarks.breaker_control_plane $(BENCH_ARGS)
 
 schedule: $(STAMP) ## each attempt's delay range and cumulative span (SCHEDULE_ARGS=--max-receive-count 20 ...)
 	@PYTHONPATH=functions $(BIN)/python -m benchmarks.schedule $(SCHEDULE_ARGS)
