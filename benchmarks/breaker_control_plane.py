@@ -157,7 +157,8 @@ def per_environment_reads_per_s(concurrency: int) -> float:
 def table(results: Sequence[Result]) -> str:
     rows = [
         "| outage | actuation delay | MaximumConcurrency | stranded | dead-lettered | expired "
-        "| control-plane requests | peak per second | refused | per-environment design |",
+        "| control-plane requests (updates, probe reads) | peak per second | refused "
+        "| per-environment design |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
@@ -166,7 +167,8 @@ def table(results: Sequence[Result]) -> str:
             f"| {report.duration(s.outage_s)} | {report.duration(s.breaker_actuation_delay_s)} "
             f"| {s.concurrency} | {r.messages_during_outage:,} "
             f"| {r.stranded_dead_lettered:,} ({r.stranded_dead_lettered_fraction:.3%}) "
-            f"| {r.expired:,} | {r.control_plane_requests:,} | {r.control_plane_peak_per_s} "
+            f"| {r.expired:,} | {r.control_plane_requests:,} ({r.mapping_updates:,}, "
+            f"{r.breaker_probes:,}) | {r.control_plane_peak_per_s} "
             f"| {r.control_plane_throttled} "
             f"| {per_environment_reads_per_s(s.concurrency):g}/s sustained |"
         )
@@ -209,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "control_plane_requests": r.control_plane_requests,
                         "control_plane_peak_per_s": r.control_plane_peak_per_s,
                         "control_plane_throttled": r.control_plane_throttled,
+                        "mapping_updates": r.mapping_updates,
+                        "probes": r.breaker_probes,
                     }
                     for r in results
                 ]
