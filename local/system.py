@@ -559,14 +559,18 @@ class _Trickle:
         # The breaker may not have opened when the send ends: the trickle waits for that while
         # the outage may last (it counts from the first call, which comes after the deploy),
         # and never outlasts the outage, two probe periods and three half-open minutes.
-        give_up_after = options.outage_seconds + 2 * probe_period + 3 * HALF_OPEN_SECONDS
+        # Every change of the mapping shows only once it has landed (local.control_plane).
+        landing = options.mapping_transition_seconds
+        give_up_after = (
+            options.outage_seconds + 2 * probe_period + 3 * HALF_OPEN_SECONDS + 3 * landing
+        )
 
         def wanted() -> bool:
             elapsed = time.monotonic() - started
             if elapsed > give_up_after:
                 return False
             if not timeline.transitions():
-                return elapsed < options.outage_seconds + STARTUP_ALLOWANCE_SECONDS
+                return elapsed < options.outage_seconds + STARTUP_ALLOWANCE_SECONDS + landing
             return timeline.breaker != "closed"
 
         return cls(options.trickle_seconds, wanted)
