@@ -8,7 +8,8 @@ contenders run one after another, starting one further along each round. Section
 - cold starts (benchmarks.cold_start): a fresh Lambda-like process importing the built
   handler and serving its first batch, against a naive handler: the circuit breaker off and
   on (reading the built stack's mapping in moto's server), tracing off and on;
-- sizes (benchmarks.package_size) of what `sam build` produced.
+- sizes (benchmarks.package_size) of what `sam build` produced;
+- cost per million messages (benchmarks.cost), from the warm batches' medians and AWS's prices.
 Progress goes to standard error; --json adds one JSON line at the end of standard output.
 """
 
@@ -25,14 +26,14 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from benchmarks import batch_delivery, cold_start, package_size
+from benchmarks import batch_delivery, cold_start, cost, package_size
 from benchmarks.batch_delivery import BatchFigures, Queue, SqsRequestCounter
 from benchmarks.cold_start import ColdStart
 from benchmarks.package_size import PackageSizes
 from benchmarks.spread import Spread
 from local.downstream_process import downstream_process
 from local.moto_stack import create_queues, load_stack
-from local.template import ROOT
+from local.template import ROOT, load_template
 
 GOALS = {
     "batch_10_s": 0.3,
@@ -124,7 +125,15 @@ def measure(build_dir: Path, repeats: int, latency_ms: int, cpu_batches: int) ->
                     cpu_batches=cpu_batches,
                 )
     sizes = package_size.measure(build_dir)
-    return _document(repeats, latency_ms, batches, cold, sizes)
+    figures = _document(repeats, latency_ms, batches, cold, sizes)
+    figures["cost"] = cost.document(figures, template_memory_mb())
+    return figures
+
+
+def template_memory_mb() -> int:
+    """The consumer's MemorySize as the template sets it."""
+    template = load_template(ROOT / "template.yaml")
+    return int(template["Resources"]["ConsumerFunction"]["Properties"]["MemorySize"])
 
 
 def _fake_aws_environment() -> None:
@@ -237,6 +246,8 @@ def table(figures: dict[str, Any]) -> str:
         f"| of which the runtime's own SDK ({', '.join(sizes['runtime_sdk_distributions'])}) "
         f"| {sizes['layer_runtime_sdk_bytes']:,} | |",
         f"| layer without it | {without_sdk:,} | |",
+        "",
+        cost.table(figures["cost"], latency),
     ]
     return "\n".join(lines)
 
