@@ -120,6 +120,9 @@ bench-big-batch: $(STAMP) ## one batch of 10,000 records in a Lambda-like proces
 	@$(BIN)/sam build >&2
 	@PYTHONPATH=functions:. $(BIN)/python -m benchmarks.big_batch $(BENCH_ARGS)
 
+bench-inflight: $(STAMP) ## SQS's in-flight limit at 1M and 10M messages a day through 24 h outages, with the mapping's scaling (~2 min; BENCH_ARGS=--json ...)
+	@PYTHONPATH=functions:. $(BIN)/python -m benchmarks.inflight $(BENCH_ARGS)
+
 bench-backoff: $(STAMP) ## the backoff study, 6-10 min, not in make bench: tables, plots in docs/backoff-study (BENCH_ARGS=--json ...)
 	@PYTHONPATH=functions $(BIN)/python -m benchmarks.backoff_study $(BENCH_ARGS)
 
