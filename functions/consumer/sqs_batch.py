@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -354,6 +355,7 @@ class BackoffBatchProcessor(BatchProcessor):
             )
             if group is not None:
                 self.batch.stop(group, error.plan.visibility_seconds)
+            _release_locals(error)
         else:
             if group is not None:
                 self.batch.stop(group, 0)
@@ -396,6 +398,20 @@ class BackoffBatchProcessor(BatchProcessor):
         lines and the response must fit in what is left."""
         needed = RESERVE_SECONDS + failures * REPORT_SECONDS_PER_RECORD
         return lambda: self.deadline.remaining_seconds() >= needed
+
+
+def _release_locals(error: BaseException) -> None:
+    """Let go of what the failure's frames held (the HTTP response, the request's buffers):
+    a batch keeps every failure until its end, and 10,000 of them held their frames' locals.
+    The tracebacks still format (file, line, code); only the local variables go."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if current.__traceback__ is not None:
+            # Frames still running (the record's own caller) are skipped by clear_frames.
+            traceback.clear_frames(current.__traceback__)
+        current = current.__cause__ or current.__context__
 
 
 def _raw(record: Any) -> Any:
