@@ -150,8 +150,9 @@ def cost_per_million(setting: Setting) -> CostPerMillion:
 
 
 def settings_from(figures: dict[str, Any], memory_mb: int) -> list[Setting]:
-    """The project and Powertools' sequential BatchProcessor, at BatchSize 10 and 100, from
-    make bench's medians."""
+    """The project and Powertools' sequential BatchProcessor, at BatchSize 10 and 100 (the
+    default DeliveryConcurrency), and the project's recommended large batch, from make bench's
+    medians."""
     settings = []
     for contender, name in (
         ("project", "project"),
@@ -168,6 +169,23 @@ def settings_from(figures: dict[str, Any], memory_mb: int) -> list[Setting]:
                     cpu_ms_per_record=cpu,
                 )
             )
+    large = figures.get("large_batch")
+    if large is not None:
+        # The recommended large batch, measured for the project only: inserted after its
+        # BatchSize 100 at the default DeliveryConcurrency.
+        settings.insert(
+            2,
+            Setting(
+                label=(
+                    f"project, BatchSize {large['batch_size']}, "
+                    f"DeliveryConcurrency {large['delivery_concurrency']}"
+                ),
+                batch_size=large["batch_size"],
+                memory_mb=memory_mb,
+                batch_seconds=large["project_s"]["median"],
+                cpu_ms_per_record=figures["cpu_ms_per_record"]["project"]["median"],
+            ),
+        )
     return settings
 
 

@@ -25,6 +25,7 @@ def figures(batch_10_s: float, batch_100_s: float, cpu_ms: float) -> dict[str, A
         "batch_10_s": {"project": spread(batch_10_s), "powertools_sequential": spread(1.05)},
         "batch_100_s": {"project": spread(batch_100_s), "powertools_sequential": spread(10.5)},
         "cpu_ms_per_record": {"project": spread(cpu_ms), "powertools_sequential": spread(0.5)},
+        "large_batch": {"batch_size": 100, "delivery_concurrency": 50, "project_s": spread(0.25)},
     }
 
 
@@ -81,16 +82,24 @@ def test_the_document_and_its_table_hold_every_setting_with_its_prices_and_date(
     # When the table is rendered
     text = table(cost, latency_ms=100)
 
-    # Then four settings are costed, the project's BatchSize 10 as worked out by hand above,
+    # Then five settings are costed, the project's BatchSize 10 as worked out by hand above,
     # and the table names the prices' source and date and shows each total
     labels = [line["label"] for line in cost["settings"]]
     assert labels == [
         "project, BatchSize 10",
         "project, BatchSize 100",
+        "project, BatchSize 100, DeliveryConcurrency 50",
         "Powertools, sequential, BatchSize 10",
         "Powertools, sequential, BatchSize 100",
     ]
     assert cost["settings"][0]["per_message_usd"] == pytest.approx(0.1597008193)
+    # ...and the large batch by hand: 0.25 s + 100 ms of CPU x 5.91015625 = 0.841015625 s a
+    # batch; 10,000 batches x 0.841015625 s x 0.25 GB = 2,102.54 GB-s = $0.0280340; requests
+    # $0.002; SQS $0.08
+    large = cost["settings"][2]
+    assert large["billed_seconds_per_batch"] == pytest.approx(0.841015625)
+    assert large["lambda_duration_usd"] == pytest.approx(0.0280339943)
+    assert large["per_message_usd"] == pytest.approx(0.1100339943)
     assert cost["price_date"] == PRICE_DATE
     assert "aws.amazon.com/lambda/pricing" in text
     assert PRICE_DATE in text
