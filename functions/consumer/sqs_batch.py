@@ -34,7 +34,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from consumer.backoff import RetryPlan, plan_retry
 from consumer.breaker import BatchCalls
-from consumer.deadline import REPORT_SECONDS_PER_RECORD, RESERVE_SECONDS, Deadline, WrapUp
+from consumer.deadline import (
+    REPORT_SECONDS_PER_RECORD,
+    RESPONSE_SECONDS,
+    VISIBILITY_ROUND_SECONDS,
+    Deadline,
+    WrapUp,
+)
 from consumer.delivery import (
     DeadLetterReason,
     Message,
@@ -394,9 +400,11 @@ class BackoffBatchProcessor(BatchProcessor):
                 _report(failure, refusal)
 
     def _time_for_a_visibility_call(self, failures: int) -> Callable[[], bool]:
-        """Whether a visibility call may still start: one call's time, the failures' log
-        lines and the response must fit in what is left."""
-        needed = RESERVE_SECONDS + failures * REPORT_SECONDS_PER_RECORD
+        """Whether a visibility call may still start: a round of calls, the failures' log lines
+        and the response must fit in what is left. The last resort, not the plan: the reserve
+        kept back before the deliveries stopped is larger (its 3 s floor allows for a slow
+        call), so that this rarely refuses."""
+        needed = RESPONSE_SECONDS + VISIBILITY_ROUND_SECONDS + failures * REPORT_SECONDS_PER_RECORD
         return lambda: self.deadline.remaining_seconds() >= needed
 
 
