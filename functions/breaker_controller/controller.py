@@ -20,6 +20,10 @@ controller has no fresh reading of its own):
   ignored for trust_probe_s, and the poison messages go to the dead-letter queue by their own
   backoff instead of holding the good ones back.
 
+A valid trip that arrives while the mapping is changing (Enabling, Updating: most often the
+controller's own half-opening) is not answered with another update, which would be refused; it
+is kept, and the next tick acts on it with the reading it makes anyway.
+
 Each tick reads the mapping once (1 control-plane request a minute) and publishes BreakerState
 (or BreakerStateUnknown when it cannot read it). With CircuitBreaker=Disabled the tick only
 restores the mapping: enabled at the configured MaximumConcurrency.
@@ -91,6 +95,8 @@ class Memory:
     retrips: int = 0
     trust_probe_until: float = float("-inf")
     sweeping: bool = False
+    # A valid trip that came while the mapping was changing: the next tick acts on it.
+    deferred_trip: BreakerReport | None = None
 
 
 class Controller:
@@ -123,9 +129,13 @@ class Controller:
             return self._restore(view)
         state = view.breaker_state(self.settings.configured_concurrency)
         report: dict[str, Any] = {"breaker": str(state), "mappingState": view.state}
+        deferred = self._deferred_trip(now)
         if view.in_transition:
             # Disabling, Enabling, Updating...: the change in progress lands first.
             report["action"] = "none: a transition is in progress"
+        elif deferred is not None and state is not BreakerState.OPEN and not self.memory.sweeping:
+            report["action"] = self._act_on_trip(view, now, deferred)
+            state = self._state_after(state, report["action"])
         elif state is BreakerState.OPEN:
             state = self._tick_open(view, now, report, probe)
         elif state is BreakerState.HALF_OPEN:
@@ -135,6 +145,20 @@ class Controller:
         report["breaker"] = str(state)
         self._publish(state)
         return report
+
+    def _deferred_trip(self, now: float) -> BreakerReport | None:
+        deferred = self.memory.deferred_trip
+        if deferred is None or now < self.memory.trust_probe_until:
+            return None
+        return deferred
+
+    @staticmethod
+    def _state_after(state: BreakerState, action: str) -> BreakerState:
+        if action == "opened":
+            return BreakerState.OPEN
+        if action.startswith("closed"):
+            return BreakerState.CLOSED
+        return state
 
     def _tick_open(
         self, view: MappingView, now: float, report: dict[str, Any], probe: ProbePort
@@ -172,7 +196,10 @@ class Controller:
             # A cold controller: the mapping's last change is the half-open's start.
             began = view.last_modified if view.last_modified is not None else now
             memory.half_open_at = began
-        quiet_since = max(began, memory.last_trip_at)
+        # LastModified moves when the state changes too ("last updated or that its state
+        # changed"): an enable that took long to land counts from its landing.
+        landed = view.last_modified if view.last_modified is not None else began
+        quiet_since = max(began, landed, memory.last_trip_at)
         if now - quiet_since < self.settings.policy.close_after_s:
             report["action"] = f"half-open, quiet for {now - quiet_since:.0f}s"
             return BreakerState.HALF_OPEN
@@ -215,22 +242,34 @@ class Controller:
             logger.error("breaker report: could not read the mapping", error=str(exc))
             return {"verdict": str(verdict), "action": f"none: {exc}"}
         state = view.breaker_state(self.settings.configured_concurrency)
-        if view.in_transition or state is BreakerState.OPEN:
+        if state is BreakerState.OPEN:
             # Coalesced: the many reports of one outage cost no request once it is open.
             return {"verdict": str(verdict), "action": f"none: mapping {view.state}"}
+        if view.in_transition:
+            # Enabling or Updating (the controller's own half-opening or closing, most often):
+            # another update now would be refused. The next tick acts on it once it landed.
+            self.memory.deferred_trip = report
+            return {"verdict": str(verdict), "action": f"deferred: mapping {view.state}"}
+        return {"verdict": str(verdict), "action": self._act_on_trip(view, now, report)}
+
+    def _act_on_trip(self, view: MappingView, now: float, report: BreakerReport) -> str:
+        """A trip or pause judged valid, on a closed or half-open mapping that is not changing."""
+        self.memory.deferred_trip = None
+        state = view.breaker_state(self.settings.configured_concurrency)
+        verdict = self.settings.rules.verdict(report.counts)
         why = (
             f"{verdict} reported by environment {report.environment or '?'}: "
             f"{report.counts.failures} of {report.counts.calls} calls failed "
             f"({report.counts.auth_failures} auth), "
             f"{report.counts.whole_batch_failures} whole-batch failures"
         )
-        if state is BreakerState.HALF_OPEN and self._is_retrip(now):
+        if state is BreakerState.HALF_OPEN and self.memory.half_opened_by_probe:
             if self._poison_flood(view, now):
-                return {"verdict": str(verdict), "action": "closed: poison-flood guard"}
+                return "closed: poison-flood guard"
         elif state is BreakerState.CLOSED:
             self.memory.retrips = 0
         self._open(view, now, why)
-        return {"verdict": str(verdict), "action": "opened"}
+        return "opened"
 
     def _ignored(self, report: BreakerReport, verdict: Verdict, now: float) -> str | None:
         """Why the report changes nothing, or None when it may open the breaker."""
@@ -269,14 +308,6 @@ class Controller:
             return True
         return False
 
-    def _is_retrip(self, now: float) -> bool:
-        memory = self.memory
-        return (
-            memory.half_opened_by_probe
-            and memory.half_open_at is not None
-            and now - memory.half_open_at < self.settings.policy.close_after_s
-        )
-
     # Transitions -------------------------------------------------------------------------------
 
     def _restore(self, view: MappingView) -> dict[str, Any]:
@@ -312,6 +343,7 @@ class Controller:
             logger.error("the breaker should open but the mapping refused", error=str(exc))
             return before
         self.memory.read_at = now
+        self.memory.deferred_trip = None
         self._forget_half_open()
         _log_transition(before, BreakerState.OPEN, why)
         return BreakerState.OPEN

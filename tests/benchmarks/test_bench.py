@@ -28,7 +28,9 @@ LAYER_REQUIREMENTS = ("aws-lambda-powertools", "aws-xray-sdk", "requests", "boto
 def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], dict[str, Any]]:
     # Given a build folder shaped as sam build leaves it
     build_dir = tmp_path_factory.mktemp("build")
-    (build_dir / "ConsumerFunction").symlink_to(ROOT / "functions")
+    # (both functions, the consumer and the breaker controller, are built from functions/)
+    for function in ("ConsumerFunction", "BreakerControllerFunction"):
+        (build_dir / function).symlink_to(ROOT / "functions")
     for requirement in LAYER_REQUIREMENTS:
         link_distribution_closure(requirement, build_dir / "DependenciesLayer" / "python")
     # and its template, whose code folders are named after their resources as sam build names them

@@ -36,6 +36,9 @@ class FakeMapping:
         self.requests = 0
         self.updates: list[tuple[str, int | None]] = []
         self.fail = False
+        # The state an update answers with, as UpdateEventSourceMapping's response shows it
+        # while the change lands (None: landed at once).
+        self.answer_state: str | None = None
 
     def _view(self) -> MappingView:
         return MappingView("uuid-1", self.state, self.concurrency, self.last_modified)
@@ -52,7 +55,7 @@ class FakeMapping:
             raise MappingUnavailable("UpdateEventSourceMapping failed: AccessDenied")
         self.state, self.last_modified = "Disabled", self.clock.now
         self.updates.append(("disable", None))
-        return self._view()
+        return self._answer()
 
     def enable(self, maximum_concurrency: int) -> MappingView:
         self.requests += 1
@@ -61,7 +64,13 @@ class FakeMapping:
         self.state, self.concurrency = "Enabled", maximum_concurrency
         self.last_modified = self.clock.now
         self.updates.append(("enable", maximum_concurrency))
-        return self._view()
+        return self._answer()
+
+    def _answer(self) -> MappingView:
+        view = self._view()
+        if self.answer_state is None:
+            return view
+        return MappingView(view.uuid, self.answer_state, view.maximum_concurrency)
 
 
 class FakeClock:
@@ -427,3 +436,33 @@ def test_turned_off_a_closed_mapping_is_left_alone(mapping: FakeMapping, clock: 
 def test_the_rules_are_shared(controller: Controller) -> None:
     # Given the controller's rules, Then they are the consumer's defaults (one copy)
     assert controller.settings.rules == TripRules()
+
+
+def test_a_trip_during_the_controllers_own_transition_waits_for_the_next_tick(
+    controller: Controller, mapping: FakeMapping, clock: FakeClock
+) -> None:
+    # Given a half-open the controller just asked for, still Enabling
+    mapping.state, mapping.answer_state = "Disabled", "Enabling"
+    controller.tick(ScriptedProbe(up=True))
+    updates = list(mapping.updates)
+    # When a trip is reported, Then no update is asked (it would be refused) ...
+    clock.advance(5)
+    assert controller.on_report(trip(clock))["action"] == "deferred: mapping Enabling"
+    assert mapping.updates == updates
+    # ...and once the half-open landed, the next tick opens it
+    clock.advance(55)
+    controller.tick(ScriptedProbe(up=True))
+    assert last_update(mapping) == ("disable", None)
+
+
+def test_a_slow_half_open_counts_from_its_landing(
+    controller: Controller, mapping: FakeMapping, clock: FakeClock
+) -> None:
+    # Given a half-open asked for 60 s ago that landed only now (LastModified moved)
+    mapping.state = "Disabled"
+    controller.tick(ScriptedProbe(up=True))
+    clock.advance(60)
+    mapping.last_modified = clock.now
+    # When the tick runs, Then it is not closed yet: it has not been half-open a minute
+    controller.tick(ScriptedProbe())
+    assert last_update(mapping) == ("enable", 3)
