@@ -319,3 +319,38 @@ def test_the_adapter_reads_and_switches_moto_s_mapping(controller_env: LambdaSid
     # Then moto shows each change, and every request was counted
     assert (view.state, view.maximum_concurrency) == ("Enabled", 3)
     assert mapping.requests == 4
+
+
+# Never expired: the would-expire rule counts the breaker's longest hold --------------------
+
+
+@pytest.mark.parametrize(
+    ("parameter_overrides", "dead_lettered"),
+    [
+        # 420 s: a quarter (105 s) the longest hold. The next attempt comes within 32..91 s,
+        # plus up to a batching window (300 s): 391 s at most, inside the retention; with the
+        # hold at least 437 s, past it.
+        ({"SourceQueueRetentionSeconds": 420}, True),
+        ({"SourceQueueRetentionSeconds": 420, "CircuitBreaker": "Disabled"}, False),
+    ],
+    indirect=["parameter_overrides"],
+)
+def test_a_message_the_breaker_could_hold_past_its_expiry_is_dead_lettered_now(
+    consumer: Harness, dead_lettered: bool
+) -> None:
+    # Given a failing message sent just now
+    consumer.send('{"n": 1}')
+    consumer.downstream.default = Answer(503)
+    # When its delivery fails
+    event = consumer.receive_event()
+    if dead_lettered:
+        consumer.invoke(event)
+    else:
+        with pytest.raises(BatchProcessingError):
+            consumer.invoke(event)
+    # Then with the breaker on it goes to the dead-letter queue now, reason would-expire: the
+    # mapping could stay disabled after its next attempt is due until it expired
+    reasons = [
+        m["MessageAttributes"]["DeadLetterReason"]["StringValue"] for m in consumer.dead_letters()
+    ]
+    assert reasons == (["would-expire"] if dead_lettered else [])
