@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from moto.core import config as moto_config
 from moto.sqs.models import sqs_backends
@@ -354,3 +355,25 @@ def test_a_message_the_breaker_could_hold_past_its_expiry_is_dead_lettered_now(
         m["MessageAttributes"]["DeadLetterReason"]["StringValue"] for m in consumer.dead_letters()
     ]
     assert reasons == (["would-expire"] if dead_lettered else [])
+
+
+def test_the_health_check_carries_the_authentication_header(
+    consumer: Harness, controller_env: LambdaSide, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an authenticated downstream (a Secrets Manager secret) and an open mapping
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    arn = secrets.create_secret(Name="probe-token", SecretString="Bearer probe-0123")["ARN"]
+    set_controller_env(
+        monkeypatch,
+        DOWNSTREAM_AUTH_SECRET_ARN=arn,
+        BREAKER_PROBE_URL=consumer.downstream.url + "/health",
+    )
+    controller_app.lambda_handler(report_event(), FakeLambdaContext())
+    # When the tick probes (the credentials work again: 200)
+    tick()
+    # Then the GET carried the header, so up means the credentials are accepted again
+    [request] = consumer.downstream.requests
+    assert request["headers"]["Authorization"] == "Bearer probe-0123"
+    assert controller_env.state() == ("Enabled", 3)
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
