@@ -148,7 +148,12 @@ class Controller:
 
     def _deferred_trip(self, now: float) -> BreakerReport | None:
         deferred = self.memory.deferred_trip
+        policy = self.settings.policy
         if deferred is None or now < self.memory.trust_probe_until:
+            return None
+        if now - deferred.observed_at > policy.report_max_age_s + policy.probe_interval_s:
+            # Kept through more than one tick (the mapping stayed in transition): stale now.
+            self.memory.deferred_trip = None
             return None
         return deferred
 
