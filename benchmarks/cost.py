@@ -11,9 +11,11 @@ Per million messages delivered at the first attempt, in full batches (a busy que
   DeleteMessageBatch (10 entries each), each counted once per 64 KB of its payload (a receive
   carries the bodies; a delete only receipt handles); no visibility change, since nothing
   failed;
-- and per day, whatever the volume: the circuit breaker's probe, one invocation a minute from
-  EventBridge Scheduler, each with one GetQueueAttributes (its duration taken as an upper
-  bound, PROBE_SECONDS, not measured here).
+- and per day, whatever the volume: the circuit breaker controller's tick, one invocation a
+  minute of its own function from EventBridge Scheduler (at the same MemorySize as the
+  consumer's, 256 MB in the template), each counted with one SQS request (its duration taken as
+  an upper bound, PROBE_SECONDS, not measured here). A healthy consumer sends the controller
+  no report, so nothing else of the breaker is billed per message.
 Free tiers are left out: at millions of messages a day they are a small share.
 """
 
