@@ -1,6 +1,6 @@
 """SQS adapter: SQS's limits, and the calls the consumer makes itself (the event source mapping
-makes the rest): visibility changes, dead-letter copies, and the source queue's message counts
-for the circuit breaker's probe. The only module that knows botocore's errors."""
+makes the rest): visibility changes and dead-letter copies. The only module that knows
+botocore's errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import base64
 import binascii
 import functools
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,14 +17,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from consumer.errors import (
     DeadLetterError,
     DeadLetterTooLargeError,
-    QueueUnavailable,
     QueueUrlError,
 )
 from consumer.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
-    from mypy_boto3_sqs.literals import QueueAttributeNameType
     from mypy_boto3_sqs.type_defs import (
         ChangeMessageVisibilityBatchRequestEntryTypeDef,
         MessageAttributeValueTypeDef,
@@ -53,34 +51,20 @@ _DATA_TYPE = re.compile(r"(String|Number|Binary)(\.[A-Za-z0-9_.-]{1,200})?")
 _NOT_SQS_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
+# How the visibility calls are run: the builtin map (one after another), or a thread pool's.
+type MapCalls = Callable[
+    [
+        Callable[[tuple[int, Sequence[VisibilityChange]]], list[str | None]],
+        Iterable[tuple[int, Sequence[VisibilityChange]]],
+    ],
+    Iterable[list[str | None]],
+]
+
+
 @dataclass(frozen=True)
 class VisibilityChange:
     receipt_handle: str
     timeout_seconds: int
-
-
-@dataclass(frozen=True)
-class QueueCounts:
-    """GetQueueAttributes' approximate counts of a queue's messages."""
-
-    # ApproximateNumberOfMessages: visible, ready to be received.
-    visible: int
-    # ApproximateNumberOfMessagesNotVisible: in flight, received and neither deleted nor back
-    # yet; the messages waiting out a backoff are here, and they come back.
-    not_visible: int
-    # ApproximateNumberOfMessagesDelayed: sent with a delay that has not ended.
-    delayed: int
-
-    @property
-    def empty(self) -> bool:
-        return self.visible == self.not_visible == self.delayed == 0
-
-
-_COUNT_ATTRIBUTES: tuple[QueueAttributeNameType, ...] = (
-    "ApproximateNumberOfMessages",
-    "ApproximateNumberOfMessagesNotVisible",
-    "ApproximateNumberOfMessagesDelayed",
-)
 
 
 class SqsActions:
@@ -113,62 +97,59 @@ class SqsActions:
             self._queue_urls[queue_arn] = response["QueueUrl"]
         return self._queue_urls[queue_arn]
 
-    def message_counts(self, queue_arn: str) -> QueueCounts:
-        """The queue's approximate counts (GetQueueAttributes). Raises QueueUnavailable.
-
-        SQS documents them as approximate, and as possibly not consistent until about a minute
-        after the producers stop sending ("Resources required to process Amazon SQS messages";
-        GetQueueAttributes).
-        """
-        try:
-            queue_url = self.queue_url(queue_arn)
-        except QueueUrlError as exc:
-            raise QueueUnavailable(str(exc)) from exc
-        try:
-            attributes = self.client.get_queue_attributes(
-                QueueUrl=queue_url,
-                AttributeNames=list(_COUNT_ATTRIBUTES),
-            )["Attributes"]
-        except (ClientError, BotoCoreError) as exc:
-            raise QueueUnavailable(_failure("GetQueueAttributes", exc)) from exc
-        try:
-            visible, not_visible, delayed = (int(attributes[name]) for name in _COUNT_ATTRIBUTES)
-        except (KeyError, ValueError) as exc:
-            raise QueueUnavailable(
-                f"GetQueueAttributes answered without a count: {attributes!r}"
-            ) from exc
-        return QueueCounts(visible=visible, not_visible=not_visible, delayed=delayed)
-
     def change_visibility_batch(
-        self, queue_url: str, changes: Sequence[VisibilityChange]
+        self,
+        queue_url: str,
+        changes: Sequence[VisibilityChange],
+        *,
+        map_calls: MapCalls = map,
+        keep_going: Callable[[], bool] = lambda: True,
     ) -> list[str | None]:
         """Apply the changes, ten per call; for each change, None if done, else why it was not.
 
         One ChangeMessageVisibilityBatch call per ten failed records instead of one call each:
         fewer requests to pay for, and less of the invocation's time spent rescheduling.
+        `map_calls` runs the calls (a thread pool's map runs them concurrently: a batch of
+        10,000 records may need 1,000 calls); a call is only started while `keep_going()`,
+        so that the invocation returns before its timeout, the changes not made reported.
         """
-        refusals: list[str | None] = [None] * len(changes)
-        for start in range(0, len(changes), MAX_BATCH_ENTRIES):
-            chunk = changes[start : start + MAX_BATCH_ENTRIES]
-            entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
-                {
-                    # Ids are positions, not message ids: a batch may hold a message twice.
-                    "Id": str(start + offset),
-                    "ReceiptHandle": change.receipt_handle,
-                    "VisibilityTimeout": change.timeout_seconds,
-                }
-                for offset, change in enumerate(chunk)
-            ]
-            try:
-                response = self.client.change_message_visibility_batch(
-                    QueueUrl=queue_url, Entries=entries
-                )
-            except (ClientError, BotoCoreError) as exc:
-                reason = _failure("ChangeMessageVisibilityBatch", exc)
-                refusals[start : start + len(chunk)] = [reason] * len(chunk)
-                continue
-            for failed in response.get("Failed", []):
-                refusals[int(failed["Id"])] = f"{failed['Code']}: {failed.get('Message', '')}"
+        chunks = [
+            (start, changes[start : start + MAX_BATCH_ENTRIES])
+            for start in range(0, len(changes), MAX_BATCH_ENTRIES)
+        ]
+
+        def call(chunk: tuple[int, Sequence[VisibilityChange]]) -> list[str | None]:
+            start, entries = chunk
+            if not keep_going():
+                return [
+                    "ChangeMessageVisibilityBatch not made: "
+                    "the invocation's time was needed to return before its timeout"
+                ] * len(entries)
+            return self._change_visibility_chunk(queue_url, start, entries)
+
+        return [refusal for refusals in map_calls(call, chunks) for refusal in refusals]
+
+    def _change_visibility_chunk(
+        self, queue_url: str, start: int, chunk: Sequence[VisibilityChange]
+    ) -> list[str | None]:
+        entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
+            {
+                # Ids are positions, not message ids: a batch may hold a message twice.
+                "Id": str(start + offset),
+                "ReceiptHandle": change.receipt_handle,
+                "VisibilityTimeout": change.timeout_seconds,
+            }
+            for offset, change in enumerate(chunk)
+        ]
+        try:
+            response = self.client.change_message_visibility_batch(
+                QueueUrl=queue_url, Entries=entries
+            )
+        except (ClientError, BotoCoreError) as exc:
+            return [_failure("ChangeMessageVisibilityBatch", exc)] * len(chunk)
+        refusals: list[str | None] = [None] * len(chunk)
+        for failed in response.get("Failed", []):
+            refusals[int(failed["Id"]) - start] = f"{failed['Code']}: {failed.get('Message', '')}"
         return refusals
 
     def send_to_dead_letter(
