@@ -136,7 +136,8 @@ FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
      "send (default: the template's)"),
     ("--probe-fault", "probe_fault", _probe_fault,
      "404: the breaker's probe URL (the demo downstream's health path) answers 404 whatever "
-     "the outage; never: the probe's schedule never fires"),
+     "the outage; never: the probe's EventBridge Scheduler schedule never fires (the "
+     "EventBridge backstop rule, every 5 minutes, still does)"),
     ("--mapping-transition-seconds", "mapping_transition_seconds", number(float, 0.0, 600.0),
      "how long the emulated event source mapping stays Disabling, Enabling or Updating before "
      "the change reaches its pollers (AWS documents no figure)"),

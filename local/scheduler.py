@@ -1,4 +1,5 @@
-"""EventBridge Scheduler, emulated for the schedules that target the function.
+"""EventBridge Scheduler and EventBridge rule schedules, emulated for those that target the
+function.
 
 The deployed schedules are read from the emulator's Scheduler API (ListSchedules, GetSchedule):
 those ENABLED whose target is the function are invoked at their rate with their Input, in the
@@ -16,6 +17,10 @@ is 60 s: "Schedule types in EventBridge Scheduler").
 The local system hands each invocation to the Invoke router (local.invoke_router), so the
 schedule reaches whichever function its target names, in that function's own environments,
 with its reserved concurrency and Lambda's retries of a failed asynchronous invocation.
+
+EventBridge rules with a ScheduleExpression (the breaker's backstop, issue 17) are read from the
+emulator's events API (ListRules, ListTargetsByRule) and run the same way: EventBridge invokes a
+Lambda target asynchronously too, with the target's Input as the event.
 
 Not emulated: FlexibleTimeWindow (the template's is OFF) and the target's RetryPolicy (the
 template's allows no retry).
@@ -81,9 +86,13 @@ class ScheduledTarget:
     event: Any
     # The function the schedule invokes (its ARN); "" where one function is all there is.
     function_arn: str = ""
+    # Who fires it: EventBridge Scheduler, or an EventBridge rule's schedule.
+    source: str = "scheduler"
 
     @classmethod
-    def from_schedule(cls, schedule: dict[str, Any]) -> ScheduledTarget:
+    def from_schedule(
+        cls, schedule: dict[str, Any], *, source: str = "scheduler"
+    ) -> ScheduledTarget:
         text = schedule["Target"].get("Input")
         try:
             event = json.loads(text) if text is not None else {}
@@ -98,7 +107,36 @@ class ScheduledTarget:
             period_seconds=rate_seconds(str(schedule["ScheduleExpression"])),
             event=event,
             function_arn=str(schedule["Target"]["Arn"]),
+            source=source,
         )
+
+
+def rule_targets_of(events: Any, function_arns: Collection[str]) -> list[ScheduledTarget]:
+    """The ENABLED scheduled EventBridge rules' targets that are one of the functions (by ARN)."""
+    wanted = set(function_arns)
+    targets: list[ScheduledTarget] = []
+    for page in events.get_paginator("list_rules").paginate():
+        for rule in page["Rules"]:
+            expression = rule.get("ScheduleExpression")
+            if not expression or rule.get("State", "ENABLED") != "ENABLED":
+                continue
+            listed = events.list_targets_by_rule(
+                Rule=rule["Name"], EventBusName=rule.get("EventBusName", "default")
+            )
+            for target in listed["Targets"]:
+                if target["Arn"] not in wanted:
+                    continue
+                targets.append(
+                    ScheduledTarget.from_schedule(
+                        {
+                            "Name": rule["Name"],
+                            "ScheduleExpression": expression,
+                            "Target": target,
+                        },
+                        source="events-rule",
+                    )
+                )
+    return targets
 
 
 def targets_of(scheduler: Any, function_arns: str | Collection[str]) -> list[ScheduledTarget]:

@@ -50,6 +50,7 @@ from local.scheduler import (
     ScheduledTarget,
     ScheduleError,
     SchedulerEmulator,
+    rule_targets_of,
     targets_of,
 )
 from local.send import SendReport, fifo_group, generated_bodies, send_bodies
@@ -70,7 +71,8 @@ FIELD_PARAMETERS = {
 }
 # The demo downstream's health path: the breaker's probe URL in a local run.
 PROBE_PATH = "/health"
-# --probe-fault values: the probe URL answers 404 for ever, or the schedule never fires.
+# --probe-fault values: the probe URL answers 404 for ever, or the Scheduler schedule never fires
+# (the EventBridge backstop rule still does).
 PROBE_FAULTS = ("404", "never")
 # A function without reserved concurrency runs this many asynchronous events at once locally.
 ASYNC_WORKERS = 4
@@ -302,7 +304,7 @@ def run_local_system(
             watcher=following.watcher,
         )
         scheduler = SchedulerEmulator(
-            [] if options.probe_fault == "never" else following.targets,
+            [t for t in following.targets if _fires(t, options)],
             pool,
             invoker=routing.router,
         )
@@ -812,6 +814,12 @@ class _Following:
         return cls(watcher, timeline, _scheduled_targets(emulator, deployed, out, options))
 
 
+def _fires(target: ScheduledTarget, options: RunOptions) -> bool:
+    """--probe-fault never silences EventBridge Scheduler's schedules (the fault it names), not
+    the EventBridge rule that backs them up."""
+    return not (options.probe_fault == "never" and target.source == "scheduler")
+
+
 def _scheduled_targets(
     emulator: Emulator, deployed: DeployedStack, out: TextIO, options: RunOptions
 ) -> list[ScheduledTarget]:
@@ -820,13 +828,15 @@ def _scheduled_targets(
     by_arn = {f.arn: logical_id for logical_id, f in deployed.functions.items()}
     try:
         targets = targets_of(emulator.client("scheduler"), list(by_arn))
+        # The backstop (issue 17): EventBridge rules with a schedule, fired the same way.
+        targets += rule_targets_of(emulator.client("events"), list(by_arn))
     except ScheduleError as error:
         raise DeployError(str(error)) from None
     for target in targets:
         firing = (
-            "never fires: --probe-fault never"
-            if options.probe_fault == "never"
-            else "asynchronous invocations"
+            "asynchronous invocations"
+            if _fires(target, options)
+            else "never fires: --probe-fault never"
         )
         print(
             f"schedule   {target.name} {target.expression} -> {by_arn[target.function_arn]} "

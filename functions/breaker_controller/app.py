@@ -1,5 +1,7 @@
 """Lambda entry point of the breaker controller: the schedule's {"breakerProbe": {}} once a
-minute, and the consumer environments' {"breakerReport": {...}} (asynchronous Invoke).
+minute, the backstop rule's {"breakerProbe": {"trigger": "backstop"}} every 5 minutes (issue 17:
+a tick that does not depend on EventBridge Scheduler), and the consumer environments'
+{"breakerReport": {...}} (asynchronous Invoke).
 
 It never raises: both arrive asynchronously, and a raised error would only spend Lambda's
 retries on an event that is stale by then. Every failure is logged and answered in the result.
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
 PROBE_EVENT: dict[str, Any] = {"breakerProbe": {}}
+BACKSTOP_EVENT: dict[str, Any] = {"breakerProbe": {"trigger": "backstop"}}
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -43,8 +46,11 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     controller, probe = wiring
     requests_before = controller.mapping.requests
     deadline = Deadline(context.get_remaining_time_in_millis)
-    if event == PROBE_EVENT:
+    if event in (PROBE_EVENT, BACKSTOP_EVENT):
+        # Both are the same tick: the backstop's only differs in who sent it, and a tick with
+        # the mapping closed costs its one read whoever sent it.
         result = controller.tick(lambda: probe(deadline))
+        result["trigger"] = "backstop" if event == BACKSTOP_EVENT else "schedule"
     else:
         try:
             report = BreakerReport.from_event(event)

@@ -48,7 +48,8 @@ class ControllerConfig:
         if enabled and retention is not None and retention < MIN_RETENTION_SECONDS_WITH_BREAKER:
             problems.append(
                 f"SOURCE_QUEUE_RETENTION_SECONDS={retention}: the circuit breaker needs at least "
-                f"{MIN_RETENTION_SECONDS_WITH_BREAKER}s (its longest hold is a quarter of it)"
+                f"{MIN_RETENTION_SECONDS_WITH_BREAKER}s (its longest hold is a quarter of it "
+                "plus the backstop's 300s, and the sweep needs a minute more)"
             )
         rules = rules_from_environ(environ, problems)
         probe_url = environ.get("BREAKER_PROBE_URL", "").strip() or None

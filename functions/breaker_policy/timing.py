@@ -10,13 +10,28 @@ from dataclasses import dataclass
 # controller sweeps the queue (docs/circuit-breaker.md, "Never stuck"): 1 day at the default
 # 4 days, 150 s at 600 s.
 MAX_OPEN_SHARE_OF_RETENTION = 4
-# The longest hold must cover at least one probe minute: a retention below this leaves the
-# breaker no room (template.yaml's Rule BreakerNeedsRetentionRoom refuses it).
-MIN_RETENTION_SECONDS_WITH_BREAKER = 240
+# The backstop's period (template.yaml's BreakerBackstopRule, rate(5 minutes)): when the
+# Scheduler schedule never fires, the EventBridge rule's tick is the one that finds the mapping
+# open past max_open_seconds, at most this long after (issue 17).
+BACKSTOP_PERIOD_SECONDS = 300
+# What the expiry sweep needs to receive every waiting message once, so that the consumer's
+# would-expire rule sees it (a few batches at half-open's concurrency).
+SWEEP_RECEIVE_SECONDS = 60
+# The longest hold (a quarter, plus a backstop period) plus the sweep's receive must fit in the
+# retention: r/4 + 300 + 60 <= r, so r >= 480. A retention below this leaves the breaker no room
+# (template.yaml's Rule BreakerNeedsRetentionRoom refuses it).
+MIN_RETENTION_SECONDS_WITH_BREAKER = 480
 
 
 def max_open_seconds(retention_seconds: int) -> int:
+    """When the controller's tick sweeps: a quarter of the retention."""
     return retention_seconds // MAX_OPEN_SHARE_OF_RETENTION
+
+
+def longest_hold_seconds(retention_seconds: int) -> int:
+    """The longest the mapping can stay disabled: a tick must come to sweep, and with the
+    Scheduler schedule silent only the backstop's comes, up to one period late."""
+    return max_open_seconds(retention_seconds) + BACKSTOP_PERIOD_SECONDS
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from breaker_policy.timing import max_open_seconds
+from breaker_policy.timing import longest_hold_seconds
 from consumer.backoff import RetryPlan, plan_retry
 from consumer.breaker import BatchCalls
 from consumer.deadline import (
@@ -261,7 +261,9 @@ class RecordHandler:
         if retention_seconds is None or message.sent_timestamp_ms is None:
             return False
         expires_at = message.sent_timestamp_ms / 1000 + retention_seconds
-        hold_seconds = 0 if self.runtime.breaker is None else max_open_seconds(retention_seconds)
+        hold_seconds = (
+            0 if self.runtime.breaker is None else longest_hold_seconds(retention_seconds)
+        )
         now = time.time()
         # A message past its expiry cannot have been received: its timestamp is not SQS's
         # (a hand-written event) or the clocks disagree, and the check does not apply.

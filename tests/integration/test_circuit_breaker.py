@@ -328,11 +328,12 @@ def test_the_adapter_reads_and_switches_moto_s_mapping(controller_env: LambdaSid
 @pytest.mark.parametrize(
     ("parameter_overrides", "dead_lettered"),
     [
-        # 420 s: a quarter (105 s) the longest hold. The next attempt comes within 32..91 s,
-        # plus up to a batching window (300 s): 391 s at most, inside the retention; with the
-        # hold at least 437 s, past it.
-        ({"SourceQueueRetentionSeconds": 420}, True),
-        ({"SourceQueueRetentionSeconds": 420, "CircuitBreaker": "Disabled"}, False),
+        # 600 s: the longest hold is a quarter (150 s) plus the backstop's period (300 s, issue
+        # 17). The next attempt comes within 32..91 s, plus up to a batching window (300 s):
+        # 391 s at most, inside the retention (and so with a quarter alone: 541 s); with the
+        # whole hold at least 782 s, past it.
+        ({"SourceQueueRetentionSeconds": 600}, True),
+        ({"SourceQueueRetentionSeconds": 600, "CircuitBreaker": "Disabled"}, False),
     ],
     indirect=["parameter_overrides"],
 )

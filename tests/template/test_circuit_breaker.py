@@ -252,9 +252,10 @@ def test_the_breaker_needs_a_maximum_concurrency_of_three() -> None:
     assert resolve(CircuitBreaker="Disabled", MaximumConcurrency=2)["CircuitBreaker"] == "Disabled"
 
 
-@pytest.mark.parametrize("retention", [60, 120, MIN_RETENTION_SECONDS_WITH_BREAKER - 1])
+@pytest.mark.parametrize("retention", [60, 120, 240, 360, MIN_RETENTION_SECONDS_WITH_BREAKER - 1])
 def test_a_retention_that_leaves_the_breaker_no_room_is_refused(retention: int) -> None:
-    # Given the breaker enabled and a retention below 240 s
+    # Given the breaker enabled and a retention below the minimum: a quarter of it, plus the
+    # backstop's period (300 s) and a sweep minute, must fit in it (r/4 + 360 <= r: 480 s)
     with pytest.raises(ParameterError) as raised:
         resolve(CircuitBreaker="Enabled", SourceQueueRetentionSeconds=retention)
     # Then the deployment is refused, saying why

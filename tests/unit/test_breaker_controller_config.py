@@ -56,7 +56,7 @@ def test_every_problem_is_named_at_once() -> None:
 def test_a_retention_without_room_is_refused_while_the_breaker_is_on() -> None:
     # Given a 120 s retention (the template's Rule refuses it; a hand-made stack might not)
     environ = {**ENVIRONMENT, "SOURCE_QUEUE_RETENTION_SECONDS": "120"}
-    with pytest.raises(ConfigurationError, match="at least 240s"):
+    with pytest.raises(ConfigurationError, match="at least 480s"):
         ControllerConfig.from_environ(environ)
     # ...while with the breaker off the controller only restores the mapping: accepted
     off = ControllerConfig.from_environ({**environ, "BREAKER_ENABLED": "false"})
