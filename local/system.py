@@ -304,7 +304,7 @@ def run_local_system(
             watcher=following.watcher,
         )
         scheduler = SchedulerEmulator(
-            [t for t in following.targets if _fires(t, options)],
+            [t for t in following.targets if fires(t, options.probe_fault)],
             pool,
             invoker=routing.router,
         )
@@ -814,10 +814,10 @@ class _Following:
         return cls(watcher, timeline, _scheduled_targets(emulator, deployed, out, options))
 
 
-def _fires(target: ScheduledTarget, options: RunOptions) -> bool:
+def fires(target: ScheduledTarget, probe_fault: str | None) -> bool:
     """--probe-fault never silences EventBridge Scheduler's schedules (the fault it names), not
     the EventBridge rule that backs them up."""
-    return not (options.probe_fault == "never" and target.source == "scheduler")
+    return not (probe_fault == "never" and target.source == "scheduler")
 
 
 def _scheduled_targets(
@@ -835,7 +835,7 @@ def _scheduled_targets(
     for target in targets:
         firing = (
             "asynchronous invocations"
-            if _fires(target, options)
+            if fires(target, options.probe_fault)
             else "never fires: --probe-fault never"
         )
         print(

@@ -13,8 +13,14 @@ from typing import Any
 import pytest
 
 from breaker_policy.state import STATE_GAUGE, BreakerState
-from breaker_policy.timing import MIN_RETENTION_SECONDS_WITH_BREAKER
+from breaker_policy.timing import (
+    BACKSTOP_PERIOD_SECONDS,
+    MIN_RETENTION_SECONDS_WITH_BREAKER,
+    SWEEP_RECEIVE_SECONDS,
+    longest_hold_seconds,
+)
 from local.moto_stack import parameter_defaults, sam_template, translated
+from local.scheduler import rate_seconds
 from local.template import ParameterError, resolved_parameters
 from tests.support.template import decided, resources_of_type
 from tests.template.test_alarms_and_dashboard import dashboard_body
@@ -222,12 +228,63 @@ def test_the_schedule_ticks_the_controller_every_minute_without_retries(
     ]
 
 
+def test_the_backstop_rule_ticks_the_controller_without_eventbridge_scheduler(
+    cfn: dict[str, Any],
+) -> None:
+    # Given the template, Then an EventBridge rule (not a Scheduler schedule) ticks the
+    # controller every 5 minutes with the backstop's input, without retries (issue 17)
+    rule = cfn["Resources"]["BreakerBackstopRule"]
+    assert rule["Type"] == "AWS::Events::Rule"
+    assert rule["Properties"]["ScheduleExpression"] == "rate(5 minutes)"
+    assert rule["Properties"]["State"] == "ENABLED"
+    [target] = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["BreakerControllerFunction", "Arn"]}
+    assert json.loads(target["Input"]) == {"breakerProbe": {"trigger": "backstop"}}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 0
+    # ...its period the one the longest hold counts
+    assert rate_seconds(rule["Properties"]["ScheduleExpression"]) == BACKSTOP_PERIOD_SECONDS
+    # ...and only after the controller's rights exist
+    depends = rule["DependsOn"]
+    assert "BreakerControllerMappingAccess" in ([depends] if isinstance(depends, str) else depends)
+
+
+def test_only_the_backstop_rule_may_invoke_the_controller_through_eventbridge(
+    cfn: dict[str, Any],
+) -> None:
+    # Given the template's Lambda permissions for EventBridge
+    permissions = [
+        p["Properties"]
+        for p in resources_of_type(cfn, "AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "events.amazonaws.com"
+    ]
+    # Then there is one: invoking the controller, scoped to the backstop rule's ARN
+    assert permissions == [
+        {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": {"Fn::GetAtt": ["BreakerControllerFunction", "Arn"]},
+            "Principal": "events.amazonaws.com",
+            "SourceArn": {"Fn::GetAtt": ["BreakerBackstopRule", "Arn"]},
+        }
+    ]
+
+
+def test_the_longest_hold_plus_a_sweep_minute_fits_the_minimum_retention() -> None:
+    # Given the minimum retention the template's Rule accepts
+    minimum = MIN_RETENTION_SECONDS_WITH_BREAKER
+    # Then a quarter of it, a backstop period and the sweep's minute fit in it, and a minute
+    # less would not leave room
+    assert longest_hold_seconds(minimum) + SWEEP_RECEIVE_SECONDS <= minimum
+    assert longest_hold_seconds(minimum - 60) + SWEEP_RECEIVE_SECONDS > minimum - 60
+    # ...and the run of issue 17 (600 s) has room
+    assert longest_hold_seconds(600) + SWEEP_RECEIVE_SECONDS <= 600
+
+
 def test_disabled_keeps_the_controller_to_restore_the_mapping() -> None:
     # Given CircuitBreaker=Disabled, When the conditions are decided as CloudFormation would
     template = decided(translated({"CircuitBreaker": "Disabled"}), {"CircuitBreaker": "Disabled"})
     resources = set(template["Resources"])
     # Then the controller and its schedule stay (they restore the mapping), told it is off
-    assert {"BreakerControllerFunction", "BreakerProbeSchedule"} <= resources
+    assert {"BreakerControllerFunction", "BreakerProbeSchedule", "BreakerBackstopRule"} <= resources
     assert environment(template, "BreakerControllerFunction")["BREAKER_ENABLED"] == "false"
     # ...while the consumer neither reports nor may invoke it, and the alarm is gone
     assert environment(template)["BREAKER_ENABLED"] == "false"

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from breaker_controller import app
 from breaker_controller.controller import Controller, ControllerSettings, Memory
 from breaker_controller.errors import MappingUnavailable
 from breaker_controller.mapping import MappingView
@@ -466,3 +467,55 @@ def test_a_slow_half_open_counts_from_its_landing(
     # When the tick runs, Then it is not closed yet: it has not been half-open a minute
     controller.tick(ScriptedProbe())
     assert last_update(mapping) == ("enable", 3)
+
+
+class LambdaContextStub:
+    """What Powertools and the handler read from Lambda's context object."""
+
+    function_name = "breaker-controller"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:breaker-controller"
+    aws_request_id = "backstop-1"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
+def test_a_backstop_tick_sweeps_a_mapping_open_past_the_maximum_time(
+    mapping: FakeMapping, clock: FakeClock, visible: Visible, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a 600 s retention (150 s the most the breaker may hold), a mapping disabled 300 s
+    # ago, and no Scheduler tick since (its schedule never fired: issue 17)
+    controller = controller_for(mapping, clock, visible, retention=600)
+    mapping.state, mapping.last_modified = "Disabled", clock.now - 300
+    visible.count = 40
+    probe = ScriptedProbe(up=False)
+    monkeypatch.setattr(app, "get_wiring", lambda: (controller, lambda deadline: probe()))
+    # When the EventBridge backstop rule's event reaches the controller's handler
+    answer = app.lambda_handler(
+        {"breakerProbe": {"trigger": "backstop"}},
+        LambdaContextStub(),  # type: ignore[arg-type]
+    )
+    # Then it is a tick: the expiry sweep half-opens the mapping without asking the probe
+    assert answer["trigger"] == "backstop"
+    assert answer["action"] == "expiry sweep"
+    assert mapping.updates == [("enable", 3)]
+    assert probe.calls == 0
+
+
+def test_an_unknown_probe_event_is_refused_not_taken_for_a_tick(
+    mapping: FakeMapping, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a mapping disabled past the maximum time open
+    controller = controller_for(mapping, clock, retention=600)
+    mapping.state, mapping.last_modified = "Disabled", clock.now - 300
+    monkeypatch.setattr(app, "get_wiring", lambda: (controller, lambda deadline: ScriptedProbe()()))
+    # When an event that is neither the schedule's nor the backstop's arrives
+    answer = app.lambda_handler(
+        {"breakerProbe": {"trigger": "someone"}},
+        LambdaContextStub(),  # type: ignore[arg-type]
+    )
+    # Then it is refused, saying so, and the mapping is untouched
+    assert "error" in answer
+    assert mapping.requests == 0

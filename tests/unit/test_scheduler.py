@@ -1,23 +1,29 @@
-"""The emulated EventBridge Scheduler: rate expressions, and invocations at the rate with the
-schedule's Input, on a clock the test moves."""
+"""The emulated EventBridge Scheduler and EventBridge rule schedules: rate expressions, and
+invocations at the rate with the schedule's Input, on a clock the test moves."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from local.execution_environment import Invocation
+from local.invoke_router import InvokeRouter, LocalFunction
 from local.scheduler import (
     ScheduledInvocation,
     ScheduledTarget,
     ScheduleError,
     SchedulerEmulator,
     rate_seconds,
+    rule_targets_of,
 )
+from local.system import fires
 
 DEADLINE = 10.0
 
@@ -208,3 +214,78 @@ def test_each_target_reaches_the_function_it_names_through_the_invoker() -> None
     assert invoker.submitted == [(controller, {"breakerProbe": {}})]
     assert pool.events == []
     assert done[0].due_at == 1060
+
+
+CONTROLLER_ARN = "arn:aws:lambda:us-east-1:123456789012:function:controller"
+BACKSTOP_INPUT = {"breakerProbe": {"trigger": "backstop"}}
+
+
+def _deployed_rules() -> list[ScheduledTarget]:
+    """The rules as the stack deploys them (the backstop) among others that must not fire."""
+    events = boto3.client("events", region_name="us-east-1")
+    events.put_rule(Name="backstop", ScheduleExpression="rate(5 minutes)", State="ENABLED")
+    events.put_targets(
+        Rule="backstop",
+        Targets=[{"Id": "c", "Arn": CONTROLLER_ARN, "Input": json.dumps(BACKSTOP_INPUT)}],
+    )
+    # A disabled rule, a rule for another function, and an event-pattern rule: none fires.
+    events.put_rule(Name="off", ScheduleExpression="rate(1 minute)", State="DISABLED")
+    events.put_targets(Rule="off", Targets=[{"Id": "c", "Arn": CONTROLLER_ARN}])
+    events.put_rule(Name="other", ScheduleExpression="rate(1 minute)", State="ENABLED")
+    events.put_targets(
+        Rule="other", Targets=[{"Id": "o", "Arn": CONTROLLER_ARN.replace("controller", "x")}]
+    )
+    events.put_rule(Name="pattern", EventPattern=json.dumps({"source": ["aws.s3"]}))
+    events.put_targets(Rule="pattern", Targets=[{"Id": "c", "Arn": CONTROLLER_ARN}])
+    return rule_targets_of(events, [CONTROLLER_ARN])
+
+
+@mock_aws
+def test_an_eventbridge_rule_schedule_fires_through_the_invoke_router() -> None:
+    # Given the backstop rule deployed in the emulator's events API, among rules that must not
+    # fire, and the controller registered with the Invoke router (reserved concurrency 1)
+    [target] = _deployed_rules()
+    assert (target.name, target.period_seconds, target.source) == ("backstop", 300.0, "events-rule")
+    assert target.event == BACKSTOP_INPUT
+    router = InvokeRouter(clock=lambda: 0.0)
+    environments = Pool()
+    router.register(
+        LocalFunction("controller", CONTROLLER_ARN, environments, reserved_concurrency=1)
+    )
+    clock = FakeClock()
+    done: list[ScheduledInvocation] = []
+    arrived = threading.Condition()
+
+    def on_invocation(invocation: ScheduledInvocation) -> None:
+        with arrived:
+            done.append(invocation)
+            arrived.notify_all()
+
+    scheduler = SchedulerEmulator(
+        [target], Pool(), clock=clock, on_invocation=on_invocation, invoker=router
+    )
+    scheduler.start()
+    try:
+        # When its 5 minutes come
+        assert clock.wait_parked_at(1300)
+        clock.advance_to(1300)
+        with arrived:
+            assert arrived.wait_for(lambda: len(done) == 1, DEADLINE)
+    finally:
+        scheduler.stop()
+        router.stop()
+    # Then the controller's environments ran the rule's Input, through the router, once
+    assert environments.events == [BACKSTOP_INPUT]
+    assert done[0].due_at == 1300
+    assert done[0].invocation.succeeded
+
+
+def test_probe_fault_never_silences_the_scheduler_schedule_not_the_backstop_rule() -> None:
+    # Given the Scheduler schedule and the EventBridge backstop rule, both for the controller
+    schedule = ScheduledTarget("probe", "rate(1 minute)", 60.0, {"breakerProbe": {}})
+    backstop = ScheduledTarget(
+        "backstop", "rate(5 minutes)", 300.0, BACKSTOP_INPUT, CONTROLLER_ARN, "events-rule"
+    )
+    # Then --probe-fault never silences the schedule only; without it, both fire
+    assert [fires(t, "never") for t in (schedule, backstop)] == [False, True]
+    assert [fires(t, None) for t in (schedule, backstop)] == [True, True]
