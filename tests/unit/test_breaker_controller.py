@@ -495,7 +495,7 @@ def test_a_backstop_tick_sweeps_a_mapping_open_past_the_maximum_time(
     # When the EventBridge backstop rule's event reaches the controller's handler
     answer = app.lambda_handler(
         {"breakerProbe": {"trigger": "backstop"}},
-        LambdaContextStub(),  # type: ignore[arg-type]
+        LambdaContextStub(),
     )
     # Then it is a tick: the expiry sweep half-opens the mapping without asking the probe
     assert answer["trigger"] == "backstop"
@@ -514,7 +514,7 @@ def test_an_unknown_probe_event_is_refused_not_taken_for_a_tick(
     # When an event that is neither the schedule's nor the backstop's arrives
     answer = app.lambda_handler(
         {"breakerProbe": {"trigger": "someone"}},
-        LambdaContextStub(),  # type: ignore[arg-type]
+        LambdaContextStub(),
     )
     # Then it is refused, saying so, and the mapping is untouched
     assert "error" in answer
