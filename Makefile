@@ -16,6 +16,15 @@ DOCS_PORT ?= 8000
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
+# sam build's output, and the stamp that says which inputs it was built from: make's own
+# dependency rules rebuild only when functions/, layers/, template.yaml or samconfig.toml (its
+# build parameters) changed, or the venv (the SAM CLI) did.
+BUILD_STAMP := .aws-sam/.built
+BUILD_INPUTS := template.yaml samconfig.toml $(shell find functions layers -type f ! -name '*.pyc' ! -path '*/__pycache__/*' ! -path '*/.mypy_cache/*' 2>/dev/null)
+# The commands that run the built function parse their flags first (a bad flag or --help
+# answers before any build), then ask for the build this way (local/build.py).
+BUILD_FIRST := LOCAL_BUILD_COMMAND="$(MAKE) --no-print-directory build"
+
 ENV ?= default
 EVENT ?= events/sqs-single-success.json
 PYTEST_ARGS ?=
@@ -31,9 +40,10 @@ REDRIVE_ARGS ?=
 SCHEDULE_ARGS ?=
 INVOKE_ARGS ?=
 SOAK_ARGS ?=
+DOCS_SAMPLES_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv docs docs-build lint format test test-fast validate security build deploy deploy-guided run up logs soak invoke send dlq-peek redrive bench bench-backoff schedule lock clean
+.PHONY: help venv docs docs-build docs-samples lint format test test-fast validate security build deploy deploy-guided run up logs soak invoke send dlq-peek redrive bench bench-backoff schedule lock clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -67,6 +77,9 @@ docs: $(DOCS_STAMP) ## serve the docs site on http://127.0.0.1:8000 (DOCS_PORT),
 docs-build: $(DOCS_STAMP) ## build the docs site strictly (a broken link or anchor fails) into .local/site
 	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs build --strict
 
+docs-samples: build ## rerun the commands whose output README.md and docs/ show, and write it in (~2 min; DOCS_SAMPLES_ARGS=--long)
+	PYTHONPATH=functions $(BIN)/python -m local.docs_samples $(DOCS_SAMPLES_ARGS)
+
 lint: $(STAMP) ## ruff, ruff format --check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -91,8 +104,11 @@ test: lint validate security docs-build ## lint, validate the template, security
 test-fast: $(STAMP) ## the tests without the slow ones (SAM CLI, local system)
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
-build: $(STAMP) ## sam build: the function and its dependency layer into .aws-sam/build
+$(BUILD_STAMP): $(STAMP) $(BUILD_INPUTS)
 	$(BIN)/sam build
+	touch $@
+
+build: $(BUILD_STAMP) ## sam build into .aws-sam/build, when functions/, layers/ or template.yaml changed
 
 deploy-guided: build ## sam deploy --guided: the first deployment, prompting for DownstreamUrl and the rest
 	$(BIN)/sam deploy --guided
@@ -100,24 +116,23 @@ deploy-guided: build ## sam deploy --guided: the first deployment, prompting for
 deploy: build ## sam deploy --config-env $(ENV) (make deploy ENV=prod)
 	$(BIN)/sam deploy --config-env $(ENV)
 
-run: build ## the whole system locally: emulator, function, demo downstream; ENV=prod applies samconfig's overrides (RUN_ARGS="--help")
-	PYTHONPATH=functions $(BIN)/python -m local.run --config-env $(ENV) $(RUN_ARGS)
+run: $(STAMP) ## the whole system locally: emulator, function, demo downstream; ENV=prod applies samconfig's overrides (RUN_ARGS="--help")
+	$(BUILD_FIRST) PYTHONPATH=functions $(BIN)/python -m local.run --config-env $(ENV) $(RUN_ARGS)
 
-up: build ## the local system on 127.0.0.1:4599 (UP_PORT) until Ctrl-C, for your own clients; ENV as make run (UP_ARGS="--help")
-	PYTHONPATH=functions $(BIN)/python -m local.up --config-env $(ENV) --port $(UP_PORT) $(UP_ARGS)
+up: $(STAMP) ## the local system on 127.0.0.1:4599 (UP_PORT) until Ctrl-C, for your own clients; ENV as make run (UP_ARGS="--help")
+	$(BUILD_FIRST) PYTHONPATH=functions $(BIN)/python -m local.up --config-env $(ENV) --port $(UP_PORT) $(UP_ARGS)
 
 logs: $(STAMP) ## the function's logs of make up (followed) or the last make run (LOGS_ARGS="--message-id ID --level WARNING")
 	@$(BIN)/python -m local.logs $(LOGS_ARGS)
 
-soak: build ## 5,000 messages under every fault, judged: nothing lost, duplicates explained (SOAK_ARGS="--help")
-	PYTHONPATH=functions $(BIN)/python -m local.soak $(SOAK_ARGS)
+soak: $(STAMP) ## 5,000 messages under every fault, judged: nothing lost, duplicates explained (SOAK_ARGS="--help")
+	$(BUILD_FIRST) PYTHONPATH=functions $(BIN)/python -m local.soak $(SOAK_ARGS)
 
 # Standard output is the function's response JSON only (`make -s invoke | jq .`): the venv's and
 # sam build's output and make's own echo go to standard error, as for make bench.
 invoke: ## one invocation of the built function with EVENT; ENV=prod, INVOKE_ARGS="--parameter-overrides K=V ..." (--help)
 	@$(MAKE) --no-print-directory venv >&2
-	@$(BIN)/sam build >&2
-	@PYTHONPATH=functions $(BIN)/python -m local.invoke $(EVENT) --config-env $(ENV) $(INVOKE_ARGS)
+	@$(BUILD_FIRST) PYTHONPATH=functions $(BIN)/python -m local.invoke $(EVENT) --config-env $(ENV) $(INVOKE_ARGS)
 
 send: $(STAMP) ## send messages to the stack of ENV's samconfig section, AWS_ENDPOINT_URL, or make up's (ENV=local)
 	$(BIN)/python -m local.send --config-env $(ENV) $(SEND_ARGS)
@@ -131,7 +146,7 @@ redrive: $(STAMP) ## DLQ back to the source queue, failed jobs re-invoked (REDRI
 # The benchmarks measure what `sam build` produced; its output goes to stderr, so that stdout is
 # the table (and with --json, one JSON line last).
 bench: $(STAMP) ## throughput, cold start, sizes side by side (BENCH_ARGS="--json --repeats N"; ~6 min; not the backoff study)
-	@$(BIN)/sam build >&2
+	@$(MAKE) --no-print-directory build >&2
 	@PYTHONPATH=functions:. $(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 
 bench-backoff: $(STAMP) ## the backoff study, 6-10 min, not in make bench: tables, plots in docs/backoff-study (BENCH_ARGS=--json ...)

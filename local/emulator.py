@@ -54,6 +54,8 @@ from moto.sqs.exceptions import InvalidParameterValue
 from moto.sqs.models import Message, Queue, SQSBackend
 from werkzeug.serving import make_server
 
+from local.message_move_tasks import message_move_tasks
+
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 # Credentials that can only ever reach the emulator: a user's real ones are never sent to it.
@@ -136,7 +138,12 @@ def running_emulator(port: int = 0, layer: WsgiLayer | None = None) -> Iterator[
     for name in ("werkzeug", "moto"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto")
-    with _indexed_sqs_backend(), _serialised_sqs_backend(), _mapping_last_modified_in_utc():
+    with (
+        _indexed_sqs_backend(),
+        _serialised_sqs_backend(),
+        _mapping_last_modified_in_utc(),
+        message_move_tasks(),
+    ):
         server = (
             _LayeredMotoServer(layer, port)
             if layer is not None
