@@ -7,6 +7,13 @@ STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' '
 # checkov pins boto3 and friends against the SAM CLI's and moto's versions: it gets its own venv.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat requirements-checkov.txt | cksum | cut -d' ' -f1)
+# uv (from PyPI, in a small venv of its own) creates and fills the others: seconds where pip
+# takes minutes. USE_UV=0: pip, as before.
+USE_UV ?= 1
+UV_VENV := .venv-uv
+UV_STAMP := $(UV_VENV)/.installed-$(shell cat requirements-uv.txt | cksum | cut -d' ' -f1)
+# Never a Python uv would download: the venvs use $(PYTHON), the Lambda runtime's version.
+export UV_PYTHON_DOWNLOADS := never
 # MkDocs and the Material theme: their own venv too, so that the docs' pins never meet the others'.
 DOCS_VENV := .venv-docs
 DOCS_STAMP := $(DOCS_VENV)/.installed-$(shell cat requirements-docs.txt | cksum | cut -d' ' -f1)
@@ -48,28 +55,34 @@ DOCS_SAMPLES_ARGS ?=
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): requirements-dev.txt
+# $(call make-venv,folder,requirements file): a fresh virtual environment with those pins (and
+# pip, which sam build's layer recipe runs).
+define make-venv
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.13 (the Lambda runtime) or run make PYTHON=/path/to/python3.13" >&2; exit 1; }
-	rm -rf $(VENV)
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	rm -rf $(1)
+	$(if $(filter 1,$(USE_UV)),@$(MAKE) --no-print-directory $(UV_STAMP))
+	$(if $(filter 1,$(USE_UV)),$(UV_VENV)/bin/uv venv --quiet --seed --python $(PYTHON) $(1),$(PYTHON) -m venv $(1))
+	$(if $(filter 1,$(USE_UV)),$(UV_VENV)/bin/uv pip install --quiet --python $(1)/bin/python -r $(2),$(1)/bin/pip install --quiet --disable-pip-version-check -r $(2))
+	touch $(1)/.installed-$$(cat $(2) | cksum | cut -d' ' -f1)
+endef
+
+$(UV_STAMP): requirements-uv.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.13 (the Lambda runtime) or run make PYTHON=/path/to/python3.13" >&2; exit 1; }
+	rm -rf $(UV_VENV)
+	$(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-uv.txt
 	touch $@
+
+$(STAMP): requirements-dev.txt
+	$(call make-venv,$(VENV),requirements-dev.txt)
 
 venv: $(STAMP) ## create .venv with the pinned dev requirements
 
 $(CHECKOV_STAMP): requirements-checkov.txt
-	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found" >&2; exit 1; }
-	rm -rf $(CHECKOV_VENV)
-	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
-	touch $@
+	$(call make-venv,$(CHECKOV_VENV),requirements-checkov.txt)
 
 $(DOCS_STAMP): requirements-docs.txt
-	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found" >&2; exit 1; }
-	rm -rf $(DOCS_VENV)
-	$(PYTHON) -m venv $(DOCS_VENV)
-	$(DOCS_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-docs.txt
-	touch $@
+	$(call make-venv,$(DOCS_VENV),requirements-docs.txt)
 
 docs: $(DOCS_STAMP) ## serve the docs site on http://127.0.0.1:8000 (DOCS_PORT), rebuilt as you edit
 	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
@@ -117,16 +130,16 @@ deploy: build ## sam deploy --config-env $(ENV) (make deploy ENV=prod)
 	$(BIN)/sam deploy --config-env $(ENV)
 
 run: $(STAMP) ## the whole system locally: emulator, function, demo downstream; ENV=prod applies samconfig's overrides (RUN_ARGS="--help")
-	$(BUILD_FIRST) PYTHONPATH=functions $(BIN)/python -m local.run --config-env $(ENV) $(RUN_ARGS)
+	@$(BUILD_FIRST) PYTHONPATH=functions $(BIN)/python -m local.run --config-env $(ENV) $(RUN_ARGS)
 
 up: $(STAMP) ## the local system on 127.0.0.1:4599 (UP_PORT) until Ctrl-C, for your own clients; ENV as make run (UP_ARGS="--help")
-	$(BUILD_FIRST) PYTHONPATH=functions $(BIN)/python -m local.up --config-env $(ENV) --port $(UP_PORT) $(UP_ARGS)
+	@$(BUILD_FIRST) PYTHONPATH=functions $(BIN)/python -m local.up --config-env $(ENV) --port $(UP_PORT) $(UP_ARGS)
 
 logs: $(STAMP) ## the function's logs of make up (followed) or the last make run (LOGS_ARGS="--message-id ID --level WARNING")
 	@$(BIN)/python -m local.logs $(LOGS_ARGS)
 
 soak: $(STAMP) ## 5,000 messages under every fault, judged: nothing lost, duplicates explained (SOAK_ARGS="--help")
-	$(BUILD_FIRST) PYTHONPATH=functions $(BIN)/python -m local.soak $(SOAK_ARGS)
+	@$(BUILD_FIRST) PYTHONPATH=functions $(BIN)/python -m local.soak $(SOAK_ARGS)
 
 # Standard output is the function's response JSON only (`make -s invoke | jq .`): the venv's and
 # sam build's output and make's own echo go to standard error, as for make bench.
@@ -171,4 +184,4 @@ lock: ## re-pin requirements-dev.txt, requirements-checkov.txt and requirements-
 	rm -rf .venv-lock
 
 clean: ## remove the virtual environment and build output
-	rm -rf $(VENV) $(CHECKOV_VENV) $(DOCS_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(DOCS_VENV) $(UV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
