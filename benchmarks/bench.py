@@ -226,10 +226,14 @@ def table(figures: dict[str, Any]) -> str:
             f"{ratio('cpu_ratio')} | {ratio('wall_ratio')} | {_text(cold['batch_cpu_ms'], 0)} | "
             f"{ratio('batch_cpu_ratio')} | {_text(cold['mapping_requests'], 0)} | {goal} |"
         )
-    sizes = figures["size_bytes"]
+    lines += ["", *size_table(figures["size_bytes"])]
+    return "\n".join(lines)
+
+
+def size_table(sizes: dict[str, Any]) -> list[str]:
+    """The sizes' table (make bench's, and the docs' sample of it: make docs-samples)."""
     without_sdk = sizes["layer_bytes"] - sizes["layer_runtime_sdk_bytes"]
-    lines += [
-        "",
+    return [
         "| size (files, unzipped) | bytes | goal |",
         "|---|---|---|",
         f"| function code | {sizes['function_bytes']:,} | <= {GOALS['function_bytes']:,} |",
@@ -238,7 +242,6 @@ def table(figures: dict[str, Any]) -> str:
         f"| {sizes['layer_runtime_sdk_bytes']:,} | |",
         f"| layer without it | {without_sdk:,} | |",
     ]
-    return "\n".join(lines)
 
 
 def _text(spread: dict[str, float], digits: int) -> str:

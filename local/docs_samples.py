@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -34,9 +35,10 @@ import boto3
 from local.template import ROOT
 
 PAGES = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
+# A fenced block (the output as printed), or Markdown as it is (a table of figures).
 SAMPLE_BLOCK = re.compile(
-    r"(?P<open><!-- sample: (?P<name>[^>]+?) -->\n```[\w-]*\n)(?P<body>.*?)(?P<close>\n```\n"
-    r"<!-- /sample -->)",
+    r"(?P<open><!-- sample: (?P<name>[^>]+?) -->\n(?:```[\w-]*\n)?)(?P<body>.*?)"
+    r"(?P<close>\n(?:```\n)?<!-- /sample -->)",
     re.DOTALL,
 )
 PYTHON = sys.executable
@@ -275,6 +277,15 @@ def soak() -> dict[str, str]:
     return {"make soak": "\n".join(lines[start:])}
 
 
+def sizes() -> dict[str, str]:
+    """make bench's table of what sam build produced (the rest of make bench takes minutes)."""
+    from benchmarks.bench import size_table  # noqa: PLC0415 (development only, as benchmarks)
+    from benchmarks.package_size import measure  # noqa: PLC0415
+
+    measured = dataclasses.asdict(measure(ROOT / ".aws-sam" / "build"))
+    return {"sizes": "\n".join(size_table(measured))}
+
+
 QUICK: dict[str, Callable[[], dict[str, str]]] = {
     "run": run_default,
     "run-prod": run_prod,
@@ -283,6 +294,7 @@ QUICK: dict[str, Callable[[], dict[str, str]]] = {
     "up": up_session,
     "port": port_in_use,
     "python": python_missing,
+    "sizes": sizes,
 }
 LONG: dict[str, Callable[[], dict[str, str]]] = {"outage": outage_run, "soak": soak}
 
@@ -388,6 +400,7 @@ SAMPLE_NAMES: dict[str, tuple[str, ...]] = {
     "up": ("make up", "make logs", "make dlq-peek", "make up, Ctrl-C"),
     "port": ("port in use",),
     "python": ("python3.13 missing",),
+    "sizes": ("sizes",),
     "outage": ("outage run",),
     "soak": ("make soak",),
 }
