@@ -90,7 +90,7 @@ docs: $(DOCS_STAMP) ## serve the docs site on http://127.0.0.1:8000 (DOCS_PORT),
 docs-build: $(DOCS_STAMP) ## build the docs site strictly (a broken link or anchor fails) into .local/site
 	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs build --strict
 
-docs-samples: build ## rerun the commands whose output README.md and docs/ show, and write it in (~2 min; DOCS_SAMPLES_ARGS=--long)
+docs-samples: build ## rerun the commands whose output README.md and docs/ show, and write it in (~5 min; DOCS_SAMPLES_ARGS=--long: +25 min)
 	PYTHONPATH=functions $(BIN)/python -m local.docs_samples $(DOCS_SAMPLES_ARGS)
 
 lint: $(STAMP) ## ruff, ruff format --check, mypy
@@ -111,7 +111,7 @@ security: $(STAMP) $(CHECKOV_STAMP) ## cfn-lint (errors and warnings) and checko
 	$(BIN)/cfn-lint template.yaml
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
 
-test: lint validate security docs-build ## lint, validate the template, security checks and every test
+test: lint validate security docs-build ## lint, validate the template, security checks, the docs site strictly, every test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## the tests without the slow ones (SAM CLI, local system)

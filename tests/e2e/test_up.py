@@ -351,10 +351,10 @@ def test_with_your_own_downstream_delivered_means_reported_done(
     # And the downstream calls are the ones your server had, as the function reported them
     # (the poison one never called it), not 0
     assert summary["downstream_calls"] == str(len(_Accepting.keys))
-    [calls] = [line for line in printed if line.strip().startswith("downstream ")]
+    [calls] = [line for line in printed if line.startswith("  downstream ")]
     assert calls.split()[1:2] == [str(len(_Accepting.keys))]
     assert "2xx=2" in calls
-    [dead] = [line for line in printed if line.strip().startswith("dead-lettered ")]
+    [dead] = [line for line in printed if line.startswith("  dead-lettered ")]
     assert "1 not JSON (never sent downstream)" in dead
     assert any("reported done by the function" in line for line in printed)
     assert status == 0
