@@ -55,6 +55,7 @@ from moto.sqs.models import Message, Queue, SQSBackend
 from werkzeug.serving import make_server
 
 from local.control_plane import BOOKKEEPING_HEADER
+from local.message_move_tasks import message_move_tasks
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -151,7 +152,12 @@ def running_emulator(port: int = 0, layer: WsgiLayer | None = None) -> Iterator[
     for name in ("werkzeug", "moto"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto")
-    with _indexed_sqs_backend(), _serialised_sqs_backend(), _mapping_last_modified_in_utc():
+    with (
+        _indexed_sqs_backend(),
+        _serialised_sqs_backend(),
+        _mapping_last_modified_in_utc(),
+        message_move_tasks(),
+    ):
         server = (
             _LayeredMotoServer(layer, port)
             if layer is not None

@@ -21,8 +21,15 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TextIO
 
+from local.build import build_if_stale
 from local.faults import FaultPlan
-from local.run import EXIT_LOST, EXIT_UNFINISHED, run_or_exit_status
+from local.run import (
+    EXIT_DEPLOY_FAILED,
+    EXIT_LOST,
+    EXIT_UNFINISHED,
+    DefaultsHelpFormatter,
+    run_or_exit_status,
+)
 from local.run_deadline import policy_from_parameters
 from local.soak_checks import receive_gap_violations, soak_checks
 from local.system import RunOptions, RunResult
@@ -69,7 +76,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="make soak SOAK_ARGS=...",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("--messages", type=int, default=SOAK.messages, help="messages to send")
     p.add_argument("--send-rate", type=float, default=SOAK.send_rate, help="messages a second")
@@ -113,6 +120,10 @@ def check(result: RunResult, options: RunOptions) -> list[str]:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     options = options_from(argv)
+    problem = build_if_stale()
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_DEPLOY_FAILED
     result = run_or_exit_status(options, out)
     if isinstance(result, int):
         return result
@@ -123,7 +134,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     # The summary stays the last line, as for every local run.
     print(
         result.reconciliation.summary(
-            result.elapsed_seconds, control_plane_calls=result.control_plane_calls
+            result.elapsed_seconds,
+            result.moving_seconds,
+            control_plane_calls=result.control_plane_calls,
         ),
         file=out,
     )
