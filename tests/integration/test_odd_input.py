@@ -72,11 +72,13 @@ def test_a_direct_job_follows_the_json_rule_of_the_queue(consumer: Harness) -> N
     # Given a direct job whose body is NaN (Lambda's runtime parses events with Python's json)
     response = consumer.invoke(json.loads('{"body": NaN}'))
 
-    # Then it was never sent downstream, and went to the DLQ as invalid JSON
+    # Then it was never sent downstream, and went to the DLQ as invalid JSON, in a copy that
+    # is JSON (NaN written as null)
     assert consumer.downstream.requests == []
     assert response["status"] == "dead-lettered"
     [dead_letter] = consumer.dead_letters()
     assert dead_letter["MessageAttributes"]["DeadLetterReason"]["StringValue"] == "invalid-json"
+    assert dead_letter["Body"] == "null"
 
 
 @pytest.mark.parametrize(
