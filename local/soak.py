@@ -19,9 +19,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TextIO
 
 from local.faults import FaultPlan
+from local.logs import LogFolder
 from local.run import EXIT_LOST, EXIT_UNFINISHED, run_or_exit_status
 from local.run_deadline import policy_from_parameters
 from local.soak_checks import receive_gap_violations, soak_checks
@@ -95,6 +97,22 @@ def options_from(argv: Sequence[str] | None) -> RunOptions:
     )
 
 
+def function_timeouts(logs: Path) -> set[tuple[str, int]]:
+    """(message id, receive count) of every record whose downstream call the function gave up
+    on (outcome timeout), from the run's function logs."""
+    seen: set[tuple[str, int]] = set()
+    for line in LogFolder(logs).new_lines():
+        record = line.record or {}
+        message_id, receive_count = record.get("message_id"), record.get("receive_count")
+        if (
+            record.get("outcome") == "timeout"
+            and isinstance(message_id, str)
+            and isinstance(receive_count, int)
+        ):
+            seen.add((message_id, receive_count))
+    return seen
+
+
 def check(result: RunResult, options: RunOptions) -> list[str]:
     """The checks' lines, each PASS or FAIL."""
     faults, changes = result.fault_log.snapshot()
@@ -106,7 +124,18 @@ def check(result: RunResult, options: RunOptions) -> list[str]:
         retry_after_seconds=options.faults.retry_after_seconds,
         queue_samples=result.queue_samples,
     )
-    checks = soak_checks(result.reconciliation, result.calls, faults, gaps, result.receives)
+    finished_at = {
+        receipt: batch.finished_at for batch in result.batches for receipt in batch.receipt_handles
+    }
+    checks = soak_checks(
+        result.reconciliation,
+        result.calls,
+        faults,
+        gaps,
+        result.receives,
+        finished_at=finished_at,
+        timeouts=function_timeouts(options.work_dir / "logs"),
+    )
     return [c.render() for c in checks]
 
 
