@@ -133,5 +133,5 @@ def test_a_secret_no_header_can_carry_is_refused_without_quoting_it(
     assert "cannot be sent in an HTTP header" in line["error"]
     for document in consumer.emitted().logs:
         text = str(document)
-        assert "\u20ac" not in text and "\\u20ac" not in text and "secret-part" not in text
-        assert "position" not in text and "X-Injected" not in text
+        for leaked in ("\u20ac", "\\u20ac", "secret-part", "position", "X-Injected"):
+            assert leaked not in text

@@ -6,9 +6,12 @@ from __future__ import annotations
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from consumer.runtime import get_runtime
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 
+# Checked: with the group hold removed, this seed fails the test (seeds 4 and 5 would not).
+SEED = 0
 FIFO = pytest.mark.parametrize("parameter_overrides", [{"QueueType": "fifo"}], indirect=True)
 
 
@@ -31,6 +34,9 @@ def test_a_failed_message_holds_back_its_group_and_not_the_others(consumer: Harn
         for body in ['{"A": 1}', '{"B": 1}', '{"A": 2}', '{"B": 2}', '{"A": 3}']
     }
     consumer.downstream.by_body['{"A": 2}'] = Answer(503)
+    # A seeded jitter source, one whose draw for A's third message alone would be below the
+    # second's: only holding the group back makes it wait as long (checked by breaking it).
+    get_runtime().rng.seed(SEED)
 
     # When the batch is processed
     event = consumer.receive_event()

@@ -36,6 +36,8 @@ class Answer:
     reset: bool = False
     # The service's own processing time before it answers.
     latency_seconds: float = 0.0
+    # The status line's reason phrase (None: the standard one).
+    reason: str | None = None
 
 
 class Downstream:
@@ -154,7 +156,7 @@ def _handler_for(downstream: Downstream) -> type[BaseHTTPRequestHandler]:
                 )
                 self.close_connection = True
                 return
-            head = [f"HTTP/1.1 {answer.status} {_reason(answer.status)}"]
+            head = [f"HTTP/1.1 {answer.status} {answer.reason or _reason(answer.status)}"]
             headers = {"Content-Type": "application/json", **answer.headers}
             headers["Content-Length"] = str(len(answer.body))
             head += [f"{name}: {value}" for name, value in headers.items()]
