@@ -82,6 +82,18 @@ def parser() -> argparse.ArgumentParser:
         help="override the source queue's VisibilityTimeout (default: the template's 360 s)",
     )
     p.add_argument("--seed", default=SOAK.seed, help="seed of the downstream and the faults")
+    p.add_argument(
+        "--poison-fraction",
+        type=float,
+        default=SOAK.poison_fraction,
+        help="fraction of the messages whose body is not JSON",
+    )
+    p.add_argument(
+        "--work-dir",
+        type=Path,
+        default=SOAK.work_dir,
+        help="where the run's files (function logs) go: one per soak run at the same time",
+    )
     return p
 
 
@@ -93,6 +105,8 @@ def options_from(argv: Sequence[str] | None) -> RunOptions:
         send_rate=args.send_rate,
         visibility_timeout_seconds=args.visibility_timeout,
         seed=args.seed,
+        poison_fraction=args.poison_fraction,
+        work_dir=args.work_dir,
         faults=replace(SOAK_FAULTS, seed=args.seed),
     )
 
