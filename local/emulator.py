@@ -300,12 +300,21 @@ _COUNT_ATTRIBUTES = {
 }
 # Every receipt handle issued while the emulator runs -> its message (dropped when deleted).
 _RECEIPT_HANDLES: dict[str, Message] = {}
+# Receipt handle -> when the emulator handed it out (monotonic seconds): the moment the message's
+# visibility timeout started, which a poller only learns a little later, when its answer is back.
+_RECEIVED_AT: dict[str, float] = {}
+
+
+def received_at(receipt_handle: str) -> float | None:
+    """When the emulator handed out this receipt handle (monotonic seconds), if it did."""
+    return _RECEIVED_AT.get(receipt_handle)
 
 
 def _mark_received(message: Message, visibility_timeout: int | None = None) -> None:
     _MOTO_MARK_RECEIVED(message, visibility_timeout)
     if message.receipt_handle is not None:
         _RECEIPT_HANDLES[message.receipt_handle] = message
+        _RECEIVED_AT[message.receipt_handle] = time.monotonic()
 
 
 def _counts(queue: Queue) -> tuple[int, int, int]:

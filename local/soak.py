@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
+from local.emulator import received_at as emulator_received_at
 from local.faults import FaultPlan
 from local.logs import LogFolder
 from local.run import EXIT_LOST, EXIT_UNFINISHED, run_or_exit_status
@@ -137,6 +138,11 @@ def check(result: RunResult, options: RunOptions) -> list[str]:
         result.queue_visibility_timeout_seconds,
         retry_after_seconds=options.faults.retry_after_seconds,
         queue_samples=result.queue_samples,
+        received_at={
+            r.receipt_handle: at
+            for r in result.receives
+            if (at := emulator_received_at(r.receipt_handle)) is not None
+        },
     )
     finished_at = {
         receipt: batch.finished_at for batch in result.batches for receipt in batch.receipt_handles

@@ -188,6 +188,7 @@ def receive_gap_violations(
     *,
     retry_after_seconds: float = 0.0,
     queue_samples: Sequence[tuple[float, int]] = (),
+    received_at: Mapping[str, float] | None = None,
 ) -> GapReport:
     """Check every visibility the function set against its strategy's bounds, and every gap
     between two receives of a message against that visibility (or, where no change went
@@ -220,7 +221,10 @@ def receive_gap_violations(
             if changed is not None:
                 visible_at, why = changed.at + changed.timeout_seconds, "its backoff"
             else:
-                visible_at = earlier.at + queue_visibility_timeout_seconds
+                # From when SQS handed the message out (`received_at`, by receipt handle),
+                # which the poller's record of the receive follows by its answer's way back.
+                handed_out = (received_at or {}).get(earlier.receipt_handle, earlier.at)
+                visible_at = handed_out + queue_visibility_timeout_seconds
                 why = "the queue's visibility timeout (no change went through)"
             gaps += 1
             late = later.at - visible_at
