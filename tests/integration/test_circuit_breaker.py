@@ -23,12 +23,12 @@ from moto.sqs.models import sqs_backends
 
 import consumer.runtime as runtime_module
 from consumer.app import init_phase
-from consumer.backoff import delay_range_seconds
 from consumer.breaker import BreakerPolicy
 from consumer.runtime import get_runtime
 from local.moto_stack import ACCOUNT_ID, REGION
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
+from tests.support.expected_delays import TEMPLATE_DEFAULTS
 
 FUNCTION_NAME = "sqs-backoff-consumer-ConsumerFunction"
 PROBE: dict[str, Any] = {"breakerProbe": {}}
@@ -154,7 +154,7 @@ def test_a_full_outage_disables_the_mapping_and_stops_the_calls(
     # Then they are failed without a call, each rescheduled with the usual backoff
     assert len(consumer.downstream.requests) == calls_before
     assert len(consumer.visibility_changes) == 10
-    low, high = delay_range_seconds(1, consumer.backoff_policy)
+    low, high = TEMPLATE_DEFAULTS[1]
     assert all(low <= change["VisibilityTimeout"] <= high for change in consumer.visibility_changes)
     assert sum(consumer.emitted().metric_values("BreakerShortCircuited")) == 10
 
