@@ -7,6 +7,10 @@ STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' '
 # checkov pins boto3 and friends against the SAM CLI's and moto's versions: it gets its own venv.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat requirements-checkov.txt | cksum | cut -d' ' -f1)
+# mutmut needs a newer click than the SAM CLI's pin: its own venv, which reads .venv's packages
+# after its own (make mutate).
+MUTATE_VENV := .venv-mutate
+MUTATE_STAMP := $(MUTATE_VENV)/.installed-$(shell cat requirements-mutate.txt | cksum | cut -d' ' -f1)
 # sam build looks for python3.13 on PATH: the virtual environment provides it.
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
@@ -28,7 +32,7 @@ INVOKE_ARGS ?=
 SOAK_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint format test test-fast validate security build deploy deploy-guided run up logs soak invoke send dlq-peek redrive bench bench-backoff schedule lock clean
+.PHONY: help venv lint format test test-fast validate security build deploy deploy-guided run up logs soak mutate invoke send dlq-peek redrive bench bench-backoff schedule lock clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,6 +51,14 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 	rm -rf $(CHECKOV_VENV)
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+$(MUTATE_STAMP): requirements-mutate.txt $(STAMP)
+	rm -rf $(MUTATE_VENV)
+	$(PYTHON) -m venv $(MUTATE_VENV)
+	$(MUTATE_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-mutate.txt
+	$(BIN)/python -c "import sysconfig; print(sysconfig.get_path('purelib'))" \
+		> "$$($(MUTATE_VENV)/bin/python -c "import sysconfig; print(sysconfig.get_path('purelib'))")/zz-dev-venv.pth"
 	touch $@
 
 lint: $(STAMP) ## ruff, ruff format --check, mypy
@@ -93,6 +105,14 @@ logs: $(STAMP) ## the function's logs of make up (followed) or the last make run
 
 soak: build ## 5,000 messages under every fault, judged: nothing lost, duplicates explained (SOAK_ARGS="--help")
 	PYTHONPATH=functions $(BIN)/python -m local.soak $(SOAK_ARGS)
+
+# mutmut imports the code under test by its path from the folder it runs in: a staging copy
+# with the function's package top-level (consumer.backoff, as Lambda imports it).
+mutate: $(MUTATE_STAMP) ## mutation testing of backoff.py, queued_message.py, sqs_batch.py (~1 h on 2 loaded cores; not in make test)
+	rm -rf .mutate && mkdir .mutate
+	cp -r functions/consumer local tests template.yaml events pyproject.toml .mutate/
+	cd .mutate && $(abspath $(MUTATE_VENV))/bin/mutmut run --max-children 2
+	cd .mutate && $(abspath $(MUTATE_VENV))/bin/mutmut results
 
 # Standard output is the function's response JSON only (`make -s invoke | jq .`): the venv's and
 # sam build's output and make's own echo go to standard error, as for make bench.
