@@ -109,6 +109,9 @@ def test_retry_after_is_a_lower_bound(consumer: Harness, form: str) -> None:
     assert (
         wait_seconds - 1 <= consumer.visibility_changes[0]["VisibilityTimeout"] <= wait_seconds + 1
     )
+    # ...and the log line says what the downstream asked for
+    [line] = consumer.emitted().logs_with("retry scheduled")
+    assert wait_seconds - 1 <= line["retry_after_seconds"] <= wait_seconds
 
 
 def test_final_attempt_sets_visibility_zero_and_sqs_dead_letters_at_next_receive(

@@ -60,6 +60,22 @@ def test_decorrelated_stays_between_the_base_and_base_times_three_to_the_n(
     assert len(set(draws)) > min(possible_values, DRAWS) // 4
 
 
+def test_decorrelated_first_delay_takes_every_whole_second_from_base_to_three_times_base() -> None:
+    # Given the decorrelated strategy (base 30): its first delay is uniform over the 61 whole
+    # seconds 30..90 (random_between(base, 3 x base), the documented formula)
+    expected = set(range(30, 91))
+
+    # When the first delay is computed for 5,000 different messages
+    draws = {
+        delay_seconds(1, DECORRELATED, random.Random(0), message_id=f"m-{index}")
+        for index in range(5_000)
+    }
+
+    # Then every one of those values occurs, and no other: both ends included (a range one
+    # second narrower or wider at either end would show here)
+    assert draws == expected
+
+
 def test_decorrelated_chain_is_regenerated_from_the_message_id() -> None:
     # Given one message delivered several times (SQS keeps no state between deliveries)
     message_id = "5f2b1d3e-0c4a-4b8e-9f71-3a2d6c1e8b90"
