@@ -38,6 +38,14 @@ def test_full_jitter_spans_zero_to_the_capped_exponential(receive_count: int) ->
     assert max(draws) > ceiling * 0.95
 
 
+def test_full_jitters_first_delay_takes_every_whole_second_from_zero_to_sixty() -> None:
+    # Given full jitter with base 30: its first delay is uniform over 0..30 x 2^1 = 0..60
+    rng = random.Random(1)
+
+    # When 5,000 delays are drawn, Then every whole second of 0..60 occurs, and no other
+    assert {delay_seconds(1, FULL_JITTER, rng) for _ in range(5_000)} == set(range(61))
+
+
 @pytest.mark.parametrize("receive_count", range(1, 20))
 def test_decorrelated_stays_between_the_base_and_base_times_three_to_the_n(
     receive_count: int,
