@@ -67,6 +67,7 @@ def test_decorrelated_follows_each_messages_own_chain(consumer: Harness) -> None
     visibilities = fail_one_batch(consumer)
 
     # Then each got the first step of the chain seeded by its own message id
+    assert len(visibilities) == MESSAGES
     policy = BackoffPolicy(strategy=BackoffStrategy.DECORRELATED)
     assert visibilities == {
         message_id: delay_seconds(1, policy, random.Random(), message_id=message_id)
@@ -81,4 +82,5 @@ def test_the_default_strategy_is_additive_jitter(consumer: Harness) -> None:
 
     # When ten messages fail their first delivery, Then each delay is 2 + 30 + [0, 59]
     visibilities = fail_one_batch(consumer)
+    assert len(visibilities) == MESSAGES
     assert all(32 <= seconds <= 91 for seconds in visibilities.values())

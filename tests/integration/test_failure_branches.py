@@ -116,3 +116,24 @@ def test_a_message_about_to_expire_whose_copy_is_refused_is_rescheduled(
     [line] = emitted.logs_with("retry scheduled")
     assert line["message_id"] == message_id
     assert consumer.dead_letters() == []
+
+
+@pytest.mark.parametrize(
+    "parameter_overrides", [{"SourceQueueRetentionSeconds": 300}], indirect=True
+)
+def test_a_record_without_a_sent_time_is_retried_not_dead_lettered(consumer: Harness) -> None:
+    # Given a queue that keeps messages 5 minutes and a failing record whose SentTimestamp is
+    # missing (a hand-written event): when it expires cannot be known
+    consumer.send('{"n": 1}')
+    event = consumer.receive_event()
+    del event["Records"][0]["attributes"]["SentTimestamp"]
+    consumer.downstream.default = Answer(503)
+
+    # When its delivery fails
+    with pytest.raises(BatchProcessingError):
+        consumer.invoke(event)
+
+    # Then it is rescheduled with its backoff, not dead-lettered as about to expire
+    [change] = consumer.visibility_changes
+    assert 32 <= change["VisibilityTimeout"] <= 91
+    assert consumer.dead_letters() == []

@@ -82,3 +82,21 @@ def test_every_record_failing_still_fails_the_whole_batch(consumer: Harness) -> 
     consumer.downstream.default = Answer(503)
     with pytest.raises(BatchProcessingError):
         consumer.invoke(consumer.receive_event())
+
+
+@FIFO
+def test_an_unreadable_record_holds_back_the_rest_of_its_group(consumer: Harness) -> None:
+    # Given group A's first record unreadable (a receive count SQS would never write), its
+    # second readable, and group B's record
+    ids = {body: send(consumer, body[2], body) for body in ['{"A": 1}', '{"A": 2}', '{"B": 1}']}
+    event = consumer.receive_event()
+    [unreadable] = [r for r in event["Records"] if r["messageId"] == ids['{"A": 1}']]
+    unreadable["attributes"]["ApproximateReceiveCount"] = "many"
+
+    # When the batch is processed
+    response = consumer.invoke(event)
+
+    # Then A's second record is failed without a call (the group keeps its order), B is delivered
+    assert [request["body"] for request in consumer.downstream.requests] == ['{"B": 1}']
+    failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
+    assert failed == {ids['{"A": 1}'], ids['{"A": 2}']}
