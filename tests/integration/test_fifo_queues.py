@@ -100,3 +100,20 @@ def test_an_unreadable_record_holds_back_the_rest_of_its_group(consumer: Harness
     assert [request["body"] for request in consumer.downstream.requests] == ['{"B": 1}']
     failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
     assert failed == {ids['{"A": 1}'], ids['{"A": 2}']}
+
+
+def test_a_standard_queues_message_group_keeps_no_order(consumer: Harness) -> None:
+    # Given a standard queue (fair queues: a MessageGroupId without any order to keep) whose
+    # records of group A come first failing, then succeeding
+    for body in ['{"A": 1}', '{"A": 2}']:
+        consumer.sqs.send_message(
+            QueueUrl=consumer.source_url, MessageBody=body, MessageGroupId="A"
+        )
+    consumer.downstream.by_body['{"A": 1}'] = Answer(503)
+    event = consumer.receive_event()
+    assert not consumer.source_url.endswith(".fifo")
+
+    # When the batch is processed, Then the second is delivered all the same
+    response = consumer.invoke(event)
+    assert sorted(r["body"] for r in consumer.downstream.requests) == ['{"A": 1}', '{"A": 2}']
+    assert len(response["batchItemFailures"]) == 1
