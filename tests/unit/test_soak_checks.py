@@ -172,12 +172,12 @@ def test_a_receive_late_behind_a_backlog_passes_but_one_kept_hidden_does_not() -
 
 
 def test_the_queues_timeout_counts_from_when_sqs_handed_the_message_out() -> None:
-    # Given a receive recorded at 100.0 s whose answer took 0.6 s to reach the poller (SQS handed
-    # the message out at 99.4 s), no change after it, and the next receive at 159.5 s
-    receives = [Receive("a", "r1", 1, 100.0), Receive("a", "r2", 2, 159.5)]
+    # Given a receive recorded at 100.0 s whose answer took 2 s to reach the poller (SQS handed
+    # the message out at 98.0 s), no change after it, and the next receive at 158.2 s
+    receives = [Receive("a", "r1", 1, 100.0), Receive("a", "r2", 2, 158.2)]
 
     # When the gap is judged against a 60 s visibility timeout from each moment
-    handed_out = receive_gap_violations(receives, [], POLICY, 60, received_at={"r1": 99.4})
+    handed_out = receive_gap_violations(receives, [], POLICY, 60, received_at={"r1": 98.0})
     recorded = receive_gap_violations(receives, [], POLICY, 60)
 
     # Then it is in bounds from the hand-out, and early from the poller's own record
