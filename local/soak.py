@@ -19,10 +19,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TextIO
 
 from local.build import build_if_stale
+from local.emulator import received_at as emulator_received_at
 from local.faults import FaultPlan
+from local.logs import LogFolder
 from local.run import (
     EXIT_DEPLOY_FAILED,
     EXIT_LOST,
@@ -87,6 +90,18 @@ def parser() -> argparse.ArgumentParser:
         help="override the source queue's VisibilityTimeout (default: the template's 360 s)",
     )
     p.add_argument("--seed", default=SOAK.seed, help="seed of the downstream and the faults")
+    p.add_argument(
+        "--poison-fraction",
+        type=float,
+        default=SOAK.poison_fraction,
+        help="fraction of the messages whose body is not JSON",
+    )
+    p.add_argument(
+        "--work-dir",
+        type=Path,
+        default=SOAK.work_dir,
+        help="where the run's files (function logs) go: one per soak run at the same time",
+    )
     return p
 
 
@@ -98,8 +113,26 @@ def options_from(argv: Sequence[str] | None) -> RunOptions:
         send_rate=args.send_rate,
         visibility_timeout_seconds=args.visibility_timeout,
         seed=args.seed,
+        poison_fraction=args.poison_fraction,
+        work_dir=args.work_dir,
         faults=replace(SOAK_FAULTS, seed=args.seed),
     )
+
+
+def function_timeouts(logs: Path) -> set[tuple[str, int]]:
+    """(message id, receive count) of every record whose downstream call the function gave up
+    on (outcome timeout), from the run's function logs."""
+    seen: set[tuple[str, int]] = set()
+    for line in LogFolder(logs).new_lines():
+        record = line.record or {}
+        message_id, receive_count = record.get("message_id"), record.get("receive_count")
+        if (
+            record.get("outcome") == "timeout"
+            and isinstance(message_id, str)
+            and isinstance(receive_count, int)
+        ):
+            seen.add((message_id, receive_count))
+    return seen
 
 
 def check(result: RunResult, options: RunOptions) -> list[str]:
@@ -112,8 +145,24 @@ def check(result: RunResult, options: RunOptions) -> list[str]:
         result.queue_visibility_timeout_seconds,
         retry_after_seconds=options.faults.retry_after_seconds,
         queue_samples=result.queue_samples,
+        received_at={
+            r.receipt_handle: at
+            for r in result.receives
+            if (at := emulator_received_at(r.receipt_handle)) is not None
+        },
     )
-    checks = soak_checks(result.reconciliation, result.calls, faults, gaps, result.receives)
+    finished_at = {
+        receipt: batch.finished_at for batch in result.batches for receipt in batch.receipt_handles
+    }
+    checks = soak_checks(
+        result.reconciliation,
+        result.calls,
+        faults,
+        gaps,
+        result.receives,
+        finished_at=finished_at,
+        timeouts=function_timeouts(options.work_dir / "logs"),
+    )
     return [c.render() for c in checks]
 
 
