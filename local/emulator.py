@@ -50,11 +50,12 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from moto.server import ThreadedMotoServer
-from moto.sqs.exceptions import InvalidParameterValue
+from moto.sqs.exceptions import InvalidParameterValue, ReceiptHandleIsInvalid, SQSException
 from moto.sqs.models import Message, Queue, SQSBackend
 from werkzeug.serving import make_server
 
 from local.control_plane import BOOKKEEPING_HEADER
+from local.message_move_tasks import message_move_tasks
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -151,7 +152,12 @@ def running_emulator(port: int = 0, layer: WsgiLayer | None = None) -> Iterator[
     for name in ("werkzeug", "moto"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto")
-    with _indexed_sqs_backend(), _serialised_sqs_backend(), _mapping_last_modified_in_utc():
+    with (
+        _indexed_sqs_backend(),
+        _serialised_sqs_backend(),
+        _mapping_last_modified_in_utc(),
+        message_move_tasks(),
+    ):
         server = (
             _LayeredMotoServer(layer, port)
             if layer is not None
@@ -317,12 +323,21 @@ _COUNT_ATTRIBUTES = {
 _RECEIPT_HANDLES: dict[str, Message] = {}
 # Ids of the messages expired at their queue's retention while the emulator runs.
 _EXPIRED: list[str] = []
+# Receipt handle -> when the emulator handed it out (monotonic seconds): the moment the message's
+# visibility timeout started, which a poller only learns a little later, when its answer is back.
+_RECEIVED_AT: dict[str, float] = {}
+
+
+def received_at(receipt_handle: str) -> float | None:
+    """When the emulator handed out this receipt handle (monotonic seconds), if it did."""
+    return _RECEIVED_AT.get(receipt_handle)
 
 
 def _mark_received(message: Message, visibility_timeout: int | None = None) -> None:
     _MOTO_MARK_RECEIVED(message, visibility_timeout)
     if message.receipt_handle is not None:
         _RECEIPT_HANDLES[message.receipt_handle] = message
+        _RECEIVED_AT[message.receipt_handle] = time.monotonic()
 
 
 def _counts(queue: Queue) -> tuple[int, int, int]:
@@ -433,8 +448,35 @@ def _indexed(queue: Queue, receipt_handle: str) -> Message | None:
     return message if message is not None and message in queue._messages else None
 
 
+class StaleReceiptHandle(ReceiptHandleIsInvalid):
+    """A receipt handle of an earlier receive of a message that has been received again.
+
+    SQS acts on a message's most recent receipt handle only: a DeleteMessage with an older one
+    "succeeds, but the message will not be deleted" (SQS API Reference, DeleteMessage), and a
+    visibility change with one is refused, "Message does not exist or is not available for
+    visibility timeout change". moto honours every handle a message ever had: an invocation
+    that outlived its message's visibility reset the backoff another invocation had just set,
+    and the message came back seconds early. A subclass of moto's error so that moto's
+    ChangeMessageVisibilityBatch refuses the entry, not the whole call.
+    """
+
+    def __init__(self, receipt_handle: str) -> None:
+        SQSException.__init__(
+            self,
+            "InvalidParameterValue",
+            f"Value {receipt_handle} for parameter ReceiptHandle is invalid. Reason: Message "
+            "does not exist or is not available for visibility timeout change.",
+        )
+
+
+def _stale(message: Message, receipt_handle: str) -> bool:
+    return message.receipt_handle != receipt_handle
+
+
 def _delete_message(queue: Queue, receipt_handle: str) -> None:
     message = _indexed(queue, receipt_handle)
+    if message is not None and _stale(message, receipt_handle):
+        return
     if message is None or receipt_handle in queue.deleted_messages:
         _MOTO_DELETE(queue, receipt_handle)
         return
@@ -454,6 +496,8 @@ def _change_message_visibility(
     if message is None:
         _MOTO_CHANGE_VISIBILITY(backend, queue_name, receipt_handle, visibility_timeout)
         return
+    if _stale(message, receipt_handle):
+        raise StaleReceiptHandle(receipt_handle)
     # moto's change for the one message that has this handle, step for step: SQS's 12 hours
     # (counted from the send, as moto counts them), then the change.
     given_visibility_timeout = unix_time_millis() + int(visibility_timeout) * 1000

@@ -231,6 +231,10 @@ class BatchReport:
     outcome: BatchOutcome
     # Messages the function had succeeded with but whose delete SQS refused: they come back.
     undeleted: tuple[str, ...] = ()
+    # The batch's receipt handles (in message_ids' order) and when the mapping was done with
+    # it, on the monotonic clock: the soak tells which deliveries overlapped.
+    receipt_handles: tuple[str, ...] = ()
+    finished_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -464,7 +468,16 @@ class SqsEventSourceMapping:
                     }
                 },
             )
-        self.on_batch(BatchReport(message_ids, invocation, outcome, undeleted))
+        self.on_batch(
+            BatchReport(
+                message_ids,
+                invocation,
+                outcome,
+                undeleted,
+                tuple(receipts[message_id] for message_id in message_ids),
+                time.monotonic(),
+            )
+        )
 
     def _invoke(
         self, environment: Invokable, message_ids: tuple[str, ...], messages: list[dict[str, Any]]

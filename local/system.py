@@ -12,8 +12,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -33,11 +33,20 @@ from local.event_source_mapping import (
 )
 from local.execution_environment import EnvironmentPool, FunctionSpec, Setup
 from local.faults import FRACTION_PREFIXES, EnvironmentFaults, FaultLog, FaultPlan, SqsFaults
+from local.function_calls import FunctionCalls, function_calls
 from local.function_code import install_code, install_function_code
 from local.invoke_router import AsyncSettings, InvokeRouter, LocalFunction
 from local.mapping_timeline import MappingTimeline, Transition
 from local.progress import ProgressDisplay, Snapshot
-from local.reconciliation import DeadLetter, Reconciliation, out_of_group_order, reconcile
+from local.reconciliation import (
+    MOVED_BY_SQS,
+    REDRIVEN,
+    DeadLetter,
+    Reconciliation,
+    dead_letter_reasons,
+    out_of_group_order,
+    reconcile,
+)
 from local.run_deadline import (
     HALF_OPEN_SECONDS,
     RunWork,
@@ -237,6 +246,8 @@ class RunResult:
     expired: tuple[str, ...] = ()
     # Asynchronous invocations of each function other than the consumer, by logical id.
     other_invocations: dict[str, int] = field(default_factory=dict)
+    # With the user's own downstream: the calls and probes the function's logs report.
+    reported_calls: FunctionCalls | None = None
 
     @property
     def lost(self) -> int:
@@ -372,15 +383,11 @@ def run_local_system(
     elapsed = time.monotonic() - started
     calls = downstream.calls()
     sent = _every_message_sent(sender.sent(), enqueued)
-    groups = _groups(options, sent)
+    reconciliation, reported = _reconciled(
+        options, sent, calls, dead_letters, on_source_queue=on_source_queue, batches=batches.reports
+    )
     result = RunResult(
-        reconciliation=reconcile(
-            list(sent),
-            calls,
-            dead_letters,
-            on_source_queue,
-            _acknowledged(options, batches.reports),
-        ),
+        reconciliation=reconciliation,
         sent=sent,
         calls=calls,
         dead_letters=dead_letters,
@@ -396,7 +403,7 @@ def run_local_system(
         fault_log=fault_log,
         queue_visibility_timeout_seconds=visibility_timeout,
         queue_samples=queue_samples,
-        groups=groups,
+        groups=(groups := _groups(options, sent)),
         out_of_order=out_of_group_order(groups, calls),
         recorded_outcomes=recorded_outcomes,
         interrupted=interrupted.is_set(),
@@ -413,6 +420,7 @@ def run_local_system(
         bookkeeping_calls=control_plane.bookkeeping_calls,
         expired=expired,
         other_invocations=_other_invocations(routing),
+        reported_calls=reported,
     )
     _print_reconciliation(result, out)
     return result
@@ -455,7 +463,7 @@ def _dead_letters(
 ) -> tuple[int, list[DeadLetter]]:
     """How many messages left the DLQ while up (make redrive), and every dead letter: those
     first (recorded before the drain, which itself deletes from a FIFO DLQ), then the DLQ's."""
-    redriven = [DeadLetter(m) for m in removed.original_ids()]
+    redriven = [DeadLetter(m, reason=REDRIVEN) for m in removed.original_ids()]
     return len(redriven), redriven + _drain(sqs, deployed.outputs["DeadLetterQueueUrl"])
 
 
@@ -480,6 +488,26 @@ def _groups(options: RunOptions, sent: dict[str, str]) -> list[tuple[str, str]]:
     if options.queue_type != "fifo":
         return []
     return [(m, fifo_group(body, options.fifo_groups)) for m, body in sent.items()]
+
+
+def _reconciled(
+    options: RunOptions,
+    sent: dict[str, str],
+    calls: list[Call],
+    dead_letters: list[DeadLetter],
+    *,
+    on_source_queue: Collection[str],
+    batches: list[BatchReport],
+) -> tuple[Reconciliation, FunctionCalls | None]:
+    """The reconciliation, and with your own downstream the calls the function reported: its
+    calls are not seen here, the function's own account of them is."""
+    reconciliation = reconcile(
+        list(sent), calls, dead_letters, on_source_queue, _acknowledged(options, batches)
+    )
+    if options.downstream_url is None:
+        return reconciliation, None
+    reported = function_calls(options.work_dir / "logs")
+    return replace(reconciliation, downstream_calls=reported.calls), reported
 
 
 def _acknowledged(options: RunOptions, batches: list[BatchReport]) -> list[str] | None:
@@ -1104,13 +1132,15 @@ def _drain(sqs: Any, queue_url: str) -> list[DeadLetter]:
             QueueUrl=queue_url,
             MaxNumberOfMessages=10,
             VisibilityTimeout=300,
-            MessageAttributeNames=["SourceMessageId"],
+            MessageAttributeNames=["SourceMessageId", "DeadLetterReason"],
         ).get("Messages", [])
         if not messages:
             return dead_letters
         for message in messages:
-            source = message.get("MessageAttributes", {}).get("SourceMessageId", {})
-            dead_letters.append(DeadLetter(message["MessageId"], source.get("StringValue")))
+            attributes = message.get("MessageAttributes", {})
+            source = attributes.get("SourceMessageId", {}).get("StringValue")
+            reason = attributes.get("DeadLetterReason", {}).get("StringValue") or MOVED_BY_SQS
+            dead_letters.append(DeadLetter(message["MessageId"], source, reason))
         if not queue_url.endswith(".fifo"):
             continue
         sqs.delete_message_batch(
@@ -1130,10 +1160,6 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
     first_try = sum(
         1 for m in rec.delivered if m in calls_by_key and 200 <= calls_by_key[m][0].status <= 299
     )
-    all_failed = sum(
-        1 for m in rec.dead_lettered
-        if not any(200 <= c.status <= 299 for c in calls_by_key.get(m, []))
-    )  # fmt: skip
     statuses: dict[int, int] = {}
     for call in result.calls:
         statuses[call.status] = statuses.get(call.status, 0) + 1
@@ -1150,20 +1176,21 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
         file=out,
     )
     print(
-        f"  dead-lettered  {len(rec.dead_lettered):4d}  every downstream call failed for "
-        f"{all_failed} of them"
-        if result.downstream_observed
-        else f"  dead-lettered  {len(rec.dead_lettered):4d}",
+        f"  dead-lettered  {len(rec.dead_lettered):4d}  "
+        f"{dead_letter_reasons(result.dead_letters, rec.sent)}".rstrip(),
         file=out,
     )
     print(f"  lost           {len(rec.lost):4d}  {_ids(rec.lost)}".rstrip(), file=out)
     print(f"  unfinished     {len(rec.unfinished):4d}  {_ids(rec.unfinished)}".rstrip(), file=out)
     print(f"  duplicates     {rec.duplicates:4d}", file=out)
+    reported = result.reported_calls
     print(
         f"  downstream     {rec.downstream_calls:4d}  calls: "
         + " ".join(f"{s}={n}" for s, n in sorted(statuses.items()))
-        if result.downstream_observed
-        else "  downstream        -  yours: its calls and answers are not seen here",
+        if reported is None
+        else f"  downstream     {reported.calls:4d}  calls the function reported in its metrics "
+        f"(yours: not seen here; an environment killed mid-batch reports none): "
+        f"{reported.outcomes()}".rstrip(),
         file=out,
     )
     print(
@@ -1171,25 +1198,7 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
         f"{result.environments_started} execution environments started",
         file=out,
     )
-    if result.transitions or result.scheduled_invocations:
-        opened = sum(1 for t in result.transitions if t.after == "open")
-        down = sum(1 for _, status in result.probes if not 200 <= status <= 299)
-        print(
-            f"  breaker        {opened:4d}  times opened, the mapping disabled "
-            f"{result.mapping_disabled_seconds:.0f} s in all; "
-            f"{len(result.scheduled_invocations)} scheduled invocations, "
-            f"{len(result.probes)} probe calls ({down} found it down)",
-            file=out,
-        )
-    print(
-        f"  control plane  {result.control_plane_calls:4d}  account requests to Lambda's control "
-        f"plane ({result.control_plane_throttled} throttled, at most "
-        f"{result.control_plane_peak_per_second} in one second); "
-        f"{result.bookkeeping_calls} reads of the local system's own, not counted",
-        file=out,
-    )
-    for logical_id, count in result.other_invocations.items():
-        print(f"  {logical_id}  {count} asynchronous invocations", file=out)
+    _print_breaker_and_control_plane(result, out)
     if result.expired:
         print(
             f"  expired        {len(result.expired):4d}  past the source queue's retention "
@@ -1246,6 +1255,33 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
         ),
         file=out,
     )
+
+
+def _print_breaker_and_control_plane(result: RunResult, out: TextIO) -> None:
+    """The breaker's story, the account's control-plane requests and the other functions' runs."""
+    reported = result.reported_calls
+    if result.transitions or result.scheduled_invocations:
+        opened = sum(1 for t in result.transitions if t.after == "open")
+        down = sum(1 for _, status in result.probes if not 200 <= status <= 299)
+        probes = len(result.probes)
+        if reported is not None:
+            probes, down = reported.probes, reported.probes_down
+        print(
+            f"  breaker        {opened:4d}  times opened, the mapping disabled "
+            f"{result.mapping_disabled_seconds:.0f} s in all; "
+            f"{len(result.scheduled_invocations)} scheduled invocations, "
+            f"{probes} probe calls ({down} found it down)",
+            file=out,
+        )
+    print(
+        f"  control plane  {result.control_plane_calls:4d}  account requests to Lambda's control "
+        f"plane ({result.control_plane_throttled} throttled, at most "
+        f"{result.control_plane_peak_per_second} in one second); "
+        f"{result.bookkeeping_calls} reads of the local system's own, not counted",
+        file=out,
+    )
+    for logical_id, count in result.other_invocations.items():
+        print(f"  {logical_id}  {count} asynchronous invocations", file=out)
 
 
 def _ids(message_ids: tuple[str, ...], shown: int = 20) -> str:
