@@ -7,6 +7,10 @@ STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' '
 # checkov pins boto3 and friends against the SAM CLI's and moto's versions: it gets its own venv.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat requirements-checkov.txt | cksum | cut -d' ' -f1)
+# LocalStack's SQS provider, the second SQS implementation of the tests, pins boto3 and
+# cryptography against the SAM CLI's and moto's: it gets its own venv too.
+LOCALSTACK_VENV := .venv-localstack
+LOCALSTACK_STAMP := $(LOCALSTACK_VENV)/.installed-$(shell cat requirements-localstack.txt | cksum | cut -d' ' -f1)
 # sam build looks for python3.13 on PATH: the virtual environment provides it.
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
@@ -28,7 +32,7 @@ INVOKE_ARGS ?=
 SOAK_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint format test test-fast validate security build deploy deploy-guided run up logs soak invoke send dlq-peek redrive bench bench-backoff schedule lock clean
+.PHONY: help venv localstack-venv lint format test test-fast test-localstack validate security build deploy deploy-guided run up logs soak invoke send dlq-peek redrive bench bench-backoff schedule lock clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,6 +53,15 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
+$(LOCALSTACK_STAMP): requirements-localstack.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found" >&2; exit 1; }
+	rm -rf $(LOCALSTACK_VENV)
+	$(PYTHON) -m venv $(LOCALSTACK_VENV)
+	$(LOCALSTACK_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-localstack.txt
+	touch $@
+
+localstack-venv: $(LOCALSTACK_STAMP) ## create .venv-localstack (LocalStack's SQS, for the tests) from requirements-localstack.txt
+
 lint: $(STAMP) ## ruff, ruff format --check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -67,11 +80,14 @@ security: $(STAMP) $(CHECKOV_STAMP) ## cfn-lint (errors and warnings) and checko
 	$(BIN)/cfn-lint template.yaml
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
 
-test: lint validate security ## lint, validate the template, security checks and every test
+test: lint validate security $(LOCALSTACK_STAMP) ## lint, validate the template, security checks and every test (LocalStack's too)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP) ## the tests without the slow ones (SAM CLI, local system)
-	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+test-localstack: $(STAMP) $(LOCALSTACK_STAMP) ## only the tests against LocalStack's SQS, the second SQS implementation (~1 min)
+	$(BIN)/pytest -m localstack $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## the tests without the slow ones (SAM CLI, local system, LocalStack)
+	$(BIN)/pytest -m "not slow and not localstack" $(PYTEST_ARGS)
 
 build: $(STAMP) ## sam build: the function and its dependency layer into .aws-sam/build
 	$(BIN)/sam build
@@ -122,7 +138,7 @@ bench-backoff: $(STAMP) ## the backoff study, 6-10 min, not in make bench: table
 schedule: $(STAMP) ## each attempt's delay range and cumulative span (SCHEDULE_ARGS=--max-receive-count 20 ...)
 	@PYTHONPATH=functions $(BIN)/python -m benchmarks.schedule $(SCHEDULE_ARGS)
 
-lock: ## re-pin requirements-dev.txt and requirements-checkov.txt from their .in files
+lock: ## re-pin requirements-dev.txt, requirements-checkov.txt and requirements-localstack.txt from their .in files
 	rm -rf .venv-lock
 	$(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/pip install --quiet -r requirements-dev.in
@@ -132,6 +148,10 @@ lock: ## re-pin requirements-dev.txt and requirements-checkov.txt from their .in
 	.venv-lock/bin/pip install --quiet -r requirements-checkov.in
 	{ echo "# Pinned by 'make lock' from requirements-checkov.in; do not edit by hand."; .venv-lock/bin/pip freeze; } > requirements-checkov.txt
 	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet -r requirements-localstack.in
+	{ echo "# Pinned by 'make lock' from requirements-localstack.in; do not edit by hand."; .venv-lock/bin/pip freeze; } > requirements-localstack.txt
+	rm -rf .venv-lock
 
 clean: ## remove the virtual environment and build output
-	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(LOCALSTACK_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
