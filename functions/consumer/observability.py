@@ -83,6 +83,8 @@ class Metric(StrEnum):
     VISIBILITY_CHANGE_FAILED = "VisibilityChangeFailed"
     INVALID_RECORDS = "InvalidRecords"
     DEADLINE_SKIPPED = "DeadlineSkipped"
+    # Redriven messages whose receive count was kept, sent again to start their schedule over.
+    SCHEDULES_RESTARTED = "SchedulesRestarted"
     # The circuit breaker: records failed without a call while it is open, its transitions,
     # and its state (0 closed, 1 half-open, 2 open) as each scheduled probe finds or leaves it.
     BREAKER_SHORT_CIRCUITED = "BreakerShortCircuited"

@@ -19,6 +19,7 @@ from consumer.errors import (
     DeadLetterTooLargeError,
     QueueUnavailable,
     QueueUrlError,
+    SendAgainError,
 )
 from consumer.observability import logger
 
@@ -39,6 +40,9 @@ MAX_BATCH_ENTRIES = 10
 MAX_MESSAGE_ATTRIBUTES = 10
 # A message's body and its attributes (name, data type and value of each) count toward this.
 MAX_MESSAGE_SIZE_BYTES = 1_048_576
+# SendMessage's DelaySeconds accepts 0..900 s, on standard queues only (FIFO queues take a
+# delay per queue, not per message).
+MAX_DELAY_SECONDS = 900
 # An SQS event source mapping's MaximumBatchingWindowInSeconds is at most 300: Lambda may have
 # received a batch's messages up to that long before the invocation starts.
 MAX_BATCHING_WINDOW_SECONDS = 300
@@ -232,6 +236,41 @@ class SqsActions:
                 )
         except (ClientError, BotoCoreError) as exc:
             raise DeadLetterError(_failure("SendMessage to the dead-letter queue", exc)) from exc
+        return response["MessageId"]
+
+    def send_again(
+        self,
+        queue_url: str,
+        body: str,
+        original_attributes: Mapping[str, Any],
+        *,
+        delay_seconds: int,
+        group_id: str | None,
+        deduplication_id: str,
+    ) -> str:
+        """Send `body` with its attributes (in the shape of Lambda's SQS event) to its own queue
+        as a new message, hidden for `delay_seconds` (standard queues, at most 900 s); return its
+        id. Raises SendAgainError.
+
+        On a FIFO queue it goes into its group, with `deduplication_id`: sent twice within SQS's
+        5 minutes, it is kept once.
+        """
+        request: dict[str, Any] = {
+            "QueueUrl": queue_url,
+            "MessageBody": body,
+            "MessageAttributes": _attributes_from_event(original_attributes),
+        }
+        if queue_url.endswith(".fifo"):
+            request.update(
+                MessageGroupId=group_id or deduplication_id,
+                MessageDeduplicationId=deduplication_id,
+            )
+        else:
+            request["DelaySeconds"] = max(0, min(delay_seconds, MAX_DELAY_SECONDS))
+        try:
+            response = self.client.send_message(**request)
+        except (ClientError, BotoCoreError) as exc:
+            raise SendAgainError(_failure("SendMessage to its own queue", exc)) from exc
         return response["MessageId"]
 
 
