@@ -1,4 +1,4 @@
-"""One sam build for every end-to-end test."""
+"""The end-to-end tests' runs of the local system, on the session's one sam build (`built`)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,6 @@ import pytest
 
 from local.system import RunOptions, RunResult, run_local_system
 from tests.e2e.background import BACKGROUND_MODULES, REGISTERED, BackgroundRun
-from tests.support.sam_build import sam_build
-
-
-@pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return sam_build(tmp_path_factory.mktemp("sam") / "build")
 
 
 def short_run(built: Path, work_dir: Path, **options: Any) -> tuple[RunResult, str]:

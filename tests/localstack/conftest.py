@@ -33,7 +33,6 @@ from local.lambda_sqs_event import lambda_sqs_event
 from local.moto_stack import Stack, load_stack
 from tests.support.downstream import Downstream
 from tests.support.localstack import ACCOUNT_ID, running_localstack
-from tests.support.sam_build import sam_build
 
 REGION = "us-east-1"
 # LocalStack takes any credentials; keys that are not 12 digits map to its default account.
@@ -50,9 +49,8 @@ def localstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def code(tmp_path_factory: pytest.TempPathFactory) -> CodePaths:
+def code(built: Path, tmp_path_factory: pytest.TempPathFactory) -> CodePaths:
     """The built function and its layer, as Lambda unpacks them, and the runtime's boto3."""
-    built = sam_build(tmp_path_factory.mktemp("sam") / "build")
     runtime_packages = tmp_path_factory.mktemp("runtime-packages")
     link_distribution_closure(RUNTIME_SDK, runtime_packages)
     return CodePaths(built / "ConsumerFunction", built / "DependenciesLayer", runtime_packages)
