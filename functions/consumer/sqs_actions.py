@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -93,6 +94,8 @@ class SqsActions:
         self.dead_letter_queue_url = dead_letter_queue_url
         # Queue ARN -> URL, as the service returned it, for the execution environment's life.
         self._queue_urls: dict[str, str] = {}
+        # Queue ARN -> its redrive policy's maxReceiveCount (None: no policy), asked once.
+        self._max_receive_counts: dict[str, int | None] = {}
 
     @functools.cached_property
     def client(self) -> SQSClient:
@@ -116,6 +119,28 @@ class SqsActions:
                 raise QueueUrlError(_failure(f"GetQueueUrl of {queue_name}", exc)) from exc
             self._queue_urls[queue_arn] = response["QueueUrl"]
         return self._queue_urls[queue_arn]
+
+    def max_receive_count(self, queue_arn: str) -> int | None:
+        """The queue's redrive policy's maxReceiveCount, or None without one; asked of the
+        service (GetQueueAttributes) once per ARN. Raises QueueUnavailable."""
+        if queue_arn not in self._max_receive_counts:
+            try:
+                queue_url = self.queue_url(queue_arn)
+                attributes = self.client.get_queue_attributes(
+                    QueueUrl=queue_url, AttributeNames=["RedrivePolicy"]
+                )["Attributes"]
+            except QueueUrlError as exc:
+                raise QueueUnavailable(str(exc)) from exc
+            except (ClientError, BotoCoreError) as exc:
+                raise QueueUnavailable(_failure("GetQueueAttributes", exc)) from exc
+            policy = attributes.get("RedrivePolicy")
+            try:
+                self._max_receive_counts[queue_arn] = (
+                    None if policy is None else int(json.loads(policy)["maxReceiveCount"])
+                )
+            except (ValueError, TypeError, KeyError) as exc:
+                raise QueueUnavailable(f"an unreadable RedrivePolicy: {policy!r}") from exc
+        return self._max_receive_counts[queue_arn]
 
     def message_counts(self, queue_arn: str) -> QueueCounts:
         """The queue's approximate counts (GetQueueAttributes). Raises QueueUnavailable.

@@ -47,6 +47,7 @@ from consumer.errors import (
     DeliveryError,
     DownstreamFailure,
     GroupStopped,
+    QueueUnavailable,
     QueueUrlError,
     SendAgainError,
     UnsupportedEventError,
@@ -186,9 +187,7 @@ class RecordHandler:
                     error.retry_after_seconds if isinstance(error, DownstreamFailure) else None
                 )
                 plan = self._plan(record, message, retry_after)
-                if receive_count_carried_in(
-                    message.receive_count, self.runtime.config.backoff_policy
-                ):
+                if self._carried_in(message):
                     return self._send_again(message, plan, error)
                 if not self._would_expire(message, plan):
                     raise RecordFailed(message, error, plan) from error
@@ -199,7 +198,7 @@ class RecordHandler:
         self, record: SQSRecord, message: QueuedMessage, at_least_seconds: int | None
     ) -> RetryPlan:
         receive_count = message.receive_count
-        if receive_count_carried_in(receive_count, self.runtime.config.backoff_policy):
+        if self._carried_in(message):
             # Its attempts are unknown: this one counts as the first (see _send_again), never
             # as the final one.
             receive_count = 1
@@ -211,6 +210,27 @@ class RecordHandler:
             retry_after_seconds=at_least_seconds,
             ceiling_seconds=self._visibility_left_seconds(),
         )
+
+    def _carried_in(self, message: QueuedMessage) -> bool:
+        """True when the record's receive count was carried in by a redrive that kept it.
+
+        Above MAX_RECEIVE_COUNT, the queue's own redrive policy decides: a count above its
+        maxReceiveCount cannot be the queue's own. A queue whose maxReceiveCount is higher than
+        MAX_RECEIVE_COUNT, or that has none, keeps the final-attempt rule: sending such messages
+        again would start them over for ever. A policy that cannot be read counts as the
+        template's (equal to MAX_RECEIVE_COUNT).
+        """
+        if not receive_count_carried_in(message.receive_count, self.runtime.config.backoff_policy):
+            return False
+        try:
+            queue_max = self.runtime.sqs.max_receive_count(message.queue_arn)
+        except QueueUnavailable as exc:
+            logger.warning(
+                "the source queue's redrive policy could not be read; taken as the template's",
+                error=str(exc),
+            )
+            return True
+        return queue_max is not None and message.receive_count > queue_max
 
     def _send_again(self, message: QueuedMessage, plan: RetryPlan, error: BaseException) -> str:
         """Start the schedule of a redriven message whose receive count was kept over: send it

@@ -170,3 +170,25 @@ def test_a_message_the_copy_redrive_moved_back_starts_at_its_first_attempt(
     assert [change["VisibilityTimeout"] for change in consumer.visibility_changes] == [
         FIRST_DELAY_SECONDS
     ]
+
+
+@pytest.mark.parametrize("parameter_overrides", [{**SCHEDULE, "MaxReceiveCount": 5}], indirect=True)
+@pytest.mark.parametrize("env_overrides", [{"MAX_RECEIVE_COUNT": "3"}], indirect=True)
+def test_a_count_the_queue_itself_allows_is_not_taken_for_a_carried_one(
+    consumer: Harness,
+) -> None:
+    # Given a source queue whose maxReceiveCount (5) is above the function's MAX_RECEIVE_COUNT
+    # (3), a message on its 4th delivery and a failing downstream
+    consumer.send('{"n": 1}')
+    event = event_with_receive_count(consumer, 4)
+    consumer.downstream.default = Answer(503)
+    sent = sends_again(consumer)
+
+    # When the function handles it
+    with pytest.raises(BatchProcessingError):
+        consumer.invoke(event)
+
+    # Then the count is the queue's own: the final-attempt rule applies (visibility 0) and
+    # nothing is sent again, which would start it over for ever
+    assert [change["VisibilityTimeout"] for change in consumer.visibility_changes] == [0]
+    assert sent == []
