@@ -156,7 +156,10 @@ class _Completion:
         )
 
     def deployed(self, outputs: dict[str, str]) -> DeployedStack:
-        [(function_id, function)] = self._of_type("AWS::Lambda::Function")
+        # The consumer: the function the local system runs (the breaker controller is deployed
+        # beside it; running it is the local control plane's part).
+        function_id = "ConsumerFunction"
+        function = self.resources[function_id]
         properties = function["Properties"]
         layers = [self._layer(reference) for reference in properties.get("Layers", [])]
         self._apply_layers(function_id, [arn for arn, _ in layers])

@@ -61,6 +61,10 @@ class SendAgainError(DeliveryError):
     """Sending a message again to its own queue, as a new message, failed."""
 
 
+class RedrivePolicyUnavailable(Exception):
+    """The SQS API would not tell a queue's redrive policy."""
+
+
 class GroupStopped(DeliveryError):
     """An earlier record of the same FIFO message group failed in this batch: this one is not
     tried, so that the group stays in order."""
@@ -80,11 +84,3 @@ class IdempotencyUnavailable(DeliveryError):
 
 class BreakerOpen(DeliveryError):
     """The circuit breaker is open: the record is failed without calling the downstream."""
-
-
-class MappingUnavailable(Exception):
-    """The Lambda API would not read or change the function's event source mapping."""
-
-
-class QueueUnavailable(Exception):
-    """The SQS API would not tell the source queue's message counts."""
