@@ -1,10 +1,12 @@
 """Lambda's SQS event source mapping, emulated from the deployed mapping's own settings.
 
 Pollers long-poll the queue (ReceiveMessage, 20 s wait, all attributes), gather up to BatchSize
-messages within the batching window, invoke the function synchronously with the batch shaped as
-Lambda shapes it, and then delete what the response says succeeded (see batch_response). At most
-MaximumConcurrency invocations run at once. Lambda never changes a failed message's visibility:
-the function's own ChangeMessageVisibility, or the queue's timeout, decides when it returns.
+messages within the batching window and within Lambda's 6 MB invocation payload (a batch whose
+payload reaches it is invoked at once, and what did not fit starts the poller's next batch),
+invoke the function synchronously with the batch shaped as Lambda shapes it, and then delete
+what the response says succeeded (see batch_response). At most MaximumConcurrency invocations
+run at once. Lambda never changes a failed message's visibility: the function's own
+ChangeMessageVisibility, or the queue's timeout, decides when it returns.
 
 The pollers follow the deployed mapping as it changes (the function's circuit breaker disables
 it and lowers its MaximumConcurrency): one MappingWatcher reads it through the emulator's Lambda
@@ -27,7 +29,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from local.batch_response import BatchOutcome, batch_outcome
 from local.execution_environment import Invocation, PoolClosedError
-from local.lambda_sqs_event import lambda_sqs_event
+from local.lambda_sqs_event import (
+    MAX_EVENT_BYTES,
+    lambda_sqs_event,
+    record_bytes,
+    records_within_limit,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,14 +68,14 @@ class MappingSettings:
         )
 
 
-# States in which Lambda polls. "Disabling" already stops polling: UpdateEventSourceMapping with
-# Enabled=false "stops polling" (AWS Lambda API Reference, UpdateEventSourceMapping); the states a
-# mapping reports are Creating, Enabling, Enabled, Disabling, Disabled, Updating and Deleting
-# (GetEventSourceMapping, State). moto reports only Enabled or Disabled, at once (its model maps
-# the Enabled flag to State), so the transitional ones are handled as AWS documents them but are
-# never seen locally: Enabling and Updating keep what the pollers were doing until a settled state.
+# States in which Lambda polls. The states a mapping reports are Creating, Enabling, Enabled,
+# Disabling, Disabled, Updating and Deleting (GetEventSourceMapping, State). The emulator's
+# control plane (local.control_plane) shows an account caller Disabling, Enabling or Updating
+# for a while after an update, but answers the pollers' own reads with the configuration still
+# in force until the change lands: polling stops only when a disable has landed. A transitional
+# state that reaches the pollers anyway keeps what they were doing (Disabling included).
 POLLING_STATES = frozenset({"Enabled"})
-STOPPED_STATES = frozenset({"Disabling", "Disabled", "Deleting"})
+STOPPED_STATES = frozenset({"Disabled", "Deleting"})
 # Without ScalingConfig Lambda scales to the account's concurrency; 1000 is the ceiling
 # MaximumConcurrency itself accepts.
 UNSCALED_CONCURRENCY = 1000
@@ -224,6 +231,10 @@ class BatchReport:
     outcome: BatchOutcome
     # Messages the function had succeeded with but whose delete SQS refused: they come back.
     undeleted: tuple[str, ...] = ()
+    # The batch's receipt handles (in message_ids' order) and when the mapping was done with
+    # it, on the monotonic clock: the soak tells which deliveries overlapped.
+    receipt_handles: tuple[str, ...] = ()
+    finished_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -262,12 +273,14 @@ class SqsEventSourceMapping:
         long_poll_seconds: int = LONG_POLL_SECONDS,
         faults: MappingFaults | None = None,
         watcher: MappingWatcher | None = None,
+        max_event_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
         self.sqs = sqs
         self.settings = settings
         self.pool = pool
         self.on_batch = on_batch
         self.long_poll_seconds = long_poll_seconds
+        self.max_event_bytes = max_event_bytes
         self._stopping = threading.Event()
         # One ReceiveMessage at a time: the emulator serialises them anyway, and a single
         # receiver hands batches to the invocations as fast as they free up.
@@ -331,11 +344,13 @@ class SqsEventSourceMapping:
             poller.join(timeout=wait_seconds)
 
     def _poll(self) -> None:
+        # Received messages that did not fit the last batch's payload: the next batch's first.
+        carried: list[dict[str, Any]] = []
         while not self._stopping.is_set():
             if self.watcher is not None and not self.watcher.acquire(self._stopping):
                 return
             try:
-                messages = self._receive_batch()
+                messages, carried = self._receive_batch(carried)
                 if messages and not self._stopping.is_set():
                     self._process(messages)
             except PoolClosedError:
@@ -352,11 +367,21 @@ class SqsEventSourceMapping:
                 if self.watcher is not None:
                     self.watcher.release()
 
-    def _receive_batch(self) -> list[dict[str, Any]]:
-        batch: list[dict[str, Any]] = []
+    def _receive_batch(
+        self, carried: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The next batch, and the received messages beyond its 6 MB payload."""
+        batch: list[dict[str, Any]] = list(carried)
+        # Each message's size in the event, kept as the batch grows: measuring the whole
+        # event after each receive would cost a batch of 10,000 records 1,000 times over.
+        sizes = self._record_sizes(batch)
         window_ends = time.monotonic() + self.settings.batching_window_seconds
         wait_seconds = self.long_poll_seconds
-        while len(batch) < self.settings.batch_size and not self._stopping.is_set():
+        while (
+            len(batch) < self.settings.batch_size
+            and records_within_limit(sizes, self.max_event_bytes) == len(sizes)
+            and not self._stopping.is_set()
+        ):
             # The lock is held for one ReceiveMessage, not for the whole batching window:
             # another poller may fill its own batch meanwhile, as Lambda's pollers do.
             with self._receive_lock:
@@ -385,12 +410,29 @@ class SqsEventSourceMapping:
                     for m in received
                 )
             batch.extend(received)
+            sizes.extend(self._record_sizes(received))
             remaining = window_ends - time.monotonic()
             if batch and remaining <= 0:
                 break
             if batch:
                 wait_seconds = min(self.long_poll_seconds, max(1, int(remaining)))
-        return batch
+        fits = records_within_limit(sizes, self.max_event_bytes)
+        if fits < len(batch):
+            logger.info(
+                "batch cut at Lambda's invocation payload limit; the rest starts the next batch",
+                extra={
+                    "fields": {
+                        "records": fits,
+                        "carried": len(batch) - fits,
+                        "limit_bytes": self.max_event_bytes,
+                    }
+                },
+            )
+        return batch[:fits], batch[fits:]
+
+    def _record_sizes(self, messages: list[dict[str, Any]]) -> list[int]:
+        event = lambda_sqs_event(messages, self.settings.queue_arn)
+        return [record_bytes(record) for record in event["Records"]]
 
     def _process(self, messages: list[dict[str, Any]]) -> None:
         message_ids = tuple(message["MessageId"] for message in messages)
@@ -426,7 +468,16 @@ class SqsEventSourceMapping:
                     }
                 },
             )
-        self.on_batch(BatchReport(message_ids, invocation, outcome, undeleted))
+        self.on_batch(
+            BatchReport(
+                message_ids,
+                invocation,
+                outcome,
+                undeleted,
+                tuple(receipts[message_id] for message_id in message_ids),
+                time.monotonic(),
+            )
+        )
 
     def _invoke(
         self, environment: Invokable, message_ids: tuple[str, ...], messages: list[dict[str, Any]]
