@@ -7,6 +7,10 @@ STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' '
 # checkov pins boto3 and friends against the SAM CLI's and moto's versions: it gets its own venv.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat requirements-checkov.txt | cksum | cut -d' ' -f1)
+# LocalStack's SQS provider, the second SQS implementation of the tests, pins boto3 and
+# cryptography against the SAM CLI's and moto's: it gets its own venv too.
+LOCALSTACK_VENV := .venv-localstack
+LOCALSTACK_STAMP := $(LOCALSTACK_VENV)/.installed-$(shell cat requirements-localstack.txt | cksum | cut -d' ' -f1)
 # uv (from PyPI, in a small venv of its own) creates and fills the others: seconds where pip
 # takes minutes. USE_UV=0: pip, as before.
 USE_UV ?= 1
@@ -54,7 +58,7 @@ SOAK_ARGS ?=
 DOCS_SAMPLES_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv docs docs-build docs-samples lint format test test-fast validate security build deploy deploy-guided run up logs soak mutate invoke send dlq-peek redrive bench bench-backoff bench-breaker bench-big-batch bench-inflight schedule lock clean
+.PHONY: help venv localstack-venv docs docs-build docs-samples lint format test test-fast test-localstack validate security build deploy deploy-guided run up logs soak mutate invoke send dlq-peek redrive bench bench-backoff bench-breaker bench-big-batch bench-inflight schedule lock clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -93,6 +97,15 @@ $(MUTATE_STAMP): requirements-mutate.txt $(STAMP)
 		> "$$($(MUTATE_VENV)/bin/python -c "import sysconfig; print(sysconfig.get_path('purelib'))")/zz-dev-venv.pth"
 	touch $@
 
+$(LOCALSTACK_STAMP): requirements-localstack.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found" >&2; exit 1; }
+	rm -rf $(LOCALSTACK_VENV)
+	$(PYTHON) -m venv $(LOCALSTACK_VENV)
+	$(LOCALSTACK_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-localstack.txt
+	touch $@
+
+localstack-venv: $(LOCALSTACK_STAMP) ## create .venv-localstack (LocalStack's SQS, for the tests) from requirements-localstack.txt
+
 $(DOCS_STAMP): requirements-docs.txt
 	$(call make-venv,$(DOCS_VENV),requirements-docs.txt)
 
@@ -123,11 +136,14 @@ security: $(STAMP) $(CHECKOV_STAMP) ## cfn-lint (errors and warnings) and checko
 	$(BIN)/cfn-lint template.yaml
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
 
-test: lint validate security docs-build ## lint, validate the template, security checks, the docs site strictly, every test
+test: lint validate security docs-build $(LOCALSTACK_STAMP) ## lint, validate the template, security checks, the docs site strictly, every test (LocalStack's too)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP) ## the tests without the slow ones (SAM CLI, local system)
-	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+test-localstack: $(STAMP) $(LOCALSTACK_STAMP) ## only the tests against LocalStack's SQS, the second SQS implementation (~1 min)
+	$(BIN)/pytest -m localstack $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## the tests without the slow ones (SAM CLI, local system, LocalStack)
+	$(BIN)/pytest -m "not slow and not localstack" $(PYTEST_ARGS)
 
 $(BUILD_STAMP): $(STAMP) $(BUILD_INPUTS)
 	$(BIN)/sam build
@@ -198,7 +214,7 @@ bench-breaker: $(STAMP) ## the breaker against Lambda's control plane (quota, ac
 schedule: $(STAMP) ## each attempt's delay range and cumulative span (SCHEDULE_ARGS=--max-receive-count 20 ...)
 	@PYTHONPATH=functions $(BIN)/python -m benchmarks.schedule $(SCHEDULE_ARGS)
 
-lock: ## re-pin requirements-dev.txt, requirements-checkov.txt and requirements-docs.txt from their .in files
+lock: ## re-pin requirements-dev.txt, requirements-checkov.txt, requirements-docs.txt and requirements-localstack.txt from their .in files
 	rm -rf .venv-lock
 	$(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/pip install --quiet -r requirements-dev.in
@@ -212,6 +228,10 @@ lock: ## re-pin requirements-dev.txt, requirements-checkov.txt and requirements-
 	.venv-lock/bin/pip install --quiet -r requirements-docs.in
 	{ echo "# Pinned by 'make lock' from requirements-docs.in; do not edit by hand."; .venv-lock/bin/pip freeze; } > requirements-docs.txt
 	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet -r requirements-localstack.in
+	{ echo "# Pinned by 'make lock' from requirements-localstack.in; do not edit by hand."; .venv-lock/bin/pip freeze; } > requirements-localstack.txt
+	rm -rf .venv-lock
 
 clean: ## remove the virtual environment and build output
-	rm -rf $(VENV) $(CHECKOV_VENV) $(DOCS_VENV) $(UV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(DOCS_VENV) $(UV_VENV) $(LOCALSTACK_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

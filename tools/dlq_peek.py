@@ -38,7 +38,10 @@ def receive_batch(
         VisibilityTimeout=visibility_s,
         WaitTimeSeconds=1,
         MessageAttributeNames=["All"],
+        # Both spellings: some SQS-compatible servers honour only the older AttributeNames, and
+        # without it they return no SentTimestamp (listed as 1970-01-01) and no source.
         MessageSystemAttributeNames=["All"],
+        AttributeNames=["All"],
     )
     messages: list[dict[str, Any]] = response.get("Messages", [])
     return messages

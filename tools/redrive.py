@@ -57,6 +57,12 @@ class MoveTaskUnsupportedError(Exception):
     """The endpoint has no StartMessageMoveTask."""
 
 
+# The function that replays OnFailure records: its name, or how to find it (the stack's outputs),
+# asked only when a record is met, so that a redrive whose flags name every queue needs no
+# CloudFormation (an endpoint with SQS alone).
+FunctionName = str | Callable[[], str] | None
+
+
 class Pacer:
     """At most `rate_per_s` items a second on average, with an injectable clock and sleep."""
 
@@ -188,7 +194,7 @@ def copy_redrive(
     *,
     to_url: str | None,
     lambda_client: Any,
-    function_name: str | None,
+    function_name: FunctionName,
     pacer: Pacer,
     visibility_s: int = 60,
     limit: int | None = None,
@@ -274,7 +280,7 @@ def _redrive_batch(
     *,
     to_url: str | None,
     lambda_client: Any,
-    function_name: str | None,
+    function_name: FunctionName,
     report: RedriveReport,
     sent: set[str],
 ) -> list[DeadLetter]:
@@ -285,6 +291,12 @@ def _redrive_batch(
             continue
         if function_name is None:
             report.failed.append((letter.message_id, "an OnFailure record and no function"))
+            continue
+        try:
+            if callable(function_name):
+                function_name = function_name()
+        except (BotoCoreError, ClientError, ValueError) as error:
+            report.failed.append((letter.message_id, f"no function to replay it: {error}"))
             continue
         try:
             replay_job(lambda_client, function_name, letter)
@@ -459,7 +471,12 @@ def _redrive_messages(
             print("StartMessageMoveTask is not supported here: copying", file=err)
         finally:
             bar.close()
-    function_name = outputs.value(args.function_name, "ConsumerFunctionName")
+
+    # Needed only if the DLQ holds an OnFailure record (stacks deployed before the failed-jobs
+    # queue): asked for then.
+    def function_name() -> str:
+        return outputs.value(args.function_name, "ConsumerFunctionName")
+
     return _copy(
         args,
         sqs,
@@ -499,7 +516,7 @@ def _copy(
     label: str,
     from_url: str,
     to_url: str | None,
-    function_name: str,
+    function_name: FunctionName,
     at_start: int,
     err: TextIO,
 ) -> RedriveReport:

@@ -57,6 +57,14 @@ class QueueUrlError(DeliveryError):
     """The service would not tell a queue's URL."""
 
 
+class SendAgainError(DeliveryError):
+    """Sending a message again to its own queue, as a new message, failed."""
+
+
+class RedrivePolicyUnavailable(Exception):
+    """The SQS API would not tell a queue's redrive policy."""
+
+
 class GroupStopped(DeliveryError):
     """An earlier record of the same FIFO message group failed in this batch: this one is not
     tried, so that the group stays in order."""

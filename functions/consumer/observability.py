@@ -83,6 +83,8 @@ class Metric(StrEnum):
     VISIBILITY_CHANGE_FAILED = "VisibilityChangeFailed"
     INVALID_RECORDS = "InvalidRecords"
     DEADLINE_SKIPPED = "DeadlineSkipped"
+    # Redriven messages whose receive count was kept, sent again to start their schedule over.
+    SCHEDULES_RESTARTED = "SchedulesRestarted"
     # The circuit breaker: records a consumer environment failed without a call, and the
     # controller's transitions, its state on every tick (0 closed, 1 half-open, 2 open; 1 in
     # BreakerStateUnknown when it could not read the mapping), poison floods recognised, and its

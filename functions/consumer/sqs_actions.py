@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from consumer.errors import (
     DeadLetterError,
     DeadLetterTooLargeError,
     QueueUrlError,
+    RedrivePolicyUnavailable,
+    SendAgainError,
 )
 from consumer.observability import logger
 
@@ -37,6 +40,9 @@ MAX_BATCH_ENTRIES = 10
 MAX_MESSAGE_ATTRIBUTES = 10
 # A message's body and its attributes (name, data type and value of each) count toward this.
 MAX_MESSAGE_SIZE_BYTES = 1_048_576
+# SendMessage's DelaySeconds accepts 0..900 s, on standard queues only (FIFO queues take a
+# delay per queue, not per message).
+MAX_DELAY_SECONDS = 900
 # An SQS event source mapping's MaximumBatchingWindowInSeconds is at most 300: Lambda may have
 # received a batch's messages up to that long before the invocation starts.
 MAX_BATCHING_WINDOW_SECONDS = 300
@@ -73,6 +79,8 @@ class SqsActions:
         self.dead_letter_queue_url = dead_letter_queue_url
         # Queue ARN -> URL, as the service returned it, for the execution environment's life.
         self._queue_urls: dict[str, str] = {}
+        # Queue ARN -> its redrive policy's maxReceiveCount (None: no policy), asked once.
+        self._max_receive_counts: dict[str, int | None] = {}
 
     @functools.cached_property
     def client(self) -> SQSClient:
@@ -96,6 +104,28 @@ class SqsActions:
                 raise QueueUrlError(_failure(f"GetQueueUrl of {queue_name}", exc)) from exc
             self._queue_urls[queue_arn] = response["QueueUrl"]
         return self._queue_urls[queue_arn]
+
+    def max_receive_count(self, queue_arn: str) -> int | None:
+        """The queue's redrive policy's maxReceiveCount, or None without one; asked of the
+        service (GetQueueAttributes) once per ARN. Raises RedrivePolicyUnavailable."""
+        if queue_arn not in self._max_receive_counts:
+            try:
+                queue_url = self.queue_url(queue_arn)
+                attributes = self.client.get_queue_attributes(
+                    QueueUrl=queue_url, AttributeNames=["RedrivePolicy"]
+                )["Attributes"]
+            except QueueUrlError as exc:
+                raise RedrivePolicyUnavailable(str(exc)) from exc
+            except (ClientError, BotoCoreError) as exc:
+                raise RedrivePolicyUnavailable(_failure("GetQueueAttributes", exc)) from exc
+            policy = attributes.get("RedrivePolicy")
+            try:
+                self._max_receive_counts[queue_arn] = (
+                    None if policy is None else int(json.loads(policy)["maxReceiveCount"])
+                )
+            except (ValueError, TypeError, KeyError) as exc:
+                raise RedrivePolicyUnavailable(f"an unreadable RedrivePolicy: {policy!r}") from exc
+        return self._max_receive_counts[queue_arn]
 
     def change_visibility_batch(
         self,
@@ -213,6 +243,41 @@ class SqsActions:
                 )
         except (ClientError, BotoCoreError) as exc:
             raise DeadLetterError(_failure("SendMessage to the dead-letter queue", exc)) from exc
+        return response["MessageId"]
+
+    def send_again(
+        self,
+        queue_url: str,
+        body: str,
+        original_attributes: Mapping[str, Any],
+        *,
+        delay_seconds: int,
+        group_id: str | None,
+        deduplication_id: str,
+    ) -> str:
+        """Send `body` with its attributes (in the shape of Lambda's SQS event) to its own queue
+        as a new message, hidden for `delay_seconds` (standard queues, at most 900 s); return its
+        id. Raises SendAgainError.
+
+        On a FIFO queue it goes into its group, with `deduplication_id`: sent twice within SQS's
+        5 minutes, it is kept once.
+        """
+        request: dict[str, Any] = {
+            "QueueUrl": queue_url,
+            "MessageBody": body,
+            "MessageAttributes": _attributes_from_event(original_attributes),
+        }
+        if queue_url.endswith(".fifo"):
+            request.update(
+                MessageGroupId=group_id or deduplication_id,
+                MessageDeduplicationId=deduplication_id,
+            )
+        else:
+            request["DelaySeconds"] = max(0, min(delay_seconds, MAX_DELAY_SECONDS))
+        try:
+            response = self.client.send_message(**request)
+        except (ClientError, BotoCoreError) as exc:
+            raise SendAgainError(_failure("SendMessage to its own queue", exc)) from exc
         return response["MessageId"]
 
 

@@ -33,7 +33,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from breaker_policy.timing import longest_hold_seconds
-from consumer.backoff import RetryPlan, plan_retry
+from consumer.backoff import RetryPlan, plan_retry, receive_count_carried_in
 from consumer.breaker import BatchCalls
 from consumer.deadline import (
     REPORT_SECONDS_PER_RECORD,
@@ -58,6 +58,8 @@ from consumer.errors import (
     DownstreamFailure,
     GroupStopped,
     QueueUrlError,
+    RedrivePolicyUnavailable,
+    SendAgainError,
     UnsupportedEventError,
 )
 from consumer.observability import Metric, add_metric, count, logger, record_context
@@ -219,6 +221,8 @@ class RecordHandler:
                     error.retry_after_seconds if isinstance(error, DownstreamFailure) else None
                 )
                 plan = self._plan(record, message, retry_after)
+                if self._carried_in(message):
+                    return self._send_again(message, plan, error)
                 if not self._would_expire(message, plan):
                     raise RecordFailed(message, error, plan) from error
                 outcome = self._dead_letter_before_expiry(message, delivery, plan, error)
@@ -227,14 +231,77 @@ class RecordHandler:
     def _plan(
         self, record: SQSRecord, message: QueuedMessage, at_least_seconds: int | None
     ) -> RetryPlan:
+        receive_count = message.receive_count
+        if self._carried_in(message):
+            # Its attempts are unknown: this one counts as the first (see _send_again), never
+            # as the final one.
+            receive_count = 1
         return plan_retry(
-            message.receive_count,
+            receive_count,
             self.runtime.config.backoff_policy,
             self.batch.random_source(record.raw_event),
             message_id=message.message_id,
             retry_after_seconds=at_least_seconds,
             ceiling_seconds=self._visibility_left_seconds(),
         )
+
+    def _carried_in(self, message: QueuedMessage) -> bool:
+        """True when the record's receive count was carried in by a redrive that kept it.
+
+        Above MAX_RECEIVE_COUNT, the queue's own redrive policy decides: a count above its
+        maxReceiveCount cannot be the queue's own. A queue whose maxReceiveCount is higher than
+        MAX_RECEIVE_COUNT, or that has none, keeps the final-attempt rule: sending such messages
+        again would start them over for ever. A policy that cannot be read counts as the
+        template's (equal to MAX_RECEIVE_COUNT).
+        """
+        if not receive_count_carried_in(message.receive_count, self.runtime.config.backoff_policy):
+            return False
+        try:
+            queue_max = self.runtime.sqs.max_receive_count(message.queue_arn)
+        except RedrivePolicyUnavailable as exc:
+            logger.warning(
+                "the source queue's redrive policy could not be read; taken as the template's",
+                error=str(exc),
+            )
+            return True
+        return queue_max is not None and message.receive_count > queue_max
+
+    def _send_again(self, message: QueuedMessage, plan: RetryPlan, error: BaseException) -> str:
+        """Start the schedule of a redriven message whose receive count was kept over: send it
+        to its queue again as a new message, after the first backoff delay, and let this one be
+        deleted. The new message counts its receives from 1, so it gets every attempt and every
+        delay of the schedule, on any endpoint; its id is new, as AWS's own redrive gives it.
+
+        If it cannot be sent, this record is rescheduled by the first delay instead (never as a
+        final attempt); the queue's own redrive policy still bounds its deliveries.
+        """
+        try:
+            queue_url = self.runtime.sqs.queue_url(message.queue_arn)
+            new_message_id = self.runtime.sqs.send_again(
+                queue_url,
+                message.body,
+                message.message_attributes,
+                delay_seconds=plan.visibility_seconds,
+                group_id=message.message_group_id,
+                # Deterministic: a retried invocation sends no second copy into a FIFO queue.
+                deduplication_id=f"{message.message_id}-{message.receive_count}",
+            )
+        except (QueueUrlError, SendAgainError) as send_error:
+            logger.error(
+                "a redriven message kept its receive count and could not be sent again; "
+                "rescheduled by the first delay",
+                send_error=str(send_error),
+            )
+            raise RecordFailed(message, error, plan) from error
+        count(Metric.SCHEDULES_RESTARTED)
+        logger.warning(
+            "delivery failed; a redriven message kept its receive count, so it was sent again "
+            "as a new message whose schedule starts over",
+            new_message_id=new_message_id,
+            delay_seconds=plan.visibility_seconds,
+            **_describe_failure(error),
+        )
+        return "sent again"
 
     def _visibility_left_seconds(self) -> int:
         # SQS counts its 12-hour visibility limit from the ReceiveMessage call, which Lambda

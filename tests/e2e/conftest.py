@@ -1,39 +1,16 @@
-"""One sam build for every end-to-end test."""
+"""The end-to-end tests' runs of the local system, on the session's one sam build (`built`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import io
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local.system import RunOptions, RunResult, run_local_system
-from local.template import ROOT
 from tests.e2e.background import BACKGROUND_MODULES, REGISTERED, BackgroundRun
-
-
-@pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    build_dir = tmp_path_factory.mktemp("sam") / "build"
-    # The virtual environment's SAM CLI, which also looks for python3.13 on PATH.
-    bin_dir = Path(sys.executable).parent
-    subprocess.run(
-        [str(bin_dir / "sam"), "build", "--build-dir", str(build_dir)],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        env={
-            **os.environ,
-            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-            "SAM_CLI_TELEMETRY": "0",
-        },
-    )
-    return build_dir
 
 
 def short_run(built: Path, work_dir: Path, **options: Any) -> tuple[RunResult, str]:

@@ -168,6 +168,16 @@ def dead_lettered_sources(consumer: Harness) -> set[str]:
     }
 
 
+def sent_again(consumer: Harness) -> set[str]:
+    """The records sent again to their queue as new messages (a count above the queue's
+    maxReceiveCount: a redrive kept it); the log line comes only with SQS's new message id."""
+    return {
+        line["message_id"]
+        for line in consumer.emitted().logs
+        if "so it was sent again as a new message" in line["message"] and line["new_message_id"]
+    }
+
+
 @PROPERTY_SETTINGS
 @given(data=st.data())
 @pytest.mark.parametrize(
@@ -217,7 +227,12 @@ def test_any_sqs_event_loses_nothing_and_fails_only_what_it_concerns(
             for request in consumer.downstream.requests
         )
         assert dead_lettered_sources(consumer) == set()
-        assert f"{len(batch)} individual errors" in str(outcome)
+        # (the project's short error names the count; one record keeps Powertools' own)
+        assert (
+            f"All records failed processing ({len(batch)})"
+            if len(batch) > 1
+            else f"{len(batch)} individual errors"
+        ) in str(outcome)
     else:
         assert set(outcome) == {"batchItemFailures"}
         failed = {item["itemIdentifier"] for item in outcome["batchItemFailures"]}
@@ -231,7 +246,7 @@ def test_any_sqs_event_loses_nothing_and_fails_only_what_it_concerns(
     dead_lettered = dead_lettered_sources(consumer)
     for record in batch:
         if record["messageId"] not in failed:
-            assert record["messageId"] in delivered | dead_lettered, record
+            assert record["messageId"] in delivered | dead_lettered | sent_again(consumer), record
     # ...and no log line names a message the event does not hold, or a cookie's value
     emitted = consumer.emitted()
     for line in emitted.logs:
