@@ -12,6 +12,9 @@ export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
 ENV ?= default
+OVERRIDES ?=
+ALLOW_QUEUE_REPLACEMENT ?=
+DEPLOY_ARGS ?=
 EVENT ?= events/sqs-single-success.json
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
@@ -79,8 +82,12 @@ build: $(STAMP) ## sam build: the function and its dependency layer into .aws-sa
 deploy-guided: build ## sam deploy --guided: the first deployment, prompting for DownstreamUrl and the rest
 	$(BIN)/sam deploy --guided
 
-deploy: build ## sam deploy --config-env $(ENV) (make deploy ENV=prod)
-	$(BIN)/sam deploy --config-env $(ENV)
+# OVERRIDES are laid over ENV's parameter_overrides, never instead of them (sam deploy's own
+# --parameter-overrides replaces the whole list); an update that would replace the queues is
+# refused unless ALLOW_QUEUE_REPLACEMENT=1 (docs/deploy-safety.md).
+deploy: build ## sam deploy --config-env $(ENV) with ENV's overrides and OVERRIDES="K=V ..." on top (make deploy ENV=prod)
+	OVERRIDES='$(subst ','\'',$(OVERRIDES))' ALLOW_QUEUE_REPLACEMENT='$(ALLOW_QUEUE_REPLACEMENT)' \
+		$(BIN)/python -m tools.deploy --config-env $(ENV) --sam $(BIN)/sam $(DEPLOY_ARGS)
 
 run: build ## the whole system locally: emulator, function, demo downstream; ENV=prod applies samconfig's overrides (RUN_ARGS="--help")
 	PYTHONPATH=functions $(BIN)/python -m local.run --config-env $(ENV) $(RUN_ARGS)

@@ -81,7 +81,7 @@ def deploy(
     )
     # moto keeps an AWS::NoValue inside a list as null (a role's Policies then fail to create), so
     # the conditions are decided here, as CloudFormation decides them.
-    translated = decide_conditions(translated, parameters)
+    translated = with_typed_mapping_numbers(decide_conditions(translated, parameters), parameters)
     cloudformation = emulator.client("cloudformation")
     cloudformation.create_stack(
         StackName=stack_name,
@@ -98,10 +98,41 @@ def deploy(
             "StackResourceSummaries"
         ]
     }
-    completion = _Completion(emulator, stack_name, translated, parameters, physical_ids)
+    completion = _Completion(
+        emulator, stack_name, translated, parameters, physical_ids, stack_id=stack["StackId"]
+    )
     return completion.deployed(
         outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     )
+
+
+# The mapping's integer properties that the template gives from String parameters.
+_MAPPING_INTEGERS = (
+    ("BatchSize",),
+    ("MaximumBatchingWindowInSeconds",),
+    ("ScalingConfig", "MaximumConcurrency"),
+)
+
+
+def with_typed_mapping_numbers(
+    translated: Mapping[str, Any], parameters: Mapping[str, str]
+) -> dict[str, Any]:
+    """The template with the event source mapping's integer properties given as numbers.
+
+    CloudFormation converts a string to the integer the resource's schema asks for; moto hands
+    the property to its mapping as it is, which then compares the string with numbers."""
+    typed: dict[str, Any] = json.loads(json.dumps(translated))
+    for resource in typed["Resources"].values():
+        if resource["Type"] != "AWS::Lambda::EventSourceMapping":
+            continue
+        for *path, name in _MAPPING_INTEGERS:
+            holder = resource["Properties"]
+            for key in path:
+                holder = holder.get(key, {})
+            value = holder.get(name)
+            if isinstance(value, dict) and value.get("Ref") in parameters:
+                holder[name] = int(parameters[value["Ref"]])
+    return typed
 
 
 def _package(
@@ -140,6 +171,8 @@ class _Completion:
         translated: Mapping[str, Any],
         parameters: Mapping[str, str],
         physical_ids: Mapping[str, str],
+        *,
+        stack_id: str | None = None,
     ) -> None:
         self.emulator = emulator
         self.stack_name = stack_name
@@ -149,7 +182,7 @@ class _Completion:
         self.lambda_client = emulator.client("lambda")
         self.gaps: list[str] = []
         self._resolve = Resolver(
-            pseudo_parameters(stack_name, emulator.region, ACCOUNT_ID),
+            pseudo_parameters(stack_name, emulator.region, ACCOUNT_ID, stack_id_value=stack_id),
             parameters,
             ref=physical_ids.__getitem__,
             get_att=self._arn,

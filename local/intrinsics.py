@@ -1,6 +1,7 @@
 """CloudFormation's intrinsic functions the project's readers of the template need: Ref,
-Fn::GetAtt and Fn::Sub (string form). One resolver for the local deployment and the tests'
-in-process stack, each supplying how its names and attributes resolve."""
+Fn::GetAtt, Fn::Sub (string form, and with a variable map), Fn::Select and Fn::Split. One
+resolver for the local deployment and the tests' in-process stack, each supplying how its
+names and attributes resolve."""
 
 from __future__ import annotations
 
@@ -9,12 +10,30 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
+_NOT_A_FUNCTION = object()
+
+
+# The stack id of a stack the tests resolve in process (moto_stack): its form is CloudFormation's.
+PLACEHOLDER_STACK_UUID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+
+
+def stack_id(stack_name: str, region: str, account_id: str, partition: str = "aws") -> str:
+    """A stack id as CloudFormation forms it: arn:...:stack/<name>/<uuid>."""
+    return (
+        f"arn:{partition}:cloudformation:{region}:{account_id}:stack/{stack_name}/"
+        f"{PLACEHOLDER_STACK_UUID}"
+    )
 
 
 def pseudo_parameters(
-    stack_name: str, region: str, account_id: str, partition: str = "aws"
+    stack_name: str,
+    region: str,
+    account_id: str,
+    partition: str = "aws",
+    stack_id_value: str | None = None,
 ) -> dict[str, str]:
     return {
+        "AWS::StackId": stack_id_value or stack_id(stack_name, region, account_id, partition),
         "AWS::StackName": stack_name,
         "AWS::Region": region,
         "AWS::AccountId": account_id,
@@ -47,16 +66,40 @@ class Resolver:
             return value
         if len(value) == 1:
             ((key, argument),) = value.items()
-            if key == "Ref":
+            resolved = self._function(key, argument)
+            if resolved is not _NOT_A_FUNCTION:
+                return resolved
+        return {key: self(item) for key, item in value.items()}
+
+    def _function(self, key: str, argument: Any) -> Any:
+        match key:
+            case "Ref":
                 return self.ref(argument)
-            if key == "Fn::GetAtt":
+            case "Fn::GetAtt":
                 logical_id, attribute = (
                     argument.split(".", 1) if isinstance(argument, str) else argument
                 )
                 return self._get_att(logical_id, attribute)
-            if key == "Fn::Sub" and isinstance(argument, str):
-                return _SUB_VARIABLE.sub(lambda match: str(self._sub(match.group(1))), argument)
-        return {key: self(item) for key, item in value.items()}
+            case "Fn::Sub":
+                text, variables = (argument, {}) if isinstance(argument, str) else argument
+                return self._substituted(text, {n: self(v) for n, v in variables.items()})
+            case "Fn::Select":
+                index, items = argument
+                return self(items)[int(self(index))]
+            case "Fn::Split":
+                delimiter, text = argument
+                return str(self(text)).split(delimiter)
+        return _NOT_A_FUNCTION
+
+    def _substituted(self, text: str, variables: Mapping[str, Any]) -> str:
+        return _SUB_VARIABLE.sub(
+            lambda match: str(
+                variables[match.group(1)]
+                if match.group(1) in variables
+                else self._sub(match.group(1))
+            ),
+            text,
+        )
 
     def ref(self, name: str) -> Any:
         if name in self._names:
