@@ -90,6 +90,9 @@ class Metric(StrEnum):
     BREAKER_HALF_OPENED = "BreakerHalfOpened"
     BREAKER_CLOSED = "BreakerClosed"
     BREAKER_STATE = "BreakerState"
+    # An AWS service a delivery needs (Secrets Manager, SSM, DynamoDB) could not be reached:
+    # counted once per outage per execution environment (consumer.aws_dependencies).
+    DEPENDENCY_UNREACHABLE = "DependencyUnreachable"
 
 
 # Records are delivered on several threads. Powertools' Metrics keeps one dict of lists and
