@@ -7,7 +7,8 @@ MaximumConcurrency invocations run at once. Lambda never changes a failed messag
 the function's own ChangeMessageVisibility, or the queue's timeout, decides when it returns.
 
 The pollers follow the deployed mapping as it changes (the function's circuit breaker disables
-it and lowers its MaximumConcurrency): one MappingWatcher reads it through the emulator's Lambda
+it and lowers its MaximumConcurrency; a stack update changes its BatchSize or batching window):
+one MappingWatcher reads it through the emulator's Lambda
 API, GetEventSourceMapping, about once a second, and every poller asks it for a slot before each
 ReceiveMessage. A disabled mapping starts no receive; a receive already in its long poll still
 returns and its batch is invoked, as what Lambda has received is processed.
@@ -58,6 +59,22 @@ class MappingSettings:
             report_batch_item_failures="ReportBatchItemFailures"
             in (mapping.get("FunctionResponseTypes") or []),
             enabled=mapping.get("State", "Enabled") == "Enabled",
+        )
+
+
+@dataclass(frozen=True)
+class Batching:
+    """How the pollers fill a batch, as the mapping says now: a stack update may change it."""
+
+    batch_size: int
+    window_seconds: float
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any]) -> Batching:
+        return cls(
+            # 10 is Lambda's default for SQS.
+            batch_size=int(mapping.get("BatchSize") or 10),
+            window_seconds=float(mapping.get("MaximumBatchingWindowInSeconds") or 0),
         )
 
 
@@ -123,7 +140,9 @@ class MappingWatcher:
             [on_change] if on_change is not None else []
         )
         self._changed = threading.Condition()
-        self._state = MappingState.from_mapping(read())
+        first = read()
+        self._state = MappingState.from_mapping(first)
+        self._batching = Batching.from_mapping(first)
         self._busy = 0
         self._reads = 0
         self._stopping = threading.Event()
@@ -133,6 +152,11 @@ class MappingWatcher:
     def state(self) -> MappingState:
         with self._changed:
             return self._state
+
+    @property
+    def batching(self) -> Batching:
+        with self._changed:
+            return self._batching
 
     @property
     def reads(self) -> int:
@@ -173,8 +197,19 @@ class MappingWatcher:
             old = self._state
             new = MappingState.from_mapping(mapping, old)
             self._state = new
+            old_batching, self._batching = self._batching, Batching.from_mapping(mapping)
             self._reads += 1
             self._changed.notify_all()
+        if self._batching != old_batching:
+            logger.info(
+                "event source mapping batching changed; the next batches follow it",
+                extra={
+                    "fields": {
+                        "batch_size": self._batching.batch_size,
+                        "window_seconds": self._batching.window_seconds,
+                    }
+                },
+            )
         if new != old:
             for listener in list(self.listeners):
                 listener(old, new)
@@ -224,6 +259,8 @@ class BatchReport:
     outcome: BatchOutcome
     # Messages the function had succeeded with but whose delete SQS refused: they come back.
     undeleted: tuple[str, ...] = ()
+    # The BatchSize the batch was gathered under (the mapping's when its receive began).
+    batch_size_limit: int = 0
 
 
 @dataclass(frozen=True)
@@ -335,9 +372,10 @@ class SqsEventSourceMapping:
             if self.watcher is not None and not self.watcher.acquire(self._stopping):
                 return
             try:
-                messages = self._receive_batch()
+                batching = self.batching
+                messages = self._receive_batch(batching)
                 if messages and not self._stopping.is_set():
-                    self._process(messages)
+                    self._process(messages, batching.batch_size)
             except PoolClosedError:
                 return  # shutting down: what was received returns at its visibility timeout
             except Exception:
@@ -352,11 +390,19 @@ class SqsEventSourceMapping:
                 if self.watcher is not None:
                     self.watcher.release()
 
-    def _receive_batch(self) -> list[dict[str, Any]]:
+    @property
+    def batching(self) -> Batching:
+        """The batching the next batch follows: the mapping's as the watcher last read it (a
+        stack update may have changed it), else the settings read at the deploy."""
+        if self.watcher is not None:
+            return self.watcher.batching
+        return Batching(self.settings.batch_size, self.settings.batching_window_seconds)
+
+    def _receive_batch(self, batching: Batching) -> list[dict[str, Any]]:
         batch: list[dict[str, Any]] = []
-        window_ends = time.monotonic() + self.settings.batching_window_seconds
+        window_ends = time.monotonic() + batching.window_seconds
         wait_seconds = self.long_poll_seconds
-        while len(batch) < self.settings.batch_size and not self._stopping.is_set():
+        while len(batch) < batching.batch_size and not self._stopping.is_set():
             # The lock is held for one ReceiveMessage, not for the whole batching window:
             # another poller may fill its own batch meanwhile, as Lambda's pollers do.
             with self._receive_lock:
@@ -367,7 +413,7 @@ class SqsEventSourceMapping:
                 self.receive_calls += 1
                 response = self.sqs.receive_message(
                     QueueUrl=self.settings.queue_url,
-                    MaxNumberOfMessages=min(RECEIVE_LIMIT, self.settings.batch_size - len(batch)),
+                    MaxNumberOfMessages=min(RECEIVE_LIMIT, batching.batch_size - len(batch)),
                     WaitTimeSeconds=wait_seconds,
                     AttributeNames=["All"],
                     MessageAttributeNames=["All"],
@@ -392,7 +438,7 @@ class SqsEventSourceMapping:
                 wait_seconds = min(self.long_poll_seconds, max(1, int(remaining)))
         return batch
 
-    def _process(self, messages: list[dict[str, Any]]) -> None:
+    def _process(self, messages: list[dict[str, Any]], batch_size_limit: int = 0) -> None:
         message_ids = tuple(message["MessageId"] for message in messages)
         receipts = {message["MessageId"]: message["ReceiptHandle"] for message in messages}
         with self._counter_lock:
@@ -426,7 +472,7 @@ class SqsEventSourceMapping:
                     }
                 },
             )
-        self.on_batch(BatchReport(message_ids, invocation, outcome, undeleted))
+        self.on_batch(BatchReport(message_ids, invocation, outcome, undeleted, batch_size_limit))
 
     def _invoke(
         self, environment: Invokable, message_ids: tuple[str, ...], messages: list[dict[str, Any]]

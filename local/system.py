@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -51,6 +51,7 @@ from local.scheduler import (
     targets_of,
 )
 from local.send import SendReport, fifo_group, generated_bodies, send_bodies
+from local.stack_updates import AppliedUpdate, StackUpdate, StackUpdater, function_changed
 from local.template import BUILD_DIR, ROOT, ParameterError
 
 logger = logging.getLogger(__name__)
@@ -119,6 +120,8 @@ class RunOptions:
     downstream_url: str | None = None
     # Stay up after the send until interrupted (`make up`) instead of ending when idle.
     until_interrupted: bool = False
+    # Stack updates applied mid-run, each once its number of messages was delivered.
+    stack_updates: tuple[StackUpdate, ...] = ()
 
     def parameter_overrides(self, downstream_url: str) -> dict[str, Any]:
         return {
@@ -192,6 +195,8 @@ class RunResult:
     probes: list[tuple[float, int]] = field(default_factory=list)
     # (monotonic seconds, state) of the mapping from the start, as the pollers followed it.
     mapping_states: list[tuple[float, MappingState]] = field(default_factory=list)
+    # The stack updates of the run (--stack-update), applied or refused, in order.
+    stack_updates: list[AppliedUpdate] = field(default_factory=list)
 
     @property
     def lost(self) -> int:
@@ -314,6 +319,7 @@ def run_local_system(
                     out=out,
                     samples=queue_samples,
                     timeline=following.timeline,
+                    updater=(updater := _updater(options, emulator, deployed, pool, out)),
                 )
             finally:
                 _shut_down(sender, scheduler, mapping_poller, pool)
@@ -336,7 +342,7 @@ def run_local_system(
         calls=calls,
         dead_letters=dead_letters,
         batches=batches.reports,
-        deployed=deployed,
+        deployed=updater.deployed,
         environments_started=pool.started,
         elapsed_seconds=elapsed,
         moving_seconds=max(0.0, (batches.last_ended or 0.0) - sender.started_at),
@@ -358,6 +364,7 @@ def run_local_system(
         scheduled_invocations=list(scheduler.invocations),
         probes=downstream.probes(),
         mapping_states=following.timeline.states(),
+        stack_updates=list(updater.applied),
     )
     _print_reconciliation(result, out)
     return result
@@ -775,6 +782,7 @@ def _watch(
     out: TextIO,
     samples: list[tuple[float, int]],
     timeline: MappingTimeline,
+    updater: StackUpdater | None = None,
 ) -> bool:
     """Show progress until everything is sent and the source queue is empty and idle, or until
     interrupted (without `work`: only then); True if the deadline (counted from the end of the
@@ -796,6 +804,10 @@ def _watch(
             # Read before the queue: a batch finishing in between then shows as deleted, not
             # as hidden messages outside any invocation (which would read as backoff).
             processing = mapping_poller.messages_in_invocation
+            delivered = len(_delivered(downstream, batches, sent))
+            if updater is not None:
+                for applied in updater.apply_due(delivered):
+                    display.note(_update_line(applied))
             source = queue_depth(sqs, deployed.outputs["SourceQueueUrl"])
             samples.append((time.monotonic(), source[0]))
             dead = queue_depth(sqs, deployed.outputs["DeadLetterQueueUrl"])
@@ -803,7 +815,7 @@ def _watch(
                 Snapshot(
                     elapsed_seconds=time.monotonic() - started,
                     sent=len(sent),
-                    delivered=len(_delivered(downstream, batches, sent)),
+                    delivered=delivered,
                     processing=processing,
                     waiting_backoff=max(0, source[1] - processing),
                     visible=source[0],
@@ -833,6 +845,39 @@ def _watch(
                 file=out,
                 flush=True,
             )
+
+
+def _updater(
+    options: RunOptions,
+    emulator: Emulator,
+    deployed: DeployedStack,
+    pool: EnvironmentPool,
+    out: TextIO,
+) -> StackUpdater:
+    """The run's stack updates (--stack-update), each printed before the send."""
+    for stack_update in options.stack_updates:
+        print(f"update     planned {stack_update.render()}", file=out)
+    return StackUpdater(
+        emulator,
+        options.build_dir,
+        deployed,
+        list(options.stack_updates),
+        on_updated=lambda before, after: _follow_update(before, after, pool),
+    )
+
+
+def _update_line(applied: AppliedUpdate) -> str:
+    detail = f": {applied.detail}" if applied.detail else ""
+    return f"update     {applied.update.render()} -> {applied.status}{detail}"
+
+
+def _follow_update(before: DeployedStack, after: DeployedStack, pool: EnvironmentPool) -> None:
+    """What the running system follows of an update besides the mapping (which its pollers
+    read every second): a new function configuration reaches new invocations."""
+    if function_changed(before.function, after.function):
+        pool.replace_setup(
+            replace(pool.setup, function=FunctionSpec.from_configuration(after.function))
+        )
 
 
 def _delivered(

@@ -31,6 +31,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from local.queue_replacement import queue_replacement, refusal
 from local.samconfig import (
     SAMCONFIG,
     SamconfigError,
@@ -43,8 +44,6 @@ from local.send import stack_name_from_samconfig
 from local.template import SOURCE_TEMPLATE, load_template
 
 EXIT_REFUSED = 2
-# The source queue's name in this template: sqs-backoff-<the stack id's uuid>-source[.fifo].
-QUEUE_NAME_PREFIX = "sqs-backoff-"
 
 
 class DeployRefused(RuntimeError):
@@ -72,12 +71,6 @@ def merged_overrides(
     return {**from_env.values, **given}
 
 
-def expected_source_queue_name(stack_id: str, queue_type: str) -> str:
-    """The source queue's name this template gives a stack (AWS::StackId's uuid)."""
-    stack_uuid = stack_id.rsplit("/", 1)[-1]
-    return f"{QUEUE_NAME_PREFIX}{stack_uuid}-source{'.fifo' if queue_type == 'fifo' else ''}"
-
-
 def read_stack(cloudformation: Any, stack_name: str) -> DeployedStack | None:
     """The stack as deployed; None when there is none yet."""
     try:
@@ -97,23 +90,9 @@ def read_stack(cloudformation: Any, stack_name: str) -> DeployedStack | None:
     )
 
 
-def queue_replacement(stack: DeployedStack, values: Mapping[str, str]) -> str | None:
-    """Why deploying `values` would replace the stack's source queue, or None. A parameter not
-    in `values` keeps its previous value (the SAM CLI's UsePreviousValue)."""
-    queue_type = values.get("QueueType", stack.parameters.get("QueueType", "standard"))
-    expected = expected_source_queue_name(stack.stack_id, queue_type)
-    if stack.source_queue_name == expected:
-        return None
-    previous_type = stack.parameters.get("QueueType", "standard")
-    if previous_type != queue_type:
-        return (
-            f"QueueType {previous_type} -> {queue_type} replaces the source and dead-letter "
-            f"queues ({stack.source_queue_name} -> {expected})"
-        )
-    return (
-        f"the source queue {stack.source_queue_name} was named by an earlier template; this "
-        f"one names it {expected}, so the update replaces it"
-    )
+def replacement_of(stack: DeployedStack, values: Mapping[str, str]) -> str | None:
+    """Why deploying `values` would replace the stack's source queue, or None."""
+    return queue_replacement(stack.stack_id, stack.parameters, stack.source_queue_name, values)
 
 
 def guard(stack: DeployedStack | None, values: Mapping[str, str], *, allow: bool) -> str | None:
@@ -127,17 +106,11 @@ def guard(stack: DeployedStack | None, values: Mapping[str, str], *, allow: bool
                 'OVERRIDES="DownstreamUrl=https://..."'
             )
         return None
-    reason = queue_replacement(stack, values)
+    reason = replacement_of(stack, values)
     if reason is None:
         return None
     if not allow:
-        raise DeployRefused(
-            f"refused: {reason}. CloudFormation keeps the old queues (UpdateReplacePolicy: "
-            "Retain) but nothing consumes them after the update: their messages would wait "
-            "there until their retention ends. Drain the source queue first, or deploy with "
-            "ALLOW_QUEUE_REPLACEMENT=1 and move the old queues' messages afterwards "
-            '(docs/deploy-safety.md, "Replacing the queues")'
-        )
+        raise DeployRefused("refused: " + refusal(reason, "ALLOW_QUEUE_REPLACEMENT=1"))
     return f"allowed: {reason}; the old queues are retained: drain them (docs/deploy-safety.md)"
 
 

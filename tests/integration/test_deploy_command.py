@@ -15,9 +15,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from local.queue_replacement import expected_source_queue_name
 from local.samconfig import parse_parameter_overrides
 from tools import deploy
-from tools.deploy import DeployedStack, expected_source_queue_name, queue_replacement
+from tools.deploy import DeployedStack, replacement_of
 
 PROD_OVERRIDES = "LogLevel=INFO LogRetentionInDays=90 MaximumConcurrency=20 TracingMode=Active"
 SAMCONFIG = f"""
@@ -208,7 +209,7 @@ def test_a_queue_type_change_is_named_as_a_replacement(before: str, after: str) 
         source_queue_name=expected_source_queue_name(STACK_ID, before),
     )
     # When the other type is asked for
-    reason = queue_replacement(deployed, {"QueueType": after})
+    reason = replacement_of(deployed, {"QueueType": after})
     # Then the guard names the change and both queue names
     assert reason is not None
     assert f"QueueType {before} -> {after}" in reason
