@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from local.queue_replacement import queue_replacement, refusal
 from local.samconfig import (
@@ -160,6 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except (SamconfigError, ValueError, DeployRefused) as error:
         print(f"error: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    except (BotoCoreError, ClientError) as error:
+        # No credentials, no region, no access: nothing was deployed.
+        print(f"error: could not read the stack before deploying: {error}", file=sys.stderr)
         return EXIT_REFUSED
     if note:
         print(note, file=sys.stderr)
