@@ -7,6 +7,11 @@ STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' '
 # checkov pins boto3 and friends against the SAM CLI's and moto's versions: it gets its own venv.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat requirements-checkov.txt | cksum | cut -d' ' -f1)
+# MkDocs and the Material theme: their own venv too, so that the docs' pins never meet the others'.
+DOCS_VENV := .venv-docs
+DOCS_STAMP := $(DOCS_VENV)/.installed-$(shell cat requirements-docs.txt | cksum | cut -d' ' -f1)
+# make docs serves the site here (only on loopback).
+DOCS_PORT ?= 8000
 # sam build looks for python3.13 on PATH: the virtual environment provides it.
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
@@ -31,7 +36,7 @@ INVOKE_ARGS ?=
 SOAK_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint format test test-fast validate security build deploy deploy-guided run up logs soak invoke send dlq-peek redrive bench bench-backoff schedule lock clean
+.PHONY: help venv docs docs-build lint format test test-fast validate security build deploy deploy-guided run up logs soak invoke send dlq-peek redrive bench bench-backoff schedule lock clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,6 +57,19 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
+$(DOCS_STAMP): requirements-docs.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found" >&2; exit 1; }
+	rm -rf $(DOCS_VENV)
+	$(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-docs.txt
+	touch $@
+
+docs: $(DOCS_STAMP) ## serve the docs site on http://127.0.0.1:8000 (DOCS_PORT), rebuilt as you edit
+	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+
+docs-build: $(DOCS_STAMP) ## build the docs site strictly (a broken link or anchor fails) into .local/site
+	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs build --strict
+
 lint: $(STAMP) ## ruff, ruff format --check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -70,7 +88,7 @@ security: $(STAMP) $(CHECKOV_STAMP) ## cfn-lint (errors and warnings) and checko
 	$(BIN)/cfn-lint template.yaml
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
 
-test: lint validate security ## lint, validate the template, security checks and every test
+test: lint validate security docs-build ## lint, validate the template, security checks and every test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## the tests without the slow ones (SAM CLI, local system)
@@ -129,7 +147,7 @@ bench-backoff: $(STAMP) ## the backoff study, 6-10 min, not in make bench: table
 schedule: $(STAMP) ## each attempt's delay range and cumulative span (SCHEDULE_ARGS=--max-receive-count 20 ...)
 	@PYTHONPATH=functions $(BIN)/python -m benchmarks.schedule $(SCHEDULE_ARGS)
 
-lock: ## re-pin requirements-dev.txt and requirements-checkov.txt from their .in files
+lock: ## re-pin requirements-dev.txt, requirements-checkov.txt and requirements-docs.txt from their .in files
 	rm -rf .venv-lock
 	$(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/pip install --quiet -r requirements-dev.in
@@ -139,6 +157,10 @@ lock: ## re-pin requirements-dev.txt and requirements-checkov.txt from their .in
 	.venv-lock/bin/pip install --quiet -r requirements-checkov.in
 	{ echo "# Pinned by 'make lock' from requirements-checkov.in; do not edit by hand."; .venv-lock/bin/pip freeze; } > requirements-checkov.txt
 	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet -r requirements-docs.in
+	{ echo "# Pinned by 'make lock' from requirements-docs.in; do not edit by hand."; .venv-lock/bin/pip freeze; } > requirements-docs.txt
+	rm -rf .venv-lock
 
 clean: ## remove the virtual environment and build output
-	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(DOCS_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

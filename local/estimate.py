@@ -17,8 +17,8 @@ from local.run_deadline import RunWork
 
 # The local system's own pace, messages a second from the first send to the last invocation,
 # when the environments are not the limit: `make run RUN_ARGS="--messages 1000 --failure-rate 0
-# --latency-ms 50 --outage 0"` moved 346 to 431 a second on the shared 2-core machine (README,
-# Performance); rounded down, for a machine busy with other work.
+# --latency-ms 50 --outage 0"` moved 346 to 431 a second on the shared 2-core machine
+# (docs/performance.md); rounded down, for a machine busy with other work.
 LOCAL_SYSTEM_MESSAGES_PER_SECOND = 300.0
 # What a batch costs an environment beyond its downstream calls: receive, invoke, delete.
 BATCH_OVERHEAD_SECONDS = 0.1

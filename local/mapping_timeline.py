@@ -1,7 +1,7 @@
 """The breaker's story as the mapping tells it: every change of the deployed mapping's state,
-read as the circuit breaker's transitions (the breaker's state is the mapping's: see the README,
-"The circuit breaker"): disabled = open, enabled below its configured MaximumConcurrency =
-half-open, enabled at it = closed."""
+read as the circuit breaker's transitions (the breaker's state is the mapping's: see
+docs/reference.md, "The circuit breaker in production"): disabled = open, enabled below its
+configured MaximumConcurrency = half-open, enabled at it = closed."""
 
 from __future__ import annotations
 

@@ -695,7 +695,16 @@ def _print_poller(
         f"Timeout={function.timeout_seconds:g}s VisibilityTimeout={visibility_timeout:g}s",
         file=out,
     )
-    print(f"logs       {logs} (one file per environment)", file=out)
+    print(f"logs       {shown_path(logs)} (one file per environment)", file=out)
+
+
+def shown_path(path: Path) -> str:
+    """A path as a reader of this repository knows it: relative to the checkout when inside it
+    (the output is copied into docs and issues, where this machine's folders mean nothing)."""
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def _work(

@@ -30,8 +30,7 @@ from typing import TextIO
 
 from local import run
 from local.emulator import EMULATOR_CREDENTIALS
-from local.system import WORK_DIR, Ready, RunOptions
-from local.template import ROOT
+from local.system import WORK_DIR, Ready, RunOptions, shown_path
 from local.up_state import UpState, state_file_path
 
 DEFAULT_PORT = 4599
@@ -107,10 +106,12 @@ def ready_lines(ready: Ready, queue_urls: dict[str, str], log_dir: Path) -> list
         f"AWS_DEFAULT_REGION={ready.emulator.region}"
     )
     # The AWS CLI's form (aws-cli's awscli/examples/sqs/send-message.rst): aws sqs send-message
-    # --queue-url URL --message-body TEXT. The CLI and the SDKs take the endpoint from
-    # AWS_ENDPOINT_URL ("Service-specific endpoints", AWS SDKs and Tools Reference Guide).
+    # --queue-url URL --message-body TEXT. The SDKs and AWS CLI v2 take the endpoint from
+    # AWS_ENDPOINT_URL; AWS CLI v1 (`pip install awscli`) ignores it and would send to AWS
+    # itself, so the line names the endpoint with --endpoint-url, which both versions take.
     send = (
-        f"aws sqs send-message --queue-url {shlex.quote(source)} "
+        f"aws --endpoint-url {shlex.quote(endpoint)} sqs send-message "
+        f"--queue-url {shlex.quote(source)} "
         f"--message-body {shlex.quote(json.dumps({'hello': 'world'}))}"
     )
     return [
@@ -120,7 +121,7 @@ def ready_lines(ready: Ready, queue_urls: dict[str, str], log_dir: Path) -> list
         f"dlq        {queue_urls['DeadLetterQueueUrl']}",
         f"failed     {queue_urls['FailedJobsQueueUrl']}",
         f"downstream {ready.downstream_url}",
-        f"logs       make logs (follows {_shown(log_dir)})",
+        f"logs       make logs (follows {shown_path(log_dir)})",
         "",
         "# a client of your own: paste these",
         environment,
@@ -129,13 +130,6 @@ def ready_lines(ready: Ready, queue_urls: dict[str, str], log_dir: Path) -> list
         "make dlq-peek ENV=local",
         "",
     ]
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.relative_to(ROOT))
-    except ValueError:
-        return str(path)
 
 
 def queue_urls(ready: Ready) -> dict[str, str]:

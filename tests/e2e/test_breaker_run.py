@@ -1,7 +1,8 @@
 """An outage run with the circuit breaker (the template's default): the function disables its
 mapping, the scheduled probe enables it again after the outage, half-open closes on traffic, and
 nothing is dead-lettered. The run `make run RUN_ARGS="--outage 60"` makes, with the real
-1-minute probe schedule: about three and a half minutes (see the README, "Run it locally")."""
+1-minute probe schedule: about three and a half minutes (see docs/local-system.md, "The whole
+system once")."""
 
 from __future__ import annotations
 

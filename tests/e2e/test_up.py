@@ -149,8 +149,10 @@ def test_clients_outside_are_served_and_ctrl_c_reconciles_them(up: Up) -> None:
     dlq_url = printed_value(up.printed, "dlq")
     assert source_url.startswith(f"{endpoint}/")
     assert dlq_url.startswith(f"{endpoint}/")
-    [cli] = [line for line in up.printed if line.startswith("aws sqs send-message ")]
-    assert shlex.split(cli)[3:] == [
+    [cli] = [line for line in up.printed if line.startswith("aws --endpoint-url ")]
+    # (the endpoint on the line itself: AWS CLI v1 ignores AWS_ENDPOINT_URL)
+    assert shlex.split(cli)[1:] == [
+        "--endpoint-url", endpoint, "sqs", "send-message",
         "--queue-url", source_url, "--message-body", '{"hello": "world"}',
     ]  # fmt: skip
     state = json.loads(up.state_file.read_text())

@@ -98,3 +98,15 @@ def test_the_contents_list_every_section_in_order() -> None:
     # shows the list to paste after a section is added, moved or renamed)
     contents, expected = contents_and_headings((ROOT / "README.md").read_text())
     assert contents == expected, "\n".join(["Contents should be:", "", *expected])
+
+
+README_MAX_LINES = 300
+
+
+def test_the_readme_stays_a_front_door() -> None:
+    # Given the README, whose detail lives in the docs site (docs/)
+    lines = (ROOT / "README.md").read_text().splitlines()
+    # Then it stays short enough to read in the first five minutes
+    assert len(lines) <= README_MAX_LINES, (
+        f"README.md has {len(lines)} lines (at most {README_MAX_LINES}): move detail to docs/"
+    )
