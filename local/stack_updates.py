@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local.deploy import DeployedStack, DeployError, update
+from botocore.exceptions import BotoCoreError, ClientError
+
+from local.deploy import DeployedStack, DeployError, UpdateRefused, update
 from local.emulator import Emulator
 from local.samconfig import SamconfigError, check_names, describe, parse_parameter_overrides
 from local.template import SOURCE_TEMPLATE, ParameterError, load_template
@@ -64,7 +66,7 @@ class StackUpdate:
 @dataclass(frozen=True)
 class AppliedUpdate:
     update: StackUpdate
-    # "UPDATE_COMPLETE", "no change" or "refused".
+    # "UPDATE_COMPLETE", "no change", "refused" (before the emulator was asked) or "failed".
     status: str
     detail: str = ""
     # Monotonic seconds when it ended.
@@ -97,9 +99,13 @@ class StackUpdater:
         before = self.deployed
         try:
             after = update(self.emulator, self.build_dir, before, stack_update.overrides)
-        except (DeployError, ParameterError) as error:
+        except (UpdateRefused, ParameterError) as error:
             # Refused before the emulator was asked: the stack and the run are as they were.
             return AppliedUpdate(stack_update, "refused", str(error), time.monotonic())
+        except (DeployError, BotoCoreError, ClientError) as error:
+            # The emulator failed the update: the run goes on with what the stack became, and
+            # its reconciliation still judges every message.
+            return AppliedUpdate(stack_update, "failed", str(error), time.monotonic())
         if after is before:
             return AppliedUpdate(stack_update, "no change", "", time.monotonic())
         self.deployed = after

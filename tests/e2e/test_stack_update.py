@@ -75,3 +75,32 @@ def test_a_queue_type_switch_mid_run_is_refused_before_it_starts(
     assert result.lost == 0
     assert result.unfinished == 0
     assert "lost=0 unfinished=0" in printed
+
+
+def test_an_update_of_the_functions_configuration_mid_run_loses_nothing(
+    built: Path, tmp_path: Path
+) -> None:
+    # Given a run with the circuit breaker on, and an update turning it off after 5 deliveries
+    # (the function's environment changes, the probe schedule goes)
+    result, printed = short_run(
+        built,
+        tmp_path / "run",
+        messages=20,
+        failure_rate=0.3,
+        seed="5",
+        circuit_breaker="Enabled",
+        stack_updates=(StackUpdate.parse("5:CircuitBreaker=Disabled"),),
+    )
+
+    # Then the update completed: the function's new environment, the schedule deleted
+    [applied] = result.stack_updates
+    assert (applied.status, applied.detail) == ("UPDATE_COMPLETE", "CircuitBreaker=Disabled")
+    variables = result.deployed.function["Environment"]["Variables"]
+    assert variables["BREAKER_ENABLED"] == "false"
+    assert any(
+        "BreakerProbeSchedule" in gap and "DeleteSchedule" in gap for gap in result.deployed.gaps
+    )
+    # ...and every message was delivered or dead-lettered
+    assert result.lost == 0
+    assert result.unfinished == 0
+    assert "lost=0 unfinished=0" in printed
