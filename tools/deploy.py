@@ -76,6 +76,9 @@ def read_stack(cloudformation: Any, stack_name: str) -> DeployedStack | None:
     try:
         [stack] = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     except ClientError as error:
+        # CloudFormation answers a missing stack with the generic ValidationError code; only
+        # its message tells ("Stack with id X does not exist"), which the SAM CLI reads too
+        # (samcli.lib.deploy.deployer.Deployer.has_stack).
         if "does not exist" in str(error.response.get("Error", {}).get("Message", "")):
             return None
         raise
@@ -140,7 +143,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--allow-queue-replacement",
         action="store_true",
-        default=bool(os.environ.get("ALLOW_QUEUE_REPLACEMENT")),
+        default=os.environ.get("ALLOW_QUEUE_REPLACEMENT", "").lower() in {"1", "true", "yes"},
         help="deploy even when the update replaces the queues (ALLOW_QUEUE_REPLACEMENT=1)",
     )
     p.add_argument("--region", help="AWS region (default: the SDK's configuration)")

@@ -214,3 +214,15 @@ def test_a_queue_type_change_is_named_as_a_replacement(before: str, after: str) 
     assert reason is not None
     assert f"QueueType {before} -> {after}" in reason
     assert expected_source_queue_name(STACK_ID, after) in reason
+
+
+@pytest.mark.parametrize(
+    ("value", "allowed"), [("1", True), ("true", True), ("", False), ("0", False), ("no", False)]
+)
+def test_only_a_yes_allows_a_replacement(
+    monkeypatch: pytest.MonkeyPatch, value: str, allowed: bool
+) -> None:
+    # Given ALLOW_QUEUE_REPLACEMENT as make passes it (empty when not set)
+    monkeypatch.setenv("ALLOW_QUEUE_REPLACEMENT", value)
+    # Then only 1, true or yes allow it: ALLOW_QUEUE_REPLACEMENT=0 must not replace the queues
+    assert deploy.parser().parse_args([]).allow_queue_replacement is allowed
