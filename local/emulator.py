@@ -33,7 +33,6 @@ import os
 import threading
 import time
 import urllib.request
-import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -55,6 +54,8 @@ from moto.server import ThreadedMotoServer
 from moto.sqs.exceptions import InvalidParameterValue
 from moto.sqs.models import Message, Queue, SQSBackend
 from werkzeug.serving import make_server
+
+from local.intrinsics import stable_stack_uuid
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -172,7 +173,7 @@ def _stable_stack_ids() -> Iterator[None]:
     original = cloudformation_models.generate_stack_id  # type: ignore[attr-defined]
 
     def generate_stack_id(stack_name: str, region: str, account: str) -> str:
-        stable = uuid.uuid5(uuid.NAMESPACE_URL, f"stack:{account}:{region}:{stack_name}")
+        stable = stable_stack_uuid(stack_name, region, account)
         return original(stack_name, region, account).rsplit("/", 1)[0] + f"/{stable}"
 
     setattr(cloudformation_models, "generate_stack_id", generate_stack_id)  # noqa: B010

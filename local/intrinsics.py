@@ -6,6 +6,7 @@ names and attributes resolve."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -13,15 +14,18 @@ _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
 _NOT_A_FUNCTION = object()
 
 
-# The stack id of a stack the tests resolve in process (moto_stack): its form is CloudFormation's.
-PLACEHOLDER_STACK_UUID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+def stable_stack_uuid(stack_name: str, region: str, account_id: str) -> str:
+    """The last part of a local stack's id. CloudFormation's is random; here it is derived from
+    the stack's name, so that the tests' in-process stack and the emulator's (local.emulator
+    gives moto the same) resolve the same id, and with it the same queue names."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{region}/{account_id}/{stack_name}"))
 
 
 def stack_id(stack_name: str, region: str, account_id: str, partition: str = "aws") -> str:
     """A stack id as CloudFormation forms it: arn:...:stack/<name>/<uuid>."""
     return (
         f"arn:{partition}:cloudformation:{region}:{account_id}:stack/{stack_name}/"
-        f"{PLACEHOLDER_STACK_UUID}"
+        f"{stable_stack_uuid(stack_name, region, account_id)}"
     )
 
 
