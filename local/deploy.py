@@ -278,7 +278,10 @@ class _Completion:
     ) -> DeployedStack:
         """The stack read back, completed; `previous` is the template of the stack before an
         update: its skipped resources are changed or deleted instead of created."""
-        [(function_id, function)] = self._of_type("AWS::Lambda::Function")
+        # The consumer: the function the local system runs (the breaker controller is deployed
+        # beside it; running it is the local control plane's part).
+        function_id = "ConsumerFunction"
+        function = self.resources[function_id]
         properties = function["Properties"]
         layers = [self._layer(reference) for reference in properties.get("Layers", [])]
         self._apply_layers(function_id, [arn for arn, _ in layers])

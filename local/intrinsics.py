@@ -1,7 +1,8 @@
 """CloudFormation's intrinsic functions the project's readers of the template need: Ref,
-Fn::GetAtt, Fn::Sub (string form, and with a variable map), Fn::Select and Fn::Split. One
-resolver for the local deployment and the tests' in-process stack, each supplying how its
-names and attributes resolve."""
+Fn::GetAtt, Fn::Sub (string form, and with a variable map), Fn::Join, Fn::Select and Fn::Split
+(queue names and the breaker controller's name come from the stack id's UUID). One resolver for
+the local deployment and the tests' in-process stack, each supplying how its names and
+attributes resolve."""
 
 from __future__ import annotations
 
@@ -87,13 +88,17 @@ class Resolver:
             case "Fn::Sub":
                 text, variables = (argument, {}) if isinstance(argument, str) else argument
                 return self._substituted(text, {n: self(v) for n, v in variables.items()})
-            case "Fn::Select":
-                index, items = argument
-                return self(items)[int(self(index))]
-            case "Fn::Split":
-                delimiter, text = argument
-                return str(self(text)).split(delimiter)
+            case "Fn::Select" | "Fn::Split" | "Fn::Join":
+                return self._list_function(key, argument)
         return _NOT_A_FUNCTION
+
+    def _list_function(self, key: str, argument: Any) -> Any:
+        first, second = argument
+        if key == "Fn::Select":
+            return self(second)[int(self(first))]
+        if key == "Fn::Split":
+            return str(self(second)).split(str(first))
+        return str(first).join(str(item) for item in self(second))
 
     def _substituted(self, text: str, variables: Mapping[str, Any]) -> str:
         return _SUB_VARIABLE.sub(

@@ -10,18 +10,16 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from consumer.breaker_probe import handle_breaker_probe
 from consumer.deadline import Deadline
 from consumer.direct_job import handle_direct_job
 from consumer.errors import ConfigurationError, UnsupportedEventError
 from consumer.observability import logger, metrics, tracer
-from consumer.runtime import get_runtime, warm_up
+from consumer.runtime import get_runtime
 from consumer.sqs_batch import process_sqs_batch
 
 ACCEPTED_SHAPES = (
     'an SQS batch {"Records": [...]} from the event source mapping, '
-    'a direct job {"body": <JSON value>}, '
-    'or the circuit breaker\'s scheduled probe {"breakerProbe": {}}'
+    'or a direct job {"body": <JSON value>}'
 )
 
 
@@ -34,8 +32,6 @@ def lambda_handler(event: Any, context: LambdaContext) -> Any:
     runtime = get_runtime()
     if runtime.idempotency is not None:
         runtime.idempotency.register(context)
-    if shape is EventShape.BREAKER_PROBE:
-        return handle_breaker_probe(runtime, deadline)
     if shape is EventShape.DIRECT_JOB:
         return handle_direct_job(event, context.aws_request_id, runtime, deadline)
     return process_sqs_batch(event, context, runtime, deadline)
@@ -44,7 +40,6 @@ def lambda_handler(event: Any, context: LambdaContext) -> Any:
 class EventShape(Enum):
     SQS_BATCH = "sqs-batch"
     DIRECT_JOB = "direct-job"
-    BREAKER_PROBE = "breaker-probe"
 
 
 def classify(event: Any) -> EventShape:
@@ -54,9 +49,6 @@ def classify(event: Any) -> EventShape:
             return EventShape.SQS_BATCH
         if "body" in event and "Records" not in event:
             return EventShape.DIRECT_JOB
-        # Exactly the schedule's Input: a job's body is never mistaken for it.
-        if event == {"breakerProbe": {}}:
-            return EventShape.BREAKER_PROBE
     raise UnsupportedEventError(
         f"unsupported event: expected {ACCEPTED_SHAPES}; got {_describe(event)}"
     )
@@ -75,8 +67,9 @@ def _describe(event: Any) -> str:
 
 
 def init_phase(environ: Mapping[str, str]) -> None:
-    """Lambda's init phase: the runtime is built now, and the circuit breaker makes its Lambda
-    client and reads its mapping (consumer.runtime.warm_up says why there).
+    """Lambda's init phase: the runtime is built now (an on-demand init gets a full vCPU for up
+    to 10 s; an invocation gets its memory's share). No AWS client and no request: the
+    consumer makes no Lambda control-plane call, and its clients are made at first use.
 
     Only in Lambda (AWS_LAMBDA_FUNCTION_NAME): a test or a tool that imports the module builds
     its runtime when it first invokes the handler. A configuration error is left to the first
@@ -88,11 +81,10 @@ def init_phase(environ: Mapping[str, str]) -> None:
         runtime = get_runtime()
     except ConfigurationError:
         return
-    warm_up(runtime, environ.get("AWS_LAMBDA_INITIALIZATION_TYPE", ""))
+    del runtime
     # What the init made lives as long as the environment: out of the garbage collector's
-    # way. Every full collection scans every tracked object, and boto3 with its Lambda client
-    # adds about 50,000 of them to the 26,000 of the rest (counted with gc.get_objects); with
-    # them frozen, the first batch's CPU time fell by half (make bench, the cold starts). Python's
+    # way. Every full collection scans every tracked object (about 26,000 after the init,
+    # counted with gc.get_objects, more once boto3 is imported). Python's
     # gc.freeze: "Freeze all the objects tracked by the garbage collector; move them to a
     # permanent generation and ignore them in all the future collections". The collection
     # first frees the init's own garbage, which a freeze would keep for good.

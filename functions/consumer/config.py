@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import jmespath
 
+from breaker_policy.rules import TripRules
+from breaker_policy.settings import rules_from_environ
 from consumer.backoff import BackoffPolicy, BackoffStrategy
 from consumer.errors import ConfigurationError
 from consumer.sqs_actions import MAX_VISIBILITY_TIMEOUT_SECONDS
@@ -24,9 +26,7 @@ _OPTIONAL = frozenset(
         "SOURCE_QUEUE_RETENTION_SECONDS",
         "DOWNSTREAM_AUTH_SECRET_ARN",
         "IDEMPOTENCY_TABLE_NAME",
-        "BREAKER_PROBE_URL",
-        "MAXIMUM_CONCURRENCY",
-        "SOURCE_QUEUE_ARN",
+        "BREAKER_CONTROLLER_FUNCTION",
     }
 )
 # RFC 9110 token characters: what a header name may hold.
@@ -62,14 +62,12 @@ class Config:
     delivery_concurrency: int = 10
     # The source queue's MessageRetentionPeriod; None when not configured (no expiry check).
     source_queue_retention_seconds: int | None = None
-    # The circuit breaker on the event source mapping (consumer.breaker). It also needs the
-    # mapping's configured MaximumConcurrency (restored when it closes) and the source queue's
-    # ARN (to find the mapping); without them it is off, as it is with BREAKER_ENABLED=false.
+    # The circuit breaker (consumer.breaker): this environment fails fast on its own verdict
+    # and reports to the controller, the function named here (name or ARN). Without it the
+    # breaker is off, as it is with BREAKER_ENABLED=false.
     breaker_enabled: bool = False
-    # GET this URL to probe the downstream (up: 2xx); None: HEAD the downstream's own URL.
-    breaker_probe_url: str | None = None
-    maximum_concurrency: int | None = None
-    source_queue_arn: str | None = None
+    breaker_controller_function: str | None = None
+    breaker_rules: TripRules = field(default_factory=TripRules)
 
     @property
     def backoff_policy(self) -> BackoffPolicy:
@@ -100,6 +98,8 @@ class Config:
                 problems.append(f"{name}={shown!r}: {exc}")
                 return default
 
+        rules = rules_from_environ(environ, problems)
+        non_retryable = read("NON_RETRYABLE_STATUS_CODES", _status_codes, frozenset[int]())
         config_values = {
             "downstream_url": read("DOWNSTREAM_URL", _downstream_url),
             "dead_letter_queue_url": read("DEAD_LETTER_QUEUE_URL", _http_url),
@@ -122,9 +122,7 @@ class Config:
             "backoff_strategy": read(
                 "BACKOFF_STRATEGY", _backoff_strategy, BackoffStrategy.ADDITIVE_JITTER
             ),
-            "non_retryable_status_codes": read(
-                "NON_RETRYABLE_STATUS_CODES", _status_codes, frozenset[int]()
-            ),
+            "non_retryable_status_codes": non_retryable,
             "downstream_auth_secret_arn": read("DOWNSTREAM_AUTH_SECRET_ARN", _secret_arn),
             "downstream_auth_header": read("DOWNSTREAM_AUTH_HEADER", _header_name, "Authorization"),
             "downstream_auth_cache_seconds": read(
@@ -140,11 +138,17 @@ class Config:
                 "SOURCE_QUEUE_RETENTION_SECONDS", _bounded(int, 60, 1_209_600)
             ),
             "breaker_enabled": read("BREAKER_ENABLED", _boolean, False),
-            "breaker_probe_url": read("BREAKER_PROBE_URL", _downstream_url),
-            # ScalingConfig.MaximumConcurrency accepts 2..1000.
-            "maximum_concurrency": read("MAXIMUM_CONCURRENCY", _bounded(int, 2, 1000)),
-            "source_queue_arn": read("SOURCE_QUEUE_ARN", _queue_arn),
+            "breaker_controller_function": read("BREAKER_CONTROLLER_FUNCTION", str),
+            "breaker_rules": rules,
         }
+        both = sorted(rules.pause_status_codes & (non_retryable or frozenset()))
+        if both:
+            # A paused status must keep its message for the credentials' return; a
+            # non-retryable one dead-letters it at once: a status cannot be both.
+            problems.append(
+                f"NON_RETRYABLE_STATUS_CODES and BREAKER_PAUSE_STATUS_CODES both hold {both}: "
+                "a status either pauses delivery or dead-letters its message"
+            )
         if config_values["backoff_strategy"] != BackoffStrategy.ADDITIVE_JITTER and (
             config_values["backoff_base_seconds"] == 0
         ):
@@ -204,13 +208,6 @@ def _boolean(raw: str) -> bool:
     if value not in ("true", "false"):
         raise ValueError("expected true or false")
     return value == "true"
-
-
-def _queue_arn(raw: str) -> str:
-    parts = raw.split(":")
-    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sqs" or not all(parts):
-        raise ValueError("expected an SQS queue ARN")
-    return raw
 
 
 def _jmespath(raw: str) -> str:

@@ -169,41 +169,34 @@ class DownstreamClient:
         return status_code
 
     @tracer.capture_method(capture_response=False)
-    def probe(self, probe_url: str | None, deadline: Deadline) -> ProbeResult:
-        """Whether the downstream is up, for the circuit breaker's probe.
-
-        Without a probe URL: a HEAD request to the downstream's URL with its authentication
-        header; up is any answer that is not 5xx or 429 (the service answered and did not ask
-        for a pause). With one: a GET of that URL, without the authentication header (it may be
-        another host); up is a 2xx. Raises DeadlineExceeded or SecretUnavailable, never a
-        library error.
+    def probe(self, probe_url: str, deadline: Deadline) -> ProbeResult:
+        """Whether the downstream is up, for the breaker controller's probe: a GET of the probe
+        URL with the authentication header when one is configured (a health check behind the
+        same gateway needs it; and after a credential failure, up must mean the credentials
+        work again). Up is a 2xx and nothing else: a 4xx from a gateway whose backend is down,
+        or from a POST-only service, is not up. Raises DeadlineExceeded or SecretUnavailable,
+        never a library error.
         """
         timeout_seconds = deadline.call_timeout_seconds(self.timeout_seconds)
-        if probe_url is None:
-            method, url = "HEAD", self.url
-            headers = {} if self.secret_header is None else self.secret_header.headers()
-        else:
-            method, url, headers = "GET", probe_url, {}
+        headers = {} if self.secret_header is None else self.secret_header.headers()
         with _CallGuard(timeout_seconds) as guard:
             try:
-                response = self.session.request(
-                    method,
-                    url,
+                response = self.session.get(
+                    probe_url,
                     headers={"Accept-Encoding": "identity", **headers},
                     timeout=(timeout_seconds, timeout_seconds),
                     allow_redirects=False,
                     stream=True,
                 )
             except requests.RequestException as exc:
-                failure = self._request_failure(exc, guard, timeout_seconds, url)
+                failure = self._request_failure(exc, guard, timeout_seconds, probe_url)
                 return ProbeResult(up=False, detail=str(failure))
             status_code = response.status_code
             _discard_body(response)
-        if probe_url is None:
-            up = status_code < 500 and status_code != 429
-        else:
-            up = 200 <= status_code <= 299
-        return ProbeResult(up=up, detail=f"{method} {redacted_url(url)} answered {status_code}")
+        return ProbeResult(
+            up=200 <= status_code <= 299,
+            detail=f"GET {redacted_url(probe_url)} answered {status_code}",
+        )
 
     def _status_failure(self, response: requests.Response) -> DownstreamFailure:
         return DownstreamFailure(

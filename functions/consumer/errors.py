@@ -76,11 +76,3 @@ class IdempotencyUnavailable(DeliveryError):
 
 class BreakerOpen(DeliveryError):
     """The circuit breaker is open: the record is failed without calling the downstream."""
-
-
-class MappingUnavailable(Exception):
-    """The Lambda API would not read or change the function's event source mapping."""
-
-
-class QueueUnavailable(Exception):
-    """The SQS API would not tell the source queue's message counts."""

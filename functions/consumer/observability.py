@@ -83,13 +83,18 @@ class Metric(StrEnum):
     VISIBILITY_CHANGE_FAILED = "VisibilityChangeFailed"
     INVALID_RECORDS = "InvalidRecords"
     DEADLINE_SKIPPED = "DeadlineSkipped"
-    # The circuit breaker: records failed without a call while it is open, its transitions,
-    # and its state (0 closed, 1 half-open, 2 open) as each scheduled probe finds or leaves it.
+    # The circuit breaker: records a consumer environment failed without a call, and the
+    # controller's transitions, its state on every tick (0 closed, 1 half-open, 2 open; 1 in
+    # BreakerStateUnknown when it could not read the mapping), poison floods recognised, and its
+    # control-plane requests.
     BREAKER_SHORT_CIRCUITED = "BreakerShortCircuited"
     BREAKER_OPENED = "BreakerOpened"
     BREAKER_HALF_OPENED = "BreakerHalfOpened"
     BREAKER_CLOSED = "BreakerClosed"
     BREAKER_STATE = "BreakerState"
+    BREAKER_STATE_UNKNOWN = "BreakerStateUnknown"
+    BREAKER_POISON_FLOOD = "BreakerPoisonFlood"
+    BREAKER_CONTROL_PLANE_REQUESTS = "BreakerControlPlaneRequests"
     # An AWS service a delivery needs (Secrets Manager, SSM, DynamoDB) could not be reached:
     # counted once per outage per execution environment (consumer.aws_dependencies).
     DEPENDENCY_UNREACHABLE = "DependencyUnreachable"
@@ -107,6 +112,10 @@ def add_metric(name: Metric | str, unit: MetricUnit, value: float) -> None:
 
 def count(metric: Metric | str, value: int = 1) -> None:
     add_metric(metric, MetricUnit.Count, value)
+
+
+def publish_gauge(metric: Metric | str, value: float) -> None:
+    add_metric(metric, MetricUnit.NoUnit, value)
 
 
 @contextmanager

@@ -2,8 +2,8 @@
 
 Only request-independent objects live here: the parsed configuration, the SQS and Lambda
 clients, the HTTP session and its connection pool, the threads that deliver a batch's records,
-the random source, and the circuit breaker's view of the event source mapping (state shared by
-every environment through the mapping itself). Nothing of a request is ever stored on them.
+the random source, and this environment's part of the circuit breaker (its window of calls;
+the mapping itself is the controller's). Nothing of a request is ever stored on them.
 """
 
 from __future__ import annotations
@@ -16,16 +16,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from consumer.breaker import CircuitBreaker
+from consumer.breaker_channel import ControllerChannel
 from consumer.config import Config
 from consumer.delivery import Outcome
 from consumer.downstream import DownstreamClient, SecretHeader
-from consumer.event_source_mapping import EventSourceMapping
 from consumer.idempotency import OnceOnly
 from consumer.sqs_actions import SqsActions
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from mypy_boto3_lambda.client import LambdaClient
     from mypy_boto3_sqs.client import SQSClient
 
@@ -40,8 +38,8 @@ class Runtime:
     idempotency: OnceOnly[Outcome] | None
     # None when records are delivered one after another (DELIVERY_CONCURRENCY=1).
     delivery_pool: ThreadPoolExecutor | None
-    # None when the circuit breaker is off: BREAKER_ENABLED=false, or what it needs to find its
-    # mapping is missing (outside Lambda, a hand-written environment). Then no Lambda API call.
+    # None when the circuit breaker is off: BREAKER_ENABLED=false, or no controller to report
+    # to (a hand-written environment). Then no Lambda client at all.
     breaker: CircuitBreaker | None = None
 
 
@@ -61,12 +59,12 @@ def _sqs_client() -> SQSClient:
 
 
 def _lambda_client() -> LambdaClient:
-    """The Lambda client, made when the breaker first reads its mapping."""
+    """The Lambda client, made at the breaker's first report (Invoke only: data plane)."""
     import boto3  # noqa: PLC0415
     from botocore.config import Config as BotoConfig  # noqa: PLC0415
 
-    # Short timeouts and no retry (a retry would sleep inside the invocation): the breaker
-    # fails open, and the next batch asks again.
+    # Short timeouts and no retry (a retry would sleep inside the invocation): a lost report is
+    # logged, and the environment reports again at its next verdict.
     client_config = BotoConfig(
         connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 1}
     )
@@ -74,54 +72,11 @@ def _lambda_client() -> LambdaClient:
     return client
 
 
-def circuit_breaker(config: Config, environ: Mapping[str, str]) -> CircuitBreaker | None:
-    function_name = environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
-    if not (
-        config.breaker_enabled
-        and function_name
-        and config.source_queue_arn is not None
-        and config.maximum_concurrency is not None
-    ):
+def circuit_breaker(config: Config) -> CircuitBreaker | None:
+    controller = config.breaker_controller_function
+    if not (config.breaker_enabled and controller):
         return None
-    return CircuitBreaker(
-        EventSourceMapping(_lambda_client, function_name, config.source_queue_arn),
-        config.maximum_concurrency,
-    )
-
-
-def warm_up(runtime: Runtime, initialization_type: str) -> None:
-    """The init phase's share of the circuit breaker's work: the Lambda client (boto3's import
-    and the service model, most of the cost) and, in an on-demand environment, the mapping's
-    first read, so that the first batch reads nothing before its calls.
-
-    Done in the init phase, on the init's thread, rather than in a thread that overlaps the
-    first batch: the work is CPU more than waiting, and CPU does not overlap in one Python
-    process (the GIL), while an invocation gets its memory's share of a vCPU (256 MB: about
-    a seventh; 1,769 MB is one vCPU) and an on-demand environment's init a full vCPU for up
-    to 10 s ("On-demand Lambda functions use a full vCPU (non-throttled) but is limited to 10
-    seconds during its initialization phase ... For provisioned concurrency, there is no cpu
-    burst": AWS, Serverless Land, "Effectively running Java on Serverless: utilize
-    initialization phase"; "Lambda managed runtimes offer up to 10 seconds for function
-    initialization with burst CPU": AWS Lambda Web Adapter, "Async Initialization"). It is
-    also AWS's advice for SDK clients (Lambda best practices: "Initialize SDK clients and
-    database connections outside of the function handler").
-
-    The read only where the first batch follows the init at once: AWS_LAMBDA_INITIALIZATION_TYPE
-    "on-demand" (Lambda's defined variable; "provisioned-concurrency" and "snap-start" are
-    others). A provisioned environment may wait a long time for its first batch, and a state
-    read then would be stale; it makes the client only, and its first batch reads the mapping
-    as every batch does when the last read is older than the cache's time. The read fails open
-    as any other, and its client's timeouts (2 s to connect, 3 s to read, no retry) keep a
-    slow Lambda API well inside the init's 10 s. An environment started by a probe or a
-    direct job reads the mapping too: one request it may not need.
-    """
-    breaker = runtime.breaker
-    if breaker is None:
-        return
-    if initialization_type == "on-demand":
-        breaker.read_now()
-    elif isinstance(breaker.mapping, EventSourceMapping):
-        breaker.mapping.prepare()
+    return CircuitBreaker(config.breaker_rules, ControllerChannel(_lambda_client, controller))
 
 
 @functools.cache
@@ -161,5 +116,5 @@ def get_runtime() -> Runtime:
             if config.delivery_concurrency > 1
             else None
         ),
-        breaker=circuit_breaker(config, os.environ),
+        breaker=circuit_breaker(config),
     )

@@ -1,6 +1,6 @@
 """SQS adapter: SQS's limits, and the calls the consumer makes itself (the event source mapping
-makes the rest): visibility changes, dead-letter copies, and the source queue's message counts
-for the circuit breaker's probe. The only module that knows botocore's errors."""
+makes the rest): visibility changes and dead-letter copies. The only module that knows
+botocore's errors."""
 
 from __future__ import annotations
 
@@ -17,14 +17,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from consumer.errors import (
     DeadLetterError,
     DeadLetterTooLargeError,
-    QueueUnavailable,
     QueueUrlError,
 )
 from consumer.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
-    from mypy_boto3_sqs.literals import QueueAttributeNameType
     from mypy_boto3_sqs.type_defs import (
         ChangeMessageVisibilityBatchRequestEntryTypeDef,
         MessageAttributeValueTypeDef,
@@ -59,30 +57,6 @@ class VisibilityChange:
     timeout_seconds: int
 
 
-@dataclass(frozen=True)
-class QueueCounts:
-    """GetQueueAttributes' approximate counts of a queue's messages."""
-
-    # ApproximateNumberOfMessages: visible, ready to be received.
-    visible: int
-    # ApproximateNumberOfMessagesNotVisible: in flight, received and neither deleted nor back
-    # yet; the messages waiting out a backoff are here, and they come back.
-    not_visible: int
-    # ApproximateNumberOfMessagesDelayed: sent with a delay that has not ended.
-    delayed: int
-
-    @property
-    def empty(self) -> bool:
-        return self.visible == self.not_visible == self.delayed == 0
-
-
-_COUNT_ATTRIBUTES: tuple[QueueAttributeNameType, ...] = (
-    "ApproximateNumberOfMessages",
-    "ApproximateNumberOfMessagesNotVisible",
-    "ApproximateNumberOfMessagesDelayed",
-)
-
-
 class SqsActions:
     def __init__(self, make_client: Callable[[], SQSClient], dead_letter_queue_url: str) -> None:
         self._make_client = make_client
@@ -112,32 +86,6 @@ class SqsActions:
                 raise QueueUrlError(_failure(f"GetQueueUrl of {queue_name}", exc)) from exc
             self._queue_urls[queue_arn] = response["QueueUrl"]
         return self._queue_urls[queue_arn]
-
-    def message_counts(self, queue_arn: str) -> QueueCounts:
-        """The queue's approximate counts (GetQueueAttributes). Raises QueueUnavailable.
-
-        SQS documents them as approximate, and as possibly not consistent until about a minute
-        after the producers stop sending ("Resources required to process Amazon SQS messages";
-        GetQueueAttributes).
-        """
-        try:
-            queue_url = self.queue_url(queue_arn)
-        except QueueUrlError as exc:
-            raise QueueUnavailable(str(exc)) from exc
-        try:
-            attributes = self.client.get_queue_attributes(
-                QueueUrl=queue_url,
-                AttributeNames=list(_COUNT_ATTRIBUTES),
-            )["Attributes"]
-        except (ClientError, BotoCoreError) as exc:
-            raise QueueUnavailable(_failure("GetQueueAttributes", exc)) from exc
-        try:
-            visible, not_visible, delayed = (int(attributes[name]) for name in _COUNT_ATTRIBUTES)
-        except (KeyError, ValueError) as exc:
-            raise QueueUnavailable(
-                f"GetQueueAttributes answered without a count: {attributes!r}"
-            ) from exc
-        return QueueCounts(visible=visible, not_visible=not_visible, delayed=delayed)
 
     def change_visibility_batch(
         self, queue_url: str, changes: Sequence[VisibilityChange]

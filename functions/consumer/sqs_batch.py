@@ -29,6 +29,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from breaker_policy.timing import max_open_seconds
 from consumer.backoff import RetryPlan, plan_retry
 from consumer.breaker import BatchCalls
 from consumer.deadline import Deadline
@@ -219,16 +220,23 @@ class RecordHandler:
 
         Retention counts from the first enqueue, and an expired message is gone: neither
         delivered nor dead-lettered. The next attempt comes after the visibility timeout and
-        at most a batching window more.
+        at most a batching window more, and with the circuit breaker on, at most the longest
+        time the controller keeps the mapping disabled (breaker_policy.timing) more: a message
+        the breaker could keep from its next receive until it expires goes now.
         """
         retention_seconds = self.runtime.config.source_queue_retention_seconds
         if retention_seconds is None or message.sent_timestamp_ms is None:
             return False
         expires_at = message.sent_timestamp_ms / 1000 + retention_seconds
+        hold_seconds = 0 if self.runtime.breaker is None else max_open_seconds(retention_seconds)
         now = time.time()
         # A message past its expiry cannot have been received: its timestamp is not SQS's
         # (a hand-written event) or the clocks disagree, and the check does not apply.
-        return now < expires_at <= now + plan.visibility_seconds + MAX_BATCHING_WINDOW_SECONDS
+        return (
+            now
+            < expires_at
+            <= now + plan.visibility_seconds + MAX_BATCHING_WINDOW_SECONDS + hold_seconds
+        )
 
     def _dead_letter_before_expiry(
         self, message: QueuedMessage, delivery: Message, plan: RetryPlan, error: BaseException

@@ -81,7 +81,7 @@ def test_an_update_of_the_functions_configuration_mid_run_loses_nothing(
     built: Path, tmp_path: Path
 ) -> None:
     # Given a run with the circuit breaker on, and an update turning it off after 5 deliveries
-    # (the function's environment changes, the probe schedule goes)
+    # (the function's environment changes)
     result, printed = short_run(
         built,
         tmp_path / "run",

@@ -104,8 +104,8 @@ def test_every_alarm_notifies_the_topic_on_alarm_and_on_recovery(cfn: dict[str, 
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], logical_id
         assert alarm["OKActions"] == [{"Ref": "AlarmTopic"}], logical_id
         # No data (an idle queue, a function never invoked) is not an alarm; the breaker's
-        # probe reports every minute, and its silence proves neither open nor closed
-        expected = "ignore" if logical_id == "BreakerOpenTooLongAlarm" else "notBreaching"
+        # controller reports its state every minute, and its silence is one
+        expected = "breaching" if logical_id == "BreakerOpenTooLongAlarm" else "notBreaching"
         assert alarm["TreatMissingData"] == expected, logical_id
         assert alarm["Threshold"] is not None
 
@@ -238,7 +238,8 @@ def test_failed_jobs_stay_on_a_standard_queue_when_the_queues_are_fifo() -> None
 
     # Then the OnFailure destination is still the failed-jobs queue, a standard one: Lambda
     # sends invocation records to standard queues only
-    [config] = resources_of_type(cfn, "AWS::Lambda::EventInvokeConfig").values()
+    # (the breaker controller has one too, without a destination: test_circuit_breaker.py)
+    config = cfn["Resources"]["ConsumerFunctionEventInvokeConfig"]
     destination = config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
     assert destination == {"Fn::GetAtt": ["FailedJobsQueue", "Arn"]}
     assert "FifoQueue" not in cfn["Resources"]["FailedJobsQueue"]["Properties"]

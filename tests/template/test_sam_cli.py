@@ -72,7 +72,16 @@ def test_sam_build_puts_dependencies_in_the_layer_and_only_our_code_in_the_funct
         assert header[:4] == importlib.util.MAGIC_NUMBER, source
         assert int.from_bytes(header[4:8], "little") == UNCHECKED_HASH_FLAGS, source
 
-    # ...and the function holds only our package
-    function_dir = build_dir / "ConsumerFunction"
-    assert sorted(path.name for path in function_dir.iterdir()) == ["consumer"]
-    assert (function_dir / "consumer" / "app.py").is_file()
+    # ...and each function (the consumer and the breaker controller, both CodeUri functions/)
+    # holds only our packages: its own, the other's, and the rules both import
+    for function, handler in (
+        ("ConsumerFunction", "consumer"),
+        ("BreakerControllerFunction", "breaker_controller"),
+    ):
+        function_dir = build_dir / function
+        assert sorted(path.name for path in function_dir.iterdir()) == [
+            "breaker_controller",
+            "breaker_policy",
+            "consumer",
+        ]
+        assert (function_dir / handler / "app.py").is_file()

@@ -212,7 +212,8 @@ def test_event_invoke_config_comes_from_parameters_and_fails_over_to_the_failed_
 ):
     # Given non-default parameter values, Then they reach the EventInvokeConfig
     cfn = translated({"MaximumRetryAttempts": 1, "MaximumEventAgeInSeconds": 600})
-    config = only(cfn, "AWS::Lambda::EventInvokeConfig")["Properties"]
+    # The consumer's (the breaker controller's drops stale events: test_circuit_breaker.py)
+    config = cfn["Resources"]["ConsumerFunctionEventInvokeConfig"]["Properties"]
     assert config["MaximumRetryAttempts"] == 1
     assert config["MaximumEventAgeInSeconds"] == 600
     # ...and OnFailure records go to their own queue, never to the DLQ whose messages a native
@@ -242,9 +243,11 @@ def as_list(value: Any) -> list[Any]:
 def test_function_uses_the_written_role_and_no_managed_policy(cfn: dict[str, Any]) -> None:
     # Given the function's role, Then it is the written one, with no managed policy
     assert function(cfn)["Role"] == {"Fn::GetAtt": ["ConsumerFunctionRole", "Arn"]}
-    # (the breaker's schedule has a role of its own: tests/template/test_circuit_breaker.py)
+    # (the breaker's controller and schedule have roles of their own:
+    # tests/template/test_circuit_breaker.py)
     assert resources_of_type(cfn, "AWS::IAM::Role").keys() == {
         "ConsumerFunctionRole",
+        "BreakerControllerRole",
         "BreakerProbeScheduleRole",
     }
     assert "ManagedPolicyArns" not in properties(cfn, "ConsumerFunctionRole")

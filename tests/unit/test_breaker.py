@@ -1,11 +1,10 @@
-"""The circuit breaker's rules in one execution environment, on an injected clock and a fake
-mapping: the trip rule, open, half-open pacing and its adjustments, closing, failing open, and
-the delivery pool's threads sharing it. The same rules against moto's Lambda API and a real
-downstream: tests/integration/test_circuit_breaker.py."""
+"""One consumer environment's part of the circuit breaker, on an injected clock and a recording
+channel: which outcomes trip or pause it, what a whole-batch failure is, reporting (at most
+once per report_every_s), failing fast only on calls without an answer, and the delivery
+pool's threads sharing it. The controller's side: tests/unit/test_breaker_controller.py."""
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import threading
 from collections.abc import Iterator
@@ -13,101 +12,56 @@ from collections.abc import Iterator
 import pytest
 
 from benchmarks.breaker import BreakerPolicy as StudyPolicy
-from consumer.breaker import (
-    BatchCalls,
-    BreakerPolicy,
-    BreakerState,
-    CircuitBreaker,
-    MappingView,
-    mapping_cache_seconds,
-)
+from breaker_policy.report import BreakerReport
+from breaker_policy.rules import TripRules, Verdict
+from breaker_policy.timing import ControllerPolicy
+from consumer.breaker import BatchCalls, CircuitBreaker, LocalPolicy
 from consumer.deadline import Deadline
-from consumer.errors import BreakerOpen, DeadlineExceeded, DownstreamFailure, MappingUnavailable
+from consumer.errors import BreakerOpen, DownstreamFailure
 from consumer.observability import metrics
 
-CONFIGURED = 10
 
+class RecordingChannel:
+    def __init__(self) -> None:
+        self.reports: list[BreakerReport] = []
 
-class FakeMapping:
-    """The event source mapping as the Lambda API would show it, and every change asked of it."""
-
-    def __init__(self, state: str = "Enabled", concurrency: int = CONFIGURED) -> None:
-        self.state = state
-        self.concurrency = concurrency
-        self.batch_size = 10
-        self.reads = 0
-        self.changes: list[tuple[str, int | None]] = []
-        self.fail_reads = False
-        self.fail_updates = False
-
-    def read(self) -> MappingView | None:
-        if self.fail_reads:
-            raise MappingUnavailable("GetEventSourceMapping failed: TooManyRequestsException")
-        self.reads += 1
-        return MappingView("mapping-1", self.state, self.concurrency, self.batch_size)
-
-    def disable(self, uuid: str) -> None:
-        assert uuid == "mapping-1"
-        if self.fail_updates:
-            raise MappingUnavailable("UpdateEventSourceMapping failed: AccessDeniedException")
-        self.state = "Disabled"
-        self.changes.append(("disable", None))
-
-    def set_concurrency(self, uuid: str, maximum_concurrency: int, *, enable: bool) -> None:
-        assert uuid == "mapping-1"
-        if self.fail_updates:
-            raise MappingUnavailable("UpdateEventSourceMapping failed: AccessDeniedException")
-        self.concurrency = maximum_concurrency
-        if enable:
-            self.state = "Enabled"
-        self.changes.append(("enable" if enable else "concurrency", maximum_concurrency))
+    def send(self, report: BreakerReport) -> None:
+        self.reports.append(report)
 
 
 class FakeClock:
-    """Time that moves only when the test (or a pacing wait) moves it."""
-
     def __init__(self) -> None:
         self.now = 1000.0
-        self.waits: list[float] = []
-        self._lock = threading.Lock()
 
     def __call__(self) -> float:
         return self.now
-
-    def sleep(self, seconds: float) -> None:
-        # A pacing wait: recorded; the clock stays, so that concurrent waits are comparable.
-        with self._lock:
-            self.waits.append(round(seconds, 6))
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
 
 
-def breaker_on(mapping: FakeMapping, clock: FakeClock) -> CircuitBreaker:
-    return CircuitBreaker(mapping, CONFIGURED, clock=clock, sleep=clock.sleep)
+def deadline() -> Deadline:
+    return Deadline(lambda: 60_000)
 
 
-def deadline(seconds_left: float = 60.0) -> Deadline:
-    return Deadline(lambda: int(seconds_left * 1000))
-
-
-def down() -> DownstreamFailure:
+def no_answer() -> DownstreamFailure:
     return DownstreamFailure("could not connect", outcome="connection")
 
 
-def overloaded(retry_after_seconds: int = 5) -> DownstreamFailure:
+def status(code: int, retry_after_seconds: int | None = None) -> DownstreamFailure:
     return DownstreamFailure(
-        "answered 503", outcome="status", status_code=503, retry_after_seconds=retry_after_seconds
+        f"answered {code}",
+        outcome="status",
+        status_code=code,
+        retry_after_seconds=retry_after_seconds,
     )
 
 
-def run_batch(
-    breaker: CircuitBreaker, outcomes: list[DownstreamFailure | None], left: float = 60.0
-) -> BatchCalls:
+def run_batch(breaker: CircuitBreaker, outcomes: list[DownstreamFailure | None]) -> BatchCalls:
     """One batch whose calls end as given (None: 2xx), each asked of the breaker first."""
     calls = breaker.start_batch()
     for outcome in outcomes:
-        calls.before_call(deadline(left))
+        calls.before_call(deadline())
         calls.after_call(outcome)
     breaker.finish_batch(calls)
     return calls
@@ -118,9 +72,18 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+@pytest.fixture
+def channel() -> RecordingChannel:
+    return RecordingChannel()
+
+
+@pytest.fixture
+def breaker(clock: FakeClock, channel: RecordingChannel) -> CircuitBreaker:
+    return CircuitBreaker(TripRules(), channel, clock=clock, wall_clock=clock)
+
+
 @pytest.fixture(autouse=True)
 def no_metrics_left_behind() -> Iterator[None]:
-    """Transitions add metrics that only a handler's end flushes: none may reach a later test."""
     yield
     metrics.clear_metrics()
 
@@ -128,369 +91,223 @@ def no_metrics_left_behind() -> Iterator[None]:
 # The study's numbers -----------------------------------------------------------------------
 
 
-def test_the_function_uses_the_studys_policy() -> None:
-    # Given the study's breaker policy and the function's, Then they agree name for name
-    assert dataclasses.asdict(BreakerPolicy()) == dataclasses.asdict(StudyPolicy())
+def test_the_rules_and_timings_are_the_studys() -> None:
+    # Given the study's policy (benchmarks/breaker.py) and the product's rules and timings
+    study, rules, timing = StudyPolicy(), TripRules(), ControllerPolicy()
+    # Then the trip rule and the controller's times agree with it
+    assert (rules.window_s, rules.failure_ratio, rules.min_failures) == (
+        study.window_s,
+        study.trip_failure_ratio,
+        study.trip_min_failures,
+    )
+    assert rules.whole_batch_failures == study.trip_whole_batch_failures
+    assert (timing.probe_interval_s, timing.close_after_s) == (
+        study.probe_interval_s,
+        study.close_after_s,
+    )
+    assert timing.min_concurrency == study.min_concurrency
+    # Half-open: one poller per call a second of the study's starting pace, batches of 10
+    assert timing.half_open_concurrency == int(study.half_open_rate_per_s * study.horizon_s / 10)
 
 
-@pytest.mark.parametrize(
-    ("state", "concurrency", "expected"),
-    [
-        ("Enabled", 10, BreakerState.CLOSED),
-        ("Enabled", None, BreakerState.CLOSED),
-        ("Enabled", 12, BreakerState.CLOSED),
-        ("Disabled", 10, BreakerState.OPEN),
-        ("Disabling", 3, BreakerState.OPEN),
-        ("Enabled", 3, BreakerState.HALF_OPEN),
-        ("Enabling", 3, BreakerState.HALF_OPEN),
-        ("Updating", 9, BreakerState.HALF_OPEN),
-        ("Updating", 10, BreakerState.CLOSED),
-    ],
-)
-def test_the_mappings_state_is_the_breakers(
-    state: str, concurrency: int | None, expected: BreakerState
+# What trips it and what does not -----------------------------------------------------------
+
+
+def test_a_full_outage_is_reported_after_three_whole_batch_failures(
+    breaker: CircuitBreaker, channel: RecordingChannel
 ) -> None:
-    # Given a mapping in this State with this MaximumConcurrency, Then the breaker is in
-    assert MappingView("m", state, concurrency).breaker_state(CONFIGURED) is expected
-
-
-def test_half_open_starts_at_three_pollers_below_the_configured_concurrency() -> None:
-    # Given the study's starting pace (3 calls a second, one poller per call a second)
-    policy = BreakerPolicy()
-    # Then half-open starts with 3 pollers, fewer than configured, and never below 2
-    assert policy.half_open_concurrency(10) == 3
-    assert policy.half_open_concurrency(4) == 3
-    assert policy.half_open_concurrency(3) == 2
-
-
-def test_many_environments_read_the_mapping_less_often() -> None:
-    # Given the mapping's configured concurrency, Then each environment's cache keeps the
-    # mapping's reads near 10 a second, and never below 5 s
-    assert mapping_cache_seconds(10) == 5.0
-    assert mapping_cache_seconds(1000) == 100.0
-
-
-# Tripping -----------------------------------------------------------------------------------
-
-
-def test_a_full_outage_trips_it_after_three_whole_batch_failures(clock: FakeClock) -> None:
-    # Given a closed breaker and a downstream that answers nothing
-    mapping = FakeMapping()
-    breaker = breaker_on(mapping, clock)
-    # When two batches of 10 fail as a whole, Then it stays closed
+    # Given two batches of 5 calls that all failed with 500 (10 failures, 2 whole batches)
     for _ in range(2):
-        run_batch(breaker, [down()] * 10)
-        clock.advance(5)
-    assert mapping.changes == []
-    # When a third one fails within the minute, Then the mapping is disabled, once
-    run_batch(breaker, [down()] * 10)
-    assert mapping.changes == [("disable", None)]
-    assert breaker.state is BreakerState.OPEN
+        run_batch(breaker, [status(500)] * 5)
+    assert channel.reports == []
+    # When a third one fails as a whole
+    run_batch(breaker, [status(500)] * 5)
+    # Then the environment reports a trip with its window's counts
+    [report] = channel.reports
+    assert report.verdict is Verdict.TRIP
+    assert (report.counts.calls, report.counts.failures) == (15, 15)
+    assert report.counts.whole_batch_failures == 3
 
 
-def test_whole_batch_failures_spread_over_more_than_a_minute_do_not_trip_it(
-    clock: FakeClock,
+def test_a_429_without_retry_after_counts_as_down(
+    breaker: CircuitBreaker, channel: RecordingChannel
 ) -> None:
-    # Given three whole-batch failures, 40 s apart (never three within 60 s)
-    mapping = FakeMapping()
-    breaker = breaker_on(mapping, clock)
+    # Given batches answered 429 without Retry-After (overloaded, no guidance)
     for _ in range(3):
-        run_batch(breaker, [down()] * 10)
-        clock.advance(40)
-    # Then it never opened
-    assert mapping.changes == []
+        run_batch(breaker, [status(429)] * 5)
+    # Then it trips, as for 5xx
+    assert [report.verdict for report in channel.reports] == [Verdict.TRIP]
 
 
-@pytest.mark.parametrize("failure_rate", [0.1, 0.5])
-def test_a_partial_outage_never_trips_it(clock: FakeClock, failure_rate: float) -> None:
-    # Given 10 minutes of full batches, a batch every 2 s, with this share of calls failing
-    mapping = FakeMapping()
-    breaker = breaker_on(mapping, clock)
-    draw = random.Random(f"partial-{failure_rate}")
-    failed = 0
-    for _ in range(300):
-        outcomes = [down() if draw.random() < failure_rate else None for _ in range(10)]
-        failed += sum(outcome is not None for outcome in outcomes)
-        run_batch(breaker, outcomes)
-        clock.advance(2)
-    # Then plenty failed, and still it never opened: healthy traffic keeps flowing
-    assert failed > 250
-    assert mapping.changes == []
-    assert breaker.state is BreakerState.CLOSED
+def test_retry_after_never_trips_it(breaker: CircuitBreaker, channel: RecordingChannel) -> None:
+    # Given batches whose every call is answered 503 or 429 with Retry-After
+    for code in (503, 429, 503, 429, 503):
+        run_batch(breaker, [status(code, retry_after_seconds=5)] * 10)
+    # Then nothing is reported: the downstream is up and asks for a pause
+    assert channel.reports == []
 
 
-def test_retry_after_answers_never_trip_it(clock: FakeClock) -> None:
-    # Given a downstream that answers every call 503 with Retry-After, batch after batch
-    mapping = FakeMapping()
-    breaker = breaker_on(mapping, clock)
-    for _ in range(20):
-        run_batch(breaker, [overloaded()] * 10)
-        clock.advance(1)
-    # Then it never opened: the downstream is up and asks for a pause
-    assert mapping.changes == []
+@pytest.mark.parametrize("code", [400, 404, 409, 422])
+def test_a_messages_own_4xx_never_trips_it(
+    breaker: CircuitBreaker, channel: RecordingChannel, code: int
+) -> None:
+    # Given batches whose every call is refused with a message's own 4xx
+    for _ in range(5):
+        run_batch(breaker, [status(code)] * 10)
+    # Then nothing is reported
+    assert channel.reports == []
 
 
-def test_client_errors_never_trip_it(clock: FakeClock) -> None:
-    # Given a downstream that refuses every message with 400 (up, but refusing this data)
-    mapping = FakeMapping()
-    breaker = breaker_on(mapping, clock)
-    refused = DownstreamFailure("answered 400", outcome="status", status_code=400)
+@pytest.mark.parametrize("code", [401, 403])
+def test_credential_failures_pause_delivery(
+    breaker: CircuitBreaker, channel: RecordingChannel, code: int
+) -> None:
+    # Given batches whose every call is refused for its credentials (after a rotation)
+    for _ in range(3):
+        run_batch(breaker, [status(code)] * 5)
+    # Then the environment reports a pause: the controller opens the breaker, and the backlog
+    # waits instead of being dead-lettered
+    [report] = channel.reports
+    assert report.verdict is Verdict.PAUSE
+    assert report.counts.auth_failures == 15
+
+
+def test_a_batch_with_one_success_is_not_a_whole_batch_failure(
+    breaker: CircuitBreaker, channel: RecordingChannel
+) -> None:
+    # Given ten batches of 9 failures and 1 success: 90 % failed, 90 failures, no batch whole
     for _ in range(10):
-        run_batch(breaker, [refused] * 10)
-        clock.advance(1)
-    # Then it never opened; per-message backoff and the DLQ deal with such messages
-    assert mapping.changes == []
+        calls = run_batch(breaker, [status(500)] * 9 + [None])
+        assert (calls.calls, calls.down_failures) == (10, 9)
+    # Then nothing trips: a whole-batch failure needs every call of the batch to fail
+    assert channel.reports == []
 
 
-# Open -----------------------------------------------------------------------------------------
-
-
-def test_open_fails_records_without_a_call(clock: FakeClock) -> None:
-    # Given a mapping another environment disabled
-    breaker = breaker_on(FakeMapping(state="Disabling"), clock)
-    calls = breaker.start_batch()
-    # When a record asks to call, Then it is refused without a call
-    with pytest.raises(BreakerOpen):
-        calls.before_call(deadline())
-    assert calls.calls == 0
-
-
-def test_a_mapping_still_updating_after_the_trip_stays_open(clock: FakeClock) -> None:
-    # Given an environment that tripped the breaker
-    mapping = FakeMapping()
-    breaker = breaker_on(mapping, clock)
+def test_a_batch_without_calls_is_not_a_whole_batch_failure(
+    breaker: CircuitBreaker, channel: RecordingChannel
+) -> None:
+    # Given 12 failed calls in batches of 4 plus batches that made no call at all
     for _ in range(3):
-        run_batch(breaker, [down()] * 10)
-    # When the mapping reads Updating at full concurrency (the change still in progress)
-    mapping.state = "Updating"
-    mapping.concurrency = CONFIGURED
-    clock.advance(5)
-    # Then records are still failed without a call
-    with pytest.raises(BreakerOpen):
-        breaker.start_batch().before_call(deadline())
-    # ...until the mapping reads Enabled again (an operator, or the probe)
-    mapping.state = "Enabled"
-    clock.advance(5)
-    breaker.start_batch().before_call(deadline())
+        run_batch(breaker, [])
+    run_batch(breaker, [status(500)] * 4)
+    run_batch(breaker, [status(500)] * 4)
+    run_batch(breaker, [status(500)] * 4 + [None])
+    # Then it does not trip: two whole-batch failures only
+    assert channel.reports == []
 
 
-def test_a_failed_trip_leaves_it_closed(clock: FakeClock) -> None:
-    # Given the Lambda API refusing to disable the mapping
-    mapping = FakeMapping()
-    mapping.fail_updates = True
-    breaker = breaker_on(mapping, clock)
-    # When a full outage would trip it
-    for _ in range(3):
-        run_batch(breaker, [down()] * 10)
-    # Then it stays closed as far as this environment is concerned: deliveries go on
-    assert breaker.state is BreakerState.CLOSED
-    breaker.start_batch().before_call(deadline())
-
-
-def test_aws_errors_reading_the_mapping_leave_it_closed(clock: FakeClock) -> None:
-    # Given a mapping that is open, but that cannot be read
-    mapping = FakeMapping(state="Disabled")
-    mapping.fail_reads = True
-    breaker = breaker_on(mapping, clock)
-    # When a batch asks to call, Then the call may go (fail open)
-    calls = breaker.start_batch()
-    calls.before_call(deadline())
-    assert breaker.state is BreakerState.CLOSED
-    # ...and once it can be read again (after the cache's 5 s), the breaker follows it
-    mapping.fail_reads = False
-    clock.advance(5)
-    with pytest.raises(BreakerOpen):
-        breaker.start_batch().before_call(deadline())
-
-
-def test_the_mapping_is_read_at_most_once_per_cache_period(clock: FakeClock) -> None:
-    # Given a closed breaker, When 50 batches run within 5 s
-    mapping = FakeMapping()
-    breaker = breaker_on(mapping, clock)
-    for _ in range(50):
-        run_batch(breaker, [None] * 10)
-        clock.advance(0.09)
-    # Then the mapping was read once: no Lambda API call per batch
-    assert mapping.reads == 1
-
-
-# Half-open --------------------------------------------------------------------------------------
-
-
-def half_open(clock: FakeClock, concurrency: int = 3) -> tuple[FakeMapping, CircuitBreaker]:
-    mapping = FakeMapping(concurrency=concurrency)
-    breaker = breaker_on(mapping, clock)
-    breaker.start_batch()
-    assert breaker.state is BreakerState.HALF_OPEN
-    return mapping, breaker
-
-
-def test_half_open_paces_one_call_a_second_with_batches_of_ten(clock: FakeClock) -> None:
-    # Given a half-open breaker and a batch of 10 records all ready at once
-    _, breaker = half_open(clock)
-    calls = breaker.start_batch()
-    # When each asks for its call
-    for _ in range(10):
-        calls.before_call(deadline())
-    # Then the first goes now and each of the others a second after the one before
-    assert clock.waits == [1.0 * n for n in range(1, 10)]
-
-
-def test_the_pace_follows_the_batch_size(clock: FakeClock) -> None:
-    # Given a mapping with batches of 20, half-open
-    mapping = FakeMapping(concurrency=3)
-    mapping.batch_size = 20
-    breaker = breaker_on(mapping, clock)
-    calls = breaker.start_batch()
+def test_below_the_failure_ratio_it_does_not_trip(
+    breaker: CircuitBreaker, channel: RecordingChannel
+) -> None:
+    # Given 4 whole-batch failures (20 failures) and 4 fully successful batches (20 calls):
+    # 50 % failed, well above the minimum count and the whole-batch count
     for _ in range(4):
-        calls.before_call(deadline())
-    # Then the calls are half a second apart (a batch's calls over 10 s)
-    assert clock.waits == [0.5, 1.0, 1.5]
+        run_batch(breaker, [None] * 5)
+        run_batch(breaker, [status(500)] * 5)
+    # Then nothing trips: the failures are not 90 % of the calls
+    assert channel.reports == []
 
 
-def test_no_call_before_a_retry_after_ends(clock: FakeClock) -> None:
-    # Given a half-open breaker whose downstream just asked for 30 s
-    _, breaker = half_open(clock)
-    calls = breaker.start_batch()
-    calls.before_call(deadline())
-    calls.after_call(overloaded(retry_after_seconds=30))
-    # When the next call asks, Then it waits for the end of the Retry-After
-    calls.before_call(deadline())
-    assert clock.waits == [30.0]
-
-
-def test_a_slot_past_the_deadline_fails_the_record_without_a_call(clock: FakeClock) -> None:
-    # Given a half-open breaker with 12 s left in the invocation (3 s reserve, 0.5 s a call)
-    _, breaker = half_open(clock)
-    calls = breaker.start_batch()
-    for _ in range(9):
-        calls.before_call(deadline(12.0))
-    # When the tenth record's slot (9 s away) leaves no time for its call
-    with pytest.raises(DeadlineExceeded):
-        calls.before_call(deadline(12.0))
-    # Then it was not given the slot: the next invocation's first call takes it
-    assert clock.waits == [1.0 * n for n in range(1, 9)]
-    assert calls.calls == 0
-
-
-def test_holding_calls_back_raises_the_concurrency_every_ten_seconds(clock: FakeClock) -> None:
-    # Given a half-open mapping at 3 pollers whose batches come full (calls held back)
-    mapping, breaker = half_open(clock)
-    run_batch(breaker, [None] * 10)
-    # When 10 s have passed, Then the mapping gets more pollers, x1.1 but at least one more
-    clock.advance(10)
-    run_batch(breaker, [None] * 10)
-    assert mapping.changes == [("concurrency", 4)]
-
-
-def test_the_concurrency_stays_below_the_configured_value_while_half_open(
-    clock: FakeClock,
+def test_below_the_minimum_failures_it_does_not_trip(
+    breaker: CircuitBreaker, channel: RecordingChannel
 ) -> None:
-    # Given a half-open mapping one poller below its configured concurrency, calls held back
-    mapping, breaker = half_open(clock, concurrency=CONFIGURED - 1)
-    pace = breaker.pace_per_s
-    run_batch(breaker, [None] * 10)
-    clock.advance(10)
-    run_batch(breaker, [None] * 10)
-    # Then the pollers stay as they are and this environment's pace rises x1.1 instead
-    assert mapping.changes == []
-    assert breaker.pace_per_s == pytest.approx(pace * 1.1)
-
-
-def test_retry_after_lowers_the_concurrency(clock: FakeClock) -> None:
-    # Given a half-open mapping at 5 pollers, When the downstream answers with Retry-After
-    mapping, breaker = half_open(clock, concurrency=5)
-    run_batch(breaker, [overloaded(retry_after_seconds=1)])
-    clock.advance(10)
-    run_batch(breaker, [None])
-    # Then the mapping gets fewer pollers (x0.9), and never fewer than 2
-    assert mapping.changes == [("concurrency", 4)]
-    mapping2, breaker2 = half_open(clock, concurrency=2)
-    run_batch(breaker2, [overloaded(retry_after_seconds=1)])
-    clock.advance(10)
-    run_batch(breaker2, [None])
-    assert mapping2.changes == []
-
-
-def test_it_closes_after_a_minute_of_calls_held_back_by_nothing(clock: FakeClock) -> None:
-    # Given a half-open breaker whose calls come one at a time, 2 s apart (nothing held back)
-    mapping, breaker = half_open(clock)
-    for _ in range(29):
-        run_batch(breaker, [None])
-        clock.advance(2)
-    # Then after 58 s of such calls it is still half-open
-    assert mapping.changes == []
-    # ...and once the calls span a minute it restores the configured concurrency
-    clock.advance(2)
-    run_batch(breaker, [None])
-    assert mapping.changes == [("concurrency", CONFIGURED)]
-    assert breaker.state is BreakerState.CLOSED
-
-
-def test_it_does_not_close_before_calls_come(clock: FakeClock) -> None:
-    # Given a half-open breaker that has made no call yet (the mapping slow to poll)
-    mapping, breaker = half_open(clock)
-    clock.advance(120)
-    run_batch(breaker, [])
-    # Then it stays half-open: a minute of calls, not merely a minute
-    assert mapping.changes == []
-
-
-def test_a_full_outage_in_half_open_opens_it_again(clock: FakeClock) -> None:
-    # Given a half-open breaker, When three paced batches fail as a whole within a minute
-    mapping, breaker = half_open(clock)
+    # Given three whole-batch failures of 3 calls each: 100 % failed, but 9 failures
     for _ in range(3):
-        run_batch(breaker, [down()] * 4)
-        clock.advance(4)
-    # Then the mapping is disabled again
-    assert ("disable", None) in mapping.changes
+        run_batch(breaker, [status(500)] * 3)
+    assert channel.reports == []
+    # When one more call fails, in a fourth whole batch
+    run_batch(breaker, [status(500)])
+    # Then the tenth failure trips it
+    assert [report.verdict for report in channel.reports] == [Verdict.TRIP]
 
 
-# The delivery pool's threads ------------------------------------------------------------------
+def test_failures_spread_over_more_than_the_window_do_not_trip_it(
+    breaker: CircuitBreaker, channel: RecordingChannel, clock: FakeClock
+) -> None:
+    # Given whole-batch failures of 5 calls, 40 s apart
+    for _ in range(6):
+        run_batch(breaker, [status(500)] * 5)
+        clock.advance(40)
+    # Then no minute ever holds three of them: nothing trips
+    assert channel.reports == []
 
 
-THREADS = 16
+# Reporting and failing fast ----------------------------------------------------------------
 
 
-def test_concurrent_records_share_the_pace_without_sharing_a_slot(clock: FakeClock) -> None:
-    # Given a half-open breaker and 16 threads each asking for 10 calls at the same instant
-    _, breaker = half_open(clock)
+def test_reports_are_sent_at_most_once_per_report_interval(
+    breaker: CircuitBreaker, channel: RecordingChannel, clock: FakeClock
+) -> None:
+    # Given an environment that keeps seeing the downstream down
+    for _ in range(4):
+        for _ in range(3):
+            run_batch(breaker, [status(500)] * 5)
+        clock.advance(10)
+    # Then it reported once in the first 30 s, and again once 30 s had passed
+    sent_at = [report.observed_at for report in channel.reports]
+    assert sent_at == [1000.0, 1030.0]
+
+
+def test_no_answer_fails_fast_without_a_call_for_a_while(
+    breaker: CircuitBreaker, clock: FakeClock
+) -> None:
+    # Given a trip whose failures were all calls without an answer (timeouts, refused)
+    for _ in range(3):
+        run_batch(breaker, [no_answer()] * 5)
+    # Then the next call is failed without being made
+    with pytest.raises(BreakerOpen):
+        breaker.start_batch().before_call(deadline())
+    # And once fail_fast_s has passed, calls go again
+    clock.advance(LocalPolicy().fail_fast_s)
+    breaker.start_batch().before_call(deadline())
+
+
+def test_answered_failures_do_not_fail_fast(breaker: CircuitBreaker) -> None:
+    # Given a trip on fast 500s (a dead backend, or a flood of poison messages)
+    for _ in range(3):
+        run_batch(breaker, [status(500)] * 5)
+    # Then calls still go: a receive is spent either way, and a good message may be delivered
+    breaker.start_batch().before_call(deadline())
+    assert not breaker.failing_fast
+
+
+def test_a_lost_report_does_not_stop_deliveries(clock: FakeClock) -> None:
+    # Given a channel that fails (it logs and returns, as ControllerChannel does)
+    class Lost:
+        sent = 0
+
+        def send(self, report: BreakerReport) -> None:
+            self.sent += 1
+
+    lost = Lost()
+    breaker = CircuitBreaker(TripRules(), lost, clock=clock, wall_clock=clock)
+    # When it trips on 500s
+    for _ in range(3):
+        run_batch(breaker, [status(500)] * 5)
+    # Then it tried to report, and calls still go
+    assert lost.sent == 1
+    breaker.start_batch().before_call(deadline())
+
+
+def test_concurrent_failures_are_all_counted(
+    breaker: CircuitBreaker, channel: RecordingChannel
+) -> None:
+    # Given the delivery pool's threads reporting the outcomes of one batch at once
     calls = breaker.start_batch()
-    start = threading.Barrier(THREADS)
+    rng = random.Random(7)
+    outcomes = [status(500) if rng.random() < 0.5 else None for _ in range(400)]
+    barrier = threading.Barrier(8)
 
-    def deliver() -> None:
-        start.wait()
-        for _ in range(10):
-            calls.before_call(deadline(3600.0))
-            calls.after_call(None)
+    def deliver(share: list[DownstreamFailure | None]) -> None:
+        barrier.wait()
+        for outcome in share:
+            calls.after_call(outcome)
 
-    workers = [threading.Thread(target=deliver) for _ in range(THREADS)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    # Then every call got a slot of its own, a second apart, and every outcome was counted
-    assert sorted(clock.waits) == [1.0 * n for n in range(1, THREADS * 10)]
-    assert calls.calls == THREADS * 10
-
-
-def test_concurrent_failures_are_all_counted(clock: FakeClock) -> None:
-    # Given a closed breaker, When 16 threads report 10 failures each at once
-    mapping = FakeMapping()
-    breaker = breaker_on(mapping, clock)
-    calls = breaker.start_batch()
-    start = threading.Barrier(THREADS)
-
-    def deliver() -> None:
-        start.wait()
-        for _ in range(10):
-            calls.before_call(deadline())
-            calls.after_call(down())
-
-    workers = [threading.Thread(target=deliver) for _ in range(THREADS)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    # Then none was lost: the batch counts as a whole-batch failure of 160 calls
-    assert (calls.calls, calls.failures) == (THREADS * 10, THREADS * 10)
+    threads = [threading.Thread(target=deliver, args=(outcomes[i::8],)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then every call and every failure was counted
+    assert calls.calls == 400
+    assert calls.down_failures == sum(outcome is not None for outcome in outcomes)

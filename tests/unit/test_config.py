@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from breaker_policy.rules import TripRules
 from consumer.config import Config
 from consumer.errors import ConfigurationError
 
@@ -126,10 +127,10 @@ def test_the_dead_letter_queue_url_keeps_whatever_scheme_sqs_returned() -> None:
 
 
 def test_the_breaker_is_off_unless_switched_on() -> None:
-    # Given an environment without the breaker's settings, Then it is off
+    # Given an environment without the breaker's settings, Then it is off, at the study's rules
     config = Config.from_environ(REQUIRED)
-    assert (config.breaker_enabled, config.breaker_probe_url) == (False, None)
-    assert (config.maximum_concurrency, config.source_queue_arn) == (None, None)
+    assert (config.breaker_enabled, config.breaker_controller_function) == (False, None)
+    assert config.breaker_rules == TripRules()
 
 
 def test_the_breakers_settings_are_parsed() -> None:
@@ -138,16 +139,31 @@ def test_the_breakers_settings_are_parsed() -> None:
         {
             **REQUIRED,
             "BREAKER_ENABLED": "true",
-            "BREAKER_PROBE_URL": "https://downstream.example.com/health",
-            "MAXIMUM_CONCURRENCY": "10",
-            "SOURCE_QUEUE_ARN": "arn:aws:sqs:us-east-1:123456789012:stack-source",
+            "BREAKER_CONTROLLER_FUNCTION": "breaker-1c2fa620-982a-11e3-aff7-50e2416294e0",
+            "BREAKER_WINDOW_SECONDS": "120",
+            "BREAKER_FAILURE_PERCENT": "80",
+            "BREAKER_MINIMUM_FAILURES": "5",
+            "BREAKER_WHOLE_BATCH_FAILURES": "2",
+            "BREAKER_PAUSE_STATUS_CODES": "401",
         }
     )
     # Then each is read
     assert config.breaker_enabled is True
-    assert config.breaker_probe_url == "https://downstream.example.com/health"
-    assert config.maximum_concurrency == 10
-    assert config.source_queue_arn == "arn:aws:sqs:us-east-1:123456789012:stack-source"
+    assert config.breaker_controller_function == "breaker-1c2fa620-982a-11e3-aff7-50e2416294e0"
+    assert config.breaker_rules == TripRules(
+        window_s=120.0,
+        failure_ratio=0.8,
+        min_failures=5,
+        whole_batch_failures=2,
+        pause_status_codes=frozenset({401}),
+    )
+
+
+def test_an_empty_pause_list_pauses_on_nothing() -> None:
+    # Given BREAKER_PAUSE_STATUS_CODES set to empty (the template's parameter left empty)
+    config = Config.from_environ({**REQUIRED, "BREAKER_PAUSE_STATUS_CODES": ""})
+    # Then no status pauses delivery
+    assert config.breaker_rules.pause_status_codes == frozenset()
 
 
 def test_bad_breaker_settings_are_named() -> None:
@@ -157,12 +173,32 @@ def test_bad_breaker_settings_are_named() -> None:
             {
                 **REQUIRED,
                 "BREAKER_ENABLED": "yes",
-                "BREAKER_PROBE_URL": "http://downstream.example.com/health",
-                "MAXIMUM_CONCURRENCY": "1",
-                "SOURCE_QUEUE_ARN": "stack-source",
+                "BREAKER_WINDOW_SECONDS": "5",
+                "BREAKER_FAILURE_PERCENT": "101",
+                "BREAKER_MINIMUM_FAILURES": "0",
+                "BREAKER_WHOLE_BATCH_FAILURES": "x",
+                "BREAKER_PAUSE_STATUS_CODES": "401,429",
             }
         )
     # Then every one is named, in one error
     message = str(raised.value)
-    for name in ("BREAKER_ENABLED", "BREAKER_PROBE_URL", "MAXIMUM_CONCURRENCY", "SOURCE_QUEUE_ARN"):
+    for name in (
+        "BREAKER_ENABLED",
+        "BREAKER_WINDOW_SECONDS",
+        "BREAKER_FAILURE_PERCENT",
+        "BREAKER_MINIMUM_FAILURES",
+        "BREAKER_WHOLE_BATCH_FAILURES",
+        "BREAKER_PAUSE_STATUS_CODES",
+    ):
         assert name in message
+
+
+def test_a_status_cannot_both_pause_and_dead_letter() -> None:
+    # Given 401 both non-retryable and a pause status (the default pause list)
+    with pytest.raises(ConfigurationError) as raised:
+        Config.from_environ({**REQUIRED, "NON_RETRYABLE_STATUS_CODES": "400,401"})
+    # Then the configuration is refused, naming both settings and the status
+    message = str(raised.value)
+    assert "NON_RETRYABLE_STATUS_CODES" in message
+    assert "BREAKER_PAUSE_STATUS_CODES" in message
+    assert "[401]" in message
