@@ -36,7 +36,7 @@ INVOKE_ARGS ?=
 SOAK_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv docs docs-build lint format test test-fast validate security build deploy deploy-guided run up logs soak invoke send dlq-peek redrive bench bench-backoff schedule lock clean
+.PHONY: help venv docs docs-build lint format test test-fast validate security build deploy deploy-guided run up logs soak invoke send dlq-peek redrive bench bench-backoff bench-big-batch bench-inflight schedule lock clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -140,6 +140,13 @@ redrive: $(STAMP) ## DLQ back to the source queue, failed jobs re-invoked (REDRI
 bench: $(STAMP) ## throughput, cold start, sizes side by side (BENCH_ARGS="--json --repeats N"; ~6 min; not the backoff study)
 	@$(BIN)/sam build >&2
 	@PYTHONPATH=functions:. $(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
+
+bench-big-batch: $(STAMP) ## one batch of 10,000 records in a Lambda-like process, half and all failing: wall time vs timeout, peak RSS (~5 min; BENCH_ARGS=--json ...)
+	@$(BIN)/sam build >&2
+	@PYTHONPATH=functions:. $(BIN)/python -m benchmarks.big_batch $(BENCH_ARGS)
+
+bench-inflight: $(STAMP) ## SQS's in-flight limit at 1M and 10M messages a day through 24 h outages, with the mapping's scaling (~2 min; BENCH_ARGS=--json ...)
+	@PYTHONPATH=functions:. $(BIN)/python -m benchmarks.inflight $(BENCH_ARGS)
 
 bench-backoff: $(STAMP) ## the backoff study, 6-10 min, not in make bench: tables, plots in docs/backoff-study (BENCH_ARGS=--json ...)
 	@PYTHONPATH=functions $(BIN)/python -m benchmarks.backoff_study $(BENCH_ARGS)

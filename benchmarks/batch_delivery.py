@@ -190,7 +190,7 @@ def failed_batch(sqs: Any, queue: Queue) -> dict[str, Any]:
     return lambda_sqs_event(received, queue.arn)
 
 
-def _seconds(handler: Handler, event: dict[str, Any], expect_failures: int) -> float:
+def timed(handler: Handler, event: dict[str, Any], expect_failures: int) -> float:
     started = time.perf_counter()
     try:
         response = handler(event)
@@ -221,8 +221,8 @@ def measure(
     # Warm, as a busy execution environment is: imports, clients, connections, and whatever a
     # handler looks up once and keeps (the project caches the queue's URL from GetQueueUrl).
     for handler in handlers.values():
-        _seconds(handler, delivered_batch(10, queue), 0)
-        _seconds(handler, failed_batch(sqs, queue), 10)
+        timed(handler, delivered_batch(10, queue), 0)
+        timed(handler, failed_batch(sqs, queue), 10)
 
     cpu = alternating(
         {name: _cpu_per_record(handler, queue, cpu_batches) for name, handler in handlers.items()},
@@ -236,7 +236,7 @@ def measure(
         def run() -> tuple[float, int]:
             event = failed_batch(sqs, queue)
             before = counter.requests
-            seconds = _seconds(handler, event, 10)
+            seconds = timed(handler, event, 10)
             return seconds, counter.requests - before
 
         return run
@@ -260,7 +260,7 @@ def _timed_rounds(
     repeats: int,
 ) -> dict[str, list[float]]:
     def run(handler: Handler) -> Callable[[], float]:
-        return lambda: _seconds(handler, event(), expect_failures)
+        return lambda: timed(handler, event(), expect_failures)
 
     return alternating({name: run(handler) for name, handler in handlers.items()}, repeats)
 
@@ -271,7 +271,7 @@ def _cpu_per_record(handler: Handler, queue: Queue, batches: int) -> Callable[[]
         # The process's CPU time: worker threads included, the downstream (another process) not.
         started = time.process_time()
         for event in events:
-            _seconds(handler, event, 0)
+            timed(handler, event, 0)
         return (time.process_time() - started) * 1000 / (10 * batches)
 
     return run

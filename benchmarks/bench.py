@@ -8,7 +8,8 @@ contenders run one after another, starting one further along each round. Section
 - cold starts (benchmarks.cold_start): a fresh Lambda-like process importing the built
   handler and serving its first batch, against a naive handler: the circuit breaker off and
   on (reading the built stack's mapping in moto's server), tracing off and on;
-- sizes (benchmarks.package_size) of what `sam build` produced.
+- sizes (benchmarks.package_size) of what `sam build` produced;
+- cost per million messages (benchmarks.cost), from the warm batches' medians and AWS's prices.
 Progress goes to standard error; --json adds one JSON line at the end of standard output.
 """
 
@@ -25,14 +26,14 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from benchmarks import batch_delivery, cold_start, package_size
+from benchmarks import batch_delivery, cold_start, cost, package_size
 from benchmarks.batch_delivery import BatchFigures, Queue, SqsRequestCounter
 from benchmarks.cold_start import ColdStart
 from benchmarks.package_size import PackageSizes
 from benchmarks.spread import Spread
 from local.downstream_process import downstream_process
 from local.moto_stack import create_queues, load_stack
-from local.template import ROOT
+from local.template import ROOT, load_template
 
 GOALS = {
     "batch_10_s": 0.3,
@@ -47,6 +48,10 @@ CONTENDERS = {
     "powertools_sequential": "Powertools, sequential",
     "ideal_pool": "ideal pool of 10",
 }
+# The large-batch setting the cost table recommends (docs/scale-and-cost.md): BatchSize 100
+# (with a batching window) and DeliveryConcurrency 50.
+LARGE_BATCH_SIZE = 100
+LARGE_BATCH_DELIVERY_CONCURRENCY = 50
 COLD_STARTS = {
     "naive": "naive handler",
     "project_breaker_off": "project, breaker off",
@@ -123,8 +128,53 @@ def measure(build_dir: Path, repeats: int, latency_ms: int, cpu_batches: int) ->
                     latency_ms=latency_ms,
                     cpu_batches=cpu_batches,
                 )
+                _progress(
+                    f"large batch: {repeats} batches of {LARGE_BATCH_SIZE} at "
+                    f"DeliveryConcurrency {LARGE_BATCH_DELIVERY_CONCURRENCY}"
+                )
+                large_batch = _large_batch(handlers["project"], queue, repeats)
     sizes = package_size.measure(build_dir)
-    return _document(repeats, latency_ms, batches, cold, sizes)
+    figures = _document(repeats, latency_ms, batches, cold, sizes)
+    figures["large_batch"] = {
+        "batch_size": LARGE_BATCH_SIZE,
+        "delivery_concurrency": LARGE_BATCH_DELIVERY_CONCURRENCY,
+        "project_s": large_batch.as_dict(),
+    }
+    figures["cost"] = cost.document(figures, template_memory_mb())
+    return figures
+
+
+def _large_batch(handler: batch_delivery.Handler, queue: Queue, repeats: int) -> Spread:
+    """The project's handler with the large-batch setting the cost table recommends: its
+    runtime rebuilt with DeliveryConcurrency 50 (threads and connections), then restored."""
+    from consumer.runtime import get_runtime  # noqa: PLC0415
+
+    saved = os.environ.get("DELIVERY_CONCURRENCY")
+    os.environ["DELIVERY_CONCURRENCY"] = str(LARGE_BATCH_DELIVERY_CONCURRENCY)
+    get_runtime.cache_clear()
+    try:
+        # Warm: the new runtime's threads and connections.
+        batch_delivery.timed(handler, batch_delivery.delivered_batch(LARGE_BATCH_SIZE, queue), 0)
+        return Spread.of(
+            [
+                batch_delivery.timed(
+                    handler, batch_delivery.delivered_batch(LARGE_BATCH_SIZE, queue), 0
+                )
+                for _ in range(repeats)
+            ]
+        )
+    finally:
+        if saved is None:
+            os.environ.pop("DELIVERY_CONCURRENCY", None)
+        else:
+            os.environ["DELIVERY_CONCURRENCY"] = saved
+        get_runtime.cache_clear()
+
+
+def template_memory_mb() -> int:
+    """The consumer's MemorySize as the template sets it."""
+    template = load_template(ROOT / "template.yaml")
+    return int(template["Resources"]["ConsumerFunction"]["Properties"]["MemorySize"])
 
 
 def _fake_aws_environment() -> None:
@@ -237,6 +287,8 @@ def table(figures: dict[str, Any]) -> str:
         f"| of which the runtime's own SDK ({', '.join(sizes['runtime_sdk_distributions'])}) "
         f"| {sizes['layer_runtime_sdk_bytes']:,} | |",
         f"| layer without it | {without_sdk:,} | |",
+        "",
+        cost.table(figures["cost"], latency),
     ]
     return "\n".join(lines)
 

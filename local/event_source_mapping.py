@@ -1,10 +1,12 @@
 """Lambda's SQS event source mapping, emulated from the deployed mapping's own settings.
 
 Pollers long-poll the queue (ReceiveMessage, 20 s wait, all attributes), gather up to BatchSize
-messages within the batching window, invoke the function synchronously with the batch shaped as
-Lambda shapes it, and then delete what the response says succeeded (see batch_response). At most
-MaximumConcurrency invocations run at once. Lambda never changes a failed message's visibility:
-the function's own ChangeMessageVisibility, or the queue's timeout, decides when it returns.
+messages within the batching window and within Lambda's 6 MB invocation payload (a batch whose
+payload reaches it is invoked at once, and what did not fit starts the poller's next batch),
+invoke the function synchronously with the batch shaped as Lambda shapes it, and then delete
+what the response says succeeded (see batch_response). At most MaximumConcurrency invocations
+run at once. Lambda never changes a failed message's visibility: the function's own
+ChangeMessageVisibility, or the queue's timeout, decides when it returns.
 
 The pollers follow the deployed mapping as it changes (the function's circuit breaker disables
 it and lowers its MaximumConcurrency; a stack update changes its BatchSize or batching window):
@@ -28,7 +30,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from local.batch_response import BatchOutcome, batch_outcome
 from local.execution_environment import Invocation, PoolClosedError
-from local.lambda_sqs_event import lambda_sqs_event
+from local.lambda_sqs_event import (
+    MAX_EVENT_BYTES,
+    lambda_sqs_event,
+    record_bytes,
+    records_within_limit,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -299,12 +306,14 @@ class SqsEventSourceMapping:
         long_poll_seconds: int = LONG_POLL_SECONDS,
         faults: MappingFaults | None = None,
         watcher: MappingWatcher | None = None,
+        max_event_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
         self.sqs = sqs
         self.settings = settings
         self.pool = pool
         self.on_batch = on_batch
         self.long_poll_seconds = long_poll_seconds
+        self.max_event_bytes = max_event_bytes
         self._stopping = threading.Event()
         # One ReceiveMessage at a time: the emulator serialises them anyway, and a single
         # receiver hands batches to the invocations as fast as they free up.
@@ -368,12 +377,14 @@ class SqsEventSourceMapping:
             poller.join(timeout=wait_seconds)
 
     def _poll(self) -> None:
+        # Received messages that did not fit the last batch's payload: the next batch's first.
+        carried: list[dict[str, Any]] = []
         while not self._stopping.is_set():
             if self.watcher is not None and not self.watcher.acquire(self._stopping):
                 return
             try:
                 batching = self.batching
-                messages = self._receive_batch(batching)
+                messages, carried = self._receive_batch(carried, batching)
                 if messages and not self._stopping.is_set():
                     self._process(messages, batching.batch_size)
             except PoolClosedError:
@@ -398,11 +409,21 @@ class SqsEventSourceMapping:
             return self.watcher.batching
         return Batching(self.settings.batch_size, self.settings.batching_window_seconds)
 
-    def _receive_batch(self, batching: Batching) -> list[dict[str, Any]]:
-        batch: list[dict[str, Any]] = []
+    def _receive_batch(
+        self, carried: list[dict[str, Any]], batching: Batching
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The next batch, and the received messages beyond its 6 MB payload."""
+        batch: list[dict[str, Any]] = list(carried)
+        # Each message's size in the event, kept as the batch grows: measuring the whole
+        # event after each receive would cost a batch of 10,000 records 1,000 times over.
+        sizes = self._record_sizes(batch)
         window_ends = time.monotonic() + batching.window_seconds
         wait_seconds = self.long_poll_seconds
-        while len(batch) < batching.batch_size and not self._stopping.is_set():
+        while (
+            len(batch) < batching.batch_size
+            and records_within_limit(sizes, self.max_event_bytes) == len(sizes)
+            and not self._stopping.is_set()
+        ):
             # The lock is held for one ReceiveMessage, not for the whole batching window:
             # another poller may fill its own batch meanwhile, as Lambda's pollers do.
             with self._receive_lock:
@@ -431,12 +452,29 @@ class SqsEventSourceMapping:
                     for m in received
                 )
             batch.extend(received)
+            sizes.extend(self._record_sizes(received))
             remaining = window_ends - time.monotonic()
             if batch and remaining <= 0:
                 break
             if batch:
                 wait_seconds = min(self.long_poll_seconds, max(1, int(remaining)))
-        return batch
+        fits = records_within_limit(sizes, self.max_event_bytes)
+        if fits < len(batch):
+            logger.info(
+                "batch cut at Lambda's invocation payload limit; the rest starts the next batch",
+                extra={
+                    "fields": {
+                        "records": fits,
+                        "carried": len(batch) - fits,
+                        "limit_bytes": self.max_event_bytes,
+                    }
+                },
+            )
+        return batch[:fits], batch[fits:]
+
+    def _record_sizes(self, messages: list[dict[str, Any]]) -> list[int]:
+        event = lambda_sqs_event(messages, self.settings.queue_arn)
+        return [record_bytes(record) for record in event["Records"]]
 
     def _process(self, messages: list[dict[str, Any]], batch_size_limit: int = 0) -> None:
         message_ids = tuple(message["MessageId"] for message in messages)

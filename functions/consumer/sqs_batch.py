@@ -16,6 +16,8 @@ from __future__ import annotations
 import random
 import threading
 import time
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +27,7 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -32,7 +35,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from breaker_policy.timing import max_open_seconds
 from consumer.backoff import RetryPlan, plan_retry
 from consumer.breaker import BatchCalls
-from consumer.deadline import Deadline
+from consumer.deadline import (
+    REPORT_SECONDS_PER_RECORD,
+    RESPONSE_SECONDS,
+    VISIBILITY_ROUND_SECONDS,
+    Deadline,
+    WrapUp,
+)
 from consumer.delivery import (
     DeadLetterReason,
     Message,
@@ -76,19 +85,29 @@ def process_sqs_batch(
                 f"Records[{index}] has no messageId, so a partial batch response cannot name it"
             )
     batch = Batch(records, seed=runtime.rng.getrandbits(64))
+    # Every record not yet settled may need rescheduling before the response: the deadline
+    # keeps that much time back, less as records are settled.
+    wrap_up = WrapUp(parallel_calls=_parallel_calls(runtime))
+    deadline.keep_back_for(lambda: wrap_up.seconds(batch.unsettled))
     breaker = runtime.breaker
     calls = None if breaker is None else breaker.start_batch()
     try:
         return process_partial_response(
             event=event,
             record_handler=RecordHandler(runtime, deadline, batch, calls),
-            processor=BackoffBatchProcessor(runtime, batch),
+            processor=BackoffBatchProcessor(runtime, batch, deadline),
             context=context,
         )
     finally:
         # Also when every record failed and the batch raises: that is what trips it.
         if breaker is not None and calls is not None:
             breaker.finish_batch(calls)
+
+
+def _parallel_calls(runtime: Runtime) -> int:
+    """How many SQS calls the batch's wrap-up makes at a time: the delivery threads', idle by
+    then."""
+    return 1 if runtime.delivery_pool is None else runtime.config.delivery_concurrency
 
 
 class Batch:
@@ -105,6 +124,17 @@ class Batch:
         self._seed = seed
         self._stopped: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._unsettled = len(records)
+
+    @property
+    def unsettled(self) -> int:
+        """Records neither delivered nor dead-lettered yet: each may still need rescheduling."""
+        with self._lock:
+            return self._unsettled
+
+    def settled(self) -> None:
+        with self._lock:
+            self._unsettled -= 1
 
     def position(self, record: Any) -> int:
         return self._positions[id(record)]
@@ -180,6 +210,9 @@ class RecordHandler:
                 group_id=message.message_group_id,
             )
             try:
+                # Also before a dead-letter copy, which calls SQS: a batch of 10,000 records
+                # that all go to the DLQ must stop in time too.
+                self.deadline.check_time_for_a_call()
                 outcome = deliver_or_dead_letter(self.runtime, self.deadline, delivery, self.calls)
             except Exception as error:
                 retry_after = (
@@ -273,10 +306,11 @@ class BackoffBatchProcessor(BatchProcessor):
     visibility changes are applied together, in ChangeMessageVisibilityBatch calls.
     """
 
-    def __init__(self, runtime: Runtime, batch: Batch) -> None:
+    def __init__(self, runtime: Runtime, batch: Batch, deadline: Deadline) -> None:
         super().__init__(event_type=EventType.SQS)
         self.runtime = runtime
         self.batch = batch
+        self.deadline = deadline
         self._failures: list[_Failure] = []
 
     def process(self) -> list[Any]:
@@ -302,6 +336,28 @@ class BackoffBatchProcessor(BatchProcessor):
         self.fail_messages.sort(key=lambda record: self.batch.position(_raw(record)))
         self._failures.sort(key=lambda failure: failure.position)
 
+    def success_handler(self, record: Any, result: Any) -> Any:
+        self.batch.settled()
+        return super().success_handler(record, result)
+
+    def _clean(self) -> None:
+        """Powertools' end of the batch, with a short error when every record failed.
+
+        Powertools raises BatchProcessingError with every record's exception, and its message
+        formats each one's traceback: for 10,000 records, tens of seconds and hundreds of
+        megabytes after the last record, past the timeout. Each failure already has its log
+        line; the error keeps the first exception only, and says so.
+        """
+        if self.fail_messages and len(self.exceptions) == len(self.records) > 1:
+            raise BatchProcessingError(
+                msg=(
+                    f"All records failed processing ({len(self.records)}); each was rescheduled "
+                    "and has its own log line. The first record's error follows."
+                ),
+                child_exceptions=self.exceptions[:1],
+            )
+        super()._clean()  # type: ignore[no-untyped-call]
+
     def failure_handler(self, record: SQSRecord, exception: Any) -> Any:
         error = exception[1]
         group = fifo_group(record.raw_event)
@@ -313,6 +369,7 @@ class BackoffBatchProcessor(BatchProcessor):
             )
             if group is not None:
                 self.batch.stop(group, error.plan.visibility_seconds)
+            _release_locals(error)
         else:
             if group is not None:
                 self.batch.stop(group, 0)
@@ -335,6 +392,7 @@ class BackoffBatchProcessor(BatchProcessor):
             except QueueUrlError as exc:
                 refusals: list[str | None] = [str(exc)] * len(queued)
             else:
+                pool = self.runtime.delivery_pool
                 refusals = self.runtime.sqs.change_visibility_batch(
                     queue_url,
                     [
@@ -343,9 +401,33 @@ class BackoffBatchProcessor(BatchProcessor):
                         )
                         for failure in queued
                     ],
+                    map_calls=map if pool is None else pool.map,
+                    keep_going=self._time_for_a_visibility_call(len(failures)),
                 )
             for failure, refusal in zip(queued, refusals, strict=True):
                 _report(failure, refusal)
+
+    def _time_for_a_visibility_call(self, failures: int) -> Callable[[], bool]:
+        """Whether a visibility call may still start: a round of calls, the failures' log lines
+        and the response must fit in what is left. The last resort, not the plan: the reserve
+        kept back before the deliveries stopped is larger (its 3 s floor allows for a slow
+        call), so that this rarely refuses."""
+        needed = RESPONSE_SECONDS + VISIBILITY_ROUND_SECONDS + failures * REPORT_SECONDS_PER_RECORD
+        return lambda: self.deadline.remaining_seconds() >= needed
+
+
+def _release_locals(error: BaseException) -> None:
+    """Let go of what the failure's frames held (the HTTP response, the request's buffers):
+    a batch keeps every failure until its end, and 10,000 of them held their frames' locals.
+    The tracebacks still format (file, line, code); only the local variables go."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if current.__traceback__ is not None:
+            # Frames still running (the record's own caller) are skipped by clear_frames.
+            traceback.clear_frames(current.__traceback__)
+        current = current.__cause__ or current.__context__
 
 
 def _raw(record: Any) -> Any:

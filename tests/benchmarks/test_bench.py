@@ -94,6 +94,13 @@ def test_the_json_line_holds_every_figure(bench_run: tuple[list[str], dict[str, 
     assert figures["size_bytes"]["function_bytes"] > 0
     assert "botocore" in figures["size_bytes"]["runtime_sdk_distributions"]
     assert set(figures["goals"]) >= {"batch_10_s", "batch_100_s", "cold_start_ratio"}
+    # and the cost table, at the template's MemorySize, from the warm batches' medians
+    cost = figures["cost"]
+    assert cost["memory_mb"] == 256
+    assert len(cost["settings"]) == 5
+    assert figures["large_batch"]["project_s"]["median"] > 0
+    [project_10] = [line for line in cost["settings"] if line["label"] == "project, BatchSize 10"]
+    assert project_10["billed_seconds_per_batch"] >= figures["batch_10_s"]["project"]["median"]
 
 
 def test_no_cold_start_makes_a_lambda_control_plane_request(
@@ -140,6 +147,8 @@ def test_the_table_comes_before_the_json_line(bench_run: tuple[list[str], dict[s
         "| project, breaker on |",
         "| project, breaker on, tracing on |",
         "| layer without it |",
+        "| project, BatchSize 10 | 256 |",
+        "| Powertools, sequential, BatchSize 100 | 256 |",
     ):
         assert row in table
 

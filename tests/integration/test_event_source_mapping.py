@@ -13,6 +13,7 @@ from moto import mock_aws
 
 from local.event_source_mapping import BatchReport, MappingSettings, SqsEventSourceMapping
 from local.execution_environment import Invocation
+from local.lambda_sqs_event import MAX_EVENT_BYTES, event_bytes
 
 SAM_EVENT_ATTRIBUTES = {
     "ApproximateReceiveCount",
@@ -39,7 +40,7 @@ class StandIn:
 
 
 class Queue:
-    def __init__(self, batch_size: int = 10) -> None:
+    def __init__(self, batch_size: int = 10, maximum_concurrency: int = 2) -> None:
         self.sqs = boto3.client("sqs", region_name="us-east-1")
         self.url = self.sqs.create_queue(QueueName="source")["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])
@@ -48,7 +49,7 @@ class Queue:
                 "EventSourceArn": arn["Attributes"]["QueueArn"],
                 "BatchSize": batch_size,
                 "FunctionResponseTypes": ["ReportBatchItemFailures"],
-                "ScalingConfig": {"MaximumConcurrency": 2},
+                "ScalingConfig": {"MaximumConcurrency": maximum_concurrency},
                 "State": "Enabled",
             },
             self.url,
@@ -70,7 +71,9 @@ class Queue:
             int(attributes["ApproximateNumberOfMessagesNotVisible"]),
         )
 
-    def poll_until(self, function: StandIn, batches: int) -> list[BatchReport]:
+    def poll_until(
+        self, function: StandIn, batches: int, max_event_bytes: int = MAX_EVENT_BYTES
+    ) -> list[BatchReport]:
         """Run the mapping until `batches` batches have been processed."""
         reports: list[BatchReport] = []
         enough = threading.Event()
@@ -81,7 +84,12 @@ class Queue:
                 enough.set()
 
         mapping = SqsEventSourceMapping(
-            self.sqs, self.settings, function, on_batch=on_batch, long_poll_seconds=1
+            self.sqs,
+            self.settings,
+            function,
+            on_batch=on_batch,
+            long_poll_seconds=1,
+            max_event_bytes=max_event_bytes,
         )
         mapping.start()
         try:
@@ -172,3 +180,28 @@ def test_a_message_with_attributes_carries_sqs_digest_of_them(queue: Queue) -> N
     [record] = function.events[0]["Records"]
     assert record["md5OfMessageAttributes"] == sent["MD5OfMessageAttributes"]
     assert record["messageAttributes"]["trace"]["stringValue"] == "abc"
+
+
+def test_a_batch_is_cut_at_the_invocation_payload_limit_and_the_rest_follows() -> None:
+    with mock_aws():
+        # Given ten messages of about 1.5 kB each in the event, a batch size of 10, and a
+        # payload limit of 4,000 bytes (two such records fit, three do not), one poller
+        queue = Queue(batch_size=10, maximum_concurrency=1)
+        ids = [
+            queue.sqs.send_message(QueueUrl=queue.url, MessageBody='"' + "x" * 1_000 + '"')[
+                "MessageId"
+            ]
+            for _ in range(10)
+        ]
+        function = StandIn(lambda event: response(None))
+
+        # When the mapping processes them
+        reports = queue.poll_until(function, batches=5, max_event_bytes=4_000)
+
+        # Then no event was over the limit, each held two records, and every message was
+        # delivered once and deleted: what did not fit came in the next batch, none was lost
+        assert all(event_bytes(event) <= 4_000 for event in function.events)
+        assert [len(report.message_ids) for report in reports] == [2] * 5
+        delivered = [message_id for report in reports for message_id in report.message_ids]
+        assert sorted(delivered) == sorted(ids)
+        assert queue.counts() == (0, 0)

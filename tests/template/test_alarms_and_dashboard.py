@@ -86,6 +86,11 @@ def test_each_alarm_watches_what_the_runbook_says(cfn: dict[str, Any]) -> None:
             "DependencyUnreachable",
             {"service": SERVICE},
         ),
+        "BatchOutrunsTimeoutAlarm": (
+            {"Ref": "MetricsNamespace"},
+            "DeadlineSkipped",
+            {"service": SERVICE},
+        ),
     }
 
 
