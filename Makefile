@@ -7,6 +7,17 @@ STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' '
 # checkov pins boto3 and friends against the SAM CLI's and moto's versions: it gets its own venv.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat requirements-checkov.txt | cksum | cut -d' ' -f1)
+# uv (from PyPI, in a small venv of its own) creates and fills the others: seconds where pip
+# takes minutes. USE_UV=0: pip, as before.
+USE_UV ?= 1
+UV_VENV := .venv-uv
+UV_STAMP := $(UV_VENV)/.installed-$(shell cat requirements-uv.txt | cksum | cut -d' ' -f1)
+# Never a Python uv would download: the venvs use $(PYTHON), the Lambda runtime's version.
+export UV_PYTHON_DOWNLOADS := never
+# mutmut needs a newer click than the SAM CLI's pin: its own venv, which reads .venv's packages
+# after its own (make mutate).
+MUTATE_VENV := .venv-mutate
+MUTATE_STAMP := $(MUTATE_VENV)/.installed-$(shell cat requirements-mutate.txt | cksum | cut -d' ' -f1)
 # MkDocs and the Material theme: their own venv too, so that the docs' pins never meet the others'.
 DOCS_VENV := .venv-docs
 DOCS_STAMP := $(DOCS_VENV)/.installed-$(shell cat requirements-docs.txt | cksum | cut -d' ' -f1)
@@ -15,6 +26,15 @@ DOCS_PORT ?= 8000
 # sam build looks for python3.13 on PATH: the virtual environment provides it.
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
+
+# sam build's output, and the stamp that says which inputs it was built from: make's own
+# dependency rules rebuild only when functions/, layers/, template.yaml or samconfig.toml (its
+# build parameters) changed, or the venv (the SAM CLI) did.
+BUILD_STAMP := .aws-sam/.built
+BUILD_INPUTS := template.yaml samconfig.toml $(shell find functions layers -type f ! -name '*.pyc' ! -path '*/__pycache__/*' ! -path '*/.mypy_cache/*' 2>/dev/null)
+# The commands that run the built function parse their flags first (a bad flag or --help
+# answers before any build), then ask for the build this way (local/build.py).
+BUILD_FIRST := LOCAL_BUILD_COMMAND="$(MAKE) --no-print-directory build"
 
 ENV ?= default
 OVERRIDES ?=
@@ -34,41 +54,59 @@ REDRIVE_ARGS ?=
 SCHEDULE_ARGS ?=
 INVOKE_ARGS ?=
 SOAK_ARGS ?=
+DOCS_SAMPLES_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv docs docs-build lint format test test-fast validate security build deploy deploy-guided run up logs soak invoke send dlq-peek redrive bench bench-backoff bench-big-batch bench-inflight schedule lock clean
+.PHONY: help venv docs docs-build docs-samples lint format test test-fast validate security build deploy deploy-guided run up logs soak mutate invoke send dlq-peek redrive bench bench-backoff bench-breaker bench-big-batch bench-inflight schedule lock clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): requirements-dev.txt
+# $(call make-venv,folder,requirements file): a fresh virtual environment with those pins (and
+# pip, which sam build's layer recipe runs).
+define make-venv
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.13 (the Lambda runtime) or run make PYTHON=/path/to/python3.13" >&2; exit 1; }
-	rm -rf $(VENV)
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	rm -rf $(1)
+	$(if $(filter 1,$(USE_UV)),@$(MAKE) --no-print-directory $(UV_STAMP))
+	$(if $(filter 1,$(USE_UV)),$(UV_VENV)/bin/uv venv --quiet --seed --python $(PYTHON) $(1),$(PYTHON) -m venv $(1))
+	$(if $(filter 1,$(USE_UV)),$(UV_VENV)/bin/uv pip install --quiet --python $(1)/bin/python -r $(2),$(1)/bin/pip install --quiet --disable-pip-version-check -r $(2))
+	touch $(1)/.installed-$$(cat $(2) | cksum | cut -d' ' -f1)
+endef
+
+$(UV_STAMP): requirements-uv.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.13 (the Lambda runtime) or run make PYTHON=/path/to/python3.13" >&2; exit 1; }
+	rm -rf $(UV_VENV)
+	$(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-uv.txt
 	touch $@
+
+$(STAMP): requirements-dev.txt
+	$(call make-venv,$(VENV),requirements-dev.txt)
 
 venv: $(STAMP) ## create .venv with the pinned dev requirements
 
 $(CHECKOV_STAMP): requirements-checkov.txt
-	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found" >&2; exit 1; }
-	rm -rf $(CHECKOV_VENV)
-	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	$(call make-venv,$(CHECKOV_VENV),requirements-checkov.txt)
+
+$(MUTATE_STAMP): requirements-mutate.txt $(STAMP)
+	rm -rf $(MUTATE_VENV)
+	$(PYTHON) -m venv $(MUTATE_VENV)
+	$(MUTATE_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-mutate.txt
+	$(BIN)/python -c "import sysconfig; print(sysconfig.get_path('purelib'))" \
+		> "$$($(MUTATE_VENV)/bin/python -c "import sysconfig; print(sysconfig.get_path('purelib'))")/zz-dev-venv.pth"
 	touch $@
 
 $(DOCS_STAMP): requirements-docs.txt
-	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found" >&2; exit 1; }
-	rm -rf $(DOCS_VENV)
-	$(PYTHON) -m venv $(DOCS_VENV)
-	$(DOCS_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-docs.txt
-	touch $@
+	$(call make-venv,$(DOCS_VENV),requirements-docs.txt)
 
 docs: $(DOCS_STAMP) ## serve the docs site on http://127.0.0.1:8000 (DOCS_PORT), rebuilt as you edit
 	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
 
 docs-build: $(DOCS_STAMP) ## build the docs site strictly (a broken link or anchor fails) into .local/site
 	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs build --strict
+
+docs-samples: build ## rerun the commands whose output README.md and docs/ show, and write it in (~5 min; DOCS_SAMPLES_ARGS=--long: +25 min)
+	PYTHONPATH=functions $(BIN)/python -m local.docs_samples $(DOCS_SAMPLES_ARGS)
 
 lint: $(STAMP) ## ruff, ruff format --check, mypy
 	$(BIN)/ruff check .
@@ -88,14 +126,17 @@ security: $(STAMP) $(CHECKOV_STAMP) ## cfn-lint (errors and warnings) and checko
 	$(BIN)/cfn-lint template.yaml
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
 
-test: lint validate security docs-build ## lint, validate the template, security checks and every test
+test: lint validate security docs-build ## lint, validate the template, security checks, the docs site strictly, every test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## the tests without the slow ones (SAM CLI, local system)
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
-build: $(STAMP) ## sam build: the function and its dependency layer into .aws-sam/build
+$(BUILD_STAMP): $(STAMP) $(BUILD_INPUTS)
 	$(BIN)/sam build
+	touch $@
+
+build: $(BUILD_STAMP) ## sam build into .aws-sam/build, when functions/, layers/ or template.yaml changed
 
 deploy-guided: build ## sam deploy --guided: the first deployment, prompting for DownstreamUrl and the rest
 	$(BIN)/sam deploy --guided
@@ -107,24 +148,31 @@ deploy: build ## sam deploy --config-env $(ENV) with ENV's overrides and OVERRID
 	OVERRIDES='$(subst ','\'',$(OVERRIDES))' ALLOW_QUEUE_REPLACEMENT='$(ALLOW_QUEUE_REPLACEMENT)' \
 		$(BIN)/python -m tools.deploy --config-env $(ENV) --sam $(BIN)/sam $(DEPLOY_ARGS)
 
-run: build ## the whole system locally: emulator, function, demo downstream; ENV=prod applies samconfig's overrides (RUN_ARGS="--help")
-	PYTHONPATH=functions $(BIN)/python -m local.run --config-env $(ENV) $(RUN_ARGS)
+run: $(STAMP) ## the whole system locally: emulator, function, demo downstream; ENV=prod applies samconfig's overrides (RUN_ARGS="--help")
+	@$(BUILD_FIRST) PYTHONPATH=functions $(BIN)/python -m local.run --config-env $(ENV) $(RUN_ARGS)
 
-up: build ## the local system on 127.0.0.1:4599 (UP_PORT) until Ctrl-C, for your own clients; ENV as make run (UP_ARGS="--help")
-	PYTHONPATH=functions $(BIN)/python -m local.up --config-env $(ENV) --port $(UP_PORT) $(UP_ARGS)
+up: $(STAMP) ## the local system on 127.0.0.1:4599 (UP_PORT) until Ctrl-C, for your own clients; ENV as make run (UP_ARGS="--help")
+	@$(BUILD_FIRST) PYTHONPATH=functions $(BIN)/python -m local.up --config-env $(ENV) --port $(UP_PORT) $(UP_ARGS)
 
 logs: $(STAMP) ## the function's logs of make up (followed) or the last make run (LOGS_ARGS="--message-id ID --level WARNING")
 	@$(BIN)/python -m local.logs $(LOGS_ARGS)
 
-soak: build ## 5,000 messages under every fault, judged: nothing lost, duplicates explained (SOAK_ARGS="--help")
-	PYTHONPATH=functions $(BIN)/python -m local.soak $(SOAK_ARGS)
+soak: $(STAMP) ## 5,000 messages under every fault, judged: nothing lost, duplicates explained (SOAK_ARGS="--help")
+	@$(BUILD_FIRST) PYTHONPATH=functions $(BIN)/python -m local.soak $(SOAK_ARGS)
+
+# mutmut imports the code under test by its path from the folder it runs in: a staging copy
+# with the function's package top-level (consumer.backoff, as Lambda imports it).
+mutate: $(MUTATE_STAMP) ## mutation testing of backoff.py, queued_message.py, sqs_batch.py (~1 h on 2 loaded cores; not in make test)
+	rm -rf .mutate && mkdir .mutate
+	cp -r functions/. local tests template.yaml events pyproject.toml .mutate/
+	cd .mutate && $(abspath $(MUTATE_VENV))/bin/mutmut run --max-children 2
+	cd .mutate && $(abspath $(MUTATE_VENV))/bin/mutmut results
 
 # Standard output is the function's response JSON only (`make -s invoke | jq .`): the venv's and
 # sam build's output and make's own echo go to standard error, as for make bench.
 invoke: ## one invocation of the built function with EVENT; ENV=prod, INVOKE_ARGS="--parameter-overrides K=V ..." (--help)
 	@$(MAKE) --no-print-directory venv >&2
-	@$(BIN)/sam build >&2
-	@PYTHONPATH=functions $(BIN)/python -m local.invoke $(EVENT) --config-env $(ENV) $(INVOKE_ARGS)
+	@$(BUILD_FIRST) PYTHONPATH=functions $(BIN)/python -m local.invoke $(EVENT) --config-env $(ENV) $(INVOKE_ARGS)
 
 send: $(STAMP) ## send messages to the stack of ENV's samconfig section, AWS_ENDPOINT_URL, or make up's (ENV=local)
 	$(BIN)/python -m local.send --config-env $(ENV) $(SEND_ARGS)
@@ -138,7 +186,7 @@ redrive: $(STAMP) ## DLQ back to the source queue, failed jobs re-invoked (REDRI
 # The benchmarks measure what `sam build` produced; its output goes to stderr, so that stdout is
 # the table (and with --json, one JSON line last).
 bench: $(STAMP) ## throughput, cold start, sizes side by side (BENCH_ARGS="--json --repeats N"; ~6 min; not the backoff study)
-	@$(BIN)/sam build >&2
+	@$(MAKE) --no-print-directory build >&2
 	@PYTHONPATH=functions:. $(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 
 bench-big-batch: $(STAMP) ## one batch of 10,000 records in a Lambda-like process, half and all failing: wall time vs timeout, peak RSS (~5 min; BENCH_ARGS=--json ...)
@@ -150,6 +198,9 @@ bench-inflight: $(STAMP) ## SQS's in-flight limit at 1M and 10M messages a day t
 
 bench-backoff: $(STAMP) ## the backoff study, 6-10 min, not in make bench: tables, plots in docs/backoff-study (BENCH_ARGS=--json ...)
 	@PYTHONPATH=functions $(BIN)/python -m benchmarks.backoff_study $(BENCH_ARGS)
+
+bench-breaker: $(STAMP) ## the breaker against Lambda's control plane (quota, actuation delay), ~2 min: docs/breaker-study.md (BENCH_ARGS=--json ...)
+	@PYTHONPATH=functions $(BIN)/python -m benchmarks.breaker_control_plane $(BENCH_ARGS)
 
 schedule: $(STAMP) ## each attempt's delay range and cumulative span (SCHEDULE_ARGS=--max-receive-count 20 ...)
 	@PYTHONPATH=functions $(BIN)/python -m benchmarks.schedule $(SCHEDULE_ARGS)
@@ -170,4 +221,4 @@ lock: ## re-pin requirements-dev.txt, requirements-checkov.txt and requirements-
 	rm -rf .venv-lock
 
 clean: ## remove the virtual environment and build output
-	rm -rf $(VENV) $(CHECKOV_VENV) $(DOCS_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(DOCS_VENV) $(UV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

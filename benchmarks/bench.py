@@ -276,10 +276,14 @@ def table(figures: dict[str, Any]) -> str:
             f"{ratio('cpu_ratio')} | {ratio('wall_ratio')} | {_text(cold['batch_cpu_ms'], 0)} | "
             f"{ratio('batch_cpu_ratio')} | {_text(cold['mapping_requests'], 0)} | {goal} |"
         )
-    sizes = figures["size_bytes"]
+    lines += ["", *size_table(figures["size_bytes"]), "", cost.table(figures["cost"], latency)]
+    return "\n".join(lines)
+
+
+def size_table(sizes: dict[str, Any]) -> list[str]:
+    """The sizes' table (make bench's, and the docs' sample of it: make docs-samples)."""
     without_sdk = sizes["layer_bytes"] - sizes["layer_runtime_sdk_bytes"]
-    lines += [
-        "",
+    return [
         "| size (files, unzipped) | bytes | goal |",
         "|---|---|---|",
         f"| function code | {sizes['function_bytes']:,} | <= {GOALS['function_bytes']:,} |",
@@ -287,10 +291,7 @@ def table(figures: dict[str, Any]) -> str:
         f"| of which the runtime's own SDK ({', '.join(sizes['runtime_sdk_distributions'])}) "
         f"| {sizes['layer_runtime_sdk_bytes']:,} | |",
         f"| layer without it | {without_sdk:,} | |",
-        "",
-        cost.table(figures["cost"], latency),
     ]
-    return "\n".join(lines)
 
 
 def _text(spread: dict[str, float], digits: int) -> str:

@@ -34,6 +34,15 @@ Model, per scenario (every number a field of Scenario):
   or not, its concurrency) take effect `breaker_actuation_delay_s` later: the time an
   UpdateEventSourceMapping takes to reach the pollers; the pace acts at once (it is the
   function's own code).
+- Lambda's control plane, as one controller outside the data path spends it: every change of
+  the mapping is one UpdateEventSourceMapping and, when it has landed, one
+  GetEventSourceMapping to confirm it; every probe while open reads the mapping once. The
+  account shares `control_plane_budget_per_s` (15, Lambda's quota) with its other callers,
+  who use `control_plane_background_rps` of it; a refused request (TooManyRequestsException)
+  is retried after a jittered 1-2 s, and the actuation delay counts from the accepted one. An
+  update while the last one has not landed would be refused (ResourceConflictException): the
+  controller waits for it to land, then sends the latest decision. The controller paces itself
+  to one request a second (a request waits for the next second of the clock it has not used).
 - SQS API calls, the cost proxy: SendMessage per arrival, ReceiveMessage per receive (including
   idle long polls, one per poller per 20 s), ChangeMessageVisibility per failed record,
   DeleteMessageBatch per invocation with a success.
@@ -78,6 +87,9 @@ class Scenario:
     failure_rate: float = 1.0
     # How long the breaker's changes to the mapping take to reach its pollers.
     breaker_actuation_delay_s: float = 0.0
+    # Lambda's control-plane quota for the account, and what its other callers use of it.
+    control_plane_budget_per_s: float = 15.0
+    control_plane_background_rps: float = 0.0
     capacity_per_s: float = 5.0
     concurrency: int = 10
     batch_size: int = 10
@@ -114,6 +126,12 @@ class Result:
     breaker_half_open_s: float = 0.0
     deadline_skips: int = 0
     short_circuited: int = 0
+    # The controller's requests to Lambda's control plane: all, refused, the most in a second.
+    control_plane_requests: int = 0
+    control_plane_throttled: int = 0
+    control_plane_peak_per_s: int = 0
+    # UpdateEventSourceMapping requests accepted: the mapping's changes.
+    mapping_updates: int = 0
 
     @property
     def calls_per_message(self) -> float:
@@ -164,6 +182,15 @@ class _OutageRun:
         )
         self.deadline_skips = 0
         self.short_circuited = 0
+        self.control_plane = _ControlPlane(
+            scenario.control_plane_budget_per_s - scenario.control_plane_background_rps,
+            scenario.control_plane_budget_per_s,
+            random.Random(f"{scenario.seed}-control-plane"),
+        )
+        # When the mapping's last update lands; a decision before then waits for it.
+        self.update_lands_at = 0.0
+        self.update_waiting = False
+        self.mapping_updates = 0
         # (effective from, concurrency) of the mapping as the breaker set it, oldest first.
         self.mapping_concurrency: deque[tuple[float, int]] = deque([(0.0, scenario.concurrency)])
         self.decided_concurrency = scenario.concurrency
@@ -218,19 +245,38 @@ class _OutageRun:
         return history[0][1]
 
     def _breaker_decided(self, now: float) -> None:
-        """Hands the breaker's concurrency to the mapping, effective after the actuation delay."""
+        """Hands the breaker's concurrency to the mapping through the control plane: one
+        UpdateEventSourceMapping once accepted (the quota) and once the last update has landed
+        (no conflict), effective after the actuation delay, then one read to confirm it."""
         assert self.breaker is not None
         wanted = self.breaker.concurrency()
         if wanted == self.decided_concurrency:
             return
+        if now < self.update_lands_at:
+            if not self.update_waiting:
+                self.update_waiting = True
+                self.sim.schedule(self.update_lands_at, self._update_landed)
+            return
+        accepted_at = self.control_plane.request(now)
+        self.mapping_updates += 1
         self.decided_concurrency = wanted
         delay_s = self.s.breaker_actuation_delay_s
         self._account_idle(now)
-        self.mapping_concurrency.append((now + delay_s, wanted))
-        if delay_s:
-            self.sim.schedule(now + delay_s, self._wake_pollers)
+        effective_at = accepted_at + delay_s
+        self.update_lands_at = effective_at
+        self.mapping_concurrency.append((effective_at, wanted))
+        # The controller reads the mapping when the change has landed.
+        self.control_plane.request(effective_at)
+        if effective_at > now:
+            self.sim.schedule(effective_at, self._wake_pollers)
         else:
             self._wake_pollers()
+
+    def _update_landed(self, _: None) -> None:
+        """The update in progress has landed: the latest decision goes out now, if it differs."""
+        self.update_waiting = False
+        if self.breaker is not None:
+            self._breaker_decided(self.sim.now)
 
     # Events -------------------------------------------------------------------------------
 
@@ -385,6 +431,8 @@ class _OutageRun:
         if breaker.state is not BreakerState.OPEN:
             return
         succeeded = self._call(now) == 0
+        # The probe reads the mapping's state: one control-plane request a probe minute.
+        self.control_plane.request(now)
         self._account_idle(now)
         breaker.probe(now, succeeded)
         self._breaker_decided(now)
@@ -481,7 +529,55 @@ class _OutageRun:
             "breaker_half_open_s": counters.half_open_s,
             "deadline_skips": self.deadline_skips,
             "short_circuited": self.short_circuited,
+            "control_plane_requests": self.control_plane.requests,
+            "control_plane_throttled": self.control_plane.throttled,
+            "control_plane_peak_per_s": self.control_plane.peak_per_s,
+            "mapping_updates": self.mapping_updates,
         }
+
+
+class _ControlPlane:
+    """The account's control-plane budget as the controller meets it: a token bucket refilled
+    at what the other callers leave (`rate_per_s`), holding `capacity` tokens. Requests are
+    made in time order per caller but may be booked a little ahead (a confirmation read when an
+    update lands): the bucket is drawn on at each request's own time."""
+
+    def __init__(self, rate_per_s: float, capacity: float, rng: random.Random) -> None:
+        self.rate_per_s = max(0.0, rate_per_s)
+        self.capacity = capacity
+        self.rng = rng
+        self.tokens = capacity
+        self.at = 0.0
+        self.requests = 0
+        self.throttled = 0
+        self.per_second: dict[int, int] = {}
+
+    @property
+    def peak_per_s(self) -> int:
+        return max(self.per_second.values(), default=0)
+
+    def request(self, at: float) -> float:
+        """Send one request at `at` or, the controller pacing itself to one request a second
+        of the clock, at the start of its next free second; retried while refused; when it
+        was accepted."""
+        while True:
+            second = int(at)
+            while second in self.per_second:
+                second += 1
+            at = max(at, float(second))
+            self.requests += 1
+            self.per_second[second] = 1
+            if at > self.at:
+                self.tokens = min(self.capacity, self.tokens + (at - self.at) * self.rate_per_s)
+                self.at = at
+            if self.tokens >= 1.0:
+                self.tokens -= 1.0
+                return at
+            self.throttled += 1
+            if self.rate_per_s <= 0:
+                raise RuntimeError("the account's other callers use all of its control plane")
+            # TooManyRequestsException: retried after a jittered 1-2 s.
+            at += 1.0 + self.rng.random()
 
 
 def simulate(

@@ -14,8 +14,11 @@ answered, in this order of precedence:
 - 200 otherwise, after `latency_ms` in every case.
 
 A HEAD request is the circuit breaker's probe (a HEAD to DownstreamUrl when BreakerProbeUrl is
-empty): 503 during the outage, 200 otherwise, without a body. Probes are recorded apart from the
-calls, which are the messages' deliveries the reconciliation counts.
+empty), and so is a GET of the health path (`probe_path`, the local run's BreakerProbeUrl):
+503 during the outage, 200 otherwise; with `probe_fault_status` the health path answers that
+status whatever the outage (`make run RUN_ARGS="--probe-fault 404"`: a probe URL that is wrong,
+which must never keep the breaker open for good). Probes are recorded apart from the calls,
+which are the messages' deliveries the reconciliation counts.
 """
 
 from __future__ import annotations
@@ -118,8 +121,13 @@ class DemoDownstream:
         faults: FaultPlan | None = None,
         fault_log: FaultLog | None = None,
         slow: SlowAnswers | None = None,
+        *,
+        probe_path: str = "/health",
+        probe_fault_status: int | None = None,
     ) -> None:
         self.plan = plan
+        self.probe_path = probe_path
+        self.probe_fault_status = probe_fault_status
         self.faults = faults or FaultPlan()
         self.fault_log = fault_log or FaultLog()
         self.slow = slow or SlowAnswers()
@@ -139,6 +147,12 @@ class DemoDownstream:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}{PATH}"
 
+    @property
+    def probe_url(self) -> str:
+        """The health check's URL: the breaker's probe URL in a local run."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}{self.probe_path}"
+
     def calls(self) -> list[Call]:
         with self._lock:
             return list(self._calls)
@@ -147,9 +161,9 @@ class DemoDownstream:
         with self._lock:
             return list(self._probes)
 
-    def probe_answer(self) -> int:
-        """The status of a HEAD probe: the outage's 503 while it lasts (it has not begun before
-        the first call), else 200."""
+    def probe_answer(self, *, health_path: bool = False) -> int:
+        """The status of a probe: the outage's 503 while it lasts (it has not begun before
+        the first call), else 200; on the health path, the injected fault's status if any."""
         now = time.monotonic()
         with self._lock:
             first = self._first_call_at
@@ -158,6 +172,8 @@ class DemoDownstream:
                 if first is not None and now - first < self.plan.outage_seconds
                 else 200
             )
+            if health_path and self.probe_fault_status is not None:
+                status = self.probe_fault_status
             self._probes.append((now, status))
         return status
 
@@ -271,6 +287,21 @@ def _handler_for(downstream: DemoDownstream) -> type[BaseHTTPRequestHandler]:
             self.send_response(downstream.probe_answer())
             self.send_header("Content-Length", "0")
             self.end_headers()
+
+        def do_GET(self) -> None:
+            time.sleep(downstream.plan.latency_ms / 1000)  # the service's answer time
+            if self.path.split("?", 1)[0] != downstream.probe_path:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            status = downstream.probe_answer(health_path=True)
+            reply = json.dumps({"status": status}).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # every request is recorded in calls(); no access log on the terminal

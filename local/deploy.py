@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -46,6 +47,26 @@ class S3Location:
 
 
 @dataclass(frozen=True)
+class DeployedFunction:
+    """One of the stack's functions, as the emulator holds it."""
+
+    logical_id: str
+    # GetFunctionConfiguration, as the emulator holds it.
+    configuration: dict[str, Any]
+    code: S3Location
+    # (layer version ARN, its content) in the function's order.
+    layers: list[tuple[str, S3Location]]
+    # ReservedConcurrentExecutions from the template, or None.
+    reserved_concurrency: int | None = None
+    # GetFunctionEventInvokeConfig's answer, or None without one.
+    event_invoke_config: dict[str, Any] | None = None
+
+    @property
+    def arn(self) -> str:
+        return str(self.configuration["FunctionArn"])
+
+
+@dataclass(frozen=True)
 class DeployedStack:
     stack_name: str
     parameters: dict[str, str]
@@ -59,6 +80,8 @@ class DeployedStack:
     event_source_mappings: list[dict[str, Any]]
     # What the emulator left out and how each gap was handled.
     gaps: list[str] = field(default_factory=list)
+    # Every function of the stack by logical id, the one above (the consumer) included.
+    functions: dict[str, DeployedFunction] = field(default_factory=dict)
     stack_id: str = ""
     # The template as deployed (translated, conditions decided): an update compares with it.
     template: dict[str, Any] = field(default_factory=dict)
@@ -236,14 +259,36 @@ def _package(
 
 
 def _zip_folder(folder: Path) -> bytes:
+    """The folder as a zip, made once per content: the layer is some 50 MB in 3,500 files, and
+    zipping it again at every make run and make invoke cost seconds. The cache (beside the build
+    folder, in local-cache/) is keyed by every file's path, size and modification time."""
     if not folder.is_dir():
         raise DeployError(f"built code folder {folder} is missing: run `sam build` again")
+    files = sorted(path for path in folder.rglob("*") if path.is_file())
+    fingerprint = hashlib.sha256()
+    for path in files:
+        stat = path.stat()
+        fingerprint.update(
+            f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode()
+        )
+    cache = (
+        folder.parent.parent / "local-cache" / f"{folder.name}-{fingerprint.hexdigest()[:24]}.zip"
+    )
+    if cache.is_file():
+        return cache.read_bytes()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                archive.write(path, path.relative_to(folder).as_posix())
-    return buffer.getvalue()
+        for path in files:
+            archive.write(path, path.relative_to(folder).as_posix())
+    archive_bytes = buffer.getvalue()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    for stale in cache.parent.glob(f"{folder.name}-*.zip"):
+        stale.unlink(missing_ok=True)
+    # Written aside, then renamed: a concurrent run reads a whole zip or none.
+    partial = cache.with_suffix(f".{os.getpid()}.partial")
+    partial.write_bytes(archive_bytes)
+    partial.replace(cache)
+    return archive_bytes
 
 
 class _Completion:
@@ -264,7 +309,9 @@ class _Completion:
         self.resources: Mapping[str, Any] = translated["Resources"]
         self.parameters = parameters
         self.physical_ids = physical_ids
-        self.lambda_client = emulator.client("lambda")
+        # The deploy's reads are CloudFormation's and the local system's, not the account's
+        # callers': they spend none of the control-plane budget (local.control_plane).
+        self.lambda_client = emulator.own_client("lambda")
         self.gaps: list[str] = []
         self._resolve = Resolver(
             pseudo_parameters(stack_name, emulator.region, ACCOUNT_ID, stack_id_value=stack_id),
@@ -278,13 +325,15 @@ class _Completion:
     ) -> DeployedStack:
         """The stack read back, completed; `previous` is the template of the stack before an
         update: its skipped resources are changed or deleted instead of created."""
-        # The consumer: the function the local system runs (the breaker controller is deployed
-        # beside it; running it is the local control plane's part).
-        function_id = "ConsumerFunction"
-        function = self.resources[function_id]
-        properties = function["Properties"]
-        layers = [self._layer(reference) for reference in properties.get("Layers", [])]
-        self._apply_layers(function_id, [arn for arn, _ in layers])
+        function_resources = dict(self._of_type("AWS::Lambda::Function"))
+        if not function_resources:
+            raise DeployError("the template has no function")
+        layers_of = {
+            logical_id: [self._layer(r) for r in resource["Properties"].get("Layers", [])]
+            for logical_id, resource in function_resources.items()
+        }
+        for logical_id, layers in layers_of.items():
+            self._apply_layers(logical_id, [arn for arn, _ in layers])
         before: Mapping[str, Any] = (previous or {}).get("Resources", {})
         for logical_id, resource in self.resources.items():
             if logical_id not in self.physical_ids:
@@ -292,36 +341,64 @@ class _Completion:
         for logical_id, resource in before.items():
             if logical_id not in self.resources and logical_id not in self.physical_ids:
                 self._delete_skipped(logical_id, resource)
-        configuration = self.lambda_client.get_function_configuration(
-            FunctionName=self.physical_ids[function_id]
-        )
-        self._report_not_represented(properties, configuration)
         detached = self.emulator.detach_builtin_sqs_pollers()
         if detached:
             self.gaps.append(
                 "moto's own SQS-to-Lambda delivery (Docker) detached from the source queue: "
                 "the local event source mapping polls it instead"
             )
-        configuration.pop("ResponseMetadata", None)
-        # Filtered here: moto's FunctionName filter compares against the name as the template
-        # spelled it, which need not be the form given.
-        mappings = [
-            mapping
-            for mapping in self.lambda_client.list_event_source_mappings()["EventSourceMappings"]
-            if mapping["FunctionArn"] == configuration["FunctionArn"]
-        ]
-        for mapping in mappings:
+        functions = {
+            logical_id: self._function(logical_id, resource, layers_of[logical_id])
+            for logical_id, resource in function_resources.items()
+        }
+        all_mappings = self.lambda_client.list_event_source_mappings()["EventSourceMappings"]
+        for mapping in all_mappings:
             _check_batching(mapping)
-        code_uri = properties["Code"]
+        # The consumer: the function an SQS mapping invokes (else the only one). Filtered here:
+        # moto's FunctionName filter compares against the name as the template spelled it,
+        # which need not be the form given.
+        sqs_mappings = [m for m in all_mappings if ":sqs:" in m["EventSourceArn"]]
+        mapped = {m["FunctionArn"] for m in sqs_mappings}
+        consumer = next(
+            (f for f in functions.values() if f.arn in mapped), next(iter(functions.values()))
+        )
         return DeployedStack(
             stack_name=self.stack_name,
             parameters=dict(self.parameters),
             outputs=outputs,
-            function=configuration,
-            function_code=S3Location(code_uri["S3Bucket"], code_uri["S3Key"]),
-            layers=layers,
-            event_source_mappings=[m for m in mappings if ":sqs:" in m["EventSourceArn"]],
+            function=consumer.configuration,
+            function_code=consumer.code,
+            layers=consumer.layers,
+            event_source_mappings=[m for m in sqs_mappings if m["FunctionArn"] == consumer.arn],
             gaps=self.gaps,
+            functions=functions,
+        )
+
+    def _function(
+        self, logical_id: str, resource: Mapping[str, Any], layers: list[tuple[str, S3Location]]
+    ) -> DeployedFunction:
+        properties = resource["Properties"]
+        name = self.physical_ids[logical_id]
+        configuration = self.lambda_client.get_function_configuration(FunctionName=name)
+        self._report_not_represented(properties, configuration)
+        configuration.pop("ResponseMetadata", None)
+        reserved = self._resolve(properties.get("ReservedConcurrentExecutions"))
+        try:
+            invoke_config: dict[str, Any] | None = (
+                self.lambda_client.get_function_event_invoke_config(FunctionName=name)
+            )
+        except self.lambda_client.exceptions.ResourceNotFoundException:
+            invoke_config = None
+        if invoke_config is not None:
+            invoke_config.pop("ResponseMetadata", None)
+        code_uri = properties["Code"]
+        return DeployedFunction(
+            logical_id=logical_id,
+            configuration=configuration,
+            code=S3Location(code_uri["S3Bucket"], code_uri["S3Key"]),
+            layers=layers,
+            reserved_concurrency=int(reserved) if reserved is not None else None,
+            event_invoke_config=invoke_config,
         )
 
     def _of_type(self, resource_type: str) -> Iterator[tuple[str, Any]]:

@@ -51,11 +51,13 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from moto.server import ThreadedMotoServer
-from moto.sqs.exceptions import InvalidParameterValue
+from moto.sqs.exceptions import InvalidParameterValue, ReceiptHandleIsInvalid, SQSException
 from moto.sqs.models import Message, Queue, SQSBackend
 from werkzeug.serving import make_server
 
+from local.control_plane import BOOKKEEPING_HEADER
 from local.intrinsics import stable_stack_uuid
+from local.message_move_tasks import message_move_tasks
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -77,6 +79,18 @@ class Emulator:
         client: Any = session.client(service, endpoint_url=self.endpoint_url, config=config)  # type: ignore[call-overload]
         return client
 
+    def own_client(self, service: str, config: BotoConfig | None = None) -> Any:
+        """A client for the local system's own bookkeeping (reading the mapping for the pollers,
+        the deploy's reads): its Lambda requests say so, and spend none of the account's
+        control-plane budget (local.control_plane)."""
+        client = self.client(service, config)
+
+        def mark(request: Any, **_: Any) -> None:
+            request.headers[BOOKKEEPING_HEADER] = "true"
+
+        client.meta.events.register("before-sign", mark)
+        return client
+
     def message_ids_on_queue(self, queue_url: str) -> set[str]:
         """Ids of every message the queue holds, visible, delayed or in flight.
 
@@ -85,6 +99,7 @@ class Emulator:
         """
         name = queue_url.rstrip("/").rsplit("/", 1)[-1]
         queue = get_backend("sqs")[ACCOUNT_ID][self.region].get_queue(name)
+        _expire(queue)
         return {message.id for message in list(queue._messages)}
 
     def detach_builtin_sqs_pollers(self) -> int:
@@ -143,6 +158,7 @@ def running_emulator(port: int = 0, layer: WsgiLayer | None = None) -> Iterator[
         _indexed_sqs_backend(),
         _serialised_sqs_backend(),
         _mapping_last_modified_in_utc(),
+        message_move_tasks(),
         _stable_stack_ids(),
     ):
         server = (
@@ -327,16 +343,28 @@ _COUNT_ATTRIBUTES = {
 }
 # Every receipt handle issued while the emulator runs -> its message (dropped when deleted).
 _RECEIPT_HANDLES: dict[str, Message] = {}
+# Ids of the messages expired at their queue's retention while the emulator runs.
+_EXPIRED: list[str] = []
+# Receipt handle -> when the emulator handed it out (monotonic seconds): the moment the message's
+# visibility timeout started, which a poller only learns a little later, when its answer is back.
+_RECEIVED_AT: dict[str, float] = {}
+
+
+def received_at(receipt_handle: str) -> float | None:
+    """When the emulator handed out this receipt handle (monotonic seconds), if it did."""
+    return _RECEIVED_AT.get(receipt_handle)
 
 
 def _mark_received(message: Message, visibility_timeout: int | None = None) -> None:
     _MOTO_MARK_RECEIVED(message, visibility_timeout)
     if message.receipt_handle is not None:
         _RECEIPT_HANDLES[message.receipt_handle] = message
+        _RECEIVED_AT[message.receipt_handle] = time.monotonic()
 
 
 def _counts(queue: Queue) -> tuple[int, int, int]:
     """(visible and not delayed, not visible, delayed), all at one instant."""
+    _expire(queue)
     now = unix_time_millis()
     visible = not_visible = delayed = 0
     for message in queue._messages:
@@ -349,7 +377,33 @@ def _counts(queue: Queue) -> tuple[int, int, int]:
     return visible, not_visible, delayed
 
 
+def _expire(queue: Queue) -> None:
+    """Remove the messages older than the queue's MessageRetentionPeriod, as SQS deletes them
+    (counted from the first enqueue). moto only looks at retention inside a receive, and there
+    marks the expired message received and keeps it: a disabled mapping never receives, so
+    without this nothing would ever expire."""
+    retention_ms = int(queue.message_retention_period) * 1000  # type: ignore[attr-defined]
+    now = unix_time_millis()
+    expired = [
+        m
+        for m in queue._messages
+        if m.sent_timestamp is not None and now >= int(m.sent_timestamp) + retention_ms
+    ]
+    for message in expired:
+        queue._messages.remove(message)
+        queue.pending_messages.discard(message)
+        for handle in message.all_receipt_handles:
+            _RECEIPT_HANDLES.pop(handle or "", None)
+        _EXPIRED.append(message.id)
+
+
+def expired_message_ids() -> list[str]:
+    """Ids of the messages the emulator's queues expired at their retention, oldest first."""
+    return list(_EXPIRED)
+
+
 def _visible_messages(queue: Queue) -> list[Message]:
+    _expire(queue)
     now = unix_time_millis()
     return [m for m in queue._messages if now > m.visible_at and not now < m.delayed_until]
 
@@ -416,8 +470,35 @@ def _indexed(queue: Queue, receipt_handle: str) -> Message | None:
     return message if message is not None and message in queue._messages else None
 
 
+class StaleReceiptHandle(ReceiptHandleIsInvalid):
+    """A receipt handle of an earlier receive of a message that has been received again.
+
+    SQS acts on a message's most recent receipt handle only: a DeleteMessage with an older one
+    "succeeds, but the message will not be deleted" (SQS API Reference, DeleteMessage), and a
+    visibility change with one is refused, "Message does not exist or is not available for
+    visibility timeout change". moto honours every handle a message ever had: an invocation
+    that outlived its message's visibility reset the backoff another invocation had just set,
+    and the message came back seconds early. A subclass of moto's error so that moto's
+    ChangeMessageVisibilityBatch refuses the entry, not the whole call.
+    """
+
+    def __init__(self, receipt_handle: str) -> None:
+        SQSException.__init__(
+            self,
+            "InvalidParameterValue",
+            f"Value {receipt_handle} for parameter ReceiptHandle is invalid. Reason: Message "
+            "does not exist or is not available for visibility timeout change.",
+        )
+
+
+def _stale(message: Message, receipt_handle: str) -> bool:
+    return message.receipt_handle != receipt_handle
+
+
 def _delete_message(queue: Queue, receipt_handle: str) -> None:
     message = _indexed(queue, receipt_handle)
+    if message is not None and _stale(message, receipt_handle):
+        return
     if message is None or receipt_handle in queue.deleted_messages:
         _MOTO_DELETE(queue, receipt_handle)
         return
@@ -437,6 +518,8 @@ def _change_message_visibility(
     if message is None:
         _MOTO_CHANGE_VISIBILITY(backend, queue_name, receipt_handle, visibility_timeout)
         return
+    if _stale(message, receipt_handle):
+        raise StaleReceiptHandle(receipt_handle)
     # moto's change for the one message that has this handle, step for step: SQS's 12 hours
     # (counted from the send, as moto counts them), then the change.
     given_visibility_timeout = unix_time_millis() + int(visibility_timeout) * 1000
@@ -522,3 +605,4 @@ def _indexed_sqs_backend() -> Iterator[None]:
         for owner, name, member in originals:
             setattr(owner, name, member)
         _RECEIPT_HANDLES.clear()
+        _EXPIRED.clear()

@@ -85,14 +85,14 @@ class Batching:
         )
 
 
-# States in which Lambda polls. "Disabling" already stops polling: UpdateEventSourceMapping with
-# Enabled=false "stops polling" (AWS Lambda API Reference, UpdateEventSourceMapping); the states a
-# mapping reports are Creating, Enabling, Enabled, Disabling, Disabled, Updating and Deleting
-# (GetEventSourceMapping, State). moto reports only Enabled or Disabled, at once (its model maps
-# the Enabled flag to State), so the transitional ones are handled as AWS documents them but are
-# never seen locally: Enabling and Updating keep what the pollers were doing until a settled state.
+# States in which Lambda polls. The states a mapping reports are Creating, Enabling, Enabled,
+# Disabling, Disabled, Updating and Deleting (GetEventSourceMapping, State). The emulator's
+# control plane (local.control_plane) shows an account caller Disabling, Enabling or Updating
+# for a while after an update, but answers the pollers' own reads with the configuration still
+# in force until the change lands: polling stops only when a disable has landed. A transitional
+# state that reaches the pollers anyway keeps what they were doing (Disabling included).
 POLLING_STATES = frozenset({"Enabled"})
-STOPPED_STATES = frozenset({"Disabling", "Disabled", "Deleting"})
+STOPPED_STATES = frozenset({"Disabled", "Deleting"})
 # Without ScalingConfig Lambda scales to the account's concurrency; 1000 is the ceiling
 # MaximumConcurrency itself accepts.
 UNSCALED_CONCURRENCY = 1000
@@ -266,6 +266,10 @@ class BatchReport:
     outcome: BatchOutcome
     # Messages the function had succeeded with but whose delete SQS refused: they come back.
     undeleted: tuple[str, ...] = ()
+    # The batch's receipt handles (in message_ids' order) and when the mapping was done with
+    # it, on the monotonic clock: the soak tells which deliveries overlapped.
+    receipt_handles: tuple[str, ...] = ()
+    finished_at: float = 0.0
     # The BatchSize the batch was gathered under (the mapping's when its receive began).
     batch_size_limit: int = 0
 
@@ -510,7 +514,17 @@ class SqsEventSourceMapping:
                     }
                 },
             )
-        self.on_batch(BatchReport(message_ids, invocation, outcome, undeleted, batch_size_limit))
+        self.on_batch(
+            BatchReport(
+                message_ids,
+                invocation,
+                outcome,
+                undeleted,
+                tuple(receipts[message_id] for message_id in message_ids),
+                time.monotonic(),
+                batch_size_limit,
+            )
+        )
 
     def _invoke(
         self, environment: Invokable, message_ids: tuple[str, ...], messages: list[dict[str, Any]]

@@ -386,9 +386,13 @@ class PoolClosedError(RuntimeError):
 class EnvironmentPool:
     """Up to `max_environments` environments; an idle warm one is reused before a new one starts."""
 
-    def __init__(self, setup: Setup, log_dir: Path, max_environments: int) -> None:
+    def __init__(
+        self, setup: Setup, log_dir: Path, max_environments: int, log_prefix: str = "environment"
+    ) -> None:
         self.setup = setup
         self.log_dir = log_dir
+        # Each environment's log file is <log_prefix>-NN.log: one prefix per function.
+        self.log_prefix = log_prefix
         self.max_environments = max_environments
         self._idle: list[ExecutionEnvironment] = []
         self._all: list[ExecutionEnvironment] = []
@@ -417,7 +421,7 @@ class EnvironmentPool:
             else:
                 self._started += 1
                 environment = ExecutionEnvironment(
-                    self.setup, self.log_dir / f"environment-{self._started:02d}.log"
+                    self.setup, self.log_dir / f"{self.log_prefix}-{self._started:02d}.log"
                 )
                 self._all.append(environment)
                 self._setups[id(environment)] = self.setup

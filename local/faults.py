@@ -136,6 +136,8 @@ class VisibilityChange:
 
     receipt_handle: str
     timeout_seconds: int
+    # When its request arrived (monotonic seconds): the message is hidden at least until
+    # `at + timeout_seconds`.
     at: float
 
 
@@ -165,10 +167,14 @@ class FaultLog:
             self.faults.extend(InjectedFault(kind, now, m) for m in message_ids)
             self.faults.extend(InjectedFault(kind, now, None, r) for r in receipt_handles)
 
-    def record_visibility(self, changes: Iterable[tuple[str, int]]) -> None:
-        now = time.monotonic()
+    def record_visibility(
+        self, changes: Iterable[tuple[str, int]], at: float | None = None
+    ) -> None:
+        """Record changes the emulator accepted, made by a request that arrived `at` (now if
+        None): SQS counts a visibility timeout from the call, no earlier than its arrival."""
+        at = time.monotonic() if at is None else at
         with self._lock:
-            self.visibility_changes.extend(VisibilityChange(r, t, now) for r, t in changes)
+            self.visibility_changes.extend(VisibilityChange(r, t, at) for r, t in changes)
 
     def counts(self) -> dict[str, int]:
         """Faults injected, by kind: a fault concerning a whole batch counts once."""
@@ -319,6 +325,9 @@ class SqsFaults:
         start_response: Callable[..., Any],
     ) -> Iterable[bytes]:
         captured: dict[str, Any] = {}
+        # The entries are applied one by one, each after the emulator's lock, and the response
+        # comes back later still: what bounds the message's return is the request's arrival.
+        arrived = time.monotonic()
 
         def capture(status: str, headers: Any, *args: Any) -> Any:
             captured["status"] = status
@@ -329,9 +338,12 @@ class SqsFaults:
             response = json.loads(b"".join(chunks) or b"{}")
             done = {entry["Id"] for entry in response.get("Successful", [])}
             self.log.record_visibility(
-                (str(entry["ReceiptHandle"]), int(entry["VisibilityTimeout"]))
-                for entry in request.get("Entries", [])
-                if entry["Id"] in done
+                (
+                    (str(entry["ReceiptHandle"]), int(entry["VisibilityTimeout"]))
+                    for entry in request.get("Entries", [])
+                    if entry["Id"] in done
+                ),
+                arrived,
             )
         return chunks
 

@@ -8,18 +8,24 @@ dependencies; here they are linked from this interpreter's environment into a fo
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
+import shutil
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from local.deploy import DeployedStack, S3Location
+from local.deploy import DeployedFunction, DeployedStack, S3Location
 from local.emulator import Emulator
+from local.template import ROOT
 
 # The SDK the Lambda Python runtime includes.
 RUNTIME_SDK = "boto3"
+# Unpacked packages, by content, shared by every local run of this checkout.
+CODE_CACHE = ROOT / ".aws-sam" / "local-cache" / "code"
 
 
 @dataclass(frozen=True)
@@ -29,23 +35,61 @@ class CodePaths:
     runtime_packages: Path
 
 
-def install_code(emulator: Emulator, deployed: DeployedStack, root: Path) -> CodePaths:
+def install_code(
+    emulator: Emulator, deployed: DeployedStack, root: Path, cache: Path = CODE_CACHE
+) -> CodePaths:
+    """The consumer's code (the function the source queue's mapping invokes)."""
+    return _install(emulator, deployed.function_code, deployed.layers, root, cache)
+
+
+def install_function_code(
+    emulator: Emulator, function: DeployedFunction, root: Path, cache: Path = CODE_CACHE
+) -> CodePaths:
+    """Any function's code and layers (functions with the same package share its read-only
+    folder, as their code is the same content)."""
+    return _install(emulator, function.code, function.layers, root, cache)
+
+
+def _install(
+    emulator: Emulator,
+    code: S3Location,
+    layers: list[tuple[str, S3Location]],
+    root: Path,
+    cache: Path,
+) -> CodePaths:
+    """The deployed function and layers, unpacked; each package once per content: its S3 key
+    carries the archive's hash, and an unpacked folder of that key is used as it is (the
+    environments only read it, as Lambda's /var/task and /opt are read-only)."""
     s3 = emulator.client("s3")
 
-    def unpack(location: S3Location, into: Path) -> None:
-        archive = s3.get_object(Bucket=location.bucket, Key=location.key)["Body"].read()
-        with zipfile.ZipFile(io.BytesIO(archive)) as package:
-            package.extractall(into)
+    def unpacked(locations: list[S3Location]) -> Path:
+        key = "+".join(Path(location.key).stem for location in locations)
+        folder = cache / hashlib.sha256(key.encode()).hexdigest()[:24]
+        if folder.is_dir():
+            return folder
+        partial = Path(tempfile.mkdtemp(prefix="unpacking-", dir=_made(cache)))
+        for location in locations:  # later layers over earlier ones, as Lambda unpacks them
+            archive = s3.get_object(Bucket=location.bucket, Key=location.key)["Body"].read()
+            with zipfile.ZipFile(io.BytesIO(archive)) as package:
+                package.extractall(partial)
+        try:
+            partial.rename(folder)
+        except OSError:  # another run unpacked the same content first: theirs is as good
+            shutil.rmtree(partial, ignore_errors=True)
+        return folder
 
     paths = CodePaths(
-        task_root=root / "task", opt=root / "opt", runtime_packages=root / "runtime-packages"
+        task_root=unpacked([code]),
+        opt=unpacked([content for _, content in layers]),
+        runtime_packages=root / "runtime-packages",
     )
-    unpack(deployed.function_code, paths.task_root)
-    paths.opt.mkdir(parents=True, exist_ok=True)
-    for _, content in deployed.layers:
-        unpack(content, paths.opt)
     link_distribution_closure(RUNTIME_SDK, paths.runtime_packages)
     return paths
+
+
+def _made(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def link_distribution_closure(name: str, into: Path) -> list[str]:

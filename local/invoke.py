@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from local import log
+from local.build import build_if_stale
 from local.demo_downstream import DemoDownstream, FailurePlan
 from local.deploy import DeployError, deploy
 from local.emulator import endpoint_override_note, running_emulator
@@ -210,6 +211,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except SamconfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INVALID
+    problem = build_if_stale()
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_FAILED
     for line in lines:
         print(line, file=sys.stderr)
     try:

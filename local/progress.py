@@ -40,7 +40,8 @@ class Snapshot:
     def _downstream(self, statuses: str) -> str:
         if not self.downstream_observed:
             return "yours (its answers not seen here)"
-        return statuses or "no calls yet"
+        # The demo downstream counts a call when it answers: calls in flight are not in it yet.
+        return statuses or "no answers yet"
 
     def queues(self) -> str:
         """The queues' state as SQS counts it (ApproximateNumberOfMessages and

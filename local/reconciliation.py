@@ -16,15 +16,43 @@ from dataclasses import dataclass
 
 from local.demo_downstream import Call
 
+# Why a message is on the dead-letter queue, as a reader of the reconciliation says it: the
+# consumer's own copies carry DeadLetterReason; a message SQS moved by the redrive policy
+# carries none (it was received MaxReceiveCount times without being deleted).
+MOVED_BY_SQS = "moved-by-sqs"
+REDRIVEN = "redriven"
+REASON_WORDS = {
+    MOVED_BY_SQS: "after MaxReceiveCount receives",
+    "max-receive-count": "after MaxReceiveCount receives",
+    "invalid-json": "not JSON (never sent downstream)",
+    "non-retryable-status": "answered a non-retryable status",
+    "would-expire": "next attempt after the queue's retention",
+    REDRIVEN: "redriven while up",
+}
+
 
 @dataclass(frozen=True)
 class DeadLetter:
     message_id: str
     source_message_id: str | None = None
+    # The consumer copy's DeadLetterReason, MOVED_BY_SQS, or REDRIVEN (left the DLQ while up).
+    reason: str = MOVED_BY_SQS
 
     @property
     def original_id(self) -> str:
         return self.source_message_id or self.message_id
+
+
+def dead_letter_reasons(dead_letters: Iterable[DeadLetter], sent: Collection[str]) -> str:
+    """How the run's dead letters got there, in words, the most common first: `1 after
+    MaxReceiveCount receives, 2 not JSON (never sent downstream)`. One entry per message sent
+    (a message redriven and dead-lettered again counts once, for its latest reason)."""
+    latest: dict[str, str] = {}
+    for letter in dead_letters:
+        if letter.original_id in sent:
+            latest[letter.original_id] = letter.reason
+    counts = Counter(REASON_WORDS.get(reason, reason) for reason in latest.values())
+    return ", ".join(f"{count} {words}" for words, count in counts.most_common())
 
 
 @dataclass(frozen=True)
@@ -41,14 +69,18 @@ class Reconciliation:
     # Messages that got a 2xx and are in the dead-letter queue as well.
     delivered_and_dead_lettered: frozenset[str]
 
-    def summary(self, elapsed_seconds: float, moving_seconds: float = 0.0) -> str:
+    def summary(
+        self, elapsed_seconds: float, moving_seconds: float = 0.0, control_plane_calls: int = 0
+    ) -> str:
         """The run's counts and times; with `moving_seconds` (from the first send to the end of
-        the last invocation), also the messages moved a second in that time."""
+        the last invocation), also the messages moved a second in that time.
+        `control_plane_calls`: the account's requests to Lambda's control plane in the run."""
         line = (
             f"summary: sent={len(self.sent)} delivered={len(self.delivered)} "
             f"dead_lettered={len(self.dead_lettered)} lost={len(self.lost)} "
             f"unfinished={len(self.unfinished)} duplicates={self.duplicates} "
-            f"downstream_calls={self.downstream_calls} elapsed_s={elapsed_seconds:.1f}"
+            f"downstream_calls={self.downstream_calls} "
+            f"control_plane_calls={control_plane_calls} elapsed_s={elapsed_seconds:.1f}"
         )
         if moving_seconds > 0:
             line += (

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from local import log
+from local.build import build_if_stale
 from local.deploy import DeployError
 from local.faults import FaultPlan
 from local.samconfig import (
@@ -35,7 +36,14 @@ from local.samconfig import (
     deploy_overrides,
 )
 from local.stack_updates import StackUpdate
-from local.system import FIELD_PARAMETERS, Ready, RunOptions, RunResult, run_local_system
+from local.system import (
+    FIELD_PARAMETERS,
+    PROBE_FAULTS,
+    Ready,
+    RunOptions,
+    RunResult,
+    run_local_system,
+)
 from local.template import SOURCE_TEMPLATE, ParameterError, load_template
 
 DEFAULTS = RunOptions()
@@ -83,6 +91,14 @@ def _stack_update(text: str) -> StackUpdate:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _probe_fault(text: str) -> str:
+    if text not in PROBE_FAULTS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a probe fault: expected {' or '.join(PROBE_FAULTS)}"
+        )
+    return text
+
+
 def _enabled_or_disabled(text: str) -> str:
     if text not in ("Enabled", "Disabled"):
         raise argparse.ArgumentTypeError(f"{text!r}: expected Enabled or Disabled")
@@ -93,13 +109,12 @@ def _enabled_or_disabled(text: str) -> str:
 FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--messages", "messages", number(int, 1, 10_000), "messages to send"),
     ("--failure-rate", "failure_rate", number(float, 0.0, 1.0),
-     "fraction of downstream calls answered 503 (drawn per message and attempt); "
-     f"default {DEFAULTS.failure_rate:g}, or 0 with --outage"),
+     "fraction of downstream calls answered 503 (drawn per message and attempt)"),
     ("--outage", "outage_seconds", number(float, 0.0),
      "SECONDS during which the downstream answers 503 to every call (counted from the first "
-     f"call); default {DEFAULTS.outage_seconds:g}. An outage run's producer also sends one "
-     f"message every {OUTAGE_TRICKLE_SECONDS:g} s while the circuit breaker is open or "
-     "half-open, so that it has traffic to close on"),
+     "call). Given above 0, an outage run: no random failures unless --failure-rate asks, and "
+     f"the producer also sends one message every {OUTAGE_TRICKLE_SECONDS:g} s while the "
+     "circuit breaker is open or half-open, so that it has traffic to close on"),
     ("--latency-ms", "latency_ms", number(int, 0, 60_000), "downstream answer time"),
     ("--max-receive-count", "max_receive_count", number(int, 1), "template MaxReceiveCount"),
     ("--backoff-base", "backoff_base_seconds", number(int, 0), "template BackoffBaseSeconds"),
@@ -124,6 +139,15 @@ FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--visibility-timeout", "visibility_timeout_seconds", number(int, 1, 43_200),
      "override the source queue's VisibilityTimeout after the deploy (at least the function "
      "timeout; default: the template's)"),
+    ("--source-retention-seconds", "source_retention_seconds", number(int, 60, 1_123_200),
+     "template SourceQueueRetentionSeconds: the emulator expires a message this long after its "
+     "send (default: the template's)"),
+    ("--probe-fault", "probe_fault", _probe_fault,
+     "404: the breaker's probe URL (the demo downstream's health path) answers 404 whatever "
+     "the outage; never: the probe's schedule never fires"),
+    ("--mapping-transition-seconds", "mapping_transition_seconds", number(float, 0.0, 600.0),
+     "how long the emulated event source mapping stays Disabling, Enabling or Updating before "
+     "the change reaches its pollers (AWS documents no figure)"),
 ]  # fmt: skip
 
 # (flag, FaultPlan field, help): each a fraction of the calls or batches concerned.
@@ -149,6 +173,29 @@ FAULT_FLAGS: list[tuple[str, str, str]] = [
 ]  # fmt: skip
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's "(default: X)" after each flag's help, except where it would say nothing or
+    contradict the help: no default (None), or a help that says its default itself."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default is None or action.default is argparse.SUPPRESS or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
+def _resolved_later_default(field: str, defaults: RunOptions) -> str:
+    """The default of a flag whose value depends on others, said once and as it applies to
+    this command (make up's are not make run's)."""
+    if field == "failure_rate":
+        if defaults.failure_rate == 0:
+            return " (default: 0)"
+        return f" (default: {defaults.failure_rate:g}; 0 in an outage run)"
+    if field == "outage_seconds":
+        return f" (default: {defaults.outage_seconds:g}, not an outage run)"
+    return ""
+
+
 def parser(
     defaults: RunOptions = DEFAULTS,
     prog: str = "make run RUN_ARGS=...",
@@ -161,7 +208,7 @@ def parser(
     p = argparse.ArgumentParser(
         prog=prog,
         description=description,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument(
         "--config-env",
@@ -177,7 +224,7 @@ def parser(
             dest=field,
             type=(flag_kinds or {}).get(flag, kind),
             default=None if field in RESOLVED_LATER else getattr(defaults, field),
-            help=text,
+            help=f"{text}{_resolved_later_default(field, defaults)}",
         )
     p.add_argument(
         "--stack-update",
@@ -345,7 +392,12 @@ def run_or_exit_status(
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    return exit_status(run_or_exit_status(options_from(argv), out or sys.stdout))
+    options = options_from(argv)
+    problem = build_if_stale()
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_DEPLOY_FAILED
+    return exit_status(run_or_exit_status(options, out or sys.stdout))
 
 
 def exit_status(result: RunResult | int) -> int:

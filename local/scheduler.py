@@ -13,8 +13,12 @@ plural above ("Rate expressions reference"). A cron or at expression is refused,
 A rate schedule's first invocation comes one period after it starts (Scheduler's own precision
 is 60 s: "Schedule types in EventBridge Scheduler").
 
-Not emulated: FlexibleTimeWindow (the template's is OFF), the target's RetryPolicy and Lambda's
-own retries of a failed asynchronous invocation (a failed scheduled invocation is logged).
+The local system hands each invocation to the Invoke router (local.invoke_router), so the
+schedule reaches whichever function its target names, in that function's own environments,
+with its reserved concurrency and Lambda's retries of a failed asynchronous invocation.
+
+Not emulated: FlexibleTimeWindow (the template's is OFF) and the target's RetryPolicy (the
+template's allows no retry).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -75,6 +79,8 @@ class ScheduledTarget:
     # The event the function receives: the target's Input, parsed as JSON (Lambda's Invoke takes
     # a JSON payload), or {} without one.
     event: Any
+    # The function the schedule invokes (its ARN); "" where one function is all there is.
+    function_arn: str = ""
 
     @classmethod
     def from_schedule(cls, schedule: dict[str, Any]) -> ScheduledTarget:
@@ -91,11 +97,13 @@ class ScheduledTarget:
             expression=str(schedule["ScheduleExpression"]),
             period_seconds=rate_seconds(str(schedule["ScheduleExpression"])),
             event=event,
+            function_arn=str(schedule["Target"]["Arn"]),
         )
 
 
-def targets_of(scheduler: Any, function_arn: str) -> list[ScheduledTarget]:
-    """The ENABLED schedules of every group whose target is the function (by its ARN)."""
+def targets_of(scheduler: Any, function_arns: str | Collection[str]) -> list[ScheduledTarget]:
+    """The ENABLED schedules of every group whose target is one of the functions (by ARN)."""
+    wanted = {function_arns} if isinstance(function_arns, str) else set(function_arns)
     targets: list[ScheduledTarget] = []
     for page in scheduler.get_paginator("list_schedules").paginate():
         for summary in page["Schedules"]:
@@ -104,7 +112,7 @@ def targets_of(scheduler: Any, function_arn: str) -> list[ScheduledTarget]:
             )
             if schedule.get("State", "ENABLED") != "ENABLED":
                 continue
-            if schedule["Target"]["Arn"] != function_arn:
+            if schedule["Target"]["Arn"] not in wanted:
                 continue
             targets.append(ScheduledTarget.from_schedule(schedule))
     return targets
@@ -116,6 +124,16 @@ class Invokable(Protocol):
 
 class Environments(Protocol):
     def environment(self) -> AbstractContextManager[Invokable]: ...
+
+
+class AsyncInvoker(Protocol):
+    """Lambda's asynchronous Invoke (local.invoke_router.InvokeRouter.submit)."""
+
+    def submit(
+        self, function: str, event: Any, on_first_attempt: Callable[[Invocation], None]
+    ) -> bool:
+        """Queue the event for `function`; False if no such function runs here."""
+        ...
 
 
 class Clock(Protocol):
@@ -154,9 +172,13 @@ class SchedulerEmulator:
         *,
         clock: Clock | None = None,
         on_invocation: Callable[[ScheduledInvocation], None] = lambda done: None,
+        invoker: AsyncInvoker | None = None,
     ) -> None:
         self.targets = targets
         self.pool = pool
+        # With an invoker, each target's function gets the event through Lambda's asynchronous
+        # Invoke (its own environments, reserved concurrency and retries); without, `pool` runs it.
+        self.invoker = invoker
         self.clock = clock or MonotonicClock()
         self.on_invocation = on_invocation
         self._stopping = threading.Event()
@@ -198,11 +220,20 @@ class SchedulerEmulator:
     def _invoke(self, target: ScheduledTarget, due: float) -> None:
         if self._stopping.is_set():
             return
+        if self.invoker is not None and self.invoker.submit(
+            target.function_arn,
+            target.event,
+            lambda invocation: self._done(target, due, invocation),
+        ):
+            return
         try:
             with self.pool.environment() as environment:
                 invocation = environment.invoke(target.event)
         except PoolClosedError:
             return
+        self._done(target, due, invocation)
+
+    def _done(self, target: ScheduledTarget, due: float, invocation: Invocation) -> None:
         done = ScheduledInvocation(target.name, due, invocation)
         with self._lock:
             self.invocations.append(done)

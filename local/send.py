@@ -121,6 +121,21 @@ def _batches(bodies: Sequence[str]) -> list[list[str]]:
     return batches
 
 
+def unknown_config_env(config_env: str, samconfig: Path = SAMCONFIG) -> str | None:
+    """Why ENV names no environment of samconfig.toml, worded as make run words it; None when
+    it names one, or is `local` (the running make up)."""
+    if config_env == LOCAL_ENV:
+        return None
+    config = tomllib.loads(samconfig.read_text())
+    envs = [name for name, value in config.items() if isinstance(value, dict)]
+    if config_env in envs:
+        return None
+    return (
+        f"{samconfig.name} has no environment {config_env!r}: its environments are "
+        f"{', '.join(envs) or '(none)'} (and {LOCAL_ENV}: the running make up)"
+    )
+
+
 def stack_name_from_samconfig(config_env: str, samconfig: Path = SAMCONFIG) -> str:
     config = tomllib.loads(samconfig.read_text())
     try:
@@ -167,6 +182,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     parser = _parser()
     args = parser.parse_args(argv)
+    problem = unknown_config_env(args.config_env)
+    if problem:
+        parser.error(problem)
     try:
         bodies = _bodies(args, sys.stdin)
         # AWS_REGION as well as the SDK's own AWS_DEFAULT_REGION and profile: the CLI and the

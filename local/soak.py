@@ -19,10 +19,20 @@ import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TextIO
 
+from local.build import build_if_stale
+from local.emulator import received_at as emulator_received_at
 from local.faults import FaultPlan
-from local.run import EXIT_LOST, EXIT_UNFINISHED, run_or_exit_status
+from local.logs import LogFolder
+from local.run import (
+    EXIT_DEPLOY_FAILED,
+    EXIT_LOST,
+    EXIT_UNFINISHED,
+    DefaultsHelpFormatter,
+    run_or_exit_status,
+)
 from local.run_deadline import policy_from_parameters
 from local.soak_checks import receive_gap_violations, soak_checks
 from local.system import RunOptions, RunResult
@@ -69,7 +79,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="make soak SOAK_ARGS=...",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("--messages", type=int, default=SOAK.messages, help="messages to send")
     p.add_argument("--send-rate", type=float, default=SOAK.send_rate, help="messages a second")
@@ -80,6 +90,18 @@ def parser() -> argparse.ArgumentParser:
         help="override the source queue's VisibilityTimeout (default: the template's 360 s)",
     )
     p.add_argument("--seed", default=SOAK.seed, help="seed of the downstream and the faults")
+    p.add_argument(
+        "--poison-fraction",
+        type=float,
+        default=SOAK.poison_fraction,
+        help="fraction of the messages whose body is not JSON",
+    )
+    p.add_argument(
+        "--work-dir",
+        type=Path,
+        default=SOAK.work_dir,
+        help="where the run's files (function logs) go: one per soak run at the same time",
+    )
     return p
 
 
@@ -91,8 +113,26 @@ def options_from(argv: Sequence[str] | None) -> RunOptions:
         send_rate=args.send_rate,
         visibility_timeout_seconds=args.visibility_timeout,
         seed=args.seed,
+        poison_fraction=args.poison_fraction,
+        work_dir=args.work_dir,
         faults=replace(SOAK_FAULTS, seed=args.seed),
     )
+
+
+def function_timeouts(logs: Path) -> set[tuple[str, int]]:
+    """(message id, receive count) of every record whose downstream call the function gave up
+    on (outcome timeout), from the run's function logs."""
+    seen: set[tuple[str, int]] = set()
+    for line in LogFolder(logs).new_lines():
+        record = line.record or {}
+        message_id, receive_count = record.get("message_id"), record.get("receive_count")
+        if (
+            record.get("outcome") == "timeout"
+            and isinstance(message_id, str)
+            and isinstance(receive_count, int)
+        ):
+            seen.add((message_id, receive_count))
+    return seen
 
 
 def check(result: RunResult, options: RunOptions) -> list[str]:
@@ -105,14 +145,34 @@ def check(result: RunResult, options: RunOptions) -> list[str]:
         result.queue_visibility_timeout_seconds,
         retry_after_seconds=options.faults.retry_after_seconds,
         queue_samples=result.queue_samples,
+        received_at={
+            r.receipt_handle: at
+            for r in result.receives
+            if (at := emulator_received_at(r.receipt_handle)) is not None
+        },
     )
-    checks = soak_checks(result.reconciliation, result.calls, faults, gaps, result.receives)
+    finished_at = {
+        receipt: batch.finished_at for batch in result.batches for receipt in batch.receipt_handles
+    }
+    checks = soak_checks(
+        result.reconciliation,
+        result.calls,
+        faults,
+        gaps,
+        result.receives,
+        finished_at=finished_at,
+        timeouts=function_timeouts(options.work_dir / "logs"),
+    )
     return [c.render() for c in checks]
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     options = options_from(argv)
+    problem = build_if_stale()
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_DEPLOY_FAILED
     result = run_or_exit_status(options, out)
     if isinstance(result, int):
         return result
@@ -121,7 +181,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     for line in lines:
         print(f"  {line}", file=out)
     # The summary stays the last line, as for every local run.
-    print(result.reconciliation.summary(result.elapsed_seconds), file=out)
+    print(
+        result.reconciliation.summary(
+            result.elapsed_seconds,
+            result.moving_seconds,
+            control_plane_calls=result.control_plane_calls,
+        ),
+        file=out,
+    )
     if result.lost:
         return EXIT_LOST
     if result.unfinished:

@@ -12,14 +12,15 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from local.control_plane import DEFAULT_TRANSITION_SECONDS, LambdaControlPlane
 from local.demo_downstream import Call, DemoDownstream, FailurePlan, SlowAnswers
-from local.deploy import DeployedStack, DeployError, deploy
-from local.emulator import Emulator, endpoint_override_note, running_emulator
+from local.deploy import DeployedFunction, DeployedStack, DeployError, deploy
+from local.emulator import Emulator, endpoint_override_note, expired_message_ids, running_emulator
 from local.enqueued import EnqueuedMessages, Removals, recording, removals
 from local.estimate import estimate_run
 from local.event_source_mapping import (
@@ -32,10 +33,20 @@ from local.event_source_mapping import (
 )
 from local.execution_environment import EnvironmentPool, FunctionSpec, Setup
 from local.faults import FRACTION_PREFIXES, EnvironmentFaults, FaultLog, FaultPlan, SqsFaults
-from local.function_code import install_code
+from local.function_calls import FunctionCalls, function_calls
+from local.function_code import install_code, install_function_code
+from local.invoke_router import AsyncSettings, InvokeRouter, LocalFunction
 from local.mapping_timeline import MappingTimeline, Transition
 from local.progress import ProgressDisplay, Snapshot
-from local.reconciliation import DeadLetter, Reconciliation, out_of_group_order, reconcile
+from local.reconciliation import (
+    MOVED_BY_SQS,
+    REDRIVEN,
+    DeadLetter,
+    Reconciliation,
+    dead_letter_reasons,
+    out_of_group_order,
+    reconcile,
+)
 from local.run_deadline import (
     HALF_OPEN_SECONDS,
     RunWork,
@@ -67,6 +78,12 @@ FIELD_PARAMETERS = {
     "queue_type": "QueueType",
     "idempotent_delivery": "IdempotentDelivery",
 }
+# The demo downstream's health path: the breaker's probe URL in a local run.
+PROBE_PATH = "/health"
+# --probe-fault values: the probe URL answers 404 for ever, or the schedule never fires.
+PROBE_FAULTS = ("404", "never")
+# A function without reserved concurrency runs this many asynchronous events at once locally.
+ASYNC_WORKERS = 4
 
 
 @dataclass(frozen=True)
@@ -120,15 +137,39 @@ class RunOptions:
     downstream_url: str | None = None
     # Stay up after the send until interrupted (`make up`) instead of ending when idle.
     until_interrupted: bool = False
+    # Template parameter SourceQueueRetentionSeconds (None: the template's); the emulator
+    # expires messages at it.
+    source_retention_seconds: int | None = None
+    # "404": the probe URL answers 404 whatever the outage; "never": no schedule fires.
+    probe_fault: str | None = None
+    # How long the emulated event source mapping stays Disabling, Enabling or Updating.
+    mapping_transition_seconds: float = DEFAULT_TRANSITION_SECONDS
     # Stack updates applied mid-run, each once its number of messages was delivered.
     stack_updates: tuple[StackUpdate, ...] = ()
 
-    def parameter_overrides(self, downstream_url: str) -> dict[str, Any]:
-        return {
-            **self.template_parameters,
-            "DownstreamUrl": downstream_url,
-            **{name: getattr(self, field) for field, name in FIELD_PARAMETERS.items()},
-        } | ({"CircuitBreaker": self.circuit_breaker} if self.circuit_breaker else {})
+    def parameter_overrides(
+        self, downstream_url: str, probe_url: str | None = None
+    ) -> dict[str, Any]:
+        """The template parameters of the run; `probe_url` (the demo downstream's health path)
+        becomes BreakerProbeUrl unless samconfig's ENV set one."""
+        return (
+            {
+                **self.template_parameters,
+                "DownstreamUrl": downstream_url,
+                **{name: getattr(self, field) for field, name in FIELD_PARAMETERS.items()},
+            }
+            | ({"CircuitBreaker": self.circuit_breaker} if self.circuit_breaker else {})
+            | (
+                {"SourceQueueRetentionSeconds": self.source_retention_seconds}
+                if self.source_retention_seconds is not None
+                else {}
+            )
+            | (
+                {"BreakerProbeUrl": probe_url}
+                if probe_url and not self.template_parameters.get("BreakerProbeUrl")
+                else {}
+            )
+        )
 
     def bodies(self) -> list[str]:
         """The generated bodies, a seeded `poison_fraction` of them not JSON."""
@@ -195,6 +236,19 @@ class RunResult:
     probes: list[tuple[float, int]] = field(default_factory=list)
     # (monotonic seconds, state) of the mapping from the start, as the pollers followed it.
     mapping_states: list[tuple[float, MappingState]] = field(default_factory=list)
+    # The account's requests to Lambda's control plane (the summary's control_plane_calls), how
+    # many of them were throttled, the most in one second, and the local system's own reads
+    # (spending no budget).
+    control_plane_calls: int = 0
+    control_plane_throttled: int = 0
+    control_plane_peak_per_second: int = 0
+    bookkeeping_calls: int = 0
+    # Messages the source queue expired at its retention (gone: lost).
+    expired: tuple[str, ...] = ()
+    # Asynchronous invocations of each function other than the consumer, by logical id.
+    other_invocations: dict[str, int] = field(default_factory=dict)
+    # With the user's own downstream: the calls and probes the function's logs report.
+    reported_calls: FunctionCalls | None = None
     # The stack updates of the run (--stack-update), applied or refused, in order.
     stack_updates: list[AppliedUpdate] = field(default_factory=list)
 
@@ -218,43 +272,40 @@ def run_local_system(
     if options.work_dir.exists():
         shutil.rmtree(options.work_dir)
     fault_log = FaultLog()
-    downstream = DemoDownstream(
-        FailurePlan(
-            failure_rate=options.failure_rate,
-            outage_seconds=options.outage_seconds,
-            latency_ms=options.latency_ms,
-            seed=options.seed,
-        ),
-        faults=options.faults,
-        fault_log=fault_log,
-    )
-    sqs_faults = SqsFaults(options.faults, fault_log) if options.faults.any else None
+    downstream = _demo_downstream(options, fault_log)
+    sqs_faults, control_plane = _emulator_layers(options, fault_log)
     _print_start(options, out)
-    with running_emulator(
-        port=options.port, layer=sqs_faults.wrap if sqs_faults else None
-    ) as emulator:
+    with running_emulator(port=options.port, layer=_layers(sqs_faults, control_plane)) as emulator:
         print(f"emulator   {emulator.endpoint_url} (moto, region {emulator.region})", file=out)
         deployed = deploy(
             emulator,
             options.build_dir,
             options.stack_name,
-            options.parameter_overrides(options.downstream_url or downstream.url),
+            options.parameter_overrides(
+                options.downstream_url or downstream.url,
+                None if options.downstream_url else downstream.probe_url,
+            ),
         )
         _print_deployment(deployed, out)
-        code = install_code(emulator, deployed, options.work_dir / "code")
         function = FunctionSpec.from_configuration(deployed.function)
         [mapping] = deployed.event_source_mappings
         settings = MappingSettings.from_mapping(mapping, deployed.outputs["SourceQueueUrl"])
         sqs = emulator.client("sqs")
         visibility_timeout = _set_visibility_timeout(sqs, settings.queue_url, options, function)
         _print_poller(settings, function, visibility_timeout, out, logs=options.work_dir / "logs")
-        following = _Following.of(emulator, mapping, settings, function, started=started, out=out)
-        pool = EnvironmentPool(
-            Setup(function, code, emulator.endpoint_url, emulator.region),
-            options.work_dir / "logs",
-            # A scheduled invocation is not one of the mapping's: it must not wait for a poller.
-            settings.maximum_concurrency + len(following.targets),
+        following = _Following.of(
+            emulator, deployed, mapping, settings, started=started, out=out, options=options
         )
+        routing = _router(
+            emulator,
+            deployed,
+            control_plane,
+            consumer_pollers=settings.maximum_concurrency,
+            targets=following.targets,
+            options=options,
+            out=out,
+        )
+        pool = routing.consumer_pool
         environment_faults = _wire_faults(options.faults, sqs_faults, deployed, downstream, out)
         downstream.slow = SlowAnswers(options.downstream_timeout_seconds, function.timeout_seconds)
         batches = _Batches()
@@ -266,7 +317,11 @@ def run_local_system(
             faults=environment_faults,
             watcher=following.watcher,
         )
-        scheduler = SchedulerEmulator(following.targets, pool)
+        scheduler = SchedulerEmulator(
+            [] if options.probe_fault == "never" else following.targets,
+            pool,
+            invoker=routing.router,
+        )
         # `make up` has no work to finish: it runs until interrupted, with no deadline.
         work = (
             None
@@ -322,22 +377,21 @@ def run_local_system(
                     updater=(updater := _updater(options, emulator, deployed, pool, out)),
                 )
             finally:
-                _shut_down(sender, scheduler, mapping_poller, pool)
+                _shut_down(sender, scheduler, mapping_poller, pool, routing)
             redriven, dead_letters = _dead_letters(sqs, deployed, removed_from_dlq)
-            on_source_queue = emulator.message_ids_on_queue(settings.queue_url)
+            on_source_queue, expired = (
+                emulator.message_ids_on_queue(settings.queue_url),
+                tuple(expired_message_ids()),
+            )
             recorded_outcomes = _recorded_outcomes(emulator, deployed)
     elapsed = time.monotonic() - started
     calls = downstream.calls()
     sent = _every_message_sent(sender.sent(), enqueued)
-    groups = _groups(options, sent)
+    reconciliation, reported = _reconciled(
+        options, sent, calls, dead_letters, on_source_queue=on_source_queue, batches=batches.reports
+    )
     result = RunResult(
-        reconciliation=reconcile(
-            list(sent),
-            calls,
-            dead_letters,
-            on_source_queue,
-            _acknowledged(options, batches.reports),
-        ),
+        reconciliation=reconciliation,
         sent=sent,
         calls=calls,
         dead_letters=dead_letters,
@@ -353,7 +407,7 @@ def run_local_system(
         fault_log=fault_log,
         queue_visibility_timeout_seconds=visibility_timeout,
         queue_samples=queue_samples,
-        groups=groups,
+        groups=(groups := _groups(options, sent)),
         out_of_order=out_of_group_order(groups, calls),
         recorded_outcomes=recorded_outcomes,
         interrupted=interrupted.is_set(),
@@ -364,10 +418,49 @@ def run_local_system(
         scheduled_invocations=list(scheduler.invocations),
         probes=downstream.probes(),
         mapping_states=following.timeline.states(),
+        control_plane_calls=control_plane.calls,
+        control_plane_throttled=control_plane.throttled,
+        control_plane_peak_per_second=control_plane.peak_per_second(),
+        bookkeeping_calls=control_plane.bookkeeping_calls,
+        expired=expired,
+        other_invocations=_other_invocations(routing),
+        reported_calls=reported,
         stack_updates=list(updater.applied),
     )
     _print_reconciliation(result, out)
     return result
+
+
+def _demo_downstream(options: RunOptions, fault_log: FaultLog) -> DemoDownstream:
+    return DemoDownstream(
+        FailurePlan(
+            failure_rate=options.failure_rate,
+            outage_seconds=options.outage_seconds,
+            latency_ms=options.latency_ms,
+            seed=options.seed,
+        ),
+        faults=options.faults,
+        fault_log=fault_log,
+        probe_path=PROBE_PATH,
+        probe_fault_status=404 if options.probe_fault == "404" else None,
+    )
+
+
+def _emulator_layers(
+    options: RunOptions, fault_log: FaultLog
+) -> tuple[SqsFaults | None, LambdaControlPlane]:
+    """The SQS faults (when injected) and Lambda's control plane, layered over moto."""
+    return (
+        SqsFaults(options.faults, fault_log) if options.faults.any else None,
+        LambdaControlPlane(transition_seconds=options.mapping_transition_seconds),
+    )
+
+
+def _layers(sqs_faults: SqsFaults | None, control_plane: LambdaControlPlane) -> Any:
+    """The emulator's WSGI layers: Lambda's control plane, and the SQS faults when injected."""
+    if sqs_faults is None:
+        return control_plane.wrap
+    return lambda app: control_plane.wrap(sqs_faults.wrap(app))
 
 
 def _dead_letters(
@@ -375,7 +468,7 @@ def _dead_letters(
 ) -> tuple[int, list[DeadLetter]]:
     """How many messages left the DLQ while up (make redrive), and every dead letter: those
     first (recorded before the drain, which itself deletes from a FIFO DLQ), then the DLQ's."""
-    redriven = [DeadLetter(m) for m in removed.original_ids()]
+    redriven = [DeadLetter(m, reason=REDRIVEN) for m in removed.original_ids()]
     return len(redriven), redriven + _drain(sqs, deployed.outputs["DeadLetterQueueUrl"])
 
 
@@ -400,6 +493,26 @@ def _groups(options: RunOptions, sent: dict[str, str]) -> list[tuple[str, str]]:
     if options.queue_type != "fifo":
         return []
     return [(m, fifo_group(body, options.fifo_groups)) for m, body in sent.items()]
+
+
+def _reconciled(
+    options: RunOptions,
+    sent: dict[str, str],
+    calls: list[Call],
+    dead_letters: list[DeadLetter],
+    *,
+    on_source_queue: Collection[str],
+    batches: list[BatchReport],
+) -> tuple[Reconciliation, FunctionCalls | None]:
+    """The reconciliation, and with your own downstream the calls the function reported: its
+    calls are not seen here, the function's own account of them is."""
+    reconciliation = reconcile(
+        list(sent), calls, dead_letters, on_source_queue, _acknowledged(options, batches)
+    )
+    if options.downstream_url is None:
+        return reconciliation, None
+    reported = function_calls(options.work_dir / "logs")
+    return replace(reconciliation, downstream_calls=reported.calls), reported
 
 
 def _acknowledged(options: RunOptions, batches: list[BatchReport]) -> list[str] | None:
@@ -481,14 +594,18 @@ class _Trickle:
         # The breaker may not have opened when the send ends: the trickle waits for that while
         # the outage may last (it counts from the first call, which comes after the deploy),
         # and never outlasts the outage, two probe periods and three half-open minutes.
-        give_up_after = options.outage_seconds + 2 * probe_period + 3 * HALF_OPEN_SECONDS
+        # Every change of the mapping shows only once it has landed (local.control_plane).
+        landing = options.mapping_transition_seconds
+        give_up_after = (
+            options.outage_seconds + 2 * probe_period + 3 * HALF_OPEN_SECONDS + 3 * landing
+        )
 
         def wanted() -> bool:
             elapsed = time.monotonic() - started
             if elapsed > give_up_after:
                 return False
             if not timeline.transitions():
-                return elapsed < options.outage_seconds + STARTUP_ALLOWANCE_SECONDS
+                return elapsed < options.outage_seconds + STARTUP_ALLOWANCE_SECONDS + landing
             return timeline.breaker != "closed"
 
         return cls(options.trickle_seconds, wanted)
@@ -589,13 +706,113 @@ def _shut_down(
     scheduler: SchedulerEmulator,
     mapping_poller: SqsEventSourceMapping,
     pool: EnvironmentPool,
+    router: _Router,
 ) -> None:
     """In this order: nothing more is sent, scheduled or received, then the environments go
     (an invocation still running ends with its process)."""
     sender.stop()
     scheduler.stop()
     mapping_poller.stop()
+    router.router.stop()
     pool.shutdown()
+    for other in router.pools:
+        other.shutdown()
+
+
+@dataclass(frozen=True)
+class _Router:
+    """The Invoke router, the consumer's environments and those of the other functions."""
+
+    router: InvokeRouter
+    consumer_pool: EnvironmentPool
+    pools: list[EnvironmentPool]
+    # Logical id -> function name of those functions.
+    names: dict[str, str]
+
+
+def _router(
+    emulator: Emulator,
+    deployed: DeployedStack,
+    control_plane: LambdaControlPlane,
+    *,
+    consumer_pollers: int,
+    targets: list[ScheduledTarget],
+    options: RunOptions,
+    out: TextIO,
+) -> _Router:
+    """Every function of the template runs here: Invoke through the emulator (its control
+    plane's router) reaches the consumer's environments or the others', each with its own code,
+    environment variables, reserved concurrency and asynchronous retries."""
+    consumer = FunctionSpec.from_configuration(deployed.function)
+    consumer_async_workers = sum(1 for t in targets if t.function_arn == consumer.arn)
+    consumer_pool = EnvironmentPool(
+        Setup(
+            consumer,
+            install_code(emulator, deployed, options.work_dir / "code"),
+            emulator.endpoint_url,
+            emulator.region,
+        ),
+        options.work_dir / "logs",
+        # A scheduled invocation is not one of the mapping's: it must not wait for a poller.
+        consumer_pollers + consumer_async_workers,
+    )
+    sqs = emulator.client("sqs")
+
+    def send_to_queue(queue_arn: str, body: str) -> None:
+        url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+
+    router = InvokeRouter(send_to_queue=send_to_queue)
+    pools: list[EnvironmentPool] = []
+    names: dict[str, str] = {}
+    for logical_id, deployed_function in deployed.functions.items():
+        spec = FunctionSpec.from_configuration(deployed_function.configuration)
+        if spec.arn == consumer.arn:
+            router.register(
+                _local_function(spec, deployed_function, consumer_pool),
+                async_workers=max(1, consumer_async_workers),
+            )
+            continue
+        code = install_function_code(
+            emulator, deployed_function, options.work_dir / "code" / logical_id
+        )
+        limit = deployed_function.reserved_concurrency or ASYNC_WORKERS
+        pool = EnvironmentPool(
+            Setup(spec, code, emulator.endpoint_url, emulator.region),
+            options.work_dir / "logs",
+            limit,
+            log_prefix=logical_id,
+        )
+        pools.append(pool)
+        names[logical_id] = spec.name
+        router.register(_local_function(spec, deployed_function, pool), async_workers=limit)
+        print(
+            f"function   {logical_id} {spec.handler} ReservedConcurrentExecutions="
+            f"{deployed_function.reserved_concurrency or '-'} (its own environments)",
+            file=out,
+        )
+    control_plane.router = router
+    return _Router(router, consumer_pool, pools, names)
+
+
+def _local_function(
+    spec: FunctionSpec, deployed_function: DeployedFunction, pool: EnvironmentPool
+) -> LocalFunction:
+    return LocalFunction(
+        name=spec.name,
+        arn=spec.arn,
+        environments=pool,
+        reserved_concurrency=deployed_function.reserved_concurrency,
+        async_settings=AsyncSettings.from_config(deployed_function.event_invoke_config),
+    )
+
+
+def _other_invocations(router: _Router) -> dict[str, int]:
+    done = list(router.router.async_invocations)
+    return {
+        logical_id: sum(1 for d in done if d.function == name)
+        for logical_id, name in router.names.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -612,33 +829,43 @@ class _Following:
     def of(
         cls,
         emulator: Emulator,
+        deployed: DeployedStack,
         mapping: dict[str, Any],
         settings: MappingSettings,
-        function: FunctionSpec,
         *,
         started: float,
         out: TextIO,
+        options: RunOptions,
     ) -> _Following:
-        lambda_client = emulator.client("lambda")
+        # The pollers' reads are the local system's own: they spend none of the account's
+        # control-plane budget, and see the configuration in force until a change lands.
+        lambda_client = emulator.own_client("lambda")
         uuid = mapping["UUID"]
         watcher = MappingWatcher(lambda: lambda_client.get_event_source_mapping(UUID=uuid))
         timeline = MappingTimeline(watcher.state, settings.maximum_concurrency, started)
         watcher.listeners.append(lambda old, new: timeline.on_change(old, new, time.monotonic()))
-        return cls(watcher, timeline, _scheduled_targets(emulator, function, out))
+        return cls(watcher, timeline, _scheduled_targets(emulator, deployed, out, options))
 
 
 def _scheduled_targets(
-    emulator: Emulator, function: FunctionSpec, out: TextIO
+    emulator: Emulator, deployed: DeployedStack, out: TextIO, options: RunOptions
 ) -> list[ScheduledTarget]:
-    """The deployed schedules that invoke the function (the breaker's probe), each printed."""
+    """The deployed schedules that invoke one of the stack's functions (the breaker's probe),
+    each printed with the function it invokes."""
+    by_arn = {f.arn: logical_id for logical_id, f in deployed.functions.items()}
     try:
-        targets = targets_of(emulator.client("scheduler"), function.arn)
+        targets = targets_of(emulator.client("scheduler"), list(by_arn))
     except ScheduleError as error:
         raise DeployError(str(error)) from None
     for target in targets:
+        firing = (
+            "never fires: --probe-fault never"
+            if options.probe_fault == "never"
+            else "asynchronous invocations"
+        )
         print(
-            f"schedule   {target.name} {target.expression} -> {json.dumps(target.event)} "
-            "(asynchronous invocations)",
+            f"schedule   {target.name} {target.expression} -> {by_arn[target.function_arn]} "
+            f"{json.dumps(target.event)} ({firing})",
             file=out,
         )
     return targets
@@ -940,13 +1167,15 @@ def _drain(sqs: Any, queue_url: str) -> list[DeadLetter]:
             QueueUrl=queue_url,
             MaxNumberOfMessages=10,
             VisibilityTimeout=300,
-            MessageAttributeNames=["SourceMessageId"],
+            MessageAttributeNames=["SourceMessageId", "DeadLetterReason"],
         ).get("Messages", [])
         if not messages:
             return dead_letters
         for message in messages:
-            source = message.get("MessageAttributes", {}).get("SourceMessageId", {})
-            dead_letters.append(DeadLetter(message["MessageId"], source.get("StringValue")))
+            attributes = message.get("MessageAttributes", {})
+            source = attributes.get("SourceMessageId", {}).get("StringValue")
+            reason = attributes.get("DeadLetterReason", {}).get("StringValue") or MOVED_BY_SQS
+            dead_letters.append(DeadLetter(message["MessageId"], source, reason))
         if not queue_url.endswith(".fifo"):
             continue
         sqs.delete_message_batch(
@@ -966,10 +1195,6 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
     first_try = sum(
         1 for m in rec.delivered if m in calls_by_key and 200 <= calls_by_key[m][0].status <= 299
     )
-    all_failed = sum(
-        1 for m in rec.dead_lettered
-        if not any(200 <= c.status <= 299 for c in calls_by_key.get(m, []))
-    )  # fmt: skip
     statuses: dict[int, int] = {}
     for call in result.calls:
         statuses[call.status] = statuses.get(call.status, 0) + 1
@@ -986,20 +1211,21 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
         file=out,
     )
     print(
-        f"  dead-lettered  {len(rec.dead_lettered):4d}  every downstream call failed for "
-        f"{all_failed} of them"
-        if result.downstream_observed
-        else f"  dead-lettered  {len(rec.dead_lettered):4d}",
+        f"  dead-lettered  {len(rec.dead_lettered):4d}  "
+        f"{dead_letter_reasons(result.dead_letters, rec.sent)}".rstrip(),
         file=out,
     )
     print(f"  lost           {len(rec.lost):4d}  {_ids(rec.lost)}".rstrip(), file=out)
     print(f"  unfinished     {len(rec.unfinished):4d}  {_ids(rec.unfinished)}".rstrip(), file=out)
     print(f"  duplicates     {rec.duplicates:4d}", file=out)
+    reported = result.reported_calls
     print(
         f"  downstream     {rec.downstream_calls:4d}  calls: "
         + " ".join(f"{s}={n}" for s, n in sorted(statuses.items()))
-        if result.downstream_observed
-        else "  downstream        -  yours: its calls and answers are not seen here",
+        if reported is None
+        else f"  downstream     {reported.calls:4d}  calls the function reported in its metrics "
+        f"(yours: not seen here; an environment killed mid-batch reports none): "
+        f"{reported.outcomes()}".rstrip(),
         file=out,
     )
     print(
@@ -1007,14 +1233,11 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
         f"{result.environments_started} execution environments started",
         file=out,
     )
-    if result.transitions or result.scheduled_invocations:
-        opened = sum(1 for t in result.transitions if t.after == "open")
-        down = sum(1 for _, status in result.probes if not 200 <= status <= 299)
+    _print_breaker_and_control_plane(result, out)
+    if result.expired:
         print(
-            f"  breaker        {opened:4d}  times opened, the mapping disabled "
-            f"{result.mapping_disabled_seconds:.0f} s in all; "
-            f"{len(result.scheduled_invocations)} scheduled invocations, "
-            f"{len(result.probes)} probe calls ({down} found it down)",
+            f"  expired        {len(result.expired):4d}  past the source queue's retention "
+            f"(gone: counted lost) {_ids(result.expired)}".rstrip(),
             file=out,
         )
     if result.recorded_outcomes is not None:
@@ -1059,7 +1282,41 @@ def _print_reconciliation(result: RunResult, out: TextIO) -> None:
             "they are unfinished, not lost",
             file=out,
         )
-    print(rec.summary(result.elapsed_seconds, result.moving_seconds), file=out)
+    print(
+        rec.summary(
+            result.elapsed_seconds,
+            result.moving_seconds,
+            control_plane_calls=result.control_plane_calls,
+        ),
+        file=out,
+    )
+
+
+def _print_breaker_and_control_plane(result: RunResult, out: TextIO) -> None:
+    """The breaker's story, the account's control-plane requests and the other functions' runs."""
+    reported = result.reported_calls
+    if result.transitions or result.scheduled_invocations:
+        opened = sum(1 for t in result.transitions if t.after == "open")
+        down = sum(1 for _, status in result.probes if not 200 <= status <= 299)
+        probes = len(result.probes)
+        if reported is not None:
+            probes, down = reported.probes, reported.probes_down
+        print(
+            f"  breaker        {opened:4d}  times opened, the mapping disabled "
+            f"{result.mapping_disabled_seconds:.0f} s in all; "
+            f"{len(result.scheduled_invocations)} scheduled invocations, "
+            f"{probes} probe calls ({down} found it down)",
+            file=out,
+        )
+    print(
+        f"  control plane  {result.control_plane_calls:4d}  account requests to Lambda's control "
+        f"plane ({result.control_plane_throttled} throttled, at most "
+        f"{result.control_plane_peak_per_second} in one second); "
+        f"{result.bookkeeping_calls} reads of the local system's own, not counted",
+        file=out,
+    )
+    for logical_id, count in result.other_invocations.items():
+        print(f"  {logical_id}  {count} asynchronous invocations", file=out)
 
 
 def _ids(message_ids: tuple[str, ...], shown: int = 20) -> str:

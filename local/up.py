@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TextIO
 
 from local import run
+from local.build import build_if_stale
 from local.emulator import EMULATOR_CREDENTIALS
 from local.system import WORK_DIR, Ready, RunOptions, shown_path
 from local.up_state import UpState, state_file_path
@@ -184,6 +185,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return run.EXIT_INVALID
+    problem = build_if_stale()
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return run.EXIT_DEPLOY_FAILED
     state_file: Path = args.state_file
 
     def on_ready(ready: Ready) -> None:

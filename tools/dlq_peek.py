@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
+from local.send import unknown_config_env
 from tools.dead_letters import DeadLetter, classify
 from tools.stack_outputs import StackOutputs, add_stack_arguments, session_for
 
@@ -127,6 +128,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     parser = _parser()
     args = parser.parse_args(argv)
+    problem = unknown_config_env(args.config_env)
+    if problem:
+        parser.error(problem)
     try:
         session = session_for(args)
         output = "FailedJobsQueueUrl" if args.failed_jobs else "DeadLetterQueueUrl"

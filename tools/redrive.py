@@ -33,6 +33,7 @@ from typing import Any, TextIO
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
+from local.send import unknown_config_env
 from tools.dead_letters import DeadLetter, Shape, classify
 from tools.dlq_peek import BATCH, EMPTY_RECEIVES_TO_STOP, peek, receive_batch, release
 from tools.stack_outputs import StackOutputs, add_stack_arguments, session_for
@@ -552,7 +553,11 @@ def ending(what: str, report: RedriveReport) -> str:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = sys.stderr
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    problem = unknown_config_env(args.config_env)
+    if problem:
+        parser.error(problem)
     reports: list[tuple[str, RedriveReport]] = []
     try:
         session = session_for(args)

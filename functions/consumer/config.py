@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import jmespath
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from breaker_policy.rules import TripRules
 from breaker_policy.settings import rules_from_environ
@@ -180,6 +182,16 @@ def _http_url(raw: str) -> str:
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("expected an absolute http:// or https:// URL")
+    try:
+        # What the HTTP client will make of it: a host it cannot parse or a port beyond 65535
+        # would otherwise fail every delivery instead of the configuration.
+        parse_url(raw)
+    except LocationParseError:
+        # Its message quotes the URL, credentials included.
+        raise ValueError(
+            "its host or port cannot be parsed (a host name of letters, digits, '-' and '.', "
+            "or an IP address; a port from 0 to 65535)"
+        ) from None
     return raw
 
 

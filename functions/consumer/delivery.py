@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 class DeadLetterReason(StrEnum):
     INVALID_JSON = "invalid-json"
+    # A direct job's number beyond a double's range: the runtime parsed it as Infinity, so its
+    # digits are lost and the job cannot be delivered as it was sent.
+    NUMBER_OUT_OF_RANGE = "number-out-of-range"
     NON_RETRYABLE_STATUS = "non-retryable-status"
     # The next attempt would come after the source queue's retention ends.
     WOULD_EXPIRE = "would-expire"
@@ -91,8 +94,11 @@ def _deliver_or_reject(
 def json_error(text: str) -> str | None:
     """None when `text` is JSON the downstream can accept (RFC 8259), else why it is not."""
     try:
-        # Python's json accepts NaN and Infinity; RFC 8259 and most downstreams do not.
-        json.loads(text, parse_constant=_reject_constant)
+        # Python's json accepts NaN and Infinity; RFC 8259 and most downstreams do not. Numbers
+        # are checked, not converted: RFC 8259 sets no limit on their digits, and int() refuses
+        # more than sys.get_int_max_str_digits() (4,300), a limit only the whole process can
+        # change. The body is delivered as it came, so nothing needs their values.
+        json.loads(text, parse_constant=_reject_constant, parse_int=_as_text, parse_float=_as_text)
     except json.JSONDecodeError as exc:
         return f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
     except ValueError as exc:
@@ -100,6 +106,10 @@ def json_error(text: str) -> str | None:
     except RecursionError:
         return "body is not valid JSON: nested too deeply to parse"
     return None
+
+
+def _as_text(number: str) -> str:
+    return number
 
 
 def _reject_constant(name: str) -> None:

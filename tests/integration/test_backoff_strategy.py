@@ -67,6 +67,7 @@ def test_decorrelated_follows_each_messages_own_chain(consumer: Harness) -> None
     visibilities = fail_one_batch(consumer)
 
     # Then each got the first step of the chain seeded by its own message id
+    assert len(visibilities) == MESSAGES
     policy = BackoffPolicy(strategy=BackoffStrategy.DECORRELATED)
     assert visibilities == {
         message_id: delay_seconds(1, policy, random.Random(), message_id=message_id)
@@ -81,4 +82,18 @@ def test_the_default_strategy_is_additive_jitter(consumer: Harness) -> None:
 
     # When ten messages fail their first delivery, Then each delay is 2 + 30 + [0, 59]
     visibilities = fail_one_batch(consumer)
+    assert len(visibilities) == MESSAGES
     assert all(32 <= seconds <= 91 for seconds in visibilities.values())
+
+
+def test_two_batches_draw_different_jitter(consumer: Harness) -> None:
+    # Given two batches of ten messages failing their first delivery, one after the other
+    first = fail_one_batch(consumer)
+    consumer.visibility_changes.clear()
+    second = fail_one_batch(consumer)
+
+    # Then their delays in record order differ: each batch seeds its records' jitter afresh, so
+    # the records at one position of every batch do not come back together (ten equal draws of
+    # 60 values by chance: about 1 in 6 x 10^17)
+    assert len(first) == len(second) == MESSAGES
+    assert list(first.values()) != list(second.values())

@@ -65,3 +65,42 @@ def test_a_head_probe_is_down_during_the_outage_only_and_is_not_a_delivery() -> 
     assert (before, during) == (200, 503)
     assert [status for _, status in downstream.probes()] == [200, 503]
     assert [call.idempotency_key for call in downstream.calls()] == ["a"]
+
+
+def get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_the_health_path_is_down_during_the_outage_and_up_with_a_2xx_after() -> None:
+    # Given a downstream with an outage far longer than the test (the run's BreakerProbeUrl is
+    # its health path)
+    downstream = DemoDownstream(FailurePlan(outage_seconds=3600))
+    with downstream.serving():
+        assert downstream.probe_url.endswith("/health")
+        # When the breaker's probe GETs it before and during the outage
+        before = get(downstream.probe_url)
+        downstream.answer("a", "{}")
+        during = get(downstream.probe_url)
+        # and some other path is asked for
+        elsewhere = get(downstream.probe_url.replace("/health", "/nothing-here"))
+    # Then it is up (2xx) before, down (503) during, and not a delivery
+    assert (before, during) == (200, 503)
+    assert [status for _, status in downstream.probes()] == [200, 503]
+    assert elsewhere == 404
+    assert [call.idempotency_key for call in downstream.calls()] == ["a"]
+
+
+def test_a_probe_fault_answers_the_health_path_404_whatever_the_outage() -> None:
+    # Given --probe-fault 404: a downstream that is up (no outage) but whose probe URL is wrong
+    downstream = DemoDownstream(FailurePlan(outage_seconds=0), probe_fault_status=404)
+    with downstream.serving():
+        # When the probe GETs it, and a delivery is made
+        probed = get(downstream.probe_url)
+        delivered = downstream.answer("a", "{}")
+    # Then the probe reads 404 while deliveries succeed: the fault is the probe's alone
+    assert probed == 404
+    assert delivered.status == 200

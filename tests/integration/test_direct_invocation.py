@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from consumer.delivery import json_error
 from consumer.errors import DownstreamFailure, UnsupportedEventError
 from local.lambda_context import FakeLambdaContext
 from tests.integration.conftest import Harness
@@ -108,3 +109,23 @@ def test_other_event_shapes_are_refused_with_the_accepted_shapes_named(
     assert '{"Records": [...]}' in message
     assert '{"body": <JSON value>}' in message
     assert consumer.downstream.requests == []
+
+
+def test_a_job_with_a_number_beyond_a_double_is_dead_lettered_as_json(consumer: Harness) -> None:
+    # Given a job sent as {"body": {"x": 1e400, "y": "Infinity"}}, which the Lambda runtime
+    # parses into Infinity (the digits sent are lost before the handler runs)
+    event = json.loads('{"body": {"x": 1e400, "y": "Infinity", "z": [-1e400]}}')
+
+    # When it is invoked
+    response = consumer.invoke(event)
+
+    # Then the downstream is not called with a changed number, and the DLQ copy is JSON (RFC
+    # 8259: no Infinity token), the strings untouched, with the reason
+    assert response["status"] == "dead-lettered"
+    assert consumer.downstream.requests == []
+    [dead_letter] = consumer.dead_letters()
+    assert dead_letter["Body"] == '{"x":1e999,"y":"Infinity","z":[-1e999]}'
+    assert json_error(dead_letter["Body"]) is None
+    attributes = dead_letter["MessageAttributes"]
+    assert attributes["DeadLetterReason"]["StringValue"] == "number-out-of-range"
+    assert "beyond a double's range" in attributes["DeadLetterDetail"]["StringValue"]

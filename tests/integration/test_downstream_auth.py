@@ -108,3 +108,30 @@ def test_an_unreadable_secret_fails_the_record_for_a_retry_without_a_call(
     assert len(consumer.visibility_changes) == 1
     [line] = consumer.emitted().logs_with("retry scheduled")
     assert line["error_type"] == "SecretUnavailable"
+
+
+@pytest.mark.parametrize("value", ["Bearer t\u20acken-secret-part", "Bearer a\r\nX-Injected: 1"])
+def test_a_secret_no_header_can_carry_is_refused_without_quoting_it(
+    consumer: Harness, value: str
+) -> None:
+    # Given a secret whose value holds a character outside latin-1 (or a line break)
+    secrets = boto3.client("secretsmanager", region_name="us-east-1")
+    arn = secrets.create_secret(Name="not-latin-1", SecretString=value)["ARN"]
+    use_secret(consumer, arn, cache_seconds=300)
+
+    # When a message is delivered
+    with pytest.raises(BatchProcessingError):
+        deliver_one(consumer)
+
+    # Then the downstream was not called, the record was rescheduled, and the log says why in
+    # words that name the secret's ARN but hold no part of its value, its length or a position
+    assert consumer.downstream.requests == []
+    assert len(consumer.visibility_changes) == 1
+    [line] = consumer.emitted().logs_with("retry scheduled")
+    assert line["error_type"] == "SecretUnavailable"
+    assert arn in line["error"]
+    assert "cannot be sent in an HTTP header" in line["error"]
+    for document in consumer.emitted().logs:
+        text = str(document)
+        for leaked in ("\u20ac", "\\u20ac", "secret-part", "position", "X-Injected"):
+            assert leaked not in text

@@ -4,10 +4,14 @@ delivery succeeded is not delivered again when SQS hands it back."""
 from __future__ import annotations
 
 import json
+import threading
 
+import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from consumer import idempotency
+from consumer.errors import DeliveryInProgress
 from consumer.runtime import get_runtime
 from local.lambda_context import FakeLambdaContext
 from tests.integration.conftest import Harness
@@ -105,23 +109,59 @@ def test_a_direct_job_retried_by_lambda_is_delivered_once(idempotent: Harness) -
 
 
 @ENABLED
-def test_a_concurrent_batch_with_a_duplicate_calls_the_downstream_once_per_key(
-    idempotent: Harness,
+def test_a_concurrent_duplicate_in_progress_fails_for_a_retry_and_calls_once(
+    idempotent: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a batch of ten messages delivered ten at a time, one of them present twice (SQS may
-    # hand a standard queue's message out twice)
+    # hand a standard queue's message out twice), and a downstream that holds the first call
+    # for that message until the other copy has been refused as in progress: the two copies
+    # are then certainly concurrent, whichever thread comes first
+    refused = threading.Event()
+
+    class RefusedInProgress(DeliveryInProgress):
+        def __init__(self, *args: object) -> None:
+            super().__init__(*args)
+            refused.set()
+
+    monkeypatch.setattr(idempotency, "DeliveryInProgress", RefusedInProgress)
     for n in range(9):
         idempotent.send(json.dumps({"n": n}))
-        idempotent.downstream.by_body[json.dumps({"n": n})] = Answer(200, latency_seconds=0.02)
+    idempotent.downstream.by_body[json.dumps({"n": 0})] = Answer(200, hold=refused)
     records = idempotent.receive_event()["Records"]
-    event = {"Records": [*records, json.loads(json.dumps(records[0]))]}
+    [first] = [record for record in records if record["body"] == json.dumps({"n": 0})]
+    event = {"Records": [*records, json.loads(json.dumps(first))]}
 
     # When it is processed
     response = idempotent.invoke(event)
 
-    # Then every key reached the downstream exactly once; the duplicate was acknowledged from
-    # the record, or failed for a retry while the first copy was in flight
+    # Then every key reached the downstream exactly once, and the copy that found its key in
+    # progress failed for a retry (SQS hands it back; by then the outcome is recorded)
+    assert refused.is_set()
     bodies = [request["body"] for request in idempotent.downstream.requests]
     assert sorted(bodies) == sorted(json.dumps({"n": n}) for n in range(9))
-    failed = [item["itemIdentifier"] for item in response["batchItemFailures"]]
-    assert failed in ([], [records[0]["messageId"]])
+    assert response == {"batchItemFailures": [{"itemIdentifier": first["messageId"]}]}
+    [line] = idempotent.emitted().logs_with("retry scheduled")
+    assert line["error_type"] == "RefusedInProgress"
+
+
+@ENABLED
+def test_an_unavailable_idempotency_table_fails_the_record_without_a_call(
+    idempotent: Harness,
+) -> None:
+    # Given the stack's idempotency table gone (deleted, or the function's role denied)
+    boto3.client("dynamodb", region_name="us-east-1").delete_table(
+        TableName=idempotent.stack.refs["IdempotencyTable"]
+    )
+    idempotent.send('{"order": 3}')
+
+    # When the message is processed
+    with pytest.raises(BatchProcessingError):
+        idempotent.invoke(idempotent.receive_event())
+
+    # Then the downstream was not called (the key could not be checked), and the record was
+    # rescheduled, saying why
+    assert idempotent.downstream.requests == []
+    assert len(idempotent.visibility_changes) == 1
+    [line] = idempotent.emitted().logs_with("retry scheduled")
+    assert line["error_type"] == "IdempotencyUnavailable"
+    assert "idempotency table could not be used" in line["error"]

@@ -292,7 +292,9 @@ def test_a_failed_read_keeps_the_last_state() -> None:
     [
         ("Enabled", None, True),
         ("Disabled", None, False),
-        ("Disabling", True, False),
+        # Polling stops only when the disable has landed (local.control_plane).
+        ("Disabling", True, True),
+        ("Disabling", False, False),
         ("Enabling", False, False),
         ("Enabling", True, True),
         ("Updating", True, True),

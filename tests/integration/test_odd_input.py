@@ -72,11 +72,13 @@ def test_a_direct_job_follows_the_json_rule_of_the_queue(consumer: Harness) -> N
     # Given a direct job whose body is NaN (Lambda's runtime parses events with Python's json)
     response = consumer.invoke(json.loads('{"body": NaN}'))
 
-    # Then it was never sent downstream, and went to the DLQ as invalid JSON
+    # Then it was never sent downstream, and went to the DLQ as invalid JSON, in a copy that
+    # is JSON (NaN written as null)
     assert consumer.downstream.requests == []
     assert response["status"] == "dead-lettered"
     [dead_letter] = consumer.dead_letters()
     assert dead_letter["MessageAttributes"]["DeadLetterReason"]["StringValue"] == "invalid-json"
+    assert dead_letter["Body"] == "null"
 
 
 @pytest.mark.parametrize(
@@ -151,16 +153,19 @@ def test_original_attributes_that_would_not_fit_are_left_off_the_copy(consumer: 
     assert dead_letter["MessageAttributes"]["DeadLetterReason"]["StringValue"] == "invalid-json"
 
 
+@pytest.mark.parametrize("parameter_overrides", [{"NonRetryableStatusCodes": "400"}], indirect=True)
 def test_a_long_failure_detail_is_bounded_on_the_copy(consumer: Harness) -> None:
-    # Given a poison body whose JSON error would be long if quoted whole
-    consumer.send("{" * 10_000)
+    # Given a non-retryable 400 whose reason phrase makes the failure's detail 2,000+ characters
+    consumer.downstream.default = Answer(400, reason="R" * 2000)
+    consumer.send('{"n": 1}')
 
     # When it is processed
     consumer.invoke(consumer.receive_event())
 
-    # Then the detail attribute stays short
+    # Then the detail attribute is the detail's first 512 characters
     [dead_letter] = consumer.dead_letters()
-    assert len(dead_letter["MessageAttributes"]["DeadLetterDetail"]["StringValue"]) <= 512
+    detail = dead_letter["MessageAttributes"]["DeadLetterDetail"]["StringValue"]
+    assert detail == ("downstream answered 400 " + "R" * 2000)[:512]
 
 
 def test_credentials_in_the_downstream_url_appear_in_no_error() -> None:

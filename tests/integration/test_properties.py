@@ -202,9 +202,22 @@ def test_any_sqs_event_loses_nothing_and_fails_only_what_it_concerns(
     # Then it answered in time, with a response naming only the event's records...
     assert elapsed < REMAINING_MS / 1000
     if isinstance(outcome, UnsupportedEventError):
+        # ...refused only when no record is an SQS record (every record here has a messageId),
+        # before any call
+        assert not any(record.get("eventSource") == "aws:sqs" for record in batch)
+        assert consumer.downstream.requests == []
+        assert dead_lettered_sources(consumer) == set()
         return
     if isinstance(outcome, BatchProcessingError):
+        # ...every record failed (Lambda returns the whole batch): none was acknowledged, so
+        # none may have been delivered or dead-lettered, and each failure was counted
         failed = {str(record.get("messageId")) for record in batch}
+        assert not any(
+            request["answered_status"] is not None and 200 <= request["answered_status"] <= 299
+            for request in consumer.downstream.requests
+        )
+        assert dead_lettered_sources(consumer) == set()
+        assert f"{len(batch)} individual errors" in str(outcome)
     else:
         assert set(outcome) == {"batchItemFailures"}
         failed = {item["itemIdentifier"] for item in outcome["batchItemFailures"]}
@@ -244,13 +257,21 @@ def test_any_other_event_is_refused_naming_keys_never_values(consumer: Harness, 
         event = {**event, "secretKey": SECRET}
     consumer.downstream.requests.clear()
     refusal: UnsupportedEventError | None = None
+    batch_error: BatchProcessingError | None = None
     try:
         # When the handler gets it
         consumer.invoke(event)
     except UnsupportedEventError as error:
         refusal = error
-    except BatchProcessingError:
-        # (an SQS-looking batch whose every record was invalid is refused record by record)
+    except BatchProcessingError as error:
+        batch_error = error
+    if batch_error is not None:
+        # (an SQS-looking batch whose every record was invalid is refused record by record:
+        # each counted, none delivered)
+        assert isinstance(event, dict)
+        assert isinstance(event.get("Records"), list)
+        assert f"{len(event['Records'])} individual errors" in str(batch_error)
+        assert consumer.downstream.requests == []
         return
     if refusal is None:
         # Then only a direct job or an SQS batch is accepted...

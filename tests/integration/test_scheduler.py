@@ -101,10 +101,20 @@ def test_the_deployment_creates_the_schedule_and_the_emulation_reads_it_back() -
         # ...and the emulation finds only the function's own schedule, with its Input
         assert targets_of(scheduler, function_arn) == [
             ScheduledTarget(
-                "stack-BreakerProbeSchedule", "rate(1 minute)", 60.0, {"breakerProbe": {}}
+                "stack-BreakerProbeSchedule",
+                "rate(1 minute)",
+                60.0,
+                {"breakerProbe": {}},
+                function_arn,
             )
         ]
         assert [t.name for t in targets_of(scheduler, other_arn)] == ["stack-OtherSchedule"]
+        # ...and, asked for both functions, each schedule with the function it invokes
+        both = targets_of(scheduler, [function_arn, other_arn])
+        assert sorted((t.name, t.function_arn) for t in both) == [
+            ("stack-BreakerProbeSchedule", function_arn),
+            ("stack-OtherSchedule", other_arn),
+        ]
 
         # When a schedule is disabled, Then it is not emulated
         scheduler.update_schedule(

@@ -9,16 +9,19 @@ from email.utils import format_datetime
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from consumer.backoff import delay_range_seconds
 from consumer.sqs_actions import MAX_BATCHING_WINDOW_SECONDS, MAX_VISIBILITY_TIMEOUT_SECONDS
 from local.lambda_context import FakeLambdaContext
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
+from tests.support.expected_delays import TEMPLATE_DEFAULTS
 
 
 def backoff_bounds(consumer: Harness, receive_count: int) -> tuple[int, int]:
-    """The delay range the deployed stack's backoff parameters allow."""
-    return delay_range_seconds(receive_count, consumer.backoff_policy)
+    """The delay range the template's default backoff parameters allow, from the table computed
+    by hand (not from the code under test)."""
+    policy = consumer.backoff_policy
+    assert (policy.base_seconds, policy.jitter_seconds, policy.max_seconds) == (30, 60, 43_200)
+    return TEMPLATE_DEFAULTS[receive_count]
 
 
 def test_delivers_body_verbatim_with_idempotency_key(consumer: Harness) -> None:
@@ -106,6 +109,9 @@ def test_retry_after_is_a_lower_bound(consumer: Harness, form: str) -> None:
     assert (
         wait_seconds - 1 <= consumer.visibility_changes[0]["VisibilityTimeout"] <= wait_seconds + 1
     )
+    # ...and the log line says what the downstream asked for
+    [line] = consumer.emitted().logs_with("retry scheduled")
+    assert wait_seconds - 1 <= line["retry_after_seconds"] <= wait_seconds
 
 
 def test_final_attempt_sets_visibility_zero_and_sqs_dead_letters_at_next_receive(

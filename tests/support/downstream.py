@@ -7,6 +7,7 @@ connection reuse; its answers can be slow, trickled, huge or cut off, as hostile
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from collections import deque
@@ -36,6 +37,8 @@ class Answer:
     reset: bool = False
     # The service's own processing time before it answers.
     latency_seconds: float = 0.0
+    # The status line's reason phrase (None: the standard one).
+    reason: str | None = None
 
 
 class Downstream:
@@ -45,7 +48,7 @@ class Downstream:
     the local system reads it with the same function.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.script: deque[Answer] = deque()
         # Answers by exact request body, before the script: records delivered concurrently
         # reach the downstream in any order.
@@ -59,11 +62,15 @@ class Downstream:
         self.most_in_flight = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
+        # With a TLS context: https, each connection's handshake made as it is accepted.
+        self.scheme = "http" if tls is None else "https"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}{PATH}"
+        return f"{self.scheme}://{host!s}:{port}{PATH}"
 
     @contextmanager
     def serving(self) -> Iterator[Downstream]:
@@ -154,7 +161,7 @@ def _handler_for(downstream: Downstream) -> type[BaseHTTPRequestHandler]:
                 )
                 self.close_connection = True
                 return
-            head = [f"HTTP/1.1 {answer.status} {_reason(answer.status)}"]
+            head = [f"HTTP/1.1 {answer.status} {answer.reason or _reason(answer.status)}"]
             headers = {"Content-Type": "application/json", **answer.headers}
             headers["Content-Length"] = str(len(answer.body))
             head += [f"{name}: {value}" for name, value in headers.items()]

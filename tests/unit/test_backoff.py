@@ -8,10 +8,12 @@ import pytest
 
 from consumer.backoff import (
     BackoffPolicy,
+    RetryPlan,
     delay_range_seconds,
     delay_seconds,
     is_final_attempt,
     next_visibility_seconds,
+    plan_retry,
 )
 
 DEFAULT = BackoffPolicy()
@@ -103,3 +105,30 @@ def test_retry_after_is_a_lower_bound_within_the_cap() -> None:
     # When it is beyond the cap, Then the cap wins
     policy = BackoffPolicy(max_seconds=300)
     assert next_visibility_seconds(1, policy, rng, retry_after_seconds=86_400) == 300
+
+
+@pytest.mark.parametrize(
+    ("receive_count", "expected"),
+    [
+        # Hand-computed from the formula: 2^1 + 30 + 0 (the lowest draw), then the final attempt
+        (1, RetryPlan(visibility_seconds=32, final_attempt=False)),
+        (9, RetryPlan(visibility_seconds=542, final_attempt=False)),
+        (10, RetryPlan(visibility_seconds=0, final_attempt=True)),
+    ],
+)
+def test_the_retry_plan_says_whether_it_is_the_final_attempt(
+    receive_count: int, expected: RetryPlan
+) -> None:
+    # Given the default policy (MaxReceiveCount 10) and the jitter's lowest draw, When a failure
+    # is planned, Then the plan is exactly the delay and the final-attempt verdict
+    assert plan_retry(receive_count, DEFAULT, FixedDraw(high=False)) == expected
+
+
+def test_the_retry_plan_keeps_within_what_sqs_still_accepts() -> None:
+    # Given a delay of 91 s (the jitter's highest draw) and only 40 s left of SQS's 12 hours
+    rng = FixedDraw(high=True)
+
+    # When the failure is planned, Then the visibility is trimmed to those 40 s; with more left,
+    # the delay stands
+    assert plan_retry(1, DEFAULT, rng, ceiling_seconds=40) == RetryPlan(40, final_attempt=False)
+    assert plan_retry(1, DEFAULT, rng, ceiling_seconds=500) == RetryPlan(91, final_attempt=False)

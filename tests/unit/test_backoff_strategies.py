@@ -38,6 +38,14 @@ def test_full_jitter_spans_zero_to_the_capped_exponential(receive_count: int) ->
     assert max(draws) > ceiling * 0.95
 
 
+def test_full_jitters_first_delay_takes_every_whole_second_from_zero_to_sixty() -> None:
+    # Given full jitter with base 30: its first delay is uniform over 0..30 x 2^1 = 0..60
+    rng = random.Random(1)
+
+    # When 5,000 delays are drawn, Then every whole second of 0..60 occurs, and no other
+    assert {delay_seconds(1, FULL_JITTER, rng) for _ in range(5_000)} == set(range(61))
+
+
 @pytest.mark.parametrize("receive_count", range(1, 20))
 def test_decorrelated_stays_between_the_base_and_base_times_three_to_the_n(
     receive_count: int,
@@ -58,6 +66,22 @@ def test_decorrelated_stays_between_the_base_and_base_times_three_to_the_n(
     # ...and different messages get different delays (decorrelated, not one shared wave)
     possible_values = upper - 30 + 1
     assert len(set(draws)) > min(possible_values, DRAWS) // 4
+
+
+def test_decorrelated_first_delay_takes_every_whole_second_from_base_to_three_times_base() -> None:
+    # Given the decorrelated strategy (base 30): its first delay is uniform over the 61 whole
+    # seconds 30..90 (random_between(base, 3 x base), the documented formula)
+    expected = set(range(30, 91))
+
+    # When the first delay is computed for 5,000 different messages
+    draws = {
+        delay_seconds(1, DECORRELATED, random.Random(0), message_id=f"m-{index}")
+        for index in range(5_000)
+    }
+
+    # Then every one of those values occurs, and no other: both ends included (a range one
+    # second narrower or wider at either end would show here)
+    assert draws == expected
 
 
 def test_decorrelated_chain_is_regenerated_from_the_message_id() -> None:

@@ -193,6 +193,25 @@ def test_bad_breaker_settings_are_named() -> None:
         assert name in message
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:pw@exa mple.com:99999/x",
+        "https://user:pw@exa mple.com/x",
+        "https://user:pw@example.com:99999/x",
+    ],
+)
+def test_a_url_the_http_client_cannot_parse_fails_the_configuration(url: str) -> None:
+    # Given a downstream URL whose host has a space or whose port is beyond 65535
+    environ = {**REQUIRED, "DOWNSTREAM_URL": url}
+
+    # When the configuration is read, Then it is refused at once (not at every delivery),
+    # saying why without quoting the credentials
+    with pytest.raises(ConfigurationError, match="host or port cannot be parsed") as refused:
+        Config.from_environ(environ)
+    assert "pw" not in str(refused.value)
+
+
 def test_a_status_cannot_both_pause_and_dead_letter() -> None:
     # Given 401 both non-retryable and a pause status (the default pause list)
     with pytest.raises(ConfigurationError) as raised:

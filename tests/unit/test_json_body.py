@@ -30,3 +30,17 @@ def test_invalid_json_says_why(text: str, reason: str) -> None:
     # Then the problem says why
     assert problem is not None
     assert reason in problem
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"n": ' + "1" * 4301 + "}",
+        "-" + "9" * 10_000,
+        '{"x": 1e400, "y": ' + "2" * 5000 + ".5}",
+    ],
+)
+def test_numbers_of_any_length_are_json(text: str) -> None:
+    # Given JSON holding an integer beyond Python's 4,300-digit int() limit (RFC 8259 sets none),
+    # When it is checked, Then no problem is reported: it is not dead-lettered as invalid-json
+    assert json_error(text) is None

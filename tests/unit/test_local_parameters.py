@@ -74,6 +74,8 @@ def test_defaults_dead_letter_a_message_and_recover_others_whatever_the_timing()
         (["--backoff-jitter", "x"], "--backoff-jitter: 'x' is not a whole number"),
         (["--outage", "-1"], "--outage: -1.0 is out of range"),
         (["--queue-type", "lifo"], "--queue-type: 'lifo' is not a queue type"),
+        (["--probe-fault", "500"], "--probe-fault: '500' is not a probe fault"),
+        (["--source-retention-seconds", "59"], "--source-retention-seconds: 59 is out of range"),
     ],
 )
 def test_bad_flags_are_refused_with_a_clear_message(
@@ -139,3 +141,27 @@ def test_an_outage_run_shows_the_outage_alone_and_keeps_a_producer_going() -> No
 def test_the_circuit_breaker_flag_reaches_its_parameter() -> None:
     options = options_from(["--circuit-breaker", "Disabled"])
     assert options.parameter_overrides("http://127.0.0.1:1/m")["CircuitBreaker"] == "Disabled"
+
+
+def test_retention_and_probe_flags_reach_the_template_and_the_emulator() -> None:
+    # Given the stuck-breaker flags, When they are read
+    options = options_from(
+        ["--source-retention-seconds", "600", "--probe-fault", "404",
+         "--mapping-transition-seconds", "12"]
+    )  # fmt: skip
+    overrides = options.parameter_overrides("http://127.0.0.1:1/m", "http://127.0.0.1:1/health")
+    # Then the retention is the template's parameter (the emulator expires at it), the probe
+    # URL is the demo downstream's health path, and the fault and transition are the run's
+    assert overrides["SourceQueueRetentionSeconds"] == 600
+    assert overrides["BreakerProbeUrl"] == "http://127.0.0.1:1/health"
+    assert options.probe_fault == "404"
+    assert options.mapping_transition_seconds == 12.0
+    assert resolved_parameters(TEMPLATE, overrides)["SourceQueueRetentionSeconds"] == "600"
+
+
+def test_a_probe_url_from_the_config_env_is_kept() -> None:
+    # Given samconfig's ENV naming its own probe URL
+    options = RunOptions(template_parameters={"BreakerProbeUrl": "https://health.example.com/"})
+    # When the run's parameters are made, Then the demo's health path does not replace it
+    overrides = options.parameter_overrides("http://127.0.0.1:1/m", "http://127.0.0.1:1/health")
+    assert overrides["BreakerProbeUrl"] == "https://health.example.com/"

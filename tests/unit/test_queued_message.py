@@ -26,6 +26,41 @@ def test_fields_of_a_lambda_record() -> None:
     assert message.queue_arn == SAMPLE["eventSourceARN"]
     assert message.sent_timestamp_ms == int(SAMPLE["attributes"]["SentTimestamp"])
     assert message.message_attributes["tenant"]["stringValue"] == "acme"
+    assert message.receipt_handle == SAMPLE["receiptHandle"]
+    assert message.body == SAMPLE["body"]
+    # (a standard queue's record without a MessageGroupId has none)
+    assert message.message_group_id is None
+
+
+def test_a_fifo_records_group_is_kept_and_an_empty_one_is_none() -> None:
+    # Given a record with a MessageGroupId, and one whose MessageGroupId is empty
+    raw = copy.deepcopy(SAMPLE)
+    raw["attributes"]["MessageGroupId"] = "orders-7"
+    empty = copy.deepcopy(SAMPLE)
+    empty["attributes"]["MessageGroupId"] = ""
+    # When they are parsed, Then the first keeps its group and the second has none
+    assert queued_message(SQSRecord(raw)).message_group_id == "orders-7"
+    assert queued_message(SQSRecord(empty)).message_group_id is None
+
+
+def test_message_attributes_that_are_not_a_mapping_are_none() -> None:
+    # Given a record whose messageAttributes is not an object
+    raw = copy.deepcopy(SAMPLE)
+    raw["messageAttributes"] = ["not", "a", "mapping"]
+    # When it is parsed, Then it carries no attributes
+    assert queued_message(SQSRecord(raw)).message_attributes == {}
+
+
+def test_a_fifteen_digit_receive_count_is_the_longest_read() -> None:
+    # Given receive counts of 15 and 16 digits (SQS's are far below 10^15)
+    fifteen = copy.deepcopy(SAMPLE)
+    fifteen["attributes"]["ApproximateReceiveCount"] = "9" * 15
+    sixteen = copy.deepcopy(SAMPLE)
+    sixteen["attributes"]["ApproximateReceiveCount"] = "9" * 16
+    # When they are parsed, Then 15 digits are read and 16 refused
+    assert queued_message(SQSRecord(fifteen)).receive_count == 10**15 - 1
+    with pytest.raises(InvalidRecordError, match="ApproximateReceiveCount"):
+        queued_message(SQSRecord(sixteen))
 
 
 def test_an_unreadable_sent_timestamp_is_unknown_not_an_error() -> None:

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from local.demo_downstream import Call
-from local.reconciliation import DeadLetter, out_of_group_order, reconcile
+from local.reconciliation import (
+    REDRIVEN,
+    DeadLetter,
+    dead_letter_reasons,
+    out_of_group_order,
+    reconcile,
+)
 
 
 def call(key: str, status: int, attempt: int = 1) -> Call:
@@ -25,9 +31,9 @@ def test_every_message_is_delivered_dead_lettered_or_lost() -> None:
     assert result.unfinished == ()
     assert result.duplicates == 0
     assert result.downstream_calls == 4
-    assert result.summary(12.34) == (
+    assert result.summary(12.34, control_plane_calls=7) == (
         "summary: sent=4 delivered=1 dead_lettered=2 lost=1 unfinished=0 duplicates=0 "
-        "downstream_calls=4 elapsed_s=12.3"
+        "downstream_calls=4 control_plane_calls=7 elapsed_s=12.3"
     )
     # and, given the messages' own time (first send to last invocation), their pace
     assert result.summary(12.34, moving_seconds=2.0).endswith(
@@ -120,3 +126,27 @@ def test_with_a_downstream_unseen_the_function_s_reports_tell_what_was_delivered
     assert result.unfinished == ("w",)
     assert result.lost == ("x",)
     assert result.duplicates == 1
+
+
+def test_dead_letters_are_worded_by_what_happened() -> None:
+    # Given a message SQS moved after MaxReceiveCount, two poison copies, a non-retryable
+    # answer, one redriven while up and dead-lettered again (its latest reason counts), and a
+    # dead letter of a message never sent
+    dead_letters = [
+        DeadLetter("a"),
+        DeadLetter("copy-b", source_message_id="b", reason="invalid-json"),
+        DeadLetter("copy-c", source_message_id="c", reason="invalid-json"),
+        DeadLetter("copy-d", source_message_id="d", reason="non-retryable-status"),
+        DeadLetter("e", reason=REDRIVEN),
+        DeadLetter("copy-e", source_message_id="e", reason="invalid-json"),
+        DeadLetter("stranger"),
+    ]
+    # When they are described
+    words = dead_letter_reasons(dead_letters, {"a", "b", "c", "d", "e"})
+    # Then each message counts once, under what happened to it, the most common first; no
+    # poison message is said to have failed a downstream call
+    assert words == (
+        "3 not JSON (never sent downstream), 1 after MaxReceiveCount receives, "
+        "1 answered a non-retryable status"
+    )
+    assert dead_letter_reasons([], {"a"}) == ""

@@ -4,7 +4,7 @@ schedule's Input, on a clock the test moves."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -160,3 +160,51 @@ def test_a_late_clock_fires_each_missed_tick_and_keeps_the_grid() -> None:
         assert clock.wait_parked_at(1900)
     finally:
         scheduler.stop()
+
+
+class Invoker:
+    """Lambda's asynchronous Invoke, as the Invoke router takes it: by the target's function."""
+
+    def __init__(self, known: str) -> None:
+        self.known = known
+        self.submitted: list[tuple[str, Any]] = []
+
+    def submit(
+        self, function: str, event: Any, on_first_attempt: Callable[[Invocation], None]
+    ) -> bool:
+        if function != self.known:
+            return False
+        self.submitted.append((function, event))
+        on_first_attempt(Invocation("r", "response", 0.01, False, response=None))
+        return True
+
+
+def test_each_target_reaches_the_function_it_names_through_the_invoker() -> None:
+    # Given the probe's schedule targeting the controller, and an invoker that runs it
+    controller = "arn:aws:lambda:us-east-1:123456789012:function:controller"
+    clock, pool, invoker = FakeClock(), Pool(), Invoker(controller)
+    done: list[ScheduledInvocation] = []
+    arrived = threading.Condition()
+
+    def on_invocation(invocation: ScheduledInvocation) -> None:
+        with arrived:
+            done.append(invocation)
+            arrived.notify_all()
+
+    target = ScheduledTarget("probe", "rate(1 minute)", 60.0, {"breakerProbe": {}}, controller)
+    scheduler = SchedulerEmulator(
+        [target], pool, clock=clock, on_invocation=on_invocation, invoker=invoker
+    )
+    scheduler.start()
+    try:
+        # When its minute comes
+        assert clock.wait_parked_at(1060)
+        clock.advance_to(1060)
+        with arrived:
+            assert arrived.wait_for(lambda: len(done) == 1, DEADLINE)
+    finally:
+        scheduler.stop()
+    # Then the controller got the event through the invoker, and the consumer's pool nothing
+    assert invoker.submitted == [(controller, {"breakerProbe": {}})]
+    assert pool.events == []
+    assert done[0].due_at == 1060

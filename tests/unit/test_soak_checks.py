@@ -13,7 +13,13 @@ from local.faults import (
     InjectedFault,
     VisibilityChange,
 )
-from local.soak_checks import receive_gap_violations, unexplained_duplicates
+from local.soak_checks import (
+    BY_OVERLAP,
+    BY_TIMEOUT,
+    duplicate_report,
+    receive_gap_violations,
+    unexplained_duplicates,
+)
 
 POLICY = BackoffPolicy(base_seconds=1, jitter_seconds=3, max_receive_count=4)
 
@@ -59,6 +65,48 @@ def test_a_message_delivered_and_dead_lettered_needs_an_explanation_too() -> Non
     assert unexplained_duplicates([ok("a", 10.0)], [], [], dead_lettered=["a"]) == [
         "a delivered and dead-lettered"
     ]
+
+
+def test_a_timeout_the_function_reported_explains_the_next_delivery() -> None:
+    # Given a message whose first delivery the downstream answered 2xx (no fault injected) but
+    # the function gave up on at receive 1 (a loaded machine), and a second receive
+    receives = [Receive("a", "r1", 1, 9.0), Receive("a", "r2", 2, 14.0)]
+    calls = [ok("a", 10.0), ok("a", 15.0)]
+    finished = {"r1": 11.5, "r2": 15.5}
+
+    # When the duplicates are judged with the function's timeouts
+    report = duplicate_report(calls, [], receives, finished_at=finished, timeouts={("a", 1)})
+
+    # Then the repeat is explained by that timeout; and without it, it is reported
+    assert (report.unexplained, report.explained) == ([], {BY_TIMEOUT: 1})
+    timeout_at_another_receive = {("a", 2)}
+    assert unexplained_duplicates(
+        calls, [], receives, finished_at=finished, timeouts=timeout_at_another_receive
+    ) == ["a delivered again at +5.0s"]
+
+
+def test_an_invocation_that_outlived_the_visibility_explains_the_repeat() -> None:
+    # Given a message received again at 70 s while the invocation of its first receive (at
+    # 9 s, 60 s of visibility) was still running until 72 s: two invocations held it
+    receives = [Receive("a", "r1", 1, 9.0), Receive("a", "r2", 2, 70.0)]
+    calls = [ok("a", 10.0), ok("a", 70.5)]
+
+    # When the duplicates are judged
+    overlapping = duplicate_report(calls, [], receives, finished_at={"r1": 72.0, "r2": 71.0})
+    # Then the repeat is explained by the overlap; had the first invocation ended at 12 s, not
+    overlapping_not = duplicate_report(calls, [], receives, finished_at={"r1": 12.0, "r2": 71.0})
+    assert (overlapping.unexplained, overlapping.explained) == ([], {BY_OVERLAP: 1})
+    assert overlapping_not.unexplained == ["a delivered again at +60.5s"]
+
+
+def test_a_dead_letter_after_a_timed_out_success_is_explained() -> None:
+    # Given a final attempt whose 2xx the function gave up on: the next receive dead-letters it
+    receives = [Receive("a", "r4", 4, 9.0)]
+    report = duplicate_report(
+        [ok("a", 10.0)], [], receives, ["a"], finished_at={"r4": 11.0}, timeouts={("a", 4)}
+    )
+    # Then it is explained by the timeout
+    assert (report.unexplained, report.explained) == ([], {BY_TIMEOUT: 1})
 
 
 def test_gaps_follow_the_backoff_set_or_the_queues_visibility_timeout() -> None:
@@ -121,3 +169,17 @@ def test_a_receive_late_behind_a_backlog_passes_but_one_kept_hidden_does_not() -
         receives, changes, POLICY, 60, queue_samples=hidden
     ).violations
     assert "no visible message 15.0s after it should have become visible" in violation
+
+
+def test_the_queues_timeout_counts_from_when_sqs_handed_the_message_out() -> None:
+    # Given a receive recorded at 100.0 s whose answer took 2 s to reach the poller (SQS handed
+    # the message out at 98.0 s), no change after it, and the next receive at 158.2 s
+    receives = [Receive("a", "r1", 1, 100.0), Receive("a", "r2", 2, 158.2)]
+
+    # When the gap is judged against a 60 s visibility timeout from each moment
+    handed_out = receive_gap_violations(receives, [], POLICY, 60, received_at={"r1": 98.0})
+    recorded = receive_gap_violations(receives, [], POLICY, 60)
+
+    # Then it is in bounds from the hand-out, and early from the poller's own record
+    assert handed_out.violations == []
+    assert len(recorded.violations) == 1
