@@ -41,6 +41,9 @@ BUILD_INPUTS := template.yaml samconfig.toml $(shell find functions layers -type
 BUILD_FIRST := LOCAL_BUILD_COMMAND="$(MAKE) --no-print-directory build"
 
 ENV ?= default
+OVERRIDES ?=
+ALLOW_QUEUE_REPLACEMENT ?=
+DEPLOY_ARGS ?=
 EVENT ?= events/sqs-single-success.json
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
@@ -154,8 +157,12 @@ build: $(BUILD_STAMP) ## sam build into .aws-sam/build, when functions/, layers/
 deploy-guided: build ## sam deploy --guided: the first deployment, prompting for DownstreamUrl and the rest
 	$(BIN)/sam deploy --guided
 
-deploy: build ## sam deploy --config-env $(ENV) (make deploy ENV=prod)
-	$(BIN)/sam deploy --config-env $(ENV)
+# OVERRIDES are laid over ENV's parameter_overrides, never instead of them (sam deploy's own
+# --parameter-overrides replaces the whole list); an update that would replace the queues is
+# refused unless ALLOW_QUEUE_REPLACEMENT=1 (docs/deploy-safety.md).
+deploy: build ## sam deploy --config-env $(ENV) with ENV's overrides and OVERRIDES="K=V ..." on top (make deploy ENV=prod)
+	OVERRIDES='$(subst ','\'',$(OVERRIDES))' ALLOW_QUEUE_REPLACEMENT='$(ALLOW_QUEUE_REPLACEMENT)' \
+		$(BIN)/python -m tools.deploy --config-env $(ENV) --sam $(BIN)/sam $(DEPLOY_ARGS)
 
 run: $(STAMP) ## the whole system locally: emulator, function, demo downstream; ENV=prod applies samconfig's overrides (RUN_ARGS="--help")
 	@$(BUILD_FIRST) PYTHONPATH=functions $(BIN)/python -m local.run --config-env $(ENV) $(RUN_ARGS)
