@@ -221,23 +221,15 @@ bench-breaker: $(STAMP) ## the breaker against Lambda's control plane (quota, ac
 schedule: $(STAMP) ## each attempt's delay range and cumulative span (SCHEDULE_ARGS=--max-receive-count 20 ...)
 	@PYTHONPATH=functions $(BIN)/python -m benchmarks.schedule $(SCHEDULE_ARGS)
 
-lock: ## re-pin requirements-dev.txt, requirements-checkov.txt, requirements-docs.txt and requirements-localstack.txt from their .in files
-	rm -rf .venv-lock
-	$(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/pip install --quiet -r requirements-dev.in
-	{ echo "# Pinned by 'make lock' from requirements-dev.in; do not edit by hand."; .venv-lock/bin/pip freeze; } > requirements-dev.txt
-	rm -rf .venv-lock
-	$(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/pip install --quiet -r requirements-checkov.in
-	{ echo "# Pinned by 'make lock' from requirements-checkov.in; do not edit by hand."; .venv-lock/bin/pip freeze; } > requirements-checkov.txt
-	rm -rf .venv-lock
-	$(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/pip install --quiet -r requirements-docs.in
-	{ echo "# Pinned by 'make lock' from requirements-docs.in; do not edit by hand."; .venv-lock/bin/pip freeze; } > requirements-docs.txt
-	rm -rf .venv-lock
-	$(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/pip install --quiet -r requirements-localstack.in
-	{ echo "# Pinned by 'make lock' from requirements-localstack.in; do not edit by hand."; .venv-lock/bin/pip freeze; } > requirements-localstack.txt
+# One throwaway venv per file: each set is resolved on its own, as each venv is made.
+LOCKED := dev checkov docs localstack
+lock: ## re-pin requirements-{dev,checkov,docs,localstack}.txt from their .in files
+	for name in $(LOCKED); do \
+		rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock && \
+		.venv-lock/bin/pip install --quiet -r requirements-$$name.in && \
+		{ echo "# Pinned by 'make lock' from requirements-$$name.in; do not edit by hand."; \
+		  .venv-lock/bin/pip freeze; } > requirements-$$name.txt || exit 1; \
+	done
 	rm -rf .venv-lock
 
 clean: ## remove the virtual environment and build output
