@@ -41,6 +41,9 @@ BUILD_INPUTS := template.yaml samconfig.toml $(shell find functions layers -type
 BUILD_FIRST := LOCAL_BUILD_COMMAND="$(MAKE) --no-print-directory build"
 
 ENV ?= default
+OVERRIDES ?=
+ALLOW_QUEUE_REPLACEMENT ?=
+DEPLOY_ARGS ?=
 EVENT ?= events/sqs-single-success.json
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
@@ -154,8 +157,12 @@ build: $(BUILD_STAMP) ## sam build into .aws-sam/build, when functions/, layers/
 deploy-guided: build ## sam deploy --guided: the first deployment, prompting for DownstreamUrl and the rest
 	$(BIN)/sam deploy --guided
 
-deploy: build ## sam deploy --config-env $(ENV) (make deploy ENV=prod)
-	$(BIN)/sam deploy --config-env $(ENV)
+# OVERRIDES are laid over ENV's parameter_overrides, never instead of them (sam deploy's own
+# --parameter-overrides replaces the whole list); an update that would replace the queues is
+# refused unless ALLOW_QUEUE_REPLACEMENT=1 (docs/deploy-safety.md).
+deploy: build ## sam deploy --config-env $(ENV) with ENV's overrides and OVERRIDES="K=V ..." on top (make deploy ENV=prod)
+	OVERRIDES='$(subst ','\'',$(OVERRIDES))' ALLOW_QUEUE_REPLACEMENT='$(ALLOW_QUEUE_REPLACEMENT)' \
+		$(BIN)/python -m tools.deploy --config-env $(ENV) --sam $(BIN)/sam $(DEPLOY_ARGS)
 
 run: $(STAMP) ## the whole system locally: emulator, function, demo downstream; ENV=prod applies samconfig's overrides (RUN_ARGS="--help")
 	@$(BUILD_FIRST) PYTHONPATH=functions $(BIN)/python -m local.run --config-env $(ENV) $(RUN_ARGS)
@@ -214,23 +221,15 @@ bench-breaker: $(STAMP) ## the breaker against Lambda's control plane (quota, ac
 schedule: $(STAMP) ## each attempt's delay range and cumulative span (SCHEDULE_ARGS=--max-receive-count 20 ...)
 	@PYTHONPATH=functions $(BIN)/python -m benchmarks.schedule $(SCHEDULE_ARGS)
 
-lock: ## re-pin requirements-dev.txt, requirements-checkov.txt, requirements-docs.txt and requirements-localstack.txt from their .in files
-	rm -rf .venv-lock
-	$(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/pip install --quiet -r requirements-dev.in
-	{ echo "# Pinned by 'make lock' from requirements-dev.in; do not edit by hand."; .venv-lock/bin/pip freeze; } > requirements-dev.txt
-	rm -rf .venv-lock
-	$(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/pip install --quiet -r requirements-checkov.in
-	{ echo "# Pinned by 'make lock' from requirements-checkov.in; do not edit by hand."; .venv-lock/bin/pip freeze; } > requirements-checkov.txt
-	rm -rf .venv-lock
-	$(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/pip install --quiet -r requirements-docs.in
-	{ echo "# Pinned by 'make lock' from requirements-docs.in; do not edit by hand."; .venv-lock/bin/pip freeze; } > requirements-docs.txt
-	rm -rf .venv-lock
-	$(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/pip install --quiet -r requirements-localstack.in
-	{ echo "# Pinned by 'make lock' from requirements-localstack.in; do not edit by hand."; .venv-lock/bin/pip freeze; } > requirements-localstack.txt
+# One throwaway venv per file: each set is resolved on its own, as each venv is made.
+LOCKED := dev checkov docs localstack
+lock: ## re-pin requirements-{dev,checkov,docs,localstack}.txt from their .in files
+	for name in $(LOCKED); do \
+		rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock && \
+		.venv-lock/bin/pip install --quiet -r requirements-$$name.in && \
+		{ echo "# Pinned by 'make lock' from requirements-$$name.in; do not edit by hand."; \
+		  .venv-lock/bin/pip freeze; } > requirements-$$name.txt || exit 1; \
+	done
 	rm -rf .venv-lock
 
 clean: ## remove the virtual environment and build output

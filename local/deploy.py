@@ -14,12 +14,13 @@ import json
 import os
 import zipfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from local.emulator import ACCOUNT_ID, Emulator
 from local.intrinsics import Resolver, pseudo_parameters
+from local.queue_replacement import queue_replacement, refusal
 from local.template import (
     code_locations,
     decide_conditions,
@@ -81,6 +82,13 @@ class DeployedStack:
     gaps: list[str] = field(default_factory=list)
     # Every function of the stack by logical id, the one above (the consumer) included.
     functions: dict[str, DeployedFunction] = field(default_factory=dict)
+    stack_id: str = ""
+    # The template as deployed (translated, conditions decided): an update compares with it.
+    template: dict[str, Any] = field(default_factory=dict)
+
+
+class UpdateRefused(DeployError):
+    """The update would strand messages; refused before the emulator was asked."""
 
 
 def deploy(
@@ -89,6 +97,74 @@ def deploy(
     stack_name: str,
     parameter_overrides: Mapping[str, Any],
 ) -> DeployedStack:
+    parameters, translated = _prepared(emulator, build_dir, parameter_overrides)
+    cloudformation = emulator.client("cloudformation")
+    cloudformation.create_stack(
+        StackName=stack_name,
+        TemplateBody=json.dumps(_for_moto(translated)),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )
+    return _read_back(emulator, stack_name, translated, parameters, complete="CREATE_COMPLETE")
+
+
+def update(
+    emulator: Emulator,
+    build_dir: Path,
+    deployed: DeployedStack,
+    parameter_overrides: Mapping[str, Any],
+    *,
+    allow_queue_replacement: bool = False,
+) -> DeployedStack:
+    """UpdateStack with `parameter_overrides` over the stack's current values (the SAM CLI's
+    UsePreviousValue), as `make deploy` updates a stack in AWS; the completion of what moto's
+    CloudFormation skips follows the update (schedules created, changed or deleted, the
+    EventInvokeConfig put again). An update that would replace the source queue is refused
+    first (UpdateRefused), unless allowed."""
+    values = {**deployed.parameters, **{k: str(v) for k, v in parameter_overrides.items()}}
+    reason = queue_replacement(
+        deployed.stack_id,
+        deployed.parameters,
+        deployed.outputs["SourceQueueUrl"].rstrip("/").rsplit("/", 1)[-1],
+        values,
+    )
+    if reason is not None and not allow_queue_replacement:
+        raise UpdateRefused(refusal(reason, "the replacement allowed"))
+    parameters, translated = _prepared(emulator, build_dir, values)
+    if parameters == deployed.parameters:
+        return deployed
+    cloudformation = emulator.client("cloudformation")
+    cloudformation.update_stack(
+        StackName=deployed.stack_name,
+        TemplateBody=json.dumps(_for_moto(translated)),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )
+    return _read_back(
+        emulator,
+        deployed.stack_name,
+        translated,
+        parameters,
+        complete="UPDATE_COMPLETE",
+        previous=deployed.template,
+    )
+
+
+def _for_moto(translated: Mapping[str, Any]) -> dict[str, Any]:
+    """The template as moto's CloudFormation is given it: without the function's Layers, which
+    it ignores on create and fails on when an update changes the function (it hands the layer
+    resource itself to the function as an ARN). The completion applies them instead."""
+    given: dict[str, Any] = json.loads(json.dumps(translated))
+    for resource in given["Resources"].values():
+        if resource["Type"] == "AWS::Lambda::Function":
+            resource["Properties"].pop("Layers", None)
+    return given
+
+
+def _prepared(
+    emulator: Emulator, build_dir: Path, parameter_overrides: Mapping[str, Any]
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """The parameters, checked, and the template CloudFormation is given, its code packaged."""
     built_template_path = build_dir / "template.yaml"
     if not built_template_path.is_file():
         raise DeployError(f"{built_template_path} not found: run `sam build` (make build) first")
@@ -104,16 +180,23 @@ def deploy(
     )
     # moto keeps an AWS::NoValue inside a list as null (a role's Policies then fail to create), so
     # the conditions are decided here, as CloudFormation decides them.
-    translated = decide_conditions(translated, parameters)
-    cloudformation = emulator.client("cloudformation")
-    cloudformation.create_stack(
-        StackName=stack_name,
-        TemplateBody=json.dumps(translated),
-        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+    return parameters, with_typed_mapping_numbers(
+        decide_conditions(translated, parameters), parameters
     )
+
+
+def _read_back(
+    emulator: Emulator,
+    stack_name: str,
+    translated: dict[str, Any],
+    parameters: dict[str, str],
+    *,
+    complete: str,
+    previous: Mapping[str, Any] | None = None,
+) -> DeployedStack:
+    cloudformation = emulator.client("cloudformation")
     [stack] = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
-    if stack["StackStatus"] != "CREATE_COMPLETE":
+    if stack["StackStatus"] != complete:
         raise DeployError(f"stack {stack_name} ended in {stack['StackStatus']}")
     physical_ids = {
         summary["LogicalResourceId"]: summary.get("PhysicalResourceId", "")
@@ -121,10 +204,43 @@ def deploy(
             "StackResourceSummaries"
         ]
     }
-    completion = _Completion(emulator, stack_name, translated, parameters, physical_ids)
-    return completion.deployed(
-        outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    completion = _Completion(
+        emulator, stack_name, translated, parameters, physical_ids, stack_id=stack["StackId"]
     )
+    deployed = completion.deployed(
+        outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
+        previous=previous,
+    )
+    return replace(deployed, stack_id=stack["StackId"], template=translated)
+
+
+# The mapping's integer properties that the template gives from String parameters.
+_MAPPING_INTEGERS = (
+    ("BatchSize",),
+    ("MaximumBatchingWindowInSeconds",),
+    ("ScalingConfig", "MaximumConcurrency"),
+)
+
+
+def with_typed_mapping_numbers(
+    translated: Mapping[str, Any], parameters: Mapping[str, str]
+) -> dict[str, Any]:
+    """The template with the event source mapping's integer properties given as numbers.
+
+    CloudFormation converts a string to the integer the resource's schema asks for; moto hands
+    the property to its mapping as it is, which then compares the string with numbers."""
+    typed: dict[str, Any] = json.loads(json.dumps(translated))
+    for resource in typed["Resources"].values():
+        if resource["Type"] != "AWS::Lambda::EventSourceMapping":
+            continue
+        for *path, name in _MAPPING_INTEGERS:
+            holder = resource["Properties"]
+            for key in path:
+                holder = holder.get(key, {})
+            value = holder.get(name)
+            if isinstance(value, dict) and value.get("Ref") in parameters:
+                holder[name] = int(parameters[value["Ref"]])
+    return typed
 
 
 def _package(
@@ -185,6 +301,8 @@ class _Completion:
         translated: Mapping[str, Any],
         parameters: Mapping[str, str],
         physical_ids: Mapping[str, str],
+        *,
+        stack_id: str | None = None,
     ) -> None:
         self.emulator = emulator
         self.stack_name = stack_name
@@ -196,13 +314,17 @@ class _Completion:
         self.lambda_client = emulator.own_client("lambda")
         self.gaps: list[str] = []
         self._resolve = Resolver(
-            pseudo_parameters(stack_name, emulator.region, ACCOUNT_ID),
+            pseudo_parameters(stack_name, emulator.region, ACCOUNT_ID, stack_id_value=stack_id),
             parameters,
             ref=physical_ids.__getitem__,
             get_att=self._arn,
         )
 
-    def deployed(self, outputs: dict[str, str]) -> DeployedStack:
+    def deployed(
+        self, outputs: dict[str, str], previous: Mapping[str, Any] | None = None
+    ) -> DeployedStack:
+        """The stack read back, completed; `previous` is the template of the stack before an
+        update: its skipped resources are changed or deleted instead of created."""
         function_resources = dict(self._of_type("AWS::Lambda::Function"))
         if not function_resources:
             raise DeployError("the template has no function")
@@ -212,9 +334,13 @@ class _Completion:
         }
         for logical_id, layers in layers_of.items():
             self._apply_layers(logical_id, [arn for arn, _ in layers])
+        before: Mapping[str, Any] = (previous or {}).get("Resources", {})
         for logical_id, resource in self.resources.items():
             if logical_id not in self.physical_ids:
-                self._create_skipped(logical_id, resource)
+                self._create_skipped(logical_id, resource, existed=logical_id in before)
+        for logical_id, resource in before.items():
+            if logical_id not in self.resources and logical_id not in self.physical_ids:
+                self._delete_skipped(logical_id, resource)
         detached = self.emulator.detach_builtin_sqs_pollers()
         if detached:
             self.gaps.append(
@@ -308,10 +434,12 @@ class _Completion:
             "UpdateFunctionConfiguration from the template's Layers"
         )
 
-    def _create_skipped(self, logical_id: str, resource: Mapping[str, Any]) -> None:
+    def _create_skipped(
+        self, logical_id: str, resource: Mapping[str, Any], *, existed: bool = False
+    ) -> None:
         resource_type = resource["Type"]
         if resource_type == "AWS::Scheduler::Schedule":
-            self._create_schedule(logical_id, resource)
+            self._create_schedule(logical_id, resource, existed=existed)
             return
         if resource_type != "AWS::Lambda::EventInvokeConfig":
             self.gaps.append(f"{logical_id} ({resource_type}): not supported by moto; not deployed")
@@ -325,18 +453,38 @@ class _Completion:
             "CloudFormation; created through PutFunctionEventInvokeConfig from the template"
         )
 
-    def _create_schedule(self, logical_id: str, resource: Mapping[str, Any]) -> None:
-        """Through CreateSchedule, from the template's properties: local.scheduler reads it back
-        and invokes its target."""
+    def _create_schedule(
+        self, logical_id: str, resource: Mapping[str, Any], *, existed: bool = False
+    ) -> None:
+        """Through CreateSchedule (UpdateSchedule when an update keeps it), from the template's
+        properties: local.scheduler reads it back and invokes its target."""
         properties = dict(self._resolve(resource["Properties"]))
-        # CloudFormation names a schedule without a Name <stack>-<logical id>-<suffix>; a
-        # schedule's name has at most 64 characters (EventBridge Scheduler API, CreateSchedule).
-        properties.setdefault("Name", f"{self.stack_name}-{logical_id}"[:64])
-        self.emulator.client("scheduler").create_schedule(**properties)
+        properties.setdefault("Name", self._schedule_name(logical_id))
+        scheduler = self.emulator.client("scheduler")
+        if existed:
+            scheduler.update_schedule(**properties)
+        else:
+            scheduler.create_schedule(**properties)
         self.gaps.append(
             f"{logical_id} (AWS::Scheduler::Schedule): not supported by moto's CloudFormation; "
             "created through CreateSchedule from the template and invoked by the local scheduler"
         )
+
+    def _schedule_name(self, logical_id: str) -> str:
+        # CloudFormation names a schedule without a Name <stack>-<logical id>-<suffix>; a
+        # schedule's name has at most 64 characters (EventBridge Scheduler API, CreateSchedule).
+        return f"{self.stack_name}-{logical_id}"[:64]
+
+    def _delete_skipped(self, logical_id: str, resource: Mapping[str, Any]) -> None:
+        """A resource moto skipped that the update removed (its Condition now false)."""
+        resource_type = resource["Type"]
+        if resource_type == "AWS::Scheduler::Schedule":
+            name = resource.get("Properties", {}).get("Name") or self._schedule_name(logical_id)
+            self.emulator.client("scheduler").delete_schedule(Name=name)
+            self.gaps.append(f"{logical_id} ({resource_type}): deleted through DeleteSchedule")
+        elif resource_type == "AWS::Lambda::EventInvokeConfig":
+            function_name = self._resolve(resource["Properties"])["FunctionName"]
+            self.lambda_client.delete_function_event_invoke_config(FunctionName=function_name)
 
     def _report_not_represented(
         self, properties: Mapping[str, Any], configuration: Mapping[str, Any]

@@ -43,6 +43,7 @@ import boto3
 from botocore.config import Config as BotoConfig
 from moto.awslambda.models import EventSourceMapping
 from moto.backends import get_backend
+from moto.cloudformation import models as cloudformation_models
 from moto.core.utils import camelcase_to_underscores, unix_time, unix_time_millis
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -55,6 +56,7 @@ from moto.sqs.models import Message, Queue, SQSBackend
 from werkzeug.serving import make_server
 
 from local.control_plane import BOOKKEEPING_HEADER
+from local.intrinsics import stable_stack_uuid
 from local.message_move_tasks import message_move_tasks
 
 REGION = "us-east-1"
@@ -157,6 +159,7 @@ def running_emulator(port: int = 0, layer: WsgiLayer | None = None) -> Iterator[
         _serialised_sqs_backend(),
         _mapping_last_modified_in_utc(),
         message_move_tasks(),
+        _stable_stack_ids(),
     ):
         server = (
             _LayeredMotoServer(layer, port)
@@ -175,6 +178,25 @@ def running_emulator(port: int = 0, layer: WsgiLayer | None = None) -> Iterator[
             yield Emulator(endpoint_url=endpoint_url)
         finally:
             server.stop()
+
+
+@contextmanager
+def _stable_stack_ids() -> Iterator[None]:
+    """A stack's id the same in every run: derived from its account, region and name instead of
+    random. The template names the source queue after the stack's id (docs/deploy-safety.md), so
+    `make up`'s queue URLs stay the same from one start to the next, as a script pasted from the
+    README expects. In AWS the id is random, and the queue's name with it."""
+    original = cloudformation_models.generate_stack_id  # type: ignore[attr-defined]
+
+    def generate_stack_id(stack_name: str, region: str, account: str) -> str:
+        stable = stable_stack_uuid(stack_name, region, account)
+        return original(stack_name, region, account).rsplit("/", 1)[0] + f"/{stable}"
+
+    setattr(cloudformation_models, "generate_stack_id", generate_stack_id)  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(cloudformation_models, "generate_stack_id", original)  # noqa: B010
 
 
 @contextmanager

@@ -9,7 +9,8 @@ run at once. Lambda never changes a failed message's visibility: the function's 
 ChangeMessageVisibility, or the queue's timeout, decides when it returns.
 
 The pollers follow the deployed mapping as it changes (the function's circuit breaker disables
-it and lowers its MaximumConcurrency): one MappingWatcher reads it through the emulator's Lambda
+it and lowers its MaximumConcurrency; a stack update changes its BatchSize or batching window):
+one MappingWatcher reads it through the emulator's Lambda
 API, GetEventSourceMapping, about once a second, and every poller asks it for a slot before each
 ReceiveMessage. A disabled mapping starts no receive; a receive already in its long poll still
 returns and its batch is invoked, as what Lambda has received is processed.
@@ -65,6 +66,22 @@ class MappingSettings:
             report_batch_item_failures="ReportBatchItemFailures"
             in (mapping.get("FunctionResponseTypes") or []),
             enabled=mapping.get("State", "Enabled") == "Enabled",
+        )
+
+
+@dataclass(frozen=True)
+class Batching:
+    """How the pollers fill a batch, as the mapping says now: a stack update may change it."""
+
+    batch_size: int
+    window_seconds: float
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any]) -> Batching:
+        return cls(
+            # 10 is Lambda's default for SQS.
+            batch_size=int(mapping.get("BatchSize") or 10),
+            window_seconds=float(mapping.get("MaximumBatchingWindowInSeconds") or 0),
         )
 
 
@@ -130,7 +147,9 @@ class MappingWatcher:
             [on_change] if on_change is not None else []
         )
         self._changed = threading.Condition()
-        self._state = MappingState.from_mapping(read())
+        first = read()
+        self._state = MappingState.from_mapping(first)
+        self._batching = Batching.from_mapping(first)
         self._busy = 0
         self._reads = 0
         self._stopping = threading.Event()
@@ -140,6 +159,11 @@ class MappingWatcher:
     def state(self) -> MappingState:
         with self._changed:
             return self._state
+
+    @property
+    def batching(self) -> Batching:
+        with self._changed:
+            return self._batching
 
     @property
     def reads(self) -> int:
@@ -180,8 +204,19 @@ class MappingWatcher:
             old = self._state
             new = MappingState.from_mapping(mapping, old)
             self._state = new
+            old_batching, self._batching = self._batching, Batching.from_mapping(mapping)
             self._reads += 1
             self._changed.notify_all()
+        if self._batching != old_batching:
+            logger.info(
+                "event source mapping batching changed; the next batches follow it",
+                extra={
+                    "fields": {
+                        "batch_size": self._batching.batch_size,
+                        "window_seconds": self._batching.window_seconds,
+                    }
+                },
+            )
         if new != old:
             for listener in list(self.listeners):
                 listener(old, new)
@@ -235,6 +270,8 @@ class BatchReport:
     # it, on the monotonic clock: the soak tells which deliveries overlapped.
     receipt_handles: tuple[str, ...] = ()
     finished_at: float = 0.0
+    # The BatchSize the batch was gathered under (the mapping's when its receive began).
+    batch_size_limit: int = 0
 
 
 @dataclass(frozen=True)
@@ -350,9 +387,10 @@ class SqsEventSourceMapping:
             if self.watcher is not None and not self.watcher.acquire(self._stopping):
                 return
             try:
-                messages, carried = self._receive_batch(carried)
+                batching = self.batching
+                messages, carried = self._receive_batch(carried, batching)
                 if messages and not self._stopping.is_set():
-                    self._process(messages)
+                    self._process(messages, batching.batch_size)
             except PoolClosedError:
                 return  # shutting down: what was received returns at its visibility timeout
             except Exception:
@@ -367,18 +405,26 @@ class SqsEventSourceMapping:
                 if self.watcher is not None:
                     self.watcher.release()
 
+    @property
+    def batching(self) -> Batching:
+        """The batching the next batch follows: the mapping's as the watcher last read it (a
+        stack update may have changed it), else the settings read at the deploy."""
+        if self.watcher is not None:
+            return self.watcher.batching
+        return Batching(self.settings.batch_size, self.settings.batching_window_seconds)
+
     def _receive_batch(
-        self, carried: list[dict[str, Any]]
+        self, carried: list[dict[str, Any]], batching: Batching
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The next batch, and the received messages beyond its 6 MB payload."""
         batch: list[dict[str, Any]] = list(carried)
         # Each message's size in the event, kept as the batch grows: measuring the whole
         # event after each receive would cost a batch of 10,000 records 1,000 times over.
         sizes = self._record_sizes(batch)
-        window_ends = time.monotonic() + self.settings.batching_window_seconds
+        window_ends = time.monotonic() + batching.window_seconds
         wait_seconds = self.long_poll_seconds
         while (
-            len(batch) < self.settings.batch_size
+            len(batch) < batching.batch_size
             and records_within_limit(sizes, self.max_event_bytes) == len(sizes)
             and not self._stopping.is_set()
         ):
@@ -392,7 +438,7 @@ class SqsEventSourceMapping:
                 self.receive_calls += 1
                 response = self.sqs.receive_message(
                     QueueUrl=self.settings.queue_url,
-                    MaxNumberOfMessages=min(RECEIVE_LIMIT, self.settings.batch_size - len(batch)),
+                    MaxNumberOfMessages=min(RECEIVE_LIMIT, batching.batch_size - len(batch)),
                     WaitTimeSeconds=wait_seconds,
                     AttributeNames=["All"],
                     MessageAttributeNames=["All"],
@@ -434,7 +480,7 @@ class SqsEventSourceMapping:
         event = lambda_sqs_event(messages, self.settings.queue_arn)
         return [record_bytes(record) for record in event["Records"]]
 
-    def _process(self, messages: list[dict[str, Any]]) -> None:
+    def _process(self, messages: list[dict[str, Any]], batch_size_limit: int = 0) -> None:
         message_ids = tuple(message["MessageId"] for message in messages)
         receipts = {message["MessageId"]: message["ReceiptHandle"] for message in messages}
         with self._counter_lock:
@@ -476,6 +522,7 @@ class SqsEventSourceMapping:
                 undeleted,
                 tuple(receipts[message_id] for message_id in message_ids),
                 time.monotonic(),
+                batch_size_limit,
             )
         )
 

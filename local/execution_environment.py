@@ -399,6 +399,9 @@ class EnvironmentPool:
         self._started = 0
         self._closed = False
         self._lock = threading.Condition()
+        # The setup each environment was started with (by id): one of an earlier function
+        # configuration is not reused.
+        self._setups: dict[int, Setup] = {}
 
     @property
     def started(self) -> int:
@@ -421,11 +424,13 @@ class EnvironmentPool:
                     self.setup, self.log_dir / f"{self.log_prefix}-{self._started:02d}.log"
                 )
                 self._all.append(environment)
+                self._setups[id(environment)] = self.setup
         try:
             yield environment
         finally:
             with self._lock:
-                if environment.alive and not self._closed:
+                current = self._setups.get(id(environment)) is self.setup
+                if environment.alive and not self._closed and current:
                     self._idle.append(environment)
                 else:
                     # Killed (timeout, crash) or broken, or the pool shut down while it ran:
@@ -433,7 +438,21 @@ class EnvironmentPool:
                     environment.shutdown()
                     if environment in self._all:
                         self._all.remove(environment)
+                    self._setups.pop(id(environment), None)
                 self._lock.notify()
+
+    def replace_setup(self, setup: Setup) -> None:
+        """A new function configuration (a stack update changed it), as Lambda applies one:
+        new invocations get environments started with it; idle environments of the old one are
+        shut down now, busy ones when their invocation ends."""
+        with self._lock:
+            self.setup = setup
+            for environment in list(self._idle):
+                environment.shutdown()
+                self._idle.remove(environment)
+                self._all.remove(environment)
+                self._setups.pop(id(environment), None)
+            self._lock.notify_all()
 
     def _discard_dead_idle(self) -> None:
         """Replace idle environments whose process died, as Lambda replaces a lost sandbox: an

@@ -1,7 +1,8 @@
 """CloudFormation's intrinsic functions the project's readers of the template need: Ref,
-Fn::GetAtt, Fn::Sub (string form), and Fn::Join, Fn::Select and Fn::Split (the breaker
-controller's name is the stack id's UUID). One resolver for the local deployment and the tests'
-in-process stack, each supplying how its names and attributes resolve."""
+Fn::GetAtt, Fn::Sub (string form, and with a variable map), Fn::Join, Fn::Select and Fn::Split
+(queue names and the breaker controller's name come from the stack id's UUID). One resolver for
+the local deployment and the tests' in-process stack, each supplying how its names and
+attributes resolve."""
 
 from __future__ import annotations
 
@@ -10,20 +11,34 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-_STRING_FUNCTIONS = frozenset({"Fn::Sub", "Fn::Join", "Fn::Split", "Fn::Select"})
 _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
+_NOT_A_FUNCTION = object()
+
+
+def stable_stack_uuid(stack_name: str, region: str, account_id: str) -> str:
+    """The last part of a local stack's id. CloudFormation's is random; here it is derived from
+    the stack's name, so that the tests' in-process stack and the emulator's (local.emulator
+    gives moto the same) resolve the same id, and with it the same queue names."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{region}/{account_id}/{stack_name}"))
+
+
+def stack_id(stack_name: str, region: str, account_id: str, partition: str = "aws") -> str:
+    """A stack id as CloudFormation forms it: arn:...:stack/<name>/<uuid>."""
+    return (
+        f"arn:{partition}:cloudformation:{region}:{account_id}:stack/{stack_name}/"
+        f"{stable_stack_uuid(stack_name, region, account_id)}"
+    )
 
 
 def pseudo_parameters(
-    stack_name: str, region: str, account_id: str, partition: str = "aws"
+    stack_name: str,
+    region: str,
+    account_id: str,
+    partition: str = "aws",
+    stack_id_value: str | None = None,
 ) -> dict[str, str]:
-    # CloudFormation's stack id ends in a UUID of its own; here one derived from the name, so
-    # that every reader of the same stack resolves the same id.
-    stack_uuid = uuid.uuid5(uuid.NAMESPACE_URL, f"{region}/{account_id}/{stack_name}")
     return {
-        "AWS::StackId": (
-            f"arn:{partition}:cloudformation:{region}:{account_id}:stack/{stack_name}/{stack_uuid}"
-        ),
+        "AWS::StackId": stack_id_value or stack_id(stack_name, region, account_id, partition),
         "AWS::StackName": stack_name,
         "AWS::Region": region,
         "AWS::AccountId": account_id,
@@ -56,28 +71,44 @@ class Resolver:
             return value
         if len(value) == 1:
             ((key, argument),) = value.items()
-            if key == "Ref":
+            resolved = self._function(key, argument)
+            if resolved is not _NOT_A_FUNCTION:
+                return resolved
+        return {key: self(item) for key, item in value.items()}
+
+    def _function(self, key: str, argument: Any) -> Any:
+        match key:
+            case "Ref":
                 return self.ref(argument)
-            if key == "Fn::GetAtt":
+            case "Fn::GetAtt":
                 logical_id, attribute = (
                     argument.split(".", 1) if isinstance(argument, str) else argument
                 )
                 return self._get_att(logical_id, attribute)
-            if key in _STRING_FUNCTIONS and not (
-                key == "Fn::Sub" and not isinstance(argument, str)
-            ):
-                return self._string_function(key, argument)
-        return {key: self(item) for key, item in value.items()}
+            case "Fn::Sub":
+                text, variables = (argument, {}) if isinstance(argument, str) else argument
+                return self._substituted(text, {n: self(v) for n, v in variables.items()})
+            case "Fn::Select" | "Fn::Split" | "Fn::Join":
+                return self._list_function(key, argument)
+        return _NOT_A_FUNCTION
 
-    def _string_function(self, key: str, argument: Any) -> Any:
-        if key == "Fn::Sub":
-            return _SUB_VARIABLE.sub(lambda match: str(self._sub(match.group(1))), argument)
+    def _list_function(self, key: str, argument: Any) -> Any:
         first, second = argument
-        if key == "Fn::Join":
-            return str(first).join(str(item) for item in self(second))
+        if key == "Fn::Select":
+            return self(second)[int(self(first))]
         if key == "Fn::Split":
             return str(self(second)).split(str(first))
-        return self(second)[int(first)]
+        return str(first).join(str(item) for item in self(second))
+
+    def _substituted(self, text: str, variables: Mapping[str, Any]) -> str:
+        return _SUB_VARIABLE.sub(
+            lambda match: str(
+                variables[match.group(1)]
+                if match.group(1) in variables
+                else self._sub(match.group(1))
+            ),
+            text,
+        )
 
     def ref(self, name: str) -> Any:
         if name in self._names:

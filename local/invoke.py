@@ -22,12 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from local import log
 from local.build import build_if_stale
@@ -68,6 +69,7 @@ def invoke_once(
     parameters = dict(parameters or {})
     with _downstream(parameters, log_out) as url, running_emulator() as emulator:
         deployed = deploy(emulator, build_dir, STACK_NAME, {**parameters, "DownstreamUrl": url})
+        event = pointed_at(event, deployed.outputs["SourceQueueArn"], log_out)
         code = install_code(emulator, deployed, work_dir / "code")
         setup = Setup(
             FunctionSpec.from_configuration(deployed.function),
@@ -82,6 +84,33 @@ def invoke_once(
             environment.shutdown()
     log_out.write((work_dir / "environment.log").read_text())
     return invocation
+
+
+# The template names a stack's source queue after the stack's id (docs/deploy-safety.md): the
+# sample events name the tests' placeholder id, which a fresh deployment does not have.
+_TEMPLATE_SOURCE_QUEUE = re.compile(r":sqs-backoff-[0-9a-f-]{36}-source(\.fifo)?$")
+
+
+def pointed_at(event: Any, source_queue_arn: str, log_out: TextIO) -> Any:
+    """The event with its SQS records' eventSourceARN set to the deployed source queue's where
+    they name a source queue of this template (the function asks SQS for the queue by that
+    name when it reschedules a record); any other ARN is left as it is."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list):
+        return event
+    moved = 0
+    for record in records:
+        arn = record.get("eventSourceARN") if isinstance(record, dict) else None
+        if isinstance(arn, str) and arn != source_queue_arn and _TEMPLATE_SOURCE_QUEUE.search(arn):
+            record["eventSourceARN"] = source_queue_arn
+            moved += 1
+    if moved:
+        print(
+            f"event: {moved} record(s) pointed at this deployment's source queue "
+            f"{source_queue_arn}",
+            file=log_out,
+        )
+    return event
 
 
 @contextmanager

@@ -35,6 +35,7 @@ from local.samconfig import (
     check_names,
     deploy_overrides,
 )
+from local.stack_updates import StackUpdate
 from local.system import (
     FIELD_PARAMETERS,
     PROBE_FAULTS,
@@ -81,6 +82,13 @@ def _queue_type(text: str) -> str:
     if text not in ("standard", "fifo"):
         raise argparse.ArgumentTypeError(f"{text!r} is not a queue type: expected standard or fifo")
     return text
+
+
+def _stack_update(text: str) -> StackUpdate:
+    try:
+        return StackUpdate.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _probe_fault(text: str) -> str:
@@ -219,6 +227,18 @@ def parser(
             default=None if field in RESOLVED_LATER else getattr(defaults, field),
             help=f"{text}{_resolved_later_default(field, defaults)}",
         )
+    p.add_argument(
+        "--stack-update",
+        dest="stack_updates",
+        metavar="N:KEY=VALUE...",
+        action="append",
+        type=_stack_update,
+        default=[],
+        help="update the deployed stack once N messages were delivered, as make deploy would "
+        "(UpdateStack; other parameters keep their values), e.g. --stack-update "
+        "'10:BatchSize=5'; repeatable. An update that would replace the source queue "
+        "(QueueType) is refused and the run carries on",
+    )
     faults = p.add_argument_group("fault injection (each a fraction, 0 to 1)")
     for flag, field, text in FAULT_FLAGS:
         faults.add_argument(
@@ -274,6 +294,7 @@ def options_of(
         **chosen,
         faults=plan,
         trickle_seconds=OUTAGE_TRICKLE_SECONDS if outage_run else 0.0,
+        stack_updates=tuple(args.stack_updates),
         build_dir=args.build_dir,
         work_dir=args.work_dir,
     )

@@ -63,6 +63,7 @@ from local.scheduler import (
     targets_of,
 )
 from local.send import SendReport, fifo_group, generated_bodies, send_bodies
+from local.stack_updates import AppliedUpdate, StackUpdate, StackUpdater, function_changed
 from local.template import BUILD_DIR, ROOT, ParameterError
 
 logger = logging.getLogger(__name__)
@@ -145,6 +146,8 @@ class RunOptions:
     probe_fault: str | None = None
     # How long the emulated event source mapping stays Disabling, Enabling or Updating.
     mapping_transition_seconds: float = DEFAULT_TRANSITION_SECONDS
+    # Stack updates applied mid-run, each once its number of messages was delivered.
+    stack_updates: tuple[StackUpdate, ...] = ()
 
     def parameter_overrides(
         self, downstream_url: str, probe_url: str | None = None
@@ -248,6 +251,8 @@ class RunResult:
     other_invocations: dict[str, int] = field(default_factory=dict)
     # With the user's own downstream: the calls and probes the function's logs report.
     reported_calls: FunctionCalls | None = None
+    # The stack updates of the run (--stack-update), applied or refused, in order.
+    stack_updates: list[AppliedUpdate] = field(default_factory=list)
 
     @property
     def lost(self) -> int:
@@ -371,6 +376,7 @@ def run_local_system(
                     out=out,
                     samples=queue_samples,
                     timeline=following.timeline,
+                    updater=(updater := _updater(options, emulator, deployed, pool, out)),
                 )
             finally:
                 _shut_down(sender, scheduler, mapping_poller, pool, routing)
@@ -392,7 +398,7 @@ def run_local_system(
         calls=calls,
         dead_letters=dead_letters,
         batches=batches.reports,
-        deployed=deployed,
+        deployed=updater.deployed,
         environments_started=pool.started,
         elapsed_seconds=elapsed,
         moving_seconds=max(0.0, (batches.last_ended or 0.0) - sender.started_at),
@@ -421,6 +427,7 @@ def run_local_system(
         expired=expired,
         other_invocations=_other_invocations(routing),
         reported_calls=reported,
+        stack_updates=list(updater.applied),
     )
     _print_reconciliation(result, out)
     return result
@@ -1021,6 +1028,7 @@ def _watch(
     out: TextIO,
     samples: list[tuple[float, int]],
     timeline: MappingTimeline,
+    updater: StackUpdater | None = None,
 ) -> bool:
     """Show progress until everything is sent and the source queue is empty and idle, or until
     interrupted (without `work`: only then); True if the deadline (counted from the end of the
@@ -1042,6 +1050,10 @@ def _watch(
             # Read before the queue: a batch finishing in between then shows as deleted, not
             # as hidden messages outside any invocation (which would read as backoff).
             processing = mapping_poller.messages_in_invocation
+            delivered = len(_delivered(downstream, batches, sent))
+            if updater is not None:
+                for applied in updater.apply_due(delivered):
+                    display.note(_update_line(applied))
             source = queue_depth(sqs, deployed.outputs["SourceQueueUrl"])
             samples.append((time.monotonic(), source[0]))
             dead = queue_depth(sqs, deployed.outputs["DeadLetterQueueUrl"])
@@ -1049,7 +1061,7 @@ def _watch(
                 Snapshot(
                     elapsed_seconds=time.monotonic() - started,
                     sent=len(sent),
-                    delivered=len(_delivered(downstream, batches, sent)),
+                    delivered=delivered,
                     processing=processing,
                     waiting_backoff=max(0, source[1] - processing),
                     visible=source[0],
@@ -1079,6 +1091,39 @@ def _watch(
                 file=out,
                 flush=True,
             )
+
+
+def _updater(
+    options: RunOptions,
+    emulator: Emulator,
+    deployed: DeployedStack,
+    pool: EnvironmentPool,
+    out: TextIO,
+) -> StackUpdater:
+    """The run's stack updates (--stack-update), each printed before the send."""
+    for stack_update in options.stack_updates:
+        print(f"update     planned {stack_update.render()}", file=out)
+    return StackUpdater(
+        emulator,
+        options.build_dir,
+        deployed,
+        list(options.stack_updates),
+        on_updated=lambda before, after: _follow_update(before, after, pool),
+    )
+
+
+def _update_line(applied: AppliedUpdate) -> str:
+    detail = f": {applied.detail}" if applied.detail else ""
+    return f"update     {applied.update.render()} -> {applied.status}{detail}"
+
+
+def _follow_update(before: DeployedStack, after: DeployedStack, pool: EnvironmentPool) -> None:
+    """What the running system follows of an update besides the mapping (which its pollers
+    read every second): a new function configuration reaches new invocations."""
+    if function_changed(before.function, after.function):
+        pool.replace_setup(
+            replace(pool.setup, function=FunctionSpec.from_configuration(after.function))
+        )
 
 
 def _delivered(

@@ -54,6 +54,9 @@ def translate(
         parameter_values=dict(parameter_values),
         get_managed_policy_map=NoManagedPolicies().load,
     )
+    # Its metrics go to a publisher that drops them; published now, they are not left for its
+    # destructor, which warns ("There are unpublished metrics") in the middle of a run's output.
+    translator.metrics.publish()
     return result
 
 

@@ -27,6 +27,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from consumer.aws_dependencies import DependencyUnreachable, Reachability, client_config
 from consumer.config import redacted_url
 from consumer.deadline import Deadline
 from consumer.errors import DownstreamFailure, SecretUnavailable
@@ -49,29 +50,46 @@ class ProbeResult:
 class SecretHeader:
     """The downstream's authentication header. Its value is read from Secrets Manager or SSM
     through Powertools' parameters utility and reused for `max_age_seconds`, so that a rotated
-    secret is picked up without a deploy. The value goes in the header and nowhere else."""
+    secret is picked up without a deploy. The value goes in the header and nowhere else.
+
+    The provider's client has bounded timeouts and retries (consumer.aws_dependencies): an
+    unreachable service (a VPC without its endpoint) fails a read within seconds, says so once,
+    and is not asked again during the hold that follows."""
 
     def __init__(self, name: str, secret_arn: str, max_age_seconds: int) -> None:
         self.name = name
         self.secret_arn = secret_arn
         self.max_age_seconds = max_age_seconds
+        self.service = "secretsmanager" if ":secretsmanager:" in secret_arn else "ssm"
+        self.reachability = Reachability(self.service)
+        self._provider: Any = None
+        self._provider_lock = threading.Lock()
 
     def headers(self) -> dict[str, str]:
         # Imported here: a function without an authentication secret never loads it.
         from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415
 
         try:
-            if ":secretsmanager:" in self.secret_arn:
-                value = parameters.get_secret(self.secret_arn, max_age=self.max_age_seconds)
+            self.reachability.check()
+        except DependencyUnreachable as exc:
+            raise SecretUnavailable(
+                f"could not read the downstream's authentication secret {self.secret_arn}: {exc}"
+            ) from None
+        try:
+            if self.service == "secretsmanager":
+                value = self._provided().get(self.secret_arn, max_age=self.max_age_seconds)
             else:
-                value = parameters.get_parameter(
+                value = self._provided().get(
                     self.secret_arn, decrypt=True, max_age=self.max_age_seconds
                 )
-        except parameters.exceptions.GetParameterError:
+        except parameters.exceptions.GetParameterError as exc:
+            unreachable = self.reachability.failed(exc)
             # The library's message may quote the service's answer; ours names the ARN only.
             raise SecretUnavailable(
                 f"could not read the downstream's authentication secret {self.secret_arn}"
+                + (f": {self.service} unreachable" if unreachable else "")
             ) from None
+        self.reachability.succeeded()
         text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
         if not _header_value_ok(text):
             # http.client would refuse it at every call with an error quoting the character
@@ -83,6 +101,21 @@ class SecretHeader:
                 "(line breaks included) or surrounding spaces; fix the secret's value"
             )
         return {self.name: text}
+
+    def _provided(self) -> Any:
+        """The provider (its client made on first use, with the bounded settings); one per
+        execution environment, so its cache is shared by the batch's threads."""
+        with self._provider_lock:
+            if self._provider is None:
+                from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415
+
+                provider = (
+                    parameters.SecretsProvider
+                    if self.service == "secretsmanager"
+                    else parameters.SSMProvider
+                )
+                self._provider = provider(boto_config=client_config())
+            return self._provider
 
 
 def _header_value_ok(text: str) -> bool:

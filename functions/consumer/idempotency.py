@@ -2,7 +2,11 @@
 again when SQS hands it back (for instance after a crash between the downstream's 2xx and the
 batch's delete). Powertools' idempotency utility, persisted in DynamoDB, keyed by a JMESPath
 into {"messageId": ..., "body": ...} (the messageId by default; the Lambda request id for a
-direct job). The only module that knows the utility: its errors become the consumer's."""
+direct job). The only module that knows the utility: its errors become the consumer's.
+
+The table's client has bounded timeouts and retries (consumer.aws_dependencies): in a VPC
+without a DynamoDB gateway endpoint a call fails within seconds, says so once, and the calls of
+the hold that follows fail at once."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from consumer.aws_dependencies import DependencyUnreachable, Reachability, client_config
 from consumer.errors import DeliveryInProgress, IdempotencyUnavailable
 
 
@@ -39,7 +44,9 @@ class OnceOnly[T]:
 
         @idempotent_function(  # type: ignore[untyped-decorator]
             data_keyword_argument="message",
-            persistence_store=DynamoDBPersistenceLayer(table_name=table_name),
+            persistence_store=DynamoDBPersistenceLayer(
+                table_name=table_name, boto_config=client_config()
+            ),
             config=self._config,
             output_serializer=DataclassSerializer(outcome_type),
         )
@@ -47,6 +54,7 @@ class OnceOnly[T]:
             return attempt()
 
         self._once = once
+        self.reachability = Reachability("dynamodb")
 
     def register(self, context: LambdaContext) -> None:
         """An in-progress record expires with the invocation, so a crash frees the key."""
@@ -57,6 +65,12 @@ class OnceOnly[T]:
         calling attempt, when there is one. An attempt that raises records nothing."""
         from aws_lambda_powertools.utilities.idempotency import exceptions  # noqa: PLC0415
 
+        try:
+            self.reachability.check()
+        except DependencyUnreachable as exc:
+            raise IdempotencyUnavailable(
+                f"the idempotency table could not be used: {exc}"
+            ) from None
         try:
             outcome: T = self._once(
                 message={"messageId": key, "body": json.loads(body)}, attempt=attempt
@@ -71,7 +85,10 @@ class OnceOnly[T]:
             exceptions.IdempotencyPersistenceConsistencyError,
             exceptions.IdempotencyInconsistentStateError,
         ) as exc:
+            unreachable = self.reachability.failed(exc)
             raise IdempotencyUnavailable(
                 f"the idempotency table could not be used: {type(exc).__name__}"
+                + (" (dynamodb unreachable)" if unreachable else "")
             ) from exc
+        self.reachability.succeeded()
         return outcome

@@ -97,6 +97,9 @@ class Metric(StrEnum):
     BREAKER_STATE_UNKNOWN = "BreakerStateUnknown"
     BREAKER_POISON_FLOOD = "BreakerPoisonFlood"
     BREAKER_CONTROL_PLANE_REQUESTS = "BreakerControlPlaneRequests"
+    # An AWS service a delivery needs (Secrets Manager, SSM, DynamoDB) could not be reached:
+    # counted once per outage per execution environment (consumer.aws_dependencies).
+    DEPENDENCY_UNREACHABLE = "DependencyUnreachable"
 
 
 # Records are delivered on several threads. Powertools' Metrics keeps one dict of lists and

@@ -1,5 +1,6 @@
 """The emulated pollers follow the deployed mapping as it changes: Enabled and MaximumConcurrency
-read through moto's Lambda API (GetEventSourceMapping), as the function's breaker changes them."""
+read through moto's Lambda API (GetEventSourceMapping), as the function's breaker changes them,
+and BatchSize and the batching window, as a stack update changes them."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.sqs.models import sqs_backends
 
 from local.event_source_mapping import (
+    Batching,
     BatchReport,
     MappingSettings,
     MappingState,
@@ -305,3 +307,30 @@ def test_transitional_states_keep_what_the_pollers_did(
     # Given the mapping's previous state, When it reports `state`, Then pollers poll or not
     before = MappingState("x", previous, 10) if previous is not None else None
     assert MappingState.from_mapping({"State": state}, before).polling is polling
+
+
+@pytest.mark.usefixtures("aws")
+def test_batches_follow_a_batch_size_changed_by_an_update() -> None:
+    # Given a mapping deployed with BatchSize 1 and no batching window, polled by two pollers
+    deployment = Deployment(maximum_concurrency=2)
+    function, batches = Function(), Batches()
+    with polling(deployment, function, batches) as mapping:
+        assert mapping.watcher is not None
+        watcher = mapping.watcher
+        assert watcher.batching == Batching(1, 0.0)
+
+        # When an update (a stack update, or UpdateEventSourceMapping) sets BatchSize 5 with a
+        # one-second window, and the pollers have seen it
+        deployment.update(BatchSize=5, MaximumBatchingWindowInSeconds=1)
+        assert wait_until(lambda: watcher.batching == Batching(5, 1.0), watcher)
+        # ...and ten messages arrive
+        deployment.send(10)
+
+        # Then every message is delivered, no batch larger than the size it was gathered under,
+        # and batches gathered under the new size hold several messages
+        assert wait_until(lambda: sum(len(r.message_ids) for r in batches.reports) == 10, watcher)
+        assert all(len(r.message_ids) <= r.batch_size_limit for r in batches.reports)
+        # (a long poll begun before the change may still bring one message under the old size)
+        assert sum(1 for r in batches.reports if r.batch_size_limit == 1) <= 2
+        assert max(len(r.message_ids) for r in batches.reports if r.batch_size_limit == 5) > 1
+        assert deployment.counts() == (0, 0)

@@ -57,7 +57,7 @@ def test_failed_delivery_sets_backoff_visibility_and_lists_the_record(consumer: 
     [change] = consumer.visibility_changes
     low, high = backoff_bounds(consumer, 1)
     assert low <= change["VisibilityTimeout"] <= high
-    assert change["QueueUrl"].endswith("/sqs-backoff-consumer-source")
+    assert change["QueueUrl"] == consumer.source_url
     # ...and SQS really keeps it hidden: nothing is visible on the queue now
     assert consumer.receive() == []
     emitted = consumer.emitted()

@@ -81,6 +81,11 @@ def test_each_alarm_watches_what_the_runbook_says(cfn: dict[str, Any]) -> None:
             "BreakerState",
             {"service": SERVICE},
         ),
+        "DependencyUnreachableAlarm": (
+            {"Ref": "MetricsNamespace"},
+            "DependencyUnreachable",
+            {"service": SERVICE},
+        ),
         "BatchOutrunsTimeoutAlarm": (
             {"Ref": "MetricsNamespace"},
             "DeadlineSkipped",

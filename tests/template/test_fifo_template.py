@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from local.moto_stack import sam_template, translated
+from local.moto_stack import load_stack, sam_template, translated
 from local.template import ParameterError, decide_conditions, resolved_parameters
 
 
@@ -47,11 +47,17 @@ def test_fifo_makes_both_queues_fifo_and_drops_the_window(deduplication: str) ->
     # Then both queues are FIFO, named .fifo as SQS requires, and the DLQ admits the source
     assert source["FifoQueue"] is True
     assert dead_letter["FifoQueue"] is True
-    assert source["QueueName"]["Fn::Sub"].endswith("-source.fifo")
-    assert dead_letter["QueueName"]["Fn::Sub"].endswith(".fifo")
+    stack = load_stack({"QueueType": "fifo", "ContentBasedDeduplication": deduplication})
+    source_name = stack.resolve(
+        stack.template["Resources"]["SourceQueue"]["Properties"]["QueueName"]
+    )
+    assert source_name.endswith("-source.fifo")
+    assert stack.resource_properties("DeadLetterQueue")["QueueName"].endswith("-dlq.fifo")
     assert source["ContentBasedDeduplication"] == {"Ref": "ContentBasedDeduplication"}
-    [admitted] = dead_letter["RedriveAllowPolicy"]["sourceQueueArns"]
-    assert admitted["Fn::Sub"].endswith(source["QueueName"]["Fn::Sub"].split("}")[-1])
+    [admitted] = stack.resource_properties("DeadLetterQueue")["RedriveAllowPolicy"][
+        "sourceQueueArns"
+    ]
+    assert admitted.endswith(f":{source_name}")
     # ...and the mapping has no batching window
     assert "MaximumBatchingWindowInSeconds" not in mapping(template)
 

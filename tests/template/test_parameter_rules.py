@@ -1,18 +1,13 @@
 """Parameter values Lambda or SQS would reject, refused before deploy: the template's Rules (kept
-by aws-sam-translator for CloudFormation, evaluated here as CloudFormation evaluates them) and the
-stack-name limit the README names."""
+by aws-sam-translator for CloudFormation, evaluated here as CloudFormation evaluates them)."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
-from local.moto_stack import load_stack, sam_template, translated
-from local.template import ROOT, ParameterError, resolved_parameters, rule_violations
+from local.moto_stack import sam_template, translated
+from local.template import ParameterError, resolved_parameters, rule_violations
 
-# SQS: "A queue name can have up to 80 characters" (CreateQueue).
-SQS_QUEUE_NAME_MAX = 80
 RULE = "BatchSizeAboveTenNeedsABatchingWindow"
 
 
@@ -69,20 +64,3 @@ def test_a_rule_function_that_is_not_emulated_is_refused_rather_than_guessed() -
     # When the rules are evaluated, Then that is refused rather than guessed
     with pytest.raises(ParameterError, match="Fn::EachMemberIn is not emulated"):
         rule_violations(template, resolve())
-
-
-def test_the_readme_names_the_longest_stack_name_the_source_queue_allows() -> None:
-    # Given the queues' names, the stack name plus a fixed suffix (the longest with QueueType=fifo)
-    suffixes = []
-    for queue_type in ("standard", "fifo"):
-        resources = load_stack({"QueueType": queue_type}).template["Resources"]
-        for queue in ("SourceQueue", "DeadLetterQueue"):
-            name = resources[queue]["Properties"].get("QueueName", {}).get("Fn::Sub", "")
-            suffix = re.fullmatch(r"\$\{AWS::StackName\}(.*)", name)
-            if suffix is not None:
-                suffixes.append(suffix.group(1))
-    assert "-source.fifo" in suffixes
-    longest = SQS_QUEUE_NAME_MAX - max(map(len, suffixes))
-    # Then the README tells deployers that limit
-    readme = (ROOT / "README.md").read_text()
-    assert f"at most {longest} characters" in readme
