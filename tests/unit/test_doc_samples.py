@@ -118,11 +118,14 @@ def _result(observed: bool, every_row: bool) -> RunResult:
         scheduled_invocations=many,
         probes=[(0.0, 503)] if every_row else [],
         reported_calls=None if observed else FunctionCalls(1, {"2xx": 1}, 1, 0),
+        expired=ids if every_row else (),
+        other_invocations={"BreakerControllerFunction": 1} if every_row else {},
     )
 
 
 def row_label(line: str) -> str:
-    match = re.match(r"\s+([a-z][a-zA-Z -]*?)(?:\s{2,}|:|\s\(|$)", line)
+    # (a row may name a function of the template: BreakerControllerFunction)
+    match = re.match(r"\s+([a-zA-Z][a-zA-Z -]*?)(?:\s{2,}|:|\s\(|$)", line)
     assert match is not None, line
     return match.group(1)
 
