@@ -26,6 +26,7 @@ from benchmarks.strategies import strategies
 from benchmarks.template_parameters import (
     SOURCE_TEMPLATE,
     backoff_policy,
+    default_batching,
     load_template,
     parameter_defaults,
     source_queue_visibility_timeout_s,
@@ -199,7 +200,7 @@ def build_jobs(args: argparse.Namespace) -> list[_Job]:
             breaker_actuation_delay_s=delay_s,
             capacity_per_s=args.capacity_per_s,
             concurrency=int(defaults["MaximumConcurrency"]),
-            batch_size=int(defaults["BatchSize"]),
+            batch_size=default_batching()[0],
             queue_visibility_timeout_s=source_queue_visibility_timeout_s(template),
             seed=args.seed,
         )

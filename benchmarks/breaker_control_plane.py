@@ -30,6 +30,7 @@ from benchmarks.strategies import strategies
 from benchmarks.template_parameters import (
     SOURCE_TEMPLATE,
     backoff_policy,
+    default_batching,
     load_template,
     parameter_defaults,
     source_queue_visibility_timeout_s,
@@ -97,7 +98,7 @@ def build_jobs(args: argparse.Namespace) -> list[_Job]:
         retention_s=float(defaults["SourceQueueRetentionSeconds"]),
         arrival_rate_per_s=args.messages_per_day / DAY_S,
         concurrency=int(defaults["MaximumConcurrency"]),
-        batch_size=int(defaults["BatchSize"]),
+        batch_size=default_batching()[0],
         queue_visibility_timeout_s=source_queue_visibility_timeout_s(template),
         control_plane_background_rps=args.background_rps,
         seed=args.seed,
