@@ -97,9 +97,21 @@ def test_the_json_line_holds_every_figure(bench_run: tuple[list[str], dict[str, 
     # and the cost table, at the template's MemorySize, from the warm batches' medians
     cost = figures["cost"]
     assert cost["memory_mb"] == 256
-    assert len(cost["settings"]) == 5
-    assert figures["large_batch"]["project_s"]["median"] > 0
-    [project_10] = [line for line in cost["settings"] if line["label"] == "project, BatchSize 10"]
+    assert cost["controller_memory_mb"] == 256
+    assert len(cost["settings"]) == 7
+    # ...the defaults' batch measured at the mapping's BatchSize auto and its window
+    defaults = figures["default_batch"]
+    assert (defaults["batch_size"], defaults["batching_window_s"]) == (100, 1)
+    assert defaults["delivery_concurrency"] == 50
+    assert defaults["project_s"]["median"] > 0
+    assert cost["settings"][0]["label"] == (
+        "project, defaults: BatchSize 100 (window 1 s), DeliveryConcurrency 50"
+    )
+    [project_10] = [
+        line
+        for line in cost["settings"]
+        if line["label"] == "project, BatchSize 10, DeliveryConcurrency 10"
+    ]
     assert project_10["billed_seconds_per_batch"] >= figures["batch_10_s"]["project"]["median"]
 
 

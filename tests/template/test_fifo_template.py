@@ -84,7 +84,9 @@ def test_fifo_makes_both_queues_fifo_and_drops_the_window(deduplication: str) ->
 
 def test_fifo_takes_an_explicit_batch_of_ten_or_less_and_window_zero() -> None:
     # Given a FIFO queue with BatchSize 5 and window 0 set explicitly, When deployed
-    template = deployed({"QueueType": "fifo", "BatchSize": "5", "MaximumBatchingWindowInSeconds": "0"})
+    template = deployed(
+        {"QueueType": "fifo", "BatchSize": "5", "MaximumBatchingWindowInSeconds": "0"}
+    )
     # Then the mapping takes the BatchSize and has no window
     assert mapping(template)["BatchSize"] == {"Ref": "BatchSize"}
     assert "MaximumBatchingWindowInSeconds" not in mapping(template)
