@@ -32,7 +32,7 @@ from benchmarks.batch_delivery import BatchFigures, Queue, SqsRequestCounter
 from benchmarks.cold_start import ColdStart
 from benchmarks.package_size import PackageSizes
 from benchmarks.spread import Spread
-from benchmarks.template_parameters import default_batching, parameter_defaults
+from benchmarks.template_defaults import default_batching
 from local.downstream_process import downstream_process
 from local.moto_stack import create_queues, load_stack
 from local.template import ROOT, load_template
@@ -130,9 +130,7 @@ def measure(build_dir: Path, repeats: int, latency_ms: int, cpu_batches: int) ->
                     cpu_batches=cpu_batches,
                 )
                 batch_size, window_s = default_batching()
-                concurrency = int(parameter_defaults(load_template(ROOT / "template.yaml"))[
-                    "DeliveryConcurrency"
-                ])  # fmt: skip
+                concurrency = int(stack.parameters["DeliveryConcurrency"])
                 _progress(
                     f"the template's defaults: {repeats} batches of {batch_size} at "
                     f"DeliveryConcurrency {concurrency}"

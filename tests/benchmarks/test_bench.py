@@ -159,7 +159,8 @@ def test_the_table_comes_before_the_json_line(bench_run: tuple[list[str], dict[s
         "| project, breaker on |",
         "| project, breaker on, tracing on |",
         "| layer without it |",
-        "| project, BatchSize 10 | 256 |",
+        "| project, defaults: BatchSize 100 (window 1 s), DeliveryConcurrency 50 | 256 |",
+        "| project, BatchSize 10, DeliveryConcurrency 10 | 256 |",
         "| Powertools, sequential, BatchSize 100 | 256 |",
     ):
         assert row in table
