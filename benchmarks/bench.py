@@ -10,6 +10,7 @@ contenders run one after another, starting one further along each round. Section
   on (reading the built stack's mapping in moto's server), tracing off and on;
 - sizes (benchmarks.package_size) of what `sam build` produced;
 - a batch at the template's defaults (BatchSize auto on a standard queue, DeliveryConcurrency);
+- the breaker controller's warm tick (benchmarks.controller_tick), in the built stack;
 - cost per million messages (benchmarks.cost), from the warm batches' medians and AWS's prices.
 Progress goes to standard error; --json adds one JSON line at the end of standard output.
 """
@@ -27,7 +28,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from benchmarks import batch_delivery, cold_start, cost, package_size
+from benchmarks import batch_delivery, cold_start, controller_tick, cost, package_size
 from benchmarks.batch_delivery import BatchFigures, Queue, SqsRequestCounter
 from benchmarks.cold_start import ColdStart
 from benchmarks.package_size import PackageSizes
@@ -50,6 +51,8 @@ CONTENDERS = {
     "powertools_sequential": "Powertools, sequential",
     "ideal_pool": "ideal pool of 10",
 }
+# The controller's warm ticks measured per round: each takes a few milliseconds.
+TICKS_PER_REPEAT = 10
 COLD_STARTS = {
     "naive": "naive handler",
     "project_breaker_off": "project, breaker off",
@@ -106,6 +109,9 @@ def measure(build_dir: Path, repeats: int, latency_ms: int, cpu_batches: int) ->
             "against the built stack in moto's server"
         )
         cold = cold_start.measure(build_dir, downstream.url, repeats)
+        ticks = TICKS_PER_REPEAT * repeats
+        _progress(f"the breaker controller: {ticks} warm ticks against the built stack")
+        tick = controller_tick.measure(build_dir, downstream.url, ticks)
         with mock_aws():
             counter = SqsRequestCounter()
             stack = load_stack({"DownstreamUrl": downstream.url})
@@ -146,6 +152,7 @@ def measure(build_dir: Path, repeats: int, latency_ms: int, cpu_batches: int) ->
         "delivery_concurrency": concurrency,
         "project_s": default_batch.as_dict(),
     }
+    figures["controller_tick"] = tick.as_dict()
     figures["cost"] = cost.document(
         figures, template_memory_mb(), template_memory_mb("BreakerControllerFunction")
     )

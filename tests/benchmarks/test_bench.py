@@ -98,6 +98,11 @@ def test_the_json_line_holds_every_figure(bench_run: tuple[list[str], dict[str, 
     cost = figures["cost"]
     assert cost["memory_mb"] == 256
     assert cost["controller_memory_mb"] == 256
+    # ...with the controller's warm ticks measured in the built stack (10 a round)
+    tick = figures["controller_tick"]
+    assert tick["ticks"] == 10
+    assert 0 < tick["wall_ms"]["min"] <= tick["wall_ms"]["median"]
+    assert cost["controller_seconds_per_tick"] > tick["wall_ms"]["median"] / 1000
     assert len(cost["settings"]) == 7
     # ...the defaults' batch measured at the mapping's BatchSize auto and its window
     defaults = figures["default_batch"]
@@ -159,6 +164,7 @@ def test_the_table_comes_before_the_json_line(bench_run: tuple[list[str], dict[s
         "| project, breaker on |",
         "| project, breaker on, tracing on |",
         "| layer without it |",
+        "The breaker controller: 1,728 ticks a day",
         "| project, defaults: BatchSize 100 (window 1 s), DeliveryConcurrency 50 | 256 |",
         "| project, BatchSize 10, DeliveryConcurrency 10 | 256 |",
         "| Powertools, sequential, BatchSize 100 | 256 |",

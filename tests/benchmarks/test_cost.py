@@ -14,7 +14,12 @@ from benchmarks.cost import (
     cost_per_million,
     document,
     table,
+    tick_seconds,
 )
+
+# The controller's ticks at a full second each: 1,728 x ($0.20 + $1.00 + $0.40) per million
+# = $0.0027648, and 1,728 x 1 s x 0.25 GB = 432 GB-s = $0.0057600288
+CONTROLLER_AT_ONE_SECOND = 0.0085248288
 
 
 def figures(batch_10_s: float, batch_100_s: float, cpu_ms: float) -> dict[str, Any]:
@@ -29,6 +34,7 @@ def figures(batch_10_s: float, batch_100_s: float, cpu_ms: float) -> dict[str, A
             "project": spread(1.0),
             "powertools_sequential": spread(10.0),
         },
+        "controller_tick": {"wall_ms": spread(5.0), "cpu_ms_per_tick": 2.0, "ticks": 10},
         "default_batch": {
             "batch_size": 100,
             "batching_window_s": 1,
@@ -44,7 +50,7 @@ def test_a_batch_of_ten_at_256_mb() -> None:
                       cpu_ms_per_record=1.0)  # fmt: skip
 
     # When its cost per million is worked out
-    cost = cost_per_million(setting)
+    cost = cost_per_million(setting, CONTROLLER_AT_ONE_SECOND)
 
     # Then (by hand) the batch bills 0.12 s + 10 ms of CPU x (1769/256 - 1) = 0.1791015625 s;
     # 100,000 invocations cost $0.02; 100,000 x 0.1791015625 s x 0.25 GB = 4,477.54 GB-s
@@ -57,15 +63,25 @@ def test_a_batch_of_ten_at_256_mb() -> None:
     assert cost.sqs_receive_usd == pytest.approx(0.04)
     assert cost.sqs_delete_usd == pytest.approx(0.04)
     assert cost.per_message_usd == pytest.approx(0.1597008193)
-    # ...and the controller, 1,440 scheduled and 288 backstop ticks a day: 1,728 x ($0.20 +
-    # $1.00 + $0.40) per million requests = $0.0027648, and 1,728 x 1 s x 0.25 GB = 432 GB-s
-    # = $0.0057600288
-    assert controller_usd_per_day(256) == pytest.approx(0.0085248288)
+    # ...and the controller's daily cost spread over 1M and over 10M messages
     assert cost.total_at_1m_a_day_usd == pytest.approx(0.1597008193 + 0.0085248288)
     assert cost.total_at_10m_a_day_usd == pytest.approx(0.1597008193 + 0.00085248288)
     # ...and 1 % failing once: another receive, invocation and duration, and one visibility
     # change per 10 failures: 1 % x ($0.02 + $0.0597008 + $0.04 + $0.04)
     assert cost.one_percent_failing_usd == pytest.approx(0.001597008193)
+
+
+def test_the_controller_bills_its_measured_tick_with_the_network_allowance() -> None:
+    # Given 1,440 scheduled and 288 backstop ticks a day, each measured at 5 ms of wall time
+    # and 2 ms of CPU on a full core, at 256 MB
+    seconds = tick_seconds(wall_ms=5.0, cpu_ms=2.0, memory_mb=256)
+    # Then (by hand) a tick bills 5 ms + 2 ms x (1769/256 - 1) + 0.1 s = 0.1168203125 s
+    assert seconds == pytest.approx(0.1168203125)
+    # ...and a day 1,728 x $1.60 per million requests = $0.0027648, and 1,728 x 0.11682 s x
+    # 0.25 GB = 50.47 GB-s = $0.0006728884
+    assert controller_usd_per_day(256, seconds) == pytest.approx(0.0034376884)
+    # ...and a full second a tick, as the model took before make bench measured it
+    assert controller_usd_per_day(256, 1.0) == pytest.approx(CONTROLLER_AT_ONE_SECOND)
 
 
 def test_failures_rescheduled_one_by_one_cost_a_request_each() -> None:
@@ -74,7 +90,7 @@ def test_failures_rescheduled_one_by_one_cost_a_request_each() -> None:
                       cpu_ms_per_record=1.0, sqs_requests_per_10_failures=10)  # fmt: skip
     # When 1 % of the messages fail once, Then each costs a visibility change of its own:
     # 1 % x ($0.02 + $0.0597008 + $0.04 + 1,000,000 x $0.40 per million)
-    assert cost_per_million(setting).one_percent_failing_usd == pytest.approx(0.005197008193)
+    assert cost_per_million(setting, 0.0).one_percent_failing_usd == pytest.approx(0.005197008193)
 
 
 def test_receives_of_large_messages_count_each_64_kb() -> None:
@@ -83,7 +99,7 @@ def test_receives_of_large_messages_count_each_64_kb() -> None:
                       cpu_ms_per_record=0.0, message_bytes=10 * 1024)  # fmt: skip
 
     # When its cost is worked out, Then each receive counts twice; a delete still once
-    cost = cost_per_million(setting)
+    cost = cost_per_million(setting, 0.0)
     assert cost.receive_requests == 200_000
     assert cost.delete_requests == 100_000
     assert cost.sqs_receive_usd == pytest.approx(0.08)
@@ -139,9 +155,10 @@ def test_the_document_and_its_table_hold_every_setting_with_its_prices_and_date(
     )
     assert cost["price_date"] == PRICE_DATE
     assert cost["controller_memory_mb"] == 256
+    assert cost["controller_usd_per_day"] == pytest.approx(0.0034376884)
     assert "aws.amazon.com/lambda/pricing" in text
     assert PRICE_DATE in text
     assert (
         "| project, BatchSize 10, DeliveryConcurrency 10 | 256 | 0.179 | 0.0200 | 0.0597 "
-        "| 0.0400 | 0.0400 | 0.1597 | 0.1682 | 0.1606 | +0.0016 |"
+        "| 0.0400 | 0.0400 | 0.1597 | 0.1631 | 0.1600 | +0.0016 |"
     ) in text
