@@ -4,17 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.template_defaults import default_batching
 from local.run_deadline import policy_from_parameters as backoff_policy
 from local.template import SOURCE_TEMPLATE, load_template, parameter_defaults
 
-__all__ = [
-    "SOURCE_TEMPLATE",
-    "backoff_policy",
-    "default_batching",
-    "load_template",
-    "parameter_defaults",
-]
+__all__ = ["SOURCE_TEMPLATE", "backoff_policy", "load_template", "parameter_defaults"]
 
 
 def source_queue_visibility_timeout_s(template: dict[str, Any]) -> int:
