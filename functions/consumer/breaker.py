@@ -14,8 +14,9 @@ or pause verdict it
   and failing fast there would spend good messages' receives in a flood of poison messages
   (a receive is spent either way; a call may deliver).
 
-Reports are the only traffic of the channel, and only while a verdict holds: a healthy
-environment sends nothing.
+Reports go to the controller by Lambda Invoke with InvocationType Event (data plane, not
+Lambda's control plane), and are the only traffic of the channel, only while a verdict holds:
+a healthy environment sends nothing, and never makes its Lambda client.
 
 Nothing here may stop deliveries by failing itself: a report that cannot be sent is logged
 and dropped (the next verdict reports again).
@@ -23,6 +24,8 @@ and dropped (the next verdict reports again).
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import threading
 import time
@@ -30,7 +33,9 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from breaker_policy.report import BreakerReport
 from breaker_policy.rules import (
@@ -40,9 +45,13 @@ from breaker_policy.rules import (
     WindowCounts,
     batch_failed_whole,
 )
+from consumer.aws_dependencies import new_client
 from consumer.deadline import Deadline
 from consumer.errors import BreakerOpen, DownstreamFailure
 from consumer.observability import logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda.client import LambdaClient
 
 _DOWN = frozenset({CallOutcome.DOWN, CallOutcome.NO_ANSWER})
 
@@ -190,3 +199,57 @@ class CircuitBreaker:
             whole_batch_failures=len(batches),
             no_answer_failures=sum(outcome is CallOutcome.NO_ANSWER for _, outcome in calls),
         )
+
+
+def lambda_client() -> LambdaClient:
+    """The Lambda client, made at the first report (Invoke only: data plane)."""
+    from botocore.config import Config as BotoConfig  # noqa: PLC0415
+
+    # Short timeouts and no retry (a retry would sleep inside the invocation): a lost report is
+    # logged, and the environment reports again at its next verdict.
+    client: LambdaClient = new_client(
+        "lambda",
+        BotoConfig(
+            connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 1}
+        ),
+    )
+    return client
+
+
+class ControllerChannel:
+    def __init__(
+        self, function_name: str, make_client: Callable[[], LambdaClient] = lambda_client
+    ) -> None:
+        self._make_client = make_client
+        self.function_name = function_name
+
+    @functools.cached_property
+    def client(self) -> LambdaClient:
+        return self._make_client()
+
+    def send(self, report: BreakerReport) -> None:
+        payload = json.dumps(report.to_event(), separators=(",", ":")).encode()
+        try:
+            response = self.client.invoke(
+                FunctionName=self.function_name, InvocationType="Event", Payload=payload
+            )
+        except (ClientError, BotoCoreError) as exc:
+            # Fail open: deliveries go on; this environment reports again at its next verdict.
+            logger.warning(
+                "could not report to the breaker controller",
+                controller=self.function_name,
+                error=_describe_refusal(exc),
+            )
+            return
+        logger.info(
+            "reported to the breaker controller",
+            controller=self.function_name,
+            status_code=response.get("StatusCode"),
+        )
+
+
+def _describe_refusal(exc: ClientError | BotoCoreError) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".strip()
+    return type(exc).__name__

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from consumer.aws_dependencies import new_client
 from consumer.errors import (
     DeadLetterError,
     DeadLetterTooLargeError,
@@ -70,6 +71,21 @@ type MapCalls = Callable[
     ],
     Iterable[list[str | None]],
 ]
+
+
+def sqs_client() -> SQSClient:
+    """The SQS client, made when a record first needs SQS: a batch that succeeds never does."""
+    from botocore.config import Config as BotoConfig  # noqa: PLC0415
+
+    # Short SQS timeouts: a hung call must not eat the time the batch needs to report its
+    # failures.
+    client: SQSClient = new_client(
+        "sqs",
+        BotoConfig(
+            connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 3}
+        ),
+    )
+    return client
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from consumer.delivery import get_runtime
 from consumer.errors import SendAgainError
-from consumer.runtime import get_runtime
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 from tools.redrive import Pacer, copy_redrive
