@@ -30,7 +30,7 @@ import math
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -130,6 +130,9 @@ class CircuitBreaker:
         self._lock = threading.Lock()
         # The window: (time, outcome) per call, and the times of whole-batch failures.
         self._calls: deque[tuple[float, CallOutcome]] = deque()
+        # The window's calls by outcome, kept with it: a busy environment's window holds
+        # thousands of calls, which counting afresh after every batch would walk each time.
+        self._outcomes: Counter[CallOutcome] = Counter()
         self._whole_batch_failures: deque[float] = deque()
         self._fail_fast_until = -math.inf
         self._reported_at = -math.inf
@@ -153,6 +156,7 @@ class CircuitBreaker:
     def record_call(self, outcome: CallOutcome) -> None:
         with self._lock:
             self._calls.append((self._clock(), outcome))
+            self._outcomes[outcome] += 1
 
     def finish_batch(self, calls: BatchCalls) -> None:
         """After the batch: count a whole-batch failure, judge the window, and on a verdict fail
@@ -170,6 +174,7 @@ class CircuitBreaker:
                 # A fresh window after the pause: old failures must not judge the calls that
                 # follow it (the downstream may be back by then).
                 self._calls.clear()
+                self._outcomes.clear()
                 self._whole_batch_failures.clear()
                 if now - self._reported_at >= self.policy.report_every_s:
                     self._reported_at = now
@@ -187,17 +192,17 @@ class CircuitBreaker:
 
     def _window(self, now: float) -> WindowCounts:
         horizon = now - self.rules.window_s
-        calls, batches = self._calls, self._whole_batch_failures
+        calls, batches, outcomes = self._calls, self._whole_batch_failures, self._outcomes
         while calls and calls[0][0] < horizon:
-            calls.popleft()
+            outcomes[calls.popleft()[1]] -= 1
         while batches and batches[0] < horizon:
             batches.popleft()
         return WindowCounts(
             calls=len(calls),
-            down_failures=sum(outcome in _DOWN for _, outcome in calls),
-            auth_failures=sum(outcome is CallOutcome.AUTH for _, outcome in calls),
+            down_failures=sum(outcomes[outcome] for outcome in _DOWN),
+            auth_failures=outcomes[CallOutcome.AUTH],
             whole_batch_failures=len(batches),
-            no_answer_failures=sum(outcome is CallOutcome.NO_ANSWER for _, outcome in calls),
+            no_answer_failures=outcomes[CallOutcome.NO_ANSWER],
         )
 
 
