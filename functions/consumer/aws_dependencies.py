@@ -71,11 +71,19 @@ def client_config() -> BotoConfig:
     )
 
 
-def new_client(service: str, config: BotoConfig) -> Any:
-    """A client of `service`, made from a botocore session of its own (the region, endpoint and
-    credentials from the environment, as boto3's would be), without importing boto3."""
+def new_client(service: str, *, max_attempts: int) -> Any:
+    """A client of `service` with short timeouts (2 s to connect, 3 s to read) and botocore's
+    standard retries (`max_attempts` retries after the first), made from a botocore session of
+    its own (the region, endpoint and credentials from the environment, as boto3's would be),
+    without importing boto3."""
     import botocore.session  # noqa: PLC0415
+    from botocore.config import Config as BotoConfig  # noqa: PLC0415
 
+    config = BotoConfig(
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "max_attempts": max_attempts},
+    )
     return botocore.session.get_session().create_client(service, config=config)
 
 

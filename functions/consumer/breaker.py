@@ -207,17 +207,10 @@ class CircuitBreaker:
 
 
 def lambda_client() -> LambdaClient:
-    """The Lambda client, made at the first report (Invoke only: data plane)."""
-    from botocore.config import Config as BotoConfig  # noqa: PLC0415
-
-    # Short timeouts and no retry (a retry would sleep inside the invocation): a lost report is
-    # logged, and the environment reports again at its next verdict.
-    client: LambdaClient = new_client(
-        "lambda",
-        BotoConfig(
-            connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 1}
-        ),
-    )
+    """The Lambda client, made at the first report (Invoke only: data plane). No retry (a
+    retry would sleep inside the invocation): a lost report is logged, and the environment
+    reports again at its next verdict."""
+    client: LambdaClient = new_client("lambda", max_attempts=1)
     return client
 
 

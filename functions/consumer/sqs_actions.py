@@ -74,17 +74,9 @@ type MapCalls = Callable[
 
 
 def sqs_client() -> SQSClient:
-    """The SQS client, made when a record first needs SQS: a batch that succeeds never does."""
-    from botocore.config import Config as BotoConfig  # noqa: PLC0415
-
-    # Short SQS timeouts: a hung call must not eat the time the batch needs to report its
-    # failures.
-    client: SQSClient = new_client(
-        "sqs",
-        BotoConfig(
-            connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 3}
-        ),
-    )
+    """The SQS client, made when a record first needs SQS: a batch that succeeds never does.
+    Short timeouts: a hung call must not eat the time the batch needs to report its failures."""
+    client: SQSClient = new_client("sqs", max_attempts=3)
     return client
 
 
