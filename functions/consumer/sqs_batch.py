@@ -261,15 +261,16 @@ class RecordHandler:
         # InvalidRecordError escapes as it is: a record that cannot be parsed cannot be
         # rescheduled either.
         message = queued_message(record)
+        group = fifo_group(record.raw_event)
         with record_context(message_id=message.message_id, receive_count=message.receive_count):
-            group = fifo_group(record.raw_event)
             group_wait_seconds = None if group is None else self.batch.stopped(group)
             if group_wait_seconds is not None:
                 stopped = GroupStopped(
                     f"an earlier record of message group {group} failed in this batch"
                 )
+                carried_in = self._carried_in(message)
                 raise RecordFailed(
-                    message, stopped, self._plan(record, message, group_wait_seconds)
+                    message, stopped, self._plan(record, message, group_wait_seconds, carried_in)
                 )
             delivery = Message(
                 message.body,
@@ -287,8 +288,10 @@ class RecordHandler:
                 retry_after = (
                     error.retry_after_seconds if isinstance(error, DownstreamFailure) else None
                 )
-                plan = self._plan(record, message, retry_after)
-                if self._carried_in(message):
+                # Asked once: it may cost a GetQueueAttributes call, and its warning.
+                carried_in = self._carried_in(message)
+                plan = self._plan(record, message, retry_after, carried_in)
+                if carried_in:
                     return self._send_again(message, plan, error)
                 if not self._would_expire(message, plan):
                     raise RecordFailed(message, error, plan) from error
@@ -296,15 +299,16 @@ class RecordHandler:
         return "dead-lettered" if outcome.dead_lettered else "delivered"
 
     def _plan(
-        self, record: SQSRecord, message: QueuedMessage, at_least_seconds: int | None
+        self,
+        record: SQSRecord,
+        message: QueuedMessage,
+        at_least_seconds: int | None,
+        carried_in: bool,
     ) -> RetryPlan:
-        receive_count = message.receive_count
-        if self._carried_in(message):
-            # Its attempts are unknown: this one counts as the first (see _send_again), never
-            # as the final one.
-            receive_count = 1
         return plan_retry(
-            receive_count,
+            # A carried-in count's attempts are unknown: this one counts as the first (see
+            # _send_again), never as the final one.
+            1 if carried_in else message.receive_count,
             self.runtime.config.backoff_policy,
             self.batch.random_source(record.raw_event),
             message_id=message.message_id,
