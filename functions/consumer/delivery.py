@@ -13,7 +13,6 @@ on them.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import random
 import time
@@ -29,7 +28,7 @@ from consumer.aws_dependencies import OnceOnly
 from consumer.breaker import BatchCalls, CircuitBreaker, ControllerChannel
 from consumer.config import Config
 from consumer.deadline import Deadline
-from consumer.downstream import DownstreamClient, SecretHeader
+from consumer.downstream import DownstreamClient, SecretHeader, json_error
 from consumer.errors import DownstreamFailure
 from consumer.observability import Metric, add_metric, count, failure_metric_name, logger
 from consumer.sqs_actions import SqsActions, sqs_client
@@ -165,31 +164,6 @@ def _deliver_or_reject(
             raise
         return dead_letter(runtime, message, DeadLetterReason.NON_RETRYABLE_STATUS, str(failure))
     return Outcome(status_code=status_code)
-
-
-def json_error(text: str) -> str | None:
-    """None when `text` is JSON the downstream can accept (RFC 8259), else why it is not."""
-    try:
-        # Python's json accepts NaN and Infinity; RFC 8259 and most downstreams do not. Numbers
-        # are checked, not converted: RFC 8259 sets no limit on their digits, and int() refuses
-        # more than sys.get_int_max_str_digits() (4,300), a limit only the whole process can
-        # change. The body is delivered as it came, so nothing needs their values.
-        json.loads(text, parse_constant=_reject_constant, parse_int=_as_text, parse_float=_as_text)
-    except json.JSONDecodeError as exc:
-        return f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-    except ValueError as exc:
-        return f"body is not valid JSON: {exc}"
-    except RecursionError:
-        return "body is not valid JSON: nested too deeply to parse"
-    return None
-
-
-def _as_text(number: str) -> str:
-    return number
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def _deliver(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import json
 import math
 import os
 import socket
@@ -255,6 +256,31 @@ class DownstreamClient:
             f"request to the downstream {where} failed: {type(exc).__name__}",
             outcome="request-error",
         )
+
+
+def json_error(text: str) -> str | None:
+    """None when `text` is JSON the downstream can accept (RFC 8259), else why it is not."""
+    try:
+        # Python's json accepts NaN and Infinity; RFC 8259 and most downstreams do not. Numbers
+        # are checked, not converted: RFC 8259 sets no limit on their digits, and int() refuses
+        # more than sys.get_int_max_str_digits() (4,300), a limit only the whole process can
+        # change. The body is delivered as it came, so nothing needs their values.
+        json.loads(text, parse_constant=_reject_constant, parse_int=_as_text, parse_float=_as_text)
+    except json.JSONDecodeError as exc:
+        return f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+    except ValueError as exc:
+        return f"body is not valid JSON: {exc}"
+    except RecursionError:
+        return "body is not valid JSON: nested too deeply to parse"
+    return None
+
+
+def _as_text(number: str) -> str:
+    return number
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def environment_settings(url: str) -> dict[str, Any]:
