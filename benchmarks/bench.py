@@ -168,7 +168,7 @@ def _batch_at(
 ) -> Spread:
     """The project's handler at a BatchSize and DeliveryConcurrency (the template's defaults):
     its runtime rebuilt with that many threads and connections, then restored."""
-    from consumer.runtime import get_runtime  # noqa: PLC0415
+    from consumer.delivery import get_runtime  # noqa: PLC0415
 
     saved = os.environ.get("DELIVERY_CONCURRENCY")
     os.environ["DELIVERY_CONCURRENCY"] = str(delivery_concurrency)

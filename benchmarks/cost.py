@@ -20,8 +20,9 @@ backlog: at a low rate the event source mapping invokes with what it has, for an
 - and per day, whatever the volume: the circuit breaker controller's ticks, one a minute from
   EventBridge Scheduler and one every 5 minutes from the backstop's EventBridge rule, each an
   invocation of its own function (the template's MemorySize for it) with one SQS request (an
-  upper bound: a tick with the breaker closed reads only the mapping), billed as make bench measured the warm tick (its wall time, plus its CPU time stretched as
-  above, plus TICK_NETWORK_SECONDS for the mapping read's round trip in the Region, which the
+  upper bound: a tick with the breaker closed reads only the mapping), billed as make bench
+  measured the warm tick (its wall time, plus its CPU time stretched as above, plus
+  TICK_NETWORK_SECONDS for the mapping read's round trip in the Region, which the
   measurement makes over the loopback). A healthy consumer sends the controller no report, so
   nothing else of the breaker is billed per message.
 Free tiers are left out: at millions of messages a day they are a small share.
