@@ -41,7 +41,7 @@ def two_answers_on_one_connection(port: int, first: str, second: str) -> tuple[b
 
 
 def _second_complete(received: bytes) -> bool:
-    head, _, rest = received.partition(b"\r\n\r\n")
+    rest = received.partition(b"\r\n\r\n")[2]
     second_head, separator, body = rest.rpartition(b"\r\n\r\n")
     if not separator:
         return False
