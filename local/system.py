@@ -1188,9 +1188,13 @@ def _follow_update(
         routing.router.unregister(before.functions[logical_id].arn)
         routing.pools_by_id.pop(logical_id).shutdown()
         lines.append(f"function   {logical_id} deleted by the update: invoked no more")
-    followed = scheduler.follow(
-        [t for t in _read_targets(emulator, after) if fires(t, options.probe_fault)]
-    )
+    try:
+        targets = _read_targets(emulator, after)
+    except DeployError as error:
+        # A schedule the emulation cannot run (a cron expression): the others keep firing as
+        # they were, and the run says why it did not follow.
+        return [*lines, f"schedule   not followed: {error}"]
+    followed = scheduler.follow([t for t in targets if fires(t, options.probe_fault)])
     by_arn = {f.arn: logical_id for logical_id, f in after.functions.items()}
     by_arn.update({f.arn: logical_id for logical_id, f in before.functions.items()})
     lines += [
