@@ -107,8 +107,10 @@ class Downstream:
         simulated = simulated_answer(request["body"])
         if simulated is not None:
             answer = Answer(status=simulated[0], headers=simulated[1])
-        # What the client was sent: None when the connection was reset instead.
+        # What the client was sent: None when the connection was reset instead. A trickled
+        # answer is sent one byte at a time: a client may give up before it has the status.
         request["answered_status"] = None if answer.reset else answer.status
+        request["trickled"] = bool(answer.trickle_seconds)
         if answer.hold is not None:
             with self._lock:
                 self._served_holds.append(answer)
