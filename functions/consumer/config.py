@@ -61,7 +61,7 @@ class Config:
     idempotency_key_jmespath: str = "messageId"
     idempotency_ttl_seconds: int = 86_400
     # Records of a batch delivered at once; 1 delivers them one after another.
-    delivery_concurrency: int = 10
+    delivery_concurrency: int = 50
     # The source queue's MessageRetentionPeriod; None when not configured (no expiry check).
     source_queue_retention_seconds: int | None = None
     # The circuit breaker (consumer.breaker): this environment fails fast on its own verdict
@@ -135,7 +135,7 @@ class Config:
             "idempotency_ttl_seconds": read(
                 "IDEMPOTENCY_TTL_SECONDS", _bounded(int, 60, 1_209_600), 86_400
             ),
-            "delivery_concurrency": read("DELIVERY_CONCURRENCY", _bounded(int, 1, 100), 10),
+            "delivery_concurrency": read("DELIVERY_CONCURRENCY", _bounded(int, 1, 100), 50),
             "source_queue_retention_seconds": read(
                 "SOURCE_QUEUE_RETENTION_SECONDS", _bounded(int, 60, 1_209_600)
             ),

@@ -178,11 +178,7 @@ def test_the_templates_defaults_are_the_functions_defaults() -> None:
     # Then a deployment with default parameters behaves as the function does unconfigured
     assert from_template.backoff_policy == unset.backoff_policy
     assert from_template.non_retryable_status_codes == unset.non_retryable_status_codes
-    # ...but for DeliveryConcurrency: the template's 50 goes with BatchSize auto (100 records on
-    # a standard queue, docs/scale-and-cost.md); the function alone keeps the 10 of the batches
-    # of 10 it was written for, and never more than the template's
-    assert unset.delivery_concurrency <= from_template.delivery_concurrency
-    assert from_template.delivery_concurrency == int(parameter_defaults()["DeliveryConcurrency"])
+    assert from_template.delivery_concurrency == unset.delivery_concurrency
 
 
 # Event source mapping and asynchronous invocations
