@@ -33,7 +33,8 @@ from benchmarks.package_size import PackageSizes
 from benchmarks.spread import Spread
 from local.downstream_process import downstream_process
 from local.moto_stack import create_queues, load_stack
-from local.template import ROOT, load_template
+from local.shared.paths import ROOT
+from local.template import load_template
 
 GOALS = {
     "batch_10_s": 0.3,

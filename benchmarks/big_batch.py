@@ -37,7 +37,7 @@ from local.emulator import Emulator, running_emulator
 from local.execution_environment import ExecutionEnvironment, FunctionSpec, Setup
 from local.function_code import install_code
 from local.lambda_sqs_event import MAX_EVENT_BYTES, event_bytes, lambda_sqs_event
-from local.template import ROOT
+from local.shared.paths import ROOT
 
 STACK_NAME = "sqs-backoff-consumer"
 CASES = {"half_failing": 0.5, "all_failing": 1.0}

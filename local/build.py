@@ -15,7 +15,7 @@ import shlex
 import subprocess
 import sys
 
-from local.template import ROOT
+from local.shared.paths import ROOT
 
 BUILD_COMMAND_VARIABLE = "LOCAL_BUILD_COMMAND"
 

@@ -32,7 +32,7 @@ from typing import IO, Any
 
 import boto3
 
-from local.template import ROOT
+from local.shared.paths import ROOT
 
 PAGES = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
 # A fenced block (the output as printed), or Markdown as it is (a table of figures).

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import IO
 
 from local.demo_downstream import DemoDownstream, FailurePlan
-from local.template import ROOT
+from local.shared.paths import ROOT
 
 
 class DownstreamProcess:

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 from consumer.backoff import delay_range_seconds
-from local.run_deadline import RunWork
+from local.shared.run_deadline import RunWork
 
 # The local system's own pace, messages a second from the first send to the last invocation,
 # when the environments are not the limit: `make run RUN_ARGS="--messages 1000 --failure-rate 0

@@ -25,8 +25,8 @@ from typing import Any, Literal
 
 from local import lambda_bootstrap
 from local.emulator import EMULATOR_CREDENTIALS
-from local.faults import FUNCTION_ACCESS_KEY_ID
 from local.function_code import CodePaths
+from local.shared.access_keys import FUNCTION_ACCESS_KEY_ID
 
 # Lambda's limit on the init phase of an on-demand environment.
 INIT_TIMEOUT_SECONDS = 10.0

@@ -29,9 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
-# The access key the function's SDK signs with: how the SQS fault layer tells the function's
-# calls from the event source mapping's and the runner's.
-FUNCTION_ACCESS_KEY_ID = "local-function"
+from local.shared.access_keys import FUNCTION_ACCESS_KEY_ID
 
 # Fault kinds, as recorded.
 READ_TIMEOUT = "downstream-read-timeout"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from local.deploy import DeployedFunction, DeployedStack, S3Location
 from local.emulator import Emulator
-from local.template import ROOT
+from local.shared.paths import ROOT
 
 # The SDK the Lambda Python runtime includes.
 RUNTIME_SDK = "boto3"

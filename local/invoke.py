@@ -30,7 +30,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from local import log
 from local.build import build_if_stale
 from local.demo_downstream import DemoDownstream, FailurePlan
 from local.deploy import DeployError, deploy
@@ -46,6 +45,7 @@ from local.samconfig import (
     describe,
     parse_parameter_overrides,
 )
+from local.shared import log
 from local.system import STACK_NAME
 from local.template import BUILD_DIR, SOURCE_TEMPLATE, ParameterError, load_template
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from local import up_state
-from local.template import ROOT
+from local.shared.paths import ROOT
 
 # make run's and make up's work folders (local.system.WORK_DIR, local.up.UP_WORK_DIR); not
 # imported from there, which would need the function's code on the path.

@@ -23,7 +23,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from local import log
 from local.build import build_if_stale
 from local.deploy import DeployError
 from local.faults import FaultPlan
@@ -35,6 +34,7 @@ from local.samconfig import (
     check_names,
     deploy_overrides,
 )
+from local.shared import log
 from local.stack_updates import StackUpdate
 from local.system import (
     FIELD_PARAMETERS,

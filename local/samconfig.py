@@ -30,7 +30,7 @@ from typing import Any
 import click
 from samcli.cli.types import CfnParameterOverridesType
 
-from local.template import ROOT
+from local.shared.paths import ROOT
 
 SAMCONFIG = ROOT / "samconfig.toml"
 

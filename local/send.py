@@ -26,7 +26,7 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local.template import ROOT
+from local.shared.paths import ROOT
 from local.up_state import LOCAL_ENV, require_running
 
 SAMCONFIG = ROOT / "samconfig.toml"

@@ -33,7 +33,7 @@ from local.run import (
     DefaultsHelpFormatter,
     run_or_exit_status,
 )
-from local.run_deadline import policy_from_parameters
+from local.shared.run_deadline import policy_from_parameters
 from local.soak_checks import receive_gap_violations, soak_checks
 from local.system import RunOptions, RunResult
 

@@ -37,7 +37,6 @@ from local.function_calls import FunctionCalls, function_calls
 from local.function_code import install_code, install_function_code
 from local.invoke_router import AsyncSettings, InvokeRouter, LocalFunction
 from local.mapping_timeline import MappingTimeline, Transition
-from local.progress import ProgressDisplay, Snapshot
 from local.reconciliation import (
     MOVED_BY_SQS,
     REDRIVEN,
@@ -46,12 +45,6 @@ from local.reconciliation import (
     dead_letter_reasons,
     out_of_group_order,
     reconcile,
-)
-from local.run_deadline import (
-    HALF_OPEN_SECONDS,
-    RunWork,
-    deadline_seconds,
-    policy_from_parameters,
 )
 from local.samconfig import AppliedOverrides
 from local.scheduler import (
@@ -63,8 +56,16 @@ from local.scheduler import (
     targets_of,
 )
 from local.send import SendReport, fifo_group, generated_bodies, send_bodies
+from local.shared.paths import ROOT
+from local.shared.progress import ProgressDisplay, Snapshot
+from local.shared.run_deadline import (
+    HALF_OPEN_SECONDS,
+    RunWork,
+    deadline_seconds,
+    policy_from_parameters,
+)
 from local.stack_updates import AppliedUpdate, StackUpdate, StackUpdater, function_changed
-from local.template import BUILD_DIR, ROOT, ParameterError
+from local.template import BUILD_DIR, ParameterError
 
 logger = logging.getLogger(__name__)
 

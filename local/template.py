@@ -14,7 +14,8 @@ from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 from samtranslator.yaml_helper import yaml_parse
 
-ROOT = Path(__file__).resolve().parents[1]
+from local.shared.paths import ROOT
+
 SOURCE_TEMPLATE = ROOT / "template.yaml"
 BUILD_DIR = ROOT / ".aws-sam" / "build"
 # Properties of SAM resources that name a local folder until packaged into S3.

@@ -15,7 +15,7 @@ from typing import Any
 
 import boto3
 
-from local.template import ROOT
+from local.shared.paths import ROOT
 
 STATE_FILE = ROOT / ".local" / "up.json"
 # Another place for it (tests, or two checkouts' `make up`s side by side).

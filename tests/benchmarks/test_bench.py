@@ -18,7 +18,8 @@ import pytest
 
 from benchmarks.spread import Spread, alternating
 from local.function_code import link_distribution_closure
-from local.template import ROOT, code_locations, load_template
+from local.shared.paths import ROOT
+from local.template import code_locations, load_template
 
 CONTENDERS = {"project", "powertools_sequential", "ideal_pool"}
 LAYER_REQUIREMENTS = ("aws-lambda-powertools", "aws-xray-sdk", "requests", "boto3")

@@ -15,8 +15,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from local.run import options_from
+from local.shared.paths import ROOT
 from local.system import run_local_system
-from local.template import ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -26,8 +26,8 @@ import boto3
 import pytest
 
 from local import up as up_module
+from local.shared.paths import ROOT
 from local.system import queue_depth
-from local.template import ROOT
 
 START_LIMIT_SECONDS = 120.0
 SETTLE_LIMIT_SECONDS = 60.0

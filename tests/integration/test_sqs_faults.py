@@ -15,7 +15,6 @@ from local.emulator import running_emulator
 from local.faults import (
     DELETE_FAILED,
     DLQ_SEND_FAILED,
-    FUNCTION_ACCESS_KEY_ID,
     RECEIPT_EXPIRED,
     SQS_THROTTLED,
     VISIBILITY_FAILED,
@@ -23,6 +22,7 @@ from local.faults import (
     FaultPlan,
     SqsFaults,
 )
+from local.shared.access_keys import FUNCTION_ACCESS_KEY_ID
 
 
 def function_client(endpoint_url: str) -> Any:

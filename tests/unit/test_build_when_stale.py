@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from local import build, invoke, run, soak, up
-from local.template import ROOT
+from local.shared.paths import ROOT
 
 MAINS: dict[str, Callable[[Sequence[str] | None], int]] = {
     "make run": run.main,

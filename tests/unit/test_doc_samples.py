@@ -18,10 +18,10 @@ from local import up
 from local.docs_samples import PAGES, SAMPLE_NAMES, fill, sample_names
 from local.faults import FaultLog
 from local.function_calls import FunctionCalls
-from local.progress import Snapshot
 from local.reconciliation import REASON_WORDS, DeadLetter, Reconciliation
+from local.shared.paths import ROOT
+from local.shared.progress import Snapshot
 from local.system import RunResult, _print_reconciliation
-from local.template import ROOT
 
 FENCE = re.compile(r"^```(?P<lang>[\w-]*)$")
 # Blocks that are input, not output.

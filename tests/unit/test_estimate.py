@@ -13,7 +13,7 @@ from local.estimate import (
     RunEstimate,
     estimate_run,
 )
-from local.run_deadline import RunWork
+from local.shared.run_deadline import RunWork
 
 # The demo's policy: delays 3-5 s, 5-7 s, 9-11 s after the first three failures.
 POLICY = BackoffPolicy(base_seconds=1, jitter_seconds=3, max_receive_count=4)

@@ -6,7 +6,7 @@ import io
 
 from local.event_source_mapping import MappingState
 from local.mapping_timeline import MappingTimeline
-from local.progress import ProgressDisplay, Snapshot
+from local.shared.progress import ProgressDisplay, Snapshot
 
 CLOSED = MappingState("Enabled", True, 10)
 OPEN = MappingState("Disabled", False, 10)

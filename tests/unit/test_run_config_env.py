@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from local.run import DEFAULTS, options_from
-from local.template import ROOT
+from local.shared.paths import ROOT
 
 URL = "http://127.0.0.1:1/messages"
 
