@@ -31,10 +31,10 @@ from benchmarks.batch_delivery import BatchFigures, Queue, SqsRequestCounter
 from benchmarks.cold_start import ColdStart
 from benchmarks.package_size import PackageSizes
 from benchmarks.spread import Spread
+from local.aws.moto_stack import create_queues, load_stack
+from local.aws.template import load_template
 from local.downstream_process import downstream_process
-from local.moto_stack import create_queues, load_stack
 from local.shared.paths import ROOT
-from local.template import load_template
 
 GOALS = {
     "batch_10_s": 0.3,

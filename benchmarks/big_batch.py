@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.batch_delivery import FAILING_BODY
-from local.deploy import deploy
+from local.aws.deploy import deploy
+from local.aws.emulator import Emulator, running_emulator
 from local.downstream_process import downstream_process
-from local.emulator import Emulator, running_emulator
 from local.execution_environment import ExecutionEnvironment, FunctionSpec, Setup
 from local.function_code import install_code
 from local.lambda_sqs_event import MAX_EVENT_BYTES, event_bytes, lambda_sqs_event

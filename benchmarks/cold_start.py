@@ -41,8 +41,8 @@ from py_compile import PycInvalidationMode
 from typing import Any
 
 from benchmarks.spread import Spread, alternating
-from local.deploy import deploy
-from local.emulator import running_emulator
+from local.aws.deploy import deploy
+from local.aws.emulator import running_emulator
 from local.execution_environment import ExecutionEnvironment, FunctionSpec, Setup
 from local.function_code import RUNTIME_SDK, CodePaths, link_distribution_closure
 from local.lambda_sqs_event import lambda_sqs_event

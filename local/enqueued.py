@@ -98,7 +98,7 @@ def recording(queue_url: str) -> Iterator[EnqueuedMessages]:
         if queue.name != recorder.queue_name:
             original(queue, message)
             return
-        # The emulator serialises its SQS operations (local.emulator), so nothing else changes
+        # The emulator serialises its SQS operations (local.aws.emulator), so nothing else changes
         # the list between these two reads.
         before = len(queue._messages)
         original(queue, message)

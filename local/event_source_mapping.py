@@ -87,7 +87,7 @@ class Batching:
 
 # States in which Lambda polls. The states a mapping reports are Creating, Enabling, Enabled,
 # Disabling, Disabled, Updating and Deleting (GetEventSourceMapping, State). The emulator's
-# control plane (local.control_plane) shows an account caller Disabling, Enabling or Updating
+# control plane (local.aws.control_plane) shows an account caller Disabling, Enabling or Updating
 # for a while after an update, but answers the pollers' own reads with the configuration still
 # in force until the change lands: polling stops only when a disable has landed. A transitional
 # state that reaches the pollers anyway keeps what they were doing (Disabling included).

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from local import lambda_bootstrap
-from local.emulator import EMULATOR_CREDENTIALS
+from local.aws.emulator import EMULATOR_CREDENTIALS
 from local.function_code import CodePaths
 from local.shared.access_keys import FUNCTION_ACCESS_KEY_ID
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from local.deploy import DeployedFunction, DeployedStack, S3Location
-from local.emulator import Emulator
+from local.aws.deploy import DeployedFunction, DeployedStack, S3Location
+from local.aws.emulator import Emulator
 from local.shared.paths import ROOT
 
 # The SDK the Lambda Python runtime includes.

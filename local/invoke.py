@@ -30,13 +30,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from local.build import build_if_stale
-from local.demo_downstream import DemoDownstream, FailurePlan
-from local.deploy import DeployError, deploy
-from local.emulator import endpoint_override_note, running_emulator
-from local.execution_environment import ExecutionEnvironment, FunctionSpec, Invocation, Setup
-from local.function_code import install_code
-from local.samconfig import (
+from local.aws.deploy import DeployError, deploy
+from local.aws.emulator import endpoint_override_note, running_emulator
+from local.aws.samconfig import (
     SAMCONFIG,
     AppliedOverrides,
     SamconfigError,
@@ -45,9 +41,13 @@ from local.samconfig import (
     describe,
     parse_parameter_overrides,
 )
+from local.aws.template import BUILD_DIR, SOURCE_TEMPLATE, ParameterError, load_template
+from local.build import build_if_stale
+from local.demo_downstream import DemoDownstream, FailurePlan
+from local.execution_environment import ExecutionEnvironment, FunctionSpec, Invocation, Setup
+from local.function_code import install_code
 from local.shared import log
 from local.system import STACK_NAME
-from local.template import BUILD_DIR, SOURCE_TEMPLATE, ParameterError, load_template
 
 EXIT_FAILED = 1
 EXIT_INVALID = 2

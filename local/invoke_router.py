@@ -1,6 +1,6 @@
 """Lambda's Invoke API, answered by the local execution environments.
 
-The emulator's control-plane layer (local.control_plane) hands every Invoke request here; a
+The emulator's control-plane layer (local.aws.control_plane) hands every Invoke request here; a
 function the router knows runs in its own environments, as Lambda would run it:
 
 - RequestResponse: run now, on the request's thread; 200 with the handler's result, or with its
@@ -32,7 +32,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from local.control_plane import Answer, lambda_error
+from local.aws.control_plane import Answer, lambda_error
 from local.execution_environment import Invocation, PoolClosedError
 
 logger = logging.getLogger(__name__)

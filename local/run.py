@@ -23,10 +23,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from local.build import build_if_stale
-from local.deploy import DeployError
-from local.faults import FaultPlan
-from local.samconfig import (
+from local.aws.deploy import DeployError
+from local.aws.samconfig import (
     SAMCONFIG,
     AppliedOverrides,
     EnvOverrides,
@@ -34,8 +32,11 @@ from local.samconfig import (
     check_names,
     deploy_overrides,
 )
+from local.aws.stack_updates import StackUpdate
+from local.aws.template import SOURCE_TEMPLATE, ParameterError, load_template
+from local.build import build_if_stale
+from local.faults import FaultPlan
 from local.shared import log
-from local.stack_updates import StackUpdate
 from local.system import (
     FIELD_PARAMETERS,
     PROBE_FAULTS,
@@ -44,7 +45,6 @@ from local.system import (
     RunResult,
     run_local_system,
 )
-from local.template import SOURCE_TEMPLATE, ParameterError, load_template
 
 DEFAULTS = RunOptions()
 EXIT_LOST = 1

@@ -22,8 +22,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
+from local.aws.emulator import received_at as emulator_received_at
 from local.build import build_if_stale
-from local.emulator import received_at as emulator_received_at
 from local.faults import FaultPlan
 from local.logs import LogFolder
 from local.run import (

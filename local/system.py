@@ -17,10 +17,18 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from local.control_plane import DEFAULT_TRANSITION_SECONDS, LambdaControlPlane
+from local.aws.control_plane import DEFAULT_TRANSITION_SECONDS, LambdaControlPlane
+from local.aws.deploy import DeployedFunction, DeployedStack, DeployError, deploy
+from local.aws.emulator import (
+    Emulator,
+    endpoint_override_note,
+    expired_message_ids,
+    running_emulator,
+)
+from local.aws.samconfig import AppliedOverrides
+from local.aws.stack_updates import AppliedUpdate, StackUpdate, StackUpdater, function_changed
+from local.aws.template import BUILD_DIR, ParameterError
 from local.demo_downstream import Call, DemoDownstream, FailurePlan, SlowAnswers
-from local.deploy import DeployedFunction, DeployedStack, DeployError, deploy
-from local.emulator import Emulator, endpoint_override_note, expired_message_ids, running_emulator
 from local.enqueued import EnqueuedMessages, Removals, recording, removals
 from local.estimate import estimate_run
 from local.event_source_mapping import (
@@ -46,7 +54,6 @@ from local.reconciliation import (
     out_of_group_order,
     reconcile,
 )
-from local.samconfig import AppliedOverrides
 from local.scheduler import (
     ScheduledInvocation,
     ScheduledTarget,
@@ -64,8 +71,6 @@ from local.shared.run_deadline import (
     deadline_seconds,
     policy_from_parameters,
 )
-from local.stack_updates import AppliedUpdate, StackUpdate, StackUpdater, function_changed
-from local.template import BUILD_DIR, ParameterError
 
 logger = logging.getLogger(__name__)
 
@@ -597,7 +602,7 @@ class _Trickle:
         # The breaker may not have opened when the send ends: the trickle waits for that while
         # the outage may last (it counts from the first call, which comes after the deploy),
         # and never outlasts the outage, two probe periods and three half-open minutes.
-        # Every change of the mapping shows only once it has landed (local.control_plane).
+        # Every change of the mapping shows only once it has landed (local.aws.control_plane).
         landing = options.mapping_transition_seconds
         give_up_after = (
             options.outage_seconds + 2 * probe_period + 3 * HALF_OPEN_SECONDS + 3 * landing

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import TextIO
 
 from local import run
+from local.aws.emulator import EMULATOR_CREDENTIALS
 from local.build import build_if_stale
-from local.emulator import EMULATOR_CREDENTIALS
 from local.system import WORK_DIR, Ready, RunOptions, shown_path
 from local.up_state import UpState, state_file_path
 

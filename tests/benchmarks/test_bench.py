@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from benchmarks.spread import Spread, alternating
+from local.aws.template import code_locations, load_template
 from local.function_code import link_distribution_closure
 from local.shared.paths import ROOT
-from local.template import code_locations, load_template
 
 CONTENDERS = {"project", "powertools_sequential", "ideal_pool"}
 LAYER_REQUIREMENTS = ("aws-lambda-powertools", "aws-xray-sdk", "requests", "boto3")

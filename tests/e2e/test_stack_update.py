@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from local.stack_updates import StackUpdate
+from local.aws.stack_updates import StackUpdate
 from tests.e2e.conftest import short_run
 
 pytestmark = pytest.mark.slow

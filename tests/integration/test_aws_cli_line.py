@@ -21,7 +21,7 @@ from typing import Any, cast
 import pytest
 
 from local import up
-from local.emulator import running_emulator
+from local.aws.emulator import running_emulator
 
 # The AWS CLI v1 release this test runs (any 1.x behaves the same here).
 AWS_CLI_V1 = "awscli==1.46.3"

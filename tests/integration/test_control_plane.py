@@ -15,8 +15,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from local.control_plane import LambdaControlPlane
-from local.emulator import Emulator, running_emulator
+from local.aws.control_plane import LambdaControlPlane
+from local.aws.emulator import Emulator, running_emulator
 from local.event_source_mapping import MappingState
 
 # One attempt per call: the SDK's own retries of a throttled call would hide the 429.

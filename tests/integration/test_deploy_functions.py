@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from local.deploy import deploy
-from local.emulator import running_emulator
+from local.aws.deploy import deploy
+from local.aws.emulator import running_emulator
 from local.scheduler import targets_of
 
 SCHEDULER_ASSUME = {

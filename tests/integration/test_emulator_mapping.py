@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from local.emulator import running_emulator
+from local.aws.emulator import running_emulator
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from local.emulator import running_emulator
+from local.aws.emulator import running_emulator
 
 
 @pytest.fixture

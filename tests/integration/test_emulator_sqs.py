@@ -1,6 +1,6 @@
 """The embedded emulator's cheaper SQS bookkeeping answers as moto's own does.
 
-local.emulator replaces some of moto's SQS internals while the emulator runs (counts from one
+local.aws.emulator replaces some of moto's SQS internals while the emulator runs (counts from one
 pass, a receipt-handle index, attributes built once). Each scenario here runs twice, against
 moto as released (mock_aws, in process, nothing replaced) and against the running emulator, and
 the two stories must be identical: every answer and every error, with ids and receipt handles
@@ -21,7 +21,7 @@ from moto import mock_aws
 from moto.backends import get_backend
 from moto.core.utils import unix_time_millis
 
-from local.emulator import (
+from local.aws.emulator import (
     ACCOUNT_ID,
     REGION,
     _seconds_until_due,

@@ -17,8 +17,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from local.control_plane import LambdaControlPlane
-from local.emulator import Emulator, running_emulator
+from local.aws.control_plane import LambdaControlPlane
+from local.aws.emulator import Emulator, running_emulator
 from local.execution_environment import EnvironmentPool, FunctionSpec, Setup
 from local.function_code import CodePaths, link_distribution_closure
 from local.invoke_router import AsyncSettings, InvokeRouter, LocalFunction

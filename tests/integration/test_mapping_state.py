@@ -105,7 +105,7 @@ class Deployment:
         )
         self.uuid = mapping["UUID"]
         # moto's own SQS-to-Lambda delivery would invoke the function itself (in Docker): the
-        # emulated mapping polls instead, as local.emulator arranges for the local system.
+        # emulated mapping polls instead, as local.aws.emulator arranges for the local system.
         sqs_backends[DEFAULT_ACCOUNT_ID][REGION].queues[
             "source"
         ].lambda_event_source_mappings.clear()
@@ -292,7 +292,7 @@ def test_a_failed_read_keeps_the_last_state() -> None:
     [
         ("Enabled", None, True),
         ("Disabled", None, False),
-        # Polling stops only when the disable has landed (local.control_plane).
+        # Polling stops only when the disable has landed (local.aws.control_plane).
         ("Disabling", True, True),
         ("Disabling", False, False),
         ("Enabling", False, False),

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from local.emulator import running_emulator
+from local.aws.emulator import running_emulator
 from tools.redrive import move_task_redrive
 
 SETTLE_SECONDS = 30.0

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from local.deploy import _Completion
-from local.emulator import Emulator, running_emulator
+from local.aws.deploy import _Completion
+from local.aws.emulator import Emulator, running_emulator
 from local.scheduler import ScheduledTarget, ScheduleError, targets_of
 
 ASSUME = json.dumps(

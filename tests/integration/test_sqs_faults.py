@@ -11,7 +11,7 @@ import pytest
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
-from local.emulator import running_emulator
+from local.aws.emulator import running_emulator
 from local.faults import (
     DELETE_FAILED,
     DLQ_SEND_FAILED,

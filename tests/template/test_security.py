@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from cfnlint.api import lint
 
-from local.moto_stack import sam_template, translated
+from local.aws.moto_stack import sam_template, translated
 from local.shared.paths import ROOT
 from tests.support.template import resources_of_type
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from local import invoke
-from local.samconfig import SamconfigError
+from local.aws.samconfig import SamconfigError
 
 EVENT = "events/sqs-single-success.json"
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from local.aws.template import SOURCE_TEMPLATE, ParameterError, load_template, resolved_parameters
 from local.demo_downstream import FailurePlan
 from local.run import options_from
 from local.send import generated_bodies
 from local.system import RunOptions
-from local.template import SOURCE_TEMPLATE, ParameterError, load_template, resolved_parameters
 
 TEMPLATE = load_template(SOURCE_TEMPLATE)
 

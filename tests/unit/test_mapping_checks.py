@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from local.deploy import DeployError, _check_batching
+from local.aws.deploy import DeployError, _check_batching
 
 SQS = "arn:aws:sqs:us-east-1:123456789012:source"
 

@@ -9,7 +9,7 @@ import pytest
 from samcli.cli.types import CfnParameterOverridesType
 from samcli.lib.config.samconfig import SamConfig
 
-from local.samconfig import (
+from local.aws.samconfig import (
     SAMCONFIG,
     AppliedOverrides,
     SamconfigError,

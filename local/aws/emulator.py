@@ -55,9 +55,9 @@ from moto.sqs.exceptions import InvalidParameterValue, ReceiptHandleIsInvalid, S
 from moto.sqs.models import Message, Queue, SQSBackend
 from werkzeug.serving import make_server
 
-from local.control_plane import BOOKKEEPING_HEADER
-from local.intrinsics import stable_stack_uuid
-from local.message_move_tasks import message_move_tasks
+from local.aws.control_plane import BOOKKEEPING_HEADER
+from local.aws.intrinsics import stable_stack_uuid
+from local.aws.message_move_tasks import message_move_tasks
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -82,7 +82,7 @@ class Emulator:
     def own_client(self, service: str, config: BotoConfig | None = None) -> Any:
         """A client for the local system's own bookkeeping (reading the mapping for the pollers,
         the deploy's reads): its Lambda requests say so, and spend none of the account's
-        control-plane budget (local.control_plane)."""
+        control-plane budget (local.aws.control_plane)."""
         client = self.client(service, config)
 
         def mark(request: Any, **_: Any) -> None:

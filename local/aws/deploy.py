@@ -18,10 +18,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from local.emulator import ACCOUNT_ID, Emulator
-from local.intrinsics import Resolver, pseudo_parameters
-from local.queue_replacement import queue_replacement, refusal
-from local.template import (
+from local.aws.emulator import ACCOUNT_ID, Emulator
+from local.aws.intrinsics import Resolver, pseudo_parameters
+from local.aws.queue_replacement import queue_replacement, refusal
+from local.aws.template import (
     code_locations,
     decide_conditions,
     load_template,
@@ -310,7 +310,7 @@ class _Completion:
         self.parameters = parameters
         self.physical_ids = physical_ids
         # The deploy's reads are CloudFormation's and the local system's, not the account's
-        # callers': they spend none of the control-plane budget (local.control_plane).
+        # callers': they spend none of the control-plane budget (local.aws.control_plane).
         self.lambda_client = emulator.own_client("lambda")
         self.gaps: list[str] = []
         self._resolve = Resolver(

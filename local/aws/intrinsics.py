@@ -17,7 +17,7 @@ _NOT_A_FUNCTION = object()
 
 def stable_stack_uuid(stack_name: str, region: str, account_id: str) -> str:
     """The last part of a local stack's id. CloudFormation's is random; here it is derived from
-    the stack's name, so that the tests' in-process stack and the emulator's (local.emulator
+    the stack's name, so that the tests' in-process stack and the emulator's (local.aws.emulator
     gives moto the same) resolve the same id, and with it the same queue names."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{region}/{account_id}/{stack_name}"))
 

@@ -1,5 +1,5 @@
 """Whether a stack update would replace the source queue: the check `make deploy` makes against
-AWS (tools.deploy) and the local system makes against its emulator (local.deploy.update).
+AWS (tools.deploy) and the local system makes against its emulator (local.aws.deploy.update).
 
 The template names the source queue sqs-backoff-<the stack id's uuid>-source, with .fifo for
 QueueType=fifo. An update replaces it when that name changes: a QueueType switch (FifoQueue and

@@ -3,7 +3,7 @@ its queues created in moto (`mock_aws`) with the template's own properties, and 
 environment resolved from it, so that fixtures cannot drift from the template.
 
 The local system deploys the built template through the emulator's CloudFormation instead
-(local.deploy); both resolve intrinsics with local.intrinsics.
+(local.aws.deploy); both resolve intrinsics with local.aws.intrinsics.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.intrinsics import Resolver, pseudo_parameters
-from local.template import (
+from local.aws.intrinsics import Resolver, pseudo_parameters
+from local.aws.template import (
     SOURCE_TEMPLATE,
     code_locations,
     decide_conditions,
@@ -23,7 +23,7 @@ from local.template import (
     translate,
     with_code_uris,
 )
-from local.template import parameter_defaults as _defaults_of
+from local.aws.template import parameter_defaults as _defaults_of
 
 STACK_NAME = "sqs-backoff-consumer"
 ACCOUNT_ID = "123456789012"

@@ -8,7 +8,7 @@ AWS (UpdateStack, the other parameters keeping their values), and the running sy
   idle execution environments of the old one are shut down, busy ones when they finish, as
   Lambda starts new environments after UpdateFunctionConfiguration;
 - an update that would replace the source queue (a QueueType switch) is refused before the
-  emulator is asked (local.queue_replacement), and the run carries on as it was.
+  emulator is asked (local.aws.queue_replacement), and the run carries on as it was.
 
 Each update prints one line (`update     ...`) and is kept in the run's result. Whatever the
 update does to the messages, the reconciliation at the end judges: nothing may be lost.
@@ -25,10 +25,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local.deploy import DeployedStack, DeployError, UpdateRefused, update
-from local.emulator import Emulator
-from local.samconfig import SamconfigError, check_names, describe, parse_parameter_overrides
-from local.template import SOURCE_TEMPLATE, ParameterError, load_template
+from local.aws.deploy import DeployedStack, DeployError, UpdateRefused, update
+from local.aws.emulator import Emulator
+from local.aws.samconfig import SamconfigError, check_names, describe, parse_parameter_overrides
+from local.aws.template import SOURCE_TEMPLATE, ParameterError, load_template
 
 
 @dataclass(frozen=True)
