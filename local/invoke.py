@@ -44,8 +44,13 @@ from local.aws.samconfig import (
 from local.aws.template import BUILD_DIR, SOURCE_TEMPLATE, ParameterError, load_template
 from local.build import build_if_stale
 from local.demo_downstream import DemoDownstream, FailurePlan
-from local.execution_environment import ExecutionEnvironment, FunctionSpec, Invocation, Setup
-from local.function_code import install_code
+from local.lambda_service.execution_environment import (
+    ExecutionEnvironment,
+    FunctionSpec,
+    Invocation,
+    Setup,
+)
+from local.lambda_service.function_code import install_code
 from local.shared import log
 from local.system import STACK_NAME
 

@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass
 from typing import Literal
 
-from local.event_source_mapping import MappingState
+from local.lambda_service.event_source_mapping import MappingState
 
 Breaker = Literal["closed", "half-open", "open"]
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from consumer.backoff import BackoffPolicy, delay_range_seconds
 from local.demo_downstream import Call
-from local.event_source_mapping import Receive
 from local.faults import DELETE_FAILED, DUPLICATING_FAULTS, InjectedFault, VisibilityChange
+from local.lambda_service.event_source_mapping import Receive
 from local.reconciliation import Reconciliation
 
 # A change is recorded at its request's arrival, before SQS counted from it, and a receive when

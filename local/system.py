@@ -31,7 +31,9 @@ from local.aws.template import BUILD_DIR, ParameterError
 from local.demo_downstream import Call, DemoDownstream, FailurePlan, SlowAnswers
 from local.enqueued import EnqueuedMessages, Removals, recording, removals
 from local.estimate import estimate_run
-from local.event_source_mapping import (
+from local.faults import FRACTION_PREFIXES, EnvironmentFaults, FaultLog, FaultPlan, SqsFaults
+from local.function_calls import FunctionCalls, function_calls
+from local.lambda_service.event_source_mapping import (
     BatchReport,
     MappingSettings,
     MappingState,
@@ -39,11 +41,17 @@ from local.event_source_mapping import (
     Receive,
     SqsEventSourceMapping,
 )
-from local.execution_environment import EnvironmentPool, FunctionSpec, Setup
-from local.faults import FRACTION_PREFIXES, EnvironmentFaults, FaultLog, FaultPlan, SqsFaults
-from local.function_calls import FunctionCalls, function_calls
-from local.function_code import install_code, install_function_code
-from local.invoke_router import AsyncSettings, InvokeRouter, LocalFunction
+from local.lambda_service.execution_environment import EnvironmentPool, FunctionSpec, Setup
+from local.lambda_service.function_code import install_code, install_function_code
+from local.lambda_service.invoke_router import AsyncSettings, InvokeRouter, LocalFunction
+from local.lambda_service.scheduler import (
+    ScheduledInvocation,
+    ScheduledTarget,
+    ScheduleError,
+    SchedulerEmulator,
+    rule_targets_of,
+    targets_of,
+)
 from local.mapping_timeline import MappingTimeline, Transition
 from local.reconciliation import (
     MOVED_BY_SQS,
@@ -53,14 +61,6 @@ from local.reconciliation import (
     dead_letter_reasons,
     out_of_group_order,
     reconcile,
-)
-from local.scheduler import (
-    ScheduledInvocation,
-    ScheduledTarget,
-    ScheduleError,
-    SchedulerEmulator,
-    rule_targets_of,
-    targets_of,
 )
 from local.send import SendReport, fifo_group, generated_bodies, send_bodies
 from local.shared.paths import ROOT

@@ -18,8 +18,8 @@ never met locally; this WSGI layer, in front of moto's application, gives it the
   ResourceConflictException ("The resource already exists, or another operation is in
   progress").
 - Invoke is data plane: `POST /2015-03-31/functions/{name}/invocations` goes to the local
-  execution environments (see local.invoke_router) when a router knows the function, and
-  never spends the control-plane budget.
+  execution environments (see local.lambda_service.invoke_router) when a router knows the
+  function, and never spends the control-plane budget.
 
 Every account request is counted (`calls`): the run's summary shows it as control_plane_calls.
 The local system's own bookkeeping (the pollers' reading of the mapping, the deploy's reads)
@@ -97,7 +97,10 @@ class Answer:
 
 
 class InvocationRouter(Protocol):
-    """Runs Invoke requests for the functions it knows (local.invoke_router.InvokeRouter)."""
+    """Runs Invoke requests for the functions it knows.
+
+    local.lambda_service.invoke_router.InvokeRouter: the Lambda side, which this room may not
+    import, so it is named by its shape."""
 
     def invoke(
         self, function: str, payload: bytes, invocation_type: str, qualifier: str | None

@@ -457,7 +457,7 @@ class _Completion:
         self, logical_id: str, resource: Mapping[str, Any], *, existed: bool = False
     ) -> None:
         """Through CreateSchedule (UpdateSchedule when an update keeps it), from the template's
-        properties: local.scheduler reads it back and invokes its target."""
+        properties: local.lambda_service.scheduler reads it back and invokes its target."""
         properties = dict(self._resolve(resource["Properties"]))
         properties.setdefault("Name", self._schedule_name(logical_id))
         scheduler = self.emulator.client("scheduler")

@@ -3,7 +3,8 @@ updates the deployed stack once 10 messages were delivered, as `make deploy` wou
 AWS (UpdateStack, the other parameters keeping their values), and the running system follows:
 
 - the event source mapping's pollers read the mapping every second, and take its new BatchSize,
-  batching window, state and MaximumConcurrency from there (local.event_source_mapping);
+  batching window, state and MaximumConcurrency from there
+  (local.lambda_service.event_source_mapping);
 - a changed function configuration (environment, timeout, memory) reaches new invocations:
   idle execution environments of the old one are shut down, busy ones when they finish, as
   Lambda starts new environments after UpdateFunctionConfiguration;

@@ -18,7 +18,7 @@ import pytest
 
 from benchmarks.spread import Spread, alternating
 from local.aws.template import code_locations, load_template
-from local.function_code import link_distribution_closure
+from local.lambda_service.function_code import link_distribution_closure
 from local.shared.paths import ROOT
 
 CONTENDERS = {"project", "powertools_sequential", "ideal_pool"}

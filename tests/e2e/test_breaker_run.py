@@ -11,7 +11,7 @@ import itertools
 
 import pytest
 
-from local.event_source_mapping import LONG_POLL_SECONDS
+from local.lambda_service.event_source_mapping import LONG_POLL_SECONDS
 from local.run import options_from
 from local.system import RunResult
 from tests.e2e.background import BackgroundRun, register

@@ -17,8 +17,8 @@ from consumer.config import Config
 from consumer.observability import logger
 from consumer.runtime import get_runtime
 from local.aws.moto_stack import Stack, create_idempotency_table, create_queues, load_stack
-from local.lambda_context import FakeLambdaContext
-from local.lambda_sqs_event import lambda_sqs_event
+from local.lambda_service.lambda_context import FakeLambdaContext
+from local.lambda_service.lambda_sqs_event import lambda_sqs_event
 from tests.support.downstream import Downstream
 from tests.support.emitted import Emitted, parse_emitted
 

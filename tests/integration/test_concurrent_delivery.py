@@ -12,7 +12,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from consumer.runtime import get_runtime
-from local.lambda_sqs_event import lambda_sqs_event
+from local.lambda_service.lambda_sqs_event import lambda_sqs_event
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 

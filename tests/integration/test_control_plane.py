@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from local.aws.control_plane import LambdaControlPlane
 from local.aws.emulator import Emulator, running_emulator
-from local.event_source_mapping import MappingState
+from local.lambda_service.event_source_mapping import MappingState
 
 # One attempt per call: the SDK's own retries of a throttled call would hide the 429.
 NO_RETRIES = Config(retries={"total_max_attempts": 1})

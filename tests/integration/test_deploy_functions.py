@@ -10,7 +10,7 @@ from typing import Any
 
 from local.aws.deploy import deploy
 from local.aws.emulator import running_emulator
-from local.scheduler import targets_of
+from local.lambda_service.scheduler import targets_of
 
 SCHEDULER_ASSUME = {
     "Version": "2012-10-17",

@@ -11,9 +11,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.event_source_mapping import BatchReport, MappingSettings, SqsEventSourceMapping
-from local.execution_environment import Invocation
-from local.lambda_sqs_event import MAX_EVENT_BYTES, event_bytes
+from local.lambda_service.event_source_mapping import (
+    BatchReport,
+    MappingSettings,
+    SqsEventSourceMapping,
+)
+from local.lambda_service.execution_environment import Invocation
+from local.lambda_service.lambda_sqs_event import MAX_EVENT_BYTES, event_bytes
 
 SAM_EVENT_ATTRIBUTES = {
     "ApproximateReceiveCount",

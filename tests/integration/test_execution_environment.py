@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from local.execution_environment import (
+from local.lambda_service.execution_environment import (
     INIT_TIMEOUT_SECONDS,
     EnvironmentPool,
     ExecutionEnvironment,
@@ -18,7 +18,7 @@ from local.execution_environment import (
     PoolClosedError,
     Setup,
 )
-from local.function_code import CodePaths, link_distribution_closure
+from local.lambda_service.function_code import CodePaths, link_distribution_closure
 
 HANDLERS = """
 import importlib.util

@@ -19,9 +19,9 @@ from botocore.exceptions import ClientError
 
 from local.aws.control_plane import LambdaControlPlane
 from local.aws.emulator import Emulator, running_emulator
-from local.execution_environment import EnvironmentPool, FunctionSpec, Setup
-from local.function_code import CodePaths, link_distribution_closure
-from local.invoke_router import AsyncSettings, InvokeRouter, LocalFunction
+from local.lambda_service.execution_environment import EnvironmentPool, FunctionSpec, Setup
+from local.lambda_service.function_code import CodePaths, link_distribution_closure
+from local.lambda_service.invoke_router import AsyncSettings, InvokeRouter, LocalFunction
 from tests.integration.test_control_plane import NO_RETRIES, create_mapping
 
 STAND_IN_CONTROLLER = """

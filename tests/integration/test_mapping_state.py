@@ -18,7 +18,7 @@ from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.sqs.models import sqs_backends
 
-from local.event_source_mapping import (
+from local.lambda_service.event_source_mapping import (
     Batching,
     BatchReport,
     MappingSettings,
@@ -26,7 +26,7 @@ from local.event_source_mapping import (
     MappingWatcher,
     SqsEventSourceMapping,
 )
-from local.execution_environment import Invocation
+from local.lambda_service.execution_environment import Invocation
 
 REGION = "us-east-1"
 DEADLINE = 30.0

@@ -12,7 +12,7 @@ import pytest
 
 from local.aws.deploy import _Completion
 from local.aws.emulator import Emulator, running_emulator
-from local.scheduler import ScheduledTarget, ScheduleError, targets_of
+from local.lambda_service.scheduler import ScheduledTarget, ScheduleError, targets_of
 
 ASSUME = json.dumps(
     {

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from local.batch_response import batch_outcome
+from local.lambda_service.batch_response import batch_outcome
 
 IDS = ("m-1", "m-2", "m-3")
 

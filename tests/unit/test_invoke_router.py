@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from local.execution_environment import Invocation
-from local.invoke_router import AsyncSettings, InvokeRouter, LocalFunction
+from local.lambda_service.execution_environment import Invocation
+from local.lambda_service.invoke_router import AsyncSettings, InvokeRouter, LocalFunction
 
 DEADLINE = 30.0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from local.event_source_mapping import MappingState
+from local.lambda_service.event_source_mapping import MappingState
 from local.mapping_timeline import MappingTimeline
 from local.shared.progress import ProgressDisplay, Snapshot
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from local.lambda_sqs_event import (
+from local.lambda_service.lambda_sqs_event import (
     MAX_EVENT_BYTES,
     event_bytes,
     lambda_sqs_event,

@@ -13,9 +13,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.execution_environment import Invocation
-from local.invoke_router import InvokeRouter, LocalFunction
-from local.scheduler import (
+from local.lambda_service.execution_environment import Invocation
+from local.lambda_service.invoke_router import InvokeRouter, LocalFunction
+from local.lambda_service.scheduler import (
     ScheduledInvocation,
     ScheduledTarget,
     ScheduleError,

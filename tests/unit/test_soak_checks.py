@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from consumer.backoff import BackoffPolicy
 from local.demo_downstream import Call
-from local.event_source_mapping import Receive
 from local.faults import (
     DELETE_FAILED,
     KILLED_MID_BATCH,
@@ -13,6 +12,7 @@ from local.faults import (
     InjectedFault,
     VisibilityChange,
 )
+from local.lambda_service.event_source_mapping import Receive
 from local.soak_checks import (
     BY_OVERLAP,
     BY_TIMEOUT,

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from local import lambda_bootstrap
 from local.aws.emulator import EMULATOR_CREDENTIALS
-from local.function_code import CodePaths
+from local.lambda_service import lambda_bootstrap
+from local.lambda_service.function_code import CodePaths
 from local.shared.access_keys import FUNCTION_ACCESS_KEY_ID
 
 # Lambda's limit on the init phase of an on-demand environment.

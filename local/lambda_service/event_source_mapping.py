@@ -28,9 +28,9 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local.batch_response import BatchOutcome, batch_outcome
-from local.execution_environment import Invocation, PoolClosedError
-from local.lambda_sqs_event import (
+from local.lambda_service.batch_response import BatchOutcome, batch_outcome
+from local.lambda_service.execution_environment import Invocation, PoolClosedError
+from local.lambda_service.lambda_sqs_event import (
     MAX_EVENT_BYTES,
     lambda_sqs_event,
     record_bytes,

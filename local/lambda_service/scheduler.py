@@ -14,9 +14,10 @@ plural above ("Rate expressions reference"). A cron or at expression is refused,
 A rate schedule's first invocation comes one period after it starts (Scheduler's own precision
 is 60 s: "Schedule types in EventBridge Scheduler").
 
-The local system hands each invocation to the Invoke router (local.invoke_router), so the
-schedule reaches whichever function its target names, in that function's own environments,
-with its reserved concurrency and Lambda's retries of a failed asynchronous invocation.
+The local system hands each invocation to the Invoke router
+(local.lambda_service.invoke_router), so the schedule reaches whichever function its target
+names, in that function's own environments, with its reserved concurrency and Lambda's retries
+of a failed asynchronous invocation.
 
 EventBridge rules with a ScheduleExpression (the breaker's backstop, issue 17) are read from the
 emulator's events API (ListRules, ListTargetsByRule) and run the same way: EventBridge invokes a
@@ -38,7 +39,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from local.execution_environment import Invocation, PoolClosedError
+from local.lambda_service.execution_environment import Invocation, PoolClosedError
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +166,7 @@ class Environments(Protocol):
 
 
 class AsyncInvoker(Protocol):
-    """Lambda's asynchronous Invoke (local.invoke_router.InvokeRouter.submit)."""
+    """Lambda's asynchronous Invoke (local.lambda_service.invoke_router.InvokeRouter.submit)."""
 
     def submit(
         self, function: str, event: Any, on_first_attempt: Callable[[Invocation], None]

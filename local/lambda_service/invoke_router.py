@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from local.aws.control_plane import Answer, lambda_error
-from local.execution_environment import Invocation, PoolClosedError
+from local.lambda_service.execution_environment import Invocation, PoolClosedError
 
 logger = logging.getLogger(__name__)
 
