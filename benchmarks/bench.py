@@ -33,7 +33,7 @@ from benchmarks.package_size import PackageSizes
 from benchmarks.spread import Spread
 from local.aws.moto_stack import create_queues, load_stack
 from local.aws.template import load_template
-from local.downstream_process import downstream_process
+from local.downstream.downstream_process import downstream_process
 from local.shared.paths import ROOT
 
 GOALS = {

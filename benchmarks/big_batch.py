@@ -33,7 +33,7 @@ from typing import Any
 from benchmarks.batch_delivery import FAILING_BODY
 from local.aws.deploy import deploy
 from local.aws.emulator import Emulator, running_emulator
-from local.downstream_process import downstream_process
+from local.downstream.downstream_process import downstream_process
 from local.lambda_service.execution_environment import ExecutionEnvironment, FunctionSpec, Setup
 from local.lambda_service.function_code import install_code
 from local.lambda_service.lambda_sqs_event import MAX_EVENT_BYTES, event_bytes, lambda_sqs_event

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-from local.demo_downstream import Call
+from local.downstream.demo_downstream import Call
 
 # Why a message is on the dead-letter queue, as a reader of the reconciliation says it: the
 # consumer's own copies carry DeadLetterReason; a message SQS moved by the redrive policy

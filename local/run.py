@@ -35,8 +35,9 @@ from local.aws.samconfig import (
 from local.aws.stack_updates import StackUpdate
 from local.aws.template import SOURCE_TEMPLATE, ParameterError, load_template
 from local.build import build_if_stale
-from local.faults import FaultPlan
+from local.downstream.fault_flags import add_fault_flags, fault_plan_of
 from local.shared import log
+from local.shared.flags import number
 from local.system import (
     FIELD_PARAMETERS,
     PROBE_FAULTS,
@@ -58,24 +59,6 @@ EXIT_INTERRUPTED_STARTING = 130
 # alone (no random failures on top, pass --failure-rate for them) and keeps a producer going.
 RESOLVED_LATER = ("failure_rate", "outage_seconds")
 OUTAGE_TRICKLE_SECONDS = 5.0
-
-
-def number[N: (int, float)](
-    kind: Callable[[str], N], low: N, high: N | None = None
-) -> Callable[[str], N]:
-    def parse(text: str) -> N:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not {'a whole number' if kind is int else 'a number'}"
-            ) from None
-        if value < low or (high is not None and value > high):
-            bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
-            raise argparse.ArgumentTypeError(f"{value} is out of range: expected {bounds}")
-        return value
-
-    return parse
 
 
 def _queue_type(text: str) -> str:
@@ -151,28 +134,6 @@ FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
      "the change reaches its pollers (AWS documents no figure)"),
 ]  # fmt: skip
 
-# (flag, FaultPlan field, help): each a fraction of the calls or batches concerned.
-FAULT_FLAGS: list[tuple[str, str, str]] = [
-    ("--fault-read-timeout", "downstream_read_timeout",
-     "downstream calls processed but answered after the function's read timeout"),
-    ("--fault-reset", "downstream_reset", "downstream connections reset before processing"),
-    ("--fault-slow", "downstream_beyond_function_timeout",
-     "downstream calls processed but answered after the function timeout"),
-    ("--fault-429", "downstream_429", "downstream calls answered 429 with Retry-After"),
-    ("--fault-5xx", "downstream_5xx", "downstream calls answered 500, 502, 503 or 504"),
-    ("--fault-visibility", "sqs_change_visibility",
-     "the function's ChangeMessageVisibilityBatch calls failing (every SDK retry)"),
-    ("--fault-expired-receipt", "sqs_expired_receipt",
-     "the function's ChangeMessageVisibilityBatch entries refused as expired receipt handles"),
-    ("--fault-dlq-send", "sqs_dlq_send", "the function's SendMessage to the DLQ failing"),
-    ("--fault-sqs-throttle", "sqs_throttle",
-     "the function's SQS requests throttled (per request: the SDK retries)"),
-    ("--fault-delete", "sqs_delete", "the event source mapping's DeleteMessageBatch failing"),
-    ("--fault-kill-mid-batch", "kill_mid_batch",
-     "batches whose execution environment is killed after some downstream calls"),
-    ("--fault-kill-idle", "kill_idle", "invocations after which the idle environment is killed"),
-]  # fmt: skip
-
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """argparse's "(default: X)" after each flag's help, except where it would say nothing or
@@ -239,19 +200,7 @@ def parser(
         "'10:BatchSize=5'; repeatable. An update that would replace the source queue "
         "(QueueType) is refused and the run carries on",
     )
-    faults = p.add_argument_group("fault injection (each a fraction, 0 to 1)")
-    for flag, field, text in FAULT_FLAGS:
-        faults.add_argument(
-            flag,
-            dest=f"fault_{field}",
-            metavar="F",
-            type=number(float, 0.0, 1.0),
-            default=0.0,
-            help=text,
-        )
-    faults.add_argument(
-        "--fault-seed", dest="fault_seed", default=DEFAULTS.faults.seed, help="seed of the faults"
-    )
+    add_fault_flags(p, seed=DEFAULTS.faults.seed)
     # Where the build is read and the run's files go: the end-to-end tests' own folders.
     p.add_argument("--build-dir", type=Path, default=defaults.build_dir, help=argparse.SUPPRESS)
     p.add_argument("--work-dir", type=Path, default=defaults.work_dir, help=argparse.SUPPRESS)
@@ -278,10 +227,7 @@ def options_of(
     """The options `args` (parsed by `p`) give over `defaults`, with ENV's overrides laid under
     the flags given (`fresh_parser` makes another parser like `p`: `make up` shares this with
     its own)."""
-    plan = FaultPlan(
-        **{field: getattr(args, f"fault_{field}") for _, field, _ in FAULT_FLAGS},
-        seed=args.fault_seed,
-    )
+    plan = fault_plan_of(args)
     chosen = {field: getattr(args, field) for _, field, _, _ in FLAGS}
     # An explicit --outage 0 asks for no outage at all: not an outage run.
     outage_run = args.outage_seconds is not None and args.outage_seconds > 0

@@ -24,7 +24,7 @@ from typing import TextIO
 
 from local.aws.emulator import received_at as emulator_received_at
 from local.build import build_if_stale
-from local.faults import FaultPlan
+from local.downstream.faults import FaultPlan
 from local.logs import LogFolder
 from local.run import (
     EXIT_DEPLOY_FAILED,

@@ -17,8 +17,13 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from consumer.backoff import BackoffPolicy, delay_range_seconds
-from local.demo_downstream import Call
-from local.faults import DELETE_FAILED, DUPLICATING_FAULTS, InjectedFault, VisibilityChange
+from local.downstream.demo_downstream import Call
+from local.downstream.faults import (
+    DELETE_FAILED,
+    DUPLICATING_FAULTS,
+    InjectedFault,
+    VisibilityChange,
+)
 from local.lambda_service.event_source_mapping import Receive
 from local.reconciliation import Reconciliation
 

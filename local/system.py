@@ -28,10 +28,16 @@ from local.aws.emulator import (
 from local.aws.samconfig import AppliedOverrides
 from local.aws.stack_updates import AppliedUpdate, StackUpdate, StackUpdater, function_changed
 from local.aws.template import BUILD_DIR, ParameterError
-from local.demo_downstream import Call, DemoDownstream, FailurePlan, SlowAnswers
+from local.downstream.demo_downstream import Call, DemoDownstream, FailurePlan, SlowAnswers
+from local.downstream.faults import (
+    FRACTION_PREFIXES,
+    EnvironmentFaults,
+    FaultLog,
+    FaultPlan,
+    SqsFaults,
+)
 from local.enqueued import EnqueuedMessages, Removals, recording, removals
 from local.estimate import estimate_run
-from local.faults import FRACTION_PREFIXES, EnvironmentFaults, FaultLog, FaultPlan, SqsFaults
 from local.function_calls import FunctionCalls, function_calls
 from local.lambda_service.event_source_mapping import (
     BatchReport,

@@ -31,6 +31,7 @@ from typing import TextIO
 from local import run
 from local.aws.emulator import EMULATOR_CREDENTIALS
 from local.build import build_if_stale
+from local.shared.flags import number
 from local.system import WORK_DIR, Ready, RunOptions, shown_path
 from local.up_state import UpState, state_file_path
 
@@ -55,11 +56,11 @@ def parser() -> argparse.ArgumentParser:
         description="Deploy template.yaml into an embedded AWS emulator on a fixed port and "
         "keep the whole system up until Ctrl-C, for your own clients (AWS CLI, SDKs, make "
         "send); then reconcile every message that entered the source queue.",
-        flag_kinds={"--messages": run.number(int, 0, 10_000)},
+        flag_kinds={"--messages": number(int, 0, 10_000)},
     )
     p.add_argument(
         "--port",
-        type=run.number(int, 1, 65_535),
+        type=number(int, 1, 65_535),
         # A string default goes through `type` too: a bad UP_PORT is refused like a bad --port.
         default=os.environ.get("UP_PORT") or str(DEFAULT_PORT),
         help="the emulator's port on 127.0.0.1 (UP_PORT)",

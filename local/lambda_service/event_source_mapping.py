@@ -286,7 +286,9 @@ class Receive:
 
 
 class MappingFaults(Protocol):
-    """Faults injected around invocations (local.faults.EnvironmentFaults in a faulty run)."""
+    """Faults injected around invocations.
+
+    local.downstream.faults.EnvironmentFaults in a faulty run: a room this one may not import."""
 
     def arm(self, message_ids: tuple[str, ...], environment: Any) -> Any: ...
 

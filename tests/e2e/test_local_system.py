@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from local.demo_downstream import Call
+from local.downstream.demo_downstream import Call
 from local.system import RunOptions, RunResult, run_local_system
 
 # The function sets the visibility after the call returns, so the next call can come no earlier

@@ -7,7 +7,7 @@ from dataclasses import fields, replace
 import pytest
 
 from local import soak
-from local.faults import FRACTION_PREFIXES, KILLED_IDLE_DURING_INVOCATION, FaultPlan
+from local.downstream.faults import FRACTION_PREFIXES, KILLED_IDLE_DURING_INVOCATION, FaultPlan
 from local.system import RunResult
 from tests.e2e.background import BackgroundRun, register
 

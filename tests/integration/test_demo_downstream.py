@@ -7,8 +7,8 @@ import urllib.request
 
 import pytest
 
-from local import demo_downstream
-from local.demo_downstream import DemoDownstream, FailurePlan
+from local.downstream import demo_downstream
+from local.downstream.demo_downstream import DemoDownstream, FailurePlan
 
 
 class Clock:

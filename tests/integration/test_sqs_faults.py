@@ -12,7 +12,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
 from local.aws.emulator import running_emulator
-from local.faults import (
+from local.downstream.faults import (
     DELETE_FAILED,
     DLQ_SEND_FAILED,
     RECEIPT_EXPIRED,

@@ -16,7 +16,7 @@ import pytest
 
 from local import up
 from local.docs_samples import PAGES, SAMPLE_NAMES, fill, sample_names
-from local.faults import FaultLog
+from local.downstream.faults import FaultLog
 from local.function_calls import FunctionCalls
 from local.reconciliation import REASON_WORDS, DeadLetter, Reconciliation
 from local.shared.paths import ROOT

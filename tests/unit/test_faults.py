@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from local.faults import (
+from local.downstream.faults import (
     KILLED_IDLE,
     KILLED_IDLE_DURING_INVOCATION,
     KILLED_MID_BATCH,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from local.aws.template import SOURCE_TEMPLATE, ParameterError, load_template, resolved_parameters
-from local.demo_downstream import FailurePlan
+from local.downstream.demo_downstream import FailurePlan
 from local.run import options_from
 from local.send import generated_bodies
 from local.system import RunOptions

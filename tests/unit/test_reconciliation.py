@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from local.demo_downstream import Call
+from local.downstream.demo_downstream import Call
 from local.reconciliation import (
     REDRIVEN,
     DeadLetter,

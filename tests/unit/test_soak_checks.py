@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from consumer.backoff import BackoffPolicy
-from local.demo_downstream import Call
-from local.faults import (
+from local.downstream.demo_downstream import Call
+from local.downstream.faults import (
     DELETE_FAILED,
     KILLED_MID_BATCH,
     READ_TIMEOUT,

@@ -6,7 +6,7 @@ answered, in this order of precedence:
 - 503 during the outage, the first `outage_seconds` after the first request arrived (counted
   from the first delivery, so that a slow start, a cold start or a long send, does not use the
   outage up before any message meets it);
-- an injected fault (see local.faults), drawn the same way: a read timeout or an answer slower
+- an injected fault (see faults), drawn the same way: a read timeout or an answer slower
   than the function timeout (the call is processed, 200, but answered too late for the
   function to see it), a connection reset (closed before processing), 429 with Retry-After, 5xx;
 - 503 with probability `failure_rate`, drawn from (seed, body, attempt number), so a seed gives
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from local.faults import (
+from local.downstream.faults import (
     BEYOND_FUNCTION_TIMEOUT,
     READ_TIMEOUT,
     RESET,

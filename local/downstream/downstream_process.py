@@ -1,8 +1,8 @@
 """The demo downstream in a process of its own, for measurements: the server's threads then
 take neither the measured process's CPU time nor its interpreter lock.
 
-`python -m local.downstream_process` prints its URL on the first line of standard output and
-serves until its standard input closes; a line `latency-ms N` on standard input sets the answer
+`python -m local.downstream.downstream_process` prints its URL on the first line of standard output
+and serves until its standard input closes; a line `latency-ms N` on standard input sets the answer
 time of the requests that follow (answered `ok`).
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO
 
-from local.demo_downstream import DemoDownstream, FailurePlan
+from local.downstream.demo_downstream import DemoDownstream, FailurePlan
 from local.shared.paths import ROOT
 
 
@@ -35,9 +35,15 @@ class DownstreamProcess:
 
 @contextmanager
 def downstream_process(latency_ms: int = 0) -> Iterator[DownstreamProcess]:
-    """Start the demo downstream (200 unless a body asks otherwise, see local.demo_downstream)."""
+    """Start the demo downstream (200 unless a body asks otherwise, see demo_downstream)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "local.downstream_process", "--latency-ms", str(latency_ms)],
+        [
+            sys.executable,
+            "-m",
+            "local.downstream.downstream_process",
+            "--latency-ms",
+            str(latency_ms),
+        ],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
