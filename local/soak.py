@@ -24,6 +24,7 @@ from typing import TextIO
 
 from local.aws.emulator import received_at as emulator_received_at
 from local.build import build_if_stale
+from local.checks.soak_checks import receive_gap_violations, soak_checks
 from local.downstream.faults import FaultPlan
 from local.logs import LogFolder
 from local.run import (
@@ -34,7 +35,6 @@ from local.run import (
     run_or_exit_status,
 )
 from local.shared.run_deadline import policy_from_parameters
-from local.soak_checks import receive_gap_violations, soak_checks
 from local.system import RunOptions, RunResult
 
 EXIT_CHECK_FAILED = 5

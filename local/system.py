@@ -28,6 +28,19 @@ from local.aws.emulator import (
 from local.aws.samconfig import AppliedOverrides
 from local.aws.stack_updates import AppliedUpdate, StackUpdate, StackUpdater, function_changed
 from local.aws.template import BUILD_DIR, ParameterError
+from local.checks.enqueued import EnqueuedMessages, Removals, recording, removals
+from local.checks.estimate import estimate_run
+from local.checks.function_calls import FunctionCalls, function_calls
+from local.checks.mapping_timeline import MappingTimeline, Transition
+from local.checks.reconciliation import (
+    MOVED_BY_SQS,
+    REDRIVEN,
+    DeadLetter,
+    Reconciliation,
+    dead_letter_reasons,
+    out_of_group_order,
+    reconcile,
+)
 from local.downstream.demo_downstream import Call, DemoDownstream, FailurePlan, SlowAnswers
 from local.downstream.faults import (
     FRACTION_PREFIXES,
@@ -36,9 +49,6 @@ from local.downstream.faults import (
     FaultPlan,
     SqsFaults,
 )
-from local.enqueued import EnqueuedMessages, Removals, recording, removals
-from local.estimate import estimate_run
-from local.function_calls import FunctionCalls, function_calls
 from local.lambda_service.event_source_mapping import (
     BatchReport,
     MappingSettings,
@@ -57,16 +67,6 @@ from local.lambda_service.scheduler import (
     SchedulerEmulator,
     rule_targets_of,
     targets_of,
-)
-from local.mapping_timeline import MappingTimeline, Transition
-from local.reconciliation import (
-    MOVED_BY_SQS,
-    REDRIVEN,
-    DeadLetter,
-    Reconciliation,
-    dead_letter_reasons,
-    out_of_group_order,
-    reconcile,
 )
 from local.send import SendReport, fifo_group, generated_bodies, send_bodies
 from local.shared.paths import ROOT

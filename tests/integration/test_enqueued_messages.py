@@ -5,7 +5,7 @@ from __future__ import annotations
 import boto3
 from moto import mock_aws
 
-from local.enqueued import recording, removals
+from local.checks.enqueued import recording, removals
 
 
 @mock_aws

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from consumer.backoff import BackoffPolicy, delay_range_seconds
-from local.estimate import (
+from local.checks.estimate import (
     BATCH_OVERHEAD_SECONDS,
     LOCAL_SYSTEM_MESSAGES_PER_SECOND,
     RunEstimate,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from local.function_calls import function_calls
+from local.checks.function_calls import function_calls
 
 
 def emf(**metrics: list[float]) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
+from local.checks.mapping_timeline import MappingTimeline
 from local.lambda_service.event_source_mapping import MappingState
-from local.mapping_timeline import MappingTimeline
 from local.shared.progress import ProgressDisplay, Snapshot
 
 CLOSED = MappingState("Enabled", True, 10)

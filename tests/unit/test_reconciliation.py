@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from local.downstream.demo_downstream import Call
-from local.reconciliation import (
+from local.checks.reconciliation import (
     REDRIVEN,
     DeadLetter,
     dead_letter_reasons,
     out_of_group_order,
     reconcile,
 )
+from local.downstream.demo_downstream import Call
 
 
 def call(key: str, status: int, attempt: int = 1) -> Call:

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from consumer.backoff import BackoffPolicy
+from local.checks.soak_checks import (
+    BY_OVERLAP,
+    BY_TIMEOUT,
+    duplicate_report,
+    receive_gap_violations,
+    unexplained_duplicates,
+)
 from local.downstream.demo_downstream import Call
 from local.downstream.faults import (
     DELETE_FAILED,
@@ -13,13 +20,6 @@ from local.downstream.faults import (
     VisibilityChange,
 )
 from local.lambda_service.event_source_mapping import Receive
-from local.soak_checks import (
-    BY_OVERLAP,
-    BY_TIMEOUT,
-    duplicate_report,
-    receive_gap_violations,
-    unexplained_duplicates,
-)
 
 POLICY = BackoffPolicy(base_seconds=1, jitter_seconds=3, max_receive_count=4)
 
