@@ -41,7 +41,7 @@ from local.aws.samconfig import (
     parse_parameter_overrides,
 )
 from local.aws.template import SOURCE_TEMPLATE, load_template
-from local.send import stack_name_from_samconfig
+from local.commands.send import stack_name_from_samconfig
 
 EXIT_REFUSED = 2
 

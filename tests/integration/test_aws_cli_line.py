@@ -20,8 +20,8 @@ from typing import Any, cast
 
 import pytest
 
-from local import up
 from local.aws.emulator import running_emulator
+from local.commands import up
 
 # The AWS CLI v1 release this test runs (any 1.x behaves the same here).
 AWS_CLI_V1 = "awscli==1.46.3"

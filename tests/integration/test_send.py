@@ -12,7 +12,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from local import send
+from local.commands import send
 
 STACK_TEMPLATE = {
     "Resources": {"SourceQueue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "q"}}},

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from local import build, invoke, run, soak, up
+from local.commands import build, invoke, run, soak, up
 from local.shared.paths import ROOT
 
 MAINS: dict[str, Callable[[Sequence[str] | None], int]] = {

@@ -14,14 +14,14 @@ from typing import Any, cast
 
 import pytest
 
-from local import up
 from local.checks.function_calls import FunctionCalls
 from local.checks.reconciliation import REASON_WORDS, DeadLetter, Reconciliation
-from local.docs_samples import PAGES, SAMPLE_NAMES, fill, sample_names
+from local.commands import up
+from local.commands.docs_samples import PAGES, SAMPLE_NAMES, fill, sample_names
+from local.commands.system import RunResult, _print_reconciliation
 from local.downstream.faults import FaultLog
 from local.shared.paths import ROOT
 from local.shared.progress import Snapshot
-from local.system import RunResult, _print_reconciliation
 
 FENCE = re.compile(r"^```(?P<lang>[\w-]*)$")
 # Blocks that are input, not output.

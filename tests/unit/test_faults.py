@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from local.commands.run import options_from
 from local.downstream.faults import (
     KILLED_IDLE,
     KILLED_IDLE_DURING_INVOCATION,
@@ -12,7 +13,6 @@ from local.downstream.faults import (
     FaultLog,
     FaultPlan,
 )
-from local.run import options_from
 
 
 class Environment:

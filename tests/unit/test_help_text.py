@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from local import run, soak, up
+from local.commands import run, soak, up
 
 PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "make run": run.parser,

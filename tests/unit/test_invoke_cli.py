@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from local import invoke
 from local.aws.samconfig import SamconfigError
+from local.commands import invoke
 
 EVENT = "events/sqs-single-success.json"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from local import logs
+from local.commands import logs
 
 REQUEST = "e1a6ad70-e803-470e-a846-6a1115bc5135"
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from local.aws.template import SOURCE_TEMPLATE, ParameterError, load_template, resolved_parameters
+from local.commands.run import options_from
+from local.commands.send import generated_bodies
+from local.commands.system import RunOptions
 from local.downstream.demo_downstream import FailurePlan
-from local.run import options_from
-from local.send import generated_bodies
-from local.system import RunOptions
 
 TEMPLATE = load_template(SOURCE_TEMPLATE)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from local.run import DEFAULTS, options_from
+from local.commands.run import DEFAULTS, options_from
 from local.shared.paths import ROOT
 
 URL = "http://127.0.0.1:1/messages"
@@ -125,11 +125,11 @@ def test_make_run_passes_env_to_the_run() -> None:
     ).stdout
     # Then the run is started with --config-env prod before the run's own flags, and ENV
     # defaults to default
-    assert "-m local.run --config-env prod --messages 5" in shown
+    assert "-m local.commands.run --config-env prod --messages 5" in shown
     default = subprocess.run(
         ["make", "-n", "run"], cwd=ROOT, env=environ, capture_output=True, text=True, check=True
     ).stdout
-    assert "-m local.run --config-env default" in default
+    assert "-m local.commands.run --config-env default" in default
 
 
 def test_a_flag_given_at_its_default_value_still_wins_over_env(tmp_path: Path) -> None:

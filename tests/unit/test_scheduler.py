@@ -13,6 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from local.commands.system import fires
 from local.lambda_service.execution_environment import Invocation
 from local.lambda_service.invoke_router import InvokeRouter, LocalFunction
 from local.lambda_service.scheduler import (
@@ -23,7 +24,6 @@ from local.lambda_service.scheduler import (
     rate_seconds,
     rule_targets_of,
 )
-from local.system import fires
 
 DEADLINE = 10.0
 

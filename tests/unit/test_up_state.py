@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from local import send, up_state
+from local.commands import send, up_state
 from tools import dlq_peek
 
 

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from local import up_state
+from local.commands import up_state
 from local.shared.paths import ROOT
 
-# make run's and make up's work folders (local.system.WORK_DIR, local.up.UP_WORK_DIR); not
-# imported from there, which would need the function's code on the path.
+# make run's and make up's work folders (system.WORK_DIR, up.UP_WORK_DIR); not imported from
+# there, which would need the function's code on the path.
 LOG_DIRS = (ROOT / ".aws-sam" / "local-run" / "logs", ROOT / ".aws-sam" / "local-up" / "logs")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Keys every Powertools record carries, left off the readable line (--json keeps them).

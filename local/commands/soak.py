@@ -23,19 +23,19 @@ from pathlib import Path
 from typing import TextIO
 
 from local.aws.emulator import received_at as emulator_received_at
-from local.build import build_if_stale
 from local.checks.soak_checks import receive_gap_violations, soak_checks
-from local.downstream.faults import FaultPlan
-from local.logs import LogFolder
-from local.run import (
+from local.commands.build import build_if_stale
+from local.commands.logs import LogFolder
+from local.commands.run import (
     EXIT_DEPLOY_FAILED,
     EXIT_LOST,
     EXIT_UNFINISHED,
     DefaultsHelpFormatter,
     run_or_exit_status,
 )
+from local.commands.system import RunOptions, RunResult
+from local.downstream.faults import FaultPlan
 from local.shared.run_deadline import policy_from_parameters
-from local.system import RunOptions, RunResult
 
 EXIT_CHECK_FAILED = 5
 

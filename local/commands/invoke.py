@@ -42,7 +42,8 @@ from local.aws.samconfig import (
     parse_parameter_overrides,
 )
 from local.aws.template import BUILD_DIR, SOURCE_TEMPLATE, ParameterError, load_template
-from local.build import build_if_stale
+from local.commands.build import build_if_stale
+from local.commands.system import STACK_NAME
 from local.downstream.demo_downstream import DemoDownstream, FailurePlan
 from local.lambda_service.execution_environment import (
     ExecutionEnvironment,
@@ -52,7 +53,6 @@ from local.lambda_service.execution_environment import (
 )
 from local.lambda_service.function_code import install_code
 from local.shared import log
-from local.system import STACK_NAME
 
 EXIT_FAILED = 1
 EXIT_INVALID = 2

@@ -28,12 +28,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from local import run
 from local.aws.emulator import EMULATOR_CREDENTIALS
-from local.build import build_if_stale
+from local.commands import run
+from local.commands.build import build_if_stale
+from local.commands.system import WORK_DIR, Ready, RunOptions, shown_path
+from local.commands.up_state import UpState, state_file_path
 from local.shared.flags import number
-from local.system import WORK_DIR, Ready, RunOptions, shown_path
-from local.up_state import UpState, state_file_path
 
 DEFAULT_PORT = 4599
 UP_WORK_DIR = WORK_DIR.parent / "local-up"

@@ -34,11 +34,8 @@ from local.aws.samconfig import (
 )
 from local.aws.stack_updates import StackUpdate
 from local.aws.template import SOURCE_TEMPLATE, ParameterError, load_template
-from local.build import build_if_stale
-from local.downstream.fault_flags import add_fault_flags, fault_plan_of
-from local.shared import log
-from local.shared.flags import number
-from local.system import (
+from local.commands.build import build_if_stale
+from local.commands.system import (
     FIELD_PARAMETERS,
     PROBE_FAULTS,
     Ready,
@@ -46,6 +43,9 @@ from local.system import (
     RunResult,
     run_local_system,
 )
+from local.downstream.fault_flags import add_fault_flags, fault_plan_of
+from local.shared import log
+from local.shared.flags import number
 
 DEFAULTS = RunOptions()
 EXIT_LOST = 1

@@ -41,6 +41,7 @@ from local.checks.reconciliation import (
     out_of_group_order,
     reconcile,
 )
+from local.commands.send import SendReport, fifo_group, generated_bodies, send_bodies
 from local.downstream.demo_downstream import Call, DemoDownstream, FailurePlan, SlowAnswers
 from local.downstream.faults import (
     FRACTION_PREFIXES,
@@ -68,7 +69,6 @@ from local.lambda_service.scheduler import (
     rule_targets_of,
     targets_of,
 )
-from local.send import SendReport, fifo_group, generated_bodies, send_bodies
 from local.shared.paths import ROOT
 from local.shared.progress import ProgressDisplay, Snapshot
 from local.shared.run_deadline import (

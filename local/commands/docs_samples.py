@@ -92,7 +92,7 @@ def _module(module: str, *args: str) -> list[str]:
 
 def run_default() -> dict[str, str]:
     """`make run` as the quickstart tells a newcomer to type it."""
-    done = _run(_module("local.run", "--config-env", "default"))
+    done = _run(_module("local.commands.run", "--config-env", "default"))
     if done.returncode not in (0, 3):
         raise SampleError(f"make run exited {done.returncode}: {done.stderr[-2000:]}")
     return {"make run": "$ make run\n" + shown(done.stdout)}
@@ -101,7 +101,7 @@ def run_default() -> dict[str, str]:
 def run_prod() -> dict[str, str]:
     """The first lines of a run with samconfig's prod overrides, up to the poller's."""
     args = ("--messages", "5", "--max-receive-count", "3")
-    done = _run(_module("local.run", "--config-env", "prod", *args))
+    done = _run(_module("local.commands.run", "--config-env", "prod", *args))
     if done.returncode not in (0, 3):
         raise SampleError(f"make run ENV=prod exited {done.returncode}: {done.stderr[-2000:]}")
     lines = shown(done.stdout).splitlines()
@@ -117,7 +117,14 @@ def invoke_prod() -> dict[str, str]:
     event = "events/sqs-batch-with-failures.json"
     overrides = ("LogLevel=WARNING", "MaxReceiveCount=5")
     done = _run(
-        _module("local.invoke", event, "--config-env", "prod", "--parameter-overrides", *overrides)
+        _module(
+            "local.commands.invoke",
+            event,
+            "--config-env",
+            "prod",
+            "--parameter-overrides",
+            *overrides,
+        )
     )
     if done.returncode not in (0, 1):
         raise SampleError(f"make invoke exited {done.returncode}: {done.stderr[-2000:]}")
@@ -137,7 +144,7 @@ def invoke_prod() -> dict[str, str]:
 def unfinished_run() -> dict[str, str]:
     """A run stopped (Ctrl-C) while retries wait out their backoff: unfinished, exit 3."""
     argv = _module(
-        "local.run", "--messages", "5", "--outage", "0", "--failure-rate", "1",
+        "local.commands.run", "--messages", "5", "--outage", "0", "--failure-rate", "1",
         "--max-receive-count", "10", "--backoff-base", "30",
     )  # fmt: skip
     with _started(argv) as process:
@@ -165,7 +172,7 @@ def up_session() -> dict[str, str]:
     problem = _port_taken(UP_PORT)
     if problem:
         raise SampleError(problem)
-    argv = _module("local.up", "--config-env", "default", "--port", str(UP_PORT))
+    argv = _module("local.commands.up", "--config-env", "default", "--port", str(UP_PORT))
     with _started(argv) as process:
         assert process.stdout is not None
         printed = _read_until(process.stdout, lambda line: line == "make dlq-peek ENV=local")
@@ -183,11 +190,11 @@ def up_session() -> dict[str, str]:
         )
         sqs.send_message(QueueUrl=source, MessageBody=json.dumps({"orderId": "A-1"}))
         send = ("--body", "not json")
-        sent = _run(_module("local.send", "--config-env", "local", *send))
+        sent = _run(_module("local.commands.send", "--config-env", "local", *send))
         if sent.returncode != 0:
             raise SampleError(f"make send ENV=local exited {sent.returncode}: {sent.stderr}")
         _settle(sqs, source, variables["AWS_ENDPOINT_URL"], ready)
-        logs = _run(_module("local.logs", "--no-follow"))
+        logs = _run(_module("local.commands.logs", "--no-follow"))
         peek = _run(_module("tools.dlq_peek", "--config-env", "local"))
         process.send_signal(signal.SIGINT)
         rest = process.stdout.read().splitlines()
@@ -226,7 +233,7 @@ def port_in_use() -> dict[str, str]:
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         holder.bind(("127.0.0.1", UP_PORT))
         holder.listen()
-        done = _run(_module("local.up", "--config-env", "default", "--port", str(UP_PORT)))
+        done = _run(_module("local.commands.up", "--config-env", "default", "--port", str(UP_PORT)))
     if done.returncode != 2:
         raise SampleError(f"make up on a port in use exited {done.returncode}, not 2")
     return {"port in use": shown(done.stderr).strip()}
@@ -251,7 +258,7 @@ def python_missing() -> dict[str, str]:
 
 def outage_run() -> dict[str, str]:
     """make run RUN_ARGS="--outage 600", progress lines cut to the breaker's transitions."""
-    done = _run(_module("local.run", "--outage", "600"))
+    done = _run(_module("local.commands.run", "--outage", "600"))
     if done.returncode != 0:
         raise SampleError(f"the outage run exited {done.returncode}: {done.stderr[-2000:]}")
     lines = shown(done.stdout).splitlines()
@@ -269,7 +276,7 @@ def outage_run() -> dict[str, str]:
 
 def soak() -> dict[str, str]:
     """The last lines of make soak: the faults injected, the checks and the summary."""
-    done = _run(_module("local.soak"))
+    done = _run(_module("local.commands.soak"))
     if done.returncode != 0:
         raise SampleError(f"make soak exited {done.returncode}: {done.stderr[-2000:]}")
     lines = shown(done.stdout).splitlines()

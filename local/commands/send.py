@@ -26,8 +26,8 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
+from local.commands.up_state import LOCAL_ENV, require_running
 from local.shared.paths import ROOT
-from local.up_state import LOCAL_ENV, require_running
 
 SAMCONFIG = ROOT / "samconfig.toml"
 # SendMessageBatch: at most 10 entries and 1 MiB of bodies per call.
