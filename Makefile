@@ -121,10 +121,11 @@ docs-build: $(DOCS_STAMP) ## build the docs site strictly (a broken link or anch
 docs-samples: build ## rerun the commands whose output README.md and docs/ show, and write it in (~5 min; DOCS_SAMPLES_ARGS=--long: +25 min)
 	PYTHONPATH=functions $(BIN)/python -m local.commands.docs_samples $(DOCS_SAMPLES_ARGS)
 
-lint: $(STAMP) ## ruff, ruff format --check, mypy
+lint: $(STAMP) ## ruff, ruff format --check, mypy, lint-imports (the import contracts in pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy functions local benchmarks tools tests
+	PYTHONPATH=functions $(BIN)/lint-imports --no-cache
 
 format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
