@@ -12,8 +12,8 @@ command-line options taking precedence over the file. Both forms of parameter_ov
     parameter_overrides = ["LogLevel=INFO", "Name=\\"a value with spaces\\""]
 
 The parsing is the SAM CLI's (installed in .venv, pinned in requirements-dev.txt), not a copy:
-tests/unit/test_samconfig.py pins its behaviour on these forms, so that an upgrade that changes it
-shows there. One thing is stricter here: text the SAM CLI would silently drop ("A=1 junk" gives
+tests/local/aws/test_samconfig.py pins its behaviour on these forms, so that an upgrade that changes
+it shows there. One thing is stricter here: text the SAM CLI would silently drop ("A=1 junk" gives
 A=1 and nothing for "junk"; a value with an unquoted space) is an error.
 """
 

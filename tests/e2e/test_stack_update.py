@@ -38,7 +38,7 @@ def test_a_batch_size_update_mid_run_is_followed_and_loses_nothing(
     assert mapping["BatchSize"] == 3
     assert "update     after 0 delivered: BatchSize=3 -> UPDATE_COMPLETE" in printed
     # ...messages came back after failures, and no batch was larger than the BatchSize it was
-    # gathered under, 10 or 3 (tests/integration/test_mapping_state.py shows the pollers
+    # gathered under, 10 or 3 (tests/local/lambda_service/test_mapping_state.py shows the pollers
     # taking the new size)
     assert any(receive.receive_count > 1 for receive in result.receives)
     assert {batch.batch_size_limit for batch in result.batches} <= {10, 3}

@@ -22,7 +22,7 @@ from local.aws.emulator import Emulator, running_emulator
 from local.lambda_service.execution_environment import EnvironmentPool, FunctionSpec, Setup
 from local.lambda_service.function_code import CodePaths, link_distribution_closure
 from local.lambda_service.invoke_router import AsyncSettings, InvokeRouter, LocalFunction
-from tests.integration.test_control_plane import NO_RETRIES, create_mapping
+from tests.local.aws.test_control_plane import NO_RETRIES, create_mapping
 
 STAND_IN_CONTROLLER = """
 import json
