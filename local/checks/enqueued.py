@@ -16,7 +16,7 @@ copies, else the id SQS's redrive kept), so that the reconciliation does not cal
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -66,38 +66,51 @@ def _name(queue_url: str) -> str:
 
 
 @contextmanager
+def _watching(
+    method: str, queue_name: str, watch: Callable[[Callable[[Queue, Any], None], Queue, Any], None]
+) -> Iterator[None]:
+    """moto's `Queue.<method>` (one argument after the queue) wrapped until the block ends: a
+    call on the queue named `queue_name` goes to `watch`, with the original method to call; a
+    call on any other queue goes straight to the original."""
+    original = getattr(Queue, method)
+
+    def wrapped(queue: Queue, argument: Any) -> None:
+        if queue.name != queue_name:
+            original(queue, argument)
+        else:
+            watch(original, queue, argument)
+
+    setattr(Queue, method, wrapped)
+    try:
+        yield
+    finally:
+        setattr(Queue, method, original)
+
+
+@contextmanager
 def removals(dead_letter_queue_url: str) -> Iterator[Removals]:
     """Record what is deleted from the dead-letter queue until the block ends."""
     recorder = Removals(_name(dead_letter_queue_url))
-    original = Queue.delete_message
 
-    def delete_message(queue: Queue, receipt_handle: str) -> None:
-        if queue.name != recorder.queue_name:
-            original(queue, receipt_handle)
-            return
+    def delete_message(
+        original: Callable[[Queue, Any], None], queue: Queue, receipt_handle: str
+    ) -> None:
         removed = [m for m in queue._messages if m.had_receipt_handle(receipt_handle)]
         original(queue, receipt_handle)  # raises for an invalid handle: nothing removed
         for message in removed:
             source = (message.message_attributes or {}).get("SourceMessageId", {})
             recorder.record(str(source.get("StringValue") or message.id))
 
-    setattr(Queue, "delete_message", delete_message)  # noqa: B010
-    try:
+    with _watching("delete_message", recorder.queue_name, delete_message):
         yield recorder
-    finally:
-        setattr(Queue, "delete_message", original)  # noqa: B010
 
 
 @contextmanager
 def recording(queue_url: str) -> Iterator[EnqueuedMessages]:
     """Record the messages added to the queue at `queue_url` until the block ends."""
     recorder = EnqueuedMessages(_name(queue_url))
-    original = Queue.add_message
 
-    def add_message(queue: Queue, message: Any) -> None:
-        if queue.name != recorder.queue_name:
-            original(queue, message)
-            return
+    def add_message(original: Callable[[Queue, Any], None], queue: Queue, message: Any) -> None:
         # The emulator serialises its SQS operations (local.aws.emulator), so nothing else changes
         # the list between these two reads.
         before = len(queue._messages)
@@ -105,8 +118,5 @@ def recording(queue_url: str) -> Iterator[EnqueuedMessages]:
         if len(queue._messages) > before:
             recorder.record(message.id, message.body)
 
-    setattr(Queue, "add_message", add_message)  # noqa: B010
-    try:
+    with _watching("add_message", recorder.queue_name, add_message):
         yield recorder
-    finally:
-        setattr(Queue, "add_message", original)  # noqa: B010
