@@ -43,7 +43,7 @@ from local.aws.samconfig import (
 )
 from local.aws.template import BUILD_DIR, SOURCE_TEMPLATE, ParameterError, load_template
 from local.commands.build import build_if_stale
-from local.commands.system import STACK_NAME
+from local.commands.run_options import STACK_NAME
 from local.downstream.demo_downstream import DemoDownstream, FailurePlan
 from local.lambda_service.execution_environment import (
     ExecutionEnvironment,

@@ -25,7 +25,7 @@ from typing import Any, TextIO
 from local.commands import up_state
 from local.shared.paths import ROOT
 
-# make run's and make up's work folders (system.WORK_DIR, up.UP_WORK_DIR); not imported from
+# make run's and make up's work folders (run_options.WORK_DIR, up.UP_WORK_DIR); not imported from
 # there, which would need the function's code on the path.
 LOG_DIRS = (ROOT / ".aws-sam" / "local-run" / "logs", ROOT / ".aws-sam" / "local-up" / "logs")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

@@ -35,14 +35,8 @@ from local.aws.samconfig import (
 from local.aws.stack_updates import StackUpdate
 from local.aws.template import SOURCE_TEMPLATE, ParameterError, load_template
 from local.commands.build import build_if_stale
-from local.commands.system import (
-    FIELD_PARAMETERS,
-    PROBE_FAULTS,
-    Ready,
-    RunOptions,
-    RunResult,
-    run_local_system,
-)
+from local.commands.run_options import FIELD_PARAMETERS, PROBE_FAULTS, Ready, RunOptions, RunResult
+from local.commands.system import run_local_system
 from local.downstream.fault_flags import add_fault_flags, fault_plan_of
 from local.shared import log
 from local.shared.flags import number

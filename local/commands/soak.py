@@ -33,7 +33,7 @@ from local.commands.run import (
     DefaultsHelpFormatter,
     run_or_exit_status,
 )
-from local.commands.system import RunOptions, RunResult
+from local.commands.run_options import RunOptions, RunResult
 from local.downstream.faults import FaultPlan
 from local.shared.run_deadline import policy_from_parameters
 

@@ -6,45 +6,45 @@ import contextlib
 import itertools
 import json
 import logging
-import random
 import shutil
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
-from local.aws.control_plane import DEFAULT_TRANSITION_SECONDS, LambdaControlPlane
+from local.aws.control_plane import LambdaControlPlane
 from local.aws.deploy import DeployedFunction, DeployedStack, DeployError, deploy
-from local.aws.emulator import (
-    Emulator,
-    endpoint_override_note,
-    expired_message_ids,
-    running_emulator,
-)
-from local.aws.samconfig import AppliedOverrides
-from local.aws.stack_updates import AppliedUpdate, StackUpdate, StackUpdater, function_changed
-from local.aws.template import BUILD_DIR, ParameterError
+from local.aws.emulator import Emulator, expired_message_ids, running_emulator
+from local.aws.stack_updates import StackUpdater, function_changed
+from local.aws.template import ParameterError
 from local.checks.enqueued import EnqueuedMessages, Removals, recording, removals
-from local.checks.estimate import estimate_run
 from local.checks.function_calls import FunctionCalls, function_calls
-from local.checks.mapping_timeline import MappingTimeline, Transition
+from local.checks.mapping_timeline import MappingTimeline
 from local.checks.reconciliation import (
     MOVED_BY_SQS,
     REDRIVEN,
     DeadLetter,
     Reconciliation,
-    dead_letter_reasons,
     out_of_group_order,
     reconcile,
 )
-from local.commands.send import SendReport, fifo_group, generated_bodies, send_bodies
+from local.commands.run_options import PROBE_PATH, Ready, RunOptions, RunResult
+from local.commands.run_report import (
+    fault_settings,
+    print_deployment,
+    print_downstream,
+    print_estimate,
+    print_poller,
+    print_reconciliation,
+    print_start,
+    update_line,
+)
+from local.commands.send import SendReport, fifo_group, send_bodies
 from local.downstream.demo_downstream import Call, DemoDownstream, FailurePlan, SlowAnswers
 from local.downstream.faults import (
-    FRACTION_PREFIXES,
     EnvironmentFaults,
     FaultLog,
     FaultPlan,
@@ -53,23 +53,19 @@ from local.downstream.faults import (
 from local.lambda_service.event_source_mapping import (
     BatchReport,
     MappingSettings,
-    MappingState,
     MappingWatcher,
-    Receive,
     SqsEventSourceMapping,
 )
 from local.lambda_service.execution_environment import EnvironmentPool, FunctionSpec, Setup
 from local.lambda_service.function_code import install_code, install_function_code
 from local.lambda_service.invoke_router import AsyncSettings, InvokeRouter, LocalFunction
 from local.lambda_service.scheduler import (
-    ScheduledInvocation,
     ScheduledTarget,
     ScheduleError,
     SchedulerEmulator,
     rule_targets_of,
     targets_of,
 )
-from local.shared.paths import ROOT
 from local.shared.progress import ProgressDisplay, Snapshot
 from local.shared.run_deadline import (
     HALF_OPEN_SECONDS,
@@ -80,199 +76,8 @@ from local.shared.run_deadline import (
 
 logger = logging.getLogger(__name__)
 
-STACK_NAME = "sqs-backoff-consumer"
-WORK_DIR = ROOT / ".aws-sam" / "local-run"
-# RunOptions field -> the template parameter it sets (DownstreamUrl is always the downstream's).
-FIELD_PARAMETERS = {
-    "downstream_timeout_seconds": "DownstreamTimeoutSeconds",
-    "max_receive_count": "MaxReceiveCount",
-    "backoff_base_seconds": "BackoffBaseSeconds",
-    "backoff_jitter_seconds": "BackoffJitterSeconds",
-    "queue_type": "QueueType",
-    "idempotent_delivery": "IdempotentDelivery",
-}
-# The demo downstream's health path: the breaker's probe URL in a local run.
-PROBE_PATH = "/health"
-# --probe-fault values: the probe URL answers 404 for ever, or the Scheduler schedule never fires
-# (the EventBridge backstop rule still does).
-PROBE_FAULTS = ("404", "never")
 # A function without reserved concurrency runs this many asynchronous events at once locally.
 ASYNC_WORKERS = 4
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """The demo's defaults: about half a minute of retries, recoveries and dead letters."""
-
-    messages: int = 20
-    failure_rate: float = 0.4
-    outage_seconds: float = 3.0
-    latency_ms: int = 20
-    max_receive_count: int = 4
-    backoff_base_seconds: int = 1
-    backoff_jitter_seconds: int = 3
-    # With these defaults seed 1 makes every call for one message fail, whatever the timing.
-    seed: str = "1"
-    # Template parameter DownstreamTimeoutSeconds: the function's read timeout.
-    downstream_timeout_seconds: int = 10
-    # Messages sent per second; 0 sends them all at once.
-    send_rate: float = 0.0
-    # With a send rate: hold the send while more than this many messages wait visible (0: never).
-    # A producer that outruns the pollers only grows a backlog, which slows the emulator (its
-    # operations walk the whole queue) and so the run, without showing anything new.
-    max_visible_backlog: int = 0
-    # Fraction of the messages whose body is not JSON (poison: dead-lettered by the function).
-    poison_fraction: float = 0.0
-    # Overrides the source queue's VisibilityTimeout after the deploy (None: the template's).
-    visibility_timeout_seconds: int | None = None
-    faults: FaultPlan = field(default_factory=FaultPlan)
-    # Template parameter QueueType; a FIFO run spreads its messages over `fifo_groups` groups.
-    queue_type: str = "standard"
-    fifo_groups: int = 4
-    # Template parameter IdempotentDelivery (Enabled or Disabled).
-    idempotent_delivery: str = "Disabled"
-    # Template parameter CircuitBreaker (Enabled or Disabled); None: the template's default.
-    circuit_breaker: str | None = None
-    # After the send, while the circuit breaker is open or half-open, one more message every
-    # this many seconds (0: none): the breaker closes on traffic (60 s of calls in half-open
-    # without holding any back), which a producer that stopped sending never gives it.
-    trickle_seconds: float = 0.0
-    # Values of template parameters the run has no field for (samconfig ENV's overrides).
-    template_parameters: Mapping[str, str] = field(default_factory=dict)
-    # What samconfig ENV contributed, printed before the deploy (None: no ENV was asked for).
-    config_env: AppliedOverrides | None = None
-    build_dir: Path = BUILD_DIR
-    work_dir: Path = WORK_DIR
-    stack_name: str = STACK_NAME
-    # The emulator's port (0: a free one); `make up` serves on a fixed one.
-    port: int = 0
-    # The user's own downstream instead of the demo one (whose answers the run then cannot
-    # see: a message counts as delivered when the function reported it done, not dead-lettered).
-    downstream_url: str | None = None
-    # Stay up after the send until interrupted (`make up`) instead of ending when idle.
-    until_interrupted: bool = False
-    # Template parameter SourceQueueRetentionSeconds (None: the template's); the emulator
-    # expires messages at it.
-    source_retention_seconds: int | None = None
-    # "404": the probe URL answers 404 whatever the outage; "never": no schedule fires.
-    probe_fault: str | None = None
-    # How long the emulated event source mapping stays Disabling, Enabling or Updating.
-    mapping_transition_seconds: float = DEFAULT_TRANSITION_SECONDS
-    # Stack updates applied mid-run, each once its number of messages was delivered.
-    stack_updates: tuple[StackUpdate, ...] = ()
-
-    def parameter_overrides(
-        self, downstream_url: str, probe_url: str | None = None
-    ) -> dict[str, Any]:
-        """The template parameters of the run; `probe_url` (the demo downstream's health path)
-        becomes BreakerProbeUrl unless samconfig's ENV set one."""
-        return (
-            {
-                **self.template_parameters,
-                "DownstreamUrl": downstream_url,
-                **{name: getattr(self, field) for field, name in FIELD_PARAMETERS.items()},
-            }
-            | ({"CircuitBreaker": self.circuit_breaker} if self.circuit_breaker else {})
-            | (
-                {"SourceQueueRetentionSeconds": self.source_retention_seconds}
-                if self.source_retention_seconds is not None
-                else {}
-            )
-            | (
-                {"BreakerProbeUrl": probe_url}
-                if probe_url and not self.template_parameters.get("BreakerProbeUrl")
-                else {}
-            )
-        )
-
-    def bodies(self) -> list[str]:
-        """The generated bodies, a seeded `poison_fraction` of them not JSON."""
-        draws = random.Random(f"{self.seed}|poison")
-        return [
-            f"not json: {body}" if draws.random() < self.poison_fraction else body
-            for body in generated_bodies(self.messages)
-        ]
-
-
-@dataclass(frozen=True)
-class Ready:
-    """What a client outside the process needs to talk to the running system."""
-
-    emulator: Emulator
-    deployed: DeployedStack
-    downstream_url: str
-    log_dir: Path
-
-
-@dataclass
-class RunResult:
-    reconciliation: Reconciliation
-    # message id -> body, for every message sent.
-    sent: dict[str, str]
-    calls: list[Call]
-    dead_letters: list[DeadLetter]
-    batches: list[BatchReport]
-    deployed: DeployedStack
-    environments_started: int
-    elapsed_seconds: float
-    deadline_reached: bool
-    # From the first send to the end of the last invocation: the messages' own time, without
-    # the deploy before it and the reconciliation after it.
-    moving_seconds: float = 0.0
-    # CPU of this process (emulator, pollers, demo downstream), not of the execution
-    # environments: the local system's own cost, in all and in the moving phase (moving_seconds).
-    cpu_seconds: float = 0.0
-    moving_cpu_seconds: float = 0.0
-    # Every delivery to the mapping, the faults injected, the visibility changes made.
-    receives: list[Receive] = field(default_factory=list)
-    fault_log: FaultLog = field(default_factory=FaultLog)
-    queue_visibility_timeout_seconds: float = 0.0
-    # (monotonic seconds, visible messages on the source queue), sampled by the progress loop.
-    queue_samples: list[tuple[float, int]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    # With IdempotentDelivery=Enabled: the outcomes the function recorded in its table.
-    recorded_outcomes: int | None = None
-    # A FIFO run: (message id, group) in send order, and the delivered messages out of order.
-    groups: list[tuple[str, str]] = field(default_factory=list)
-    out_of_order: tuple[str, ...] = ()
-    # Stopped by Ctrl-C (SIGINT) rather than by an idle queue or the deadline.
-    interrupted: bool = False
-    # Messages removed from the DLQ while the system was up (make redrive ENV=local).
-    removed_from_dlq: int = 0
-    # False with the user's own downstream: delivered means reported done by the function.
-    downstream_observed: bool = True
-    # The breaker's transitions as the mapping's state showed them, how long the mapping was
-    # disabled, and the invocations of the emulated schedules (the breaker's probes).
-    transitions: list[Transition] = field(default_factory=list)
-    mapping_disabled_seconds: float = 0.0
-    scheduled_invocations: list[ScheduledInvocation] = field(default_factory=list)
-    # (monotonic seconds, status) of the breaker's HEAD probes the downstream answered.
-    probes: list[tuple[float, int]] = field(default_factory=list)
-    # (monotonic seconds, state) of the mapping from the start, as the pollers followed it.
-    mapping_states: list[tuple[float, MappingState]] = field(default_factory=list)
-    # The account's requests to Lambda's control plane (the summary's control_plane_calls), how
-    # many of them were throttled, the most in one second, and the local system's own reads
-    # (spending no budget).
-    control_plane_calls: int = 0
-    control_plane_throttled: int = 0
-    control_plane_peak_per_second: int = 0
-    bookkeeping_calls: int = 0
-    # Messages the source queue expired at its retention (gone: lost).
-    expired: tuple[str, ...] = ()
-    # Asynchronous invocations of each function other than the consumer, by logical id.
-    other_invocations: dict[str, int] = field(default_factory=dict)
-    # With the user's own downstream: the calls and probes the function's logs report.
-    reported_calls: FunctionCalls | None = None
-    # The stack updates of the run (--stack-update), applied or refused, in order.
-    stack_updates: list[AppliedUpdate] = field(default_factory=list)
-
-    @property
-    def lost(self) -> int:
-        return len(self.reconciliation.lost)
-
-    @property
-    def unfinished(self) -> int:
-        return len(self.reconciliation.unfinished)
 
 
 def run_local_system(
@@ -288,7 +93,7 @@ def run_local_system(
     fault_log = FaultLog()
     downstream = _demo_downstream(options, fault_log)
     sqs_faults, control_plane = _emulator_layers(options, fault_log)
-    _print_start(options, out)
+    print_start(options, out)
     with running_emulator(port=options.port, layer=_layers(sqs_faults, control_plane)) as emulator:
         print(f"emulator   {emulator.endpoint_url} (moto, region {emulator.region})", file=out)
         deployed = deploy(
@@ -300,13 +105,13 @@ def run_local_system(
                 None if options.downstream_url else downstream.probe_url,
             ),
         )
-        _print_deployment(deployed, out)
+        print_deployment(deployed, out)
         function = FunctionSpec.from_configuration(deployed.function)
         [mapping] = deployed.event_source_mappings
         settings = MappingSettings.from_mapping(mapping, deployed.outputs["SourceQueueUrl"])
         sqs = emulator.client("sqs")
         visibility_timeout = _set_visibility_timeout(sqs, settings.queue_url, options, function)
-        _print_poller(settings, function, visibility_timeout, out, logs=options.work_dir / "logs")
+        print_poller(settings, function, visibility_timeout, out, logs=options.work_dir / "logs")
         following = _Following.of(
             emulator, deployed, mapping, settings, started=started, out=out, options=options
         )
@@ -359,8 +164,8 @@ def run_local_system(
             downstream.serving() if options.downstream_url is None else contextlib.nullcontext(),
             _interruptible() as interrupted,
         ):
-            _print_downstream(options, downstream, out)
-            _print_estimate(options, work, settings, deployed, out)
+            print_downstream(options, downstream, out)
+            print_estimate(options, work, settings, deployed, out)
             mapping_poller.start()
             scheduler.start()
             try:
@@ -441,7 +246,7 @@ def run_local_system(
         reported_calls=reported,
         stack_updates=list(updater.applied),
     )
-    _print_reconciliation(result, out)
+    print_reconciliation(result, out)
     return result
 
 
@@ -484,22 +289,6 @@ def _dead_letters(
     first (recorded before the drain, which itself deletes from a FIFO DLQ), then the DLQ's."""
     redriven = [DeadLetter(m, reason=REDRIVEN) for m in removed.original_ids()]
     return len(redriven), redriven + _drain(sqs, deployed.outputs["DeadLetterQueueUrl"])
-
-
-def _print_downstream(options: RunOptions, downstream: DemoDownstream, out: TextIO) -> None:
-    if options.downstream_url is not None:
-        print(
-            f"downstream {options.downstream_url} (yours: a message counts as delivered when "
-            "the function reported it done and it is not in the DLQ)",
-            file=out,
-        )
-        return
-    print(
-        f"downstream {downstream.url} failure_rate={options.failure_rate:g} "
-        f"outage={options.outage_seconds:g}s latency={options.latency_ms}ms "
-        f"seed={options.seed}",
-        file=out,
-    )
 
 
 def _groups(options: RunOptions, sent: dict[str, str]) -> list[tuple[str, str]]:
@@ -549,15 +338,6 @@ class _Batches:
     def __call__(self, report: BatchReport) -> None:
         self.reports.append(report)
         self.last_ended, self.last_ended_cpu = time.monotonic(), time.process_time()
-
-
-def _print_start(options: RunOptions, out: TextIO) -> None:
-    """What samconfig ENV contributed, and why AWS_ENDPOINT_URL is not used, before the rest."""
-    if options.config_env is not None:
-        print(options.config_env.line(), file=out)
-    note = endpoint_override_note()
-    if note is not None:
-        print(f"note       {note}", file=out)
 
 
 def _every_message_sent(own: dict[str, str], enqueued: EnqueuedMessages) -> dict[str, str]:
@@ -893,25 +673,6 @@ def _scheduled_targets(
     return targets
 
 
-def _print_estimate(
-    options: RunOptions,
-    work: RunWork | None,
-    settings: MappingSettings,
-    deployed: DeployedStack,
-    out: TextIO,
-) -> None:
-    if work is None:
-        return  # `make up`: no work given, nothing to estimate
-    estimate = estimate_run(
-        work,
-        failure_rate=options.failure_rate,
-        send_rate=options.send_rate,
-        batch_size=settings.batch_size,
-        delivery_concurrency=int(deployed.parameters["DeliveryConcurrency"]),
-    )
-    print(estimate.render(), file=out)
-
-
 def _wire_faults(
     plan: FaultPlan,
     sqs_faults: SqsFaults | None,
@@ -924,36 +685,8 @@ def _wire_faults(
     sqs_faults.dead_letter_queue_url = deployed.outputs["DeadLetterQueueUrl"]
     environment_faults = EnvironmentFaults(plan, sqs_faults.log)
     downstream.call_observers.append(environment_faults.on_downstream_call)
-    print(f"faults     {_fault_settings(plan)}", file=out)
+    print(f"faults     {fault_settings(plan)}", file=out)
     return environment_faults
-
-
-def _print_poller(
-    settings: MappingSettings,
-    function: FunctionSpec,
-    visibility_timeout: float,
-    out: TextIO,
-    *,
-    logs: Path,
-) -> None:
-    print(
-        f"poller     BatchSize={settings.batch_size} "
-        f"MaximumBatchingWindowInSeconds={settings.batching_window_seconds:g} "
-        f"MaximumConcurrency={settings.maximum_concurrency} "
-        f"ReportBatchItemFailures={settings.report_batch_item_failures} "
-        f"Timeout={function.timeout_seconds:g}s VisibilityTimeout={visibility_timeout:g}s",
-        file=out,
-    )
-    print(f"logs       {shown_path(logs)} (one file per environment)", file=out)
-
-
-def shown_path(path: Path) -> str:
-    """A path as a reader of this repository knows it: relative to the checkout when inside it
-    (the output is copied into docs and issues, where this machine's folders mean nothing)."""
-    try:
-        return str(path.relative_to(ROOT))
-    except ValueError:
-        return str(path)
 
 
 def _work(
@@ -983,17 +716,6 @@ def _work(
     )
 
 
-def _fault_settings(plan: FaultPlan) -> str:
-    return (
-        " ".join(
-            f"{f.name}={getattr(plan, f.name):g}"
-            for f in fields(plan)
-            if f.name.startswith(FRACTION_PREFIXES) and getattr(plan, f.name) > 0
-        )
-        + f" seed={plan.seed}"
-    )
-
-
 def _set_visibility_timeout(
     sqs: Any, queue_url: str, options: RunOptions, function: FunctionSpec
 ) -> float:
@@ -1010,19 +732,6 @@ def _set_visibility_timeout(
             Attributes={"VisibilityTimeout": str(options.visibility_timeout_seconds)},
         )
     return _visibility_timeout(sqs, queue_url)
-
-
-def _print_deployment(deployed: DeployedStack, out: TextIO) -> None:
-    parameters = " ".join(
-        f"{name}={deployed.parameters[name]}"
-        for name in ("MaxReceiveCount", "BackoffBaseSeconds", "BackoffJitterSeconds",
-                     "BackoffMaxSeconds")
-    )  # fmt: skip
-    print(f"stack      {deployed.stack_name}: CREATE_COMPLETE ({parameters})", file=out)
-    print(f"queues     {deployed.outputs['SourceQueueUrl']}", file=out)
-    print(f"           {deployed.outputs['DeadLetterQueueUrl']}", file=out)
-    for gap in deployed.gaps:
-        print(f"emulator gap: {gap}", file=out)
 
 
 def _watch(
@@ -1065,7 +774,7 @@ def _watch(
             delivered = len(_delivered(downstream, batches, sent))
             if updater is not None:
                 for applied in updater.apply_due(delivered):
-                    display.note(_update_line(applied))
+                    display.note(update_line(applied))
             source = queue_depth(sqs, deployed.outputs["SourceQueueUrl"])
             samples.append((time.monotonic(), source[0]))
             dead = queue_depth(sqs, deployed.outputs["DeadLetterQueueUrl"])
@@ -1122,11 +831,6 @@ def _updater(
         list(options.stack_updates),
         on_updated=lambda before, after: _follow_update(before, after, pool),
     )
-
-
-def _update_line(applied: AppliedUpdate) -> str:
-    detail = f": {applied.detail}" if applied.detail else ""
-    return f"update     {applied.update.render()} -> {applied.status}{detail}"
 
 
 def _follow_update(before: DeployedStack, after: DeployedStack, pool: EnvironmentPool) -> None:
@@ -1207,141 +911,3 @@ def _drain(sqs: Any, queue_url: str) -> list[DeadLetter]:
                 for index, message in enumerate(messages)
             ],
         )
-
-
-def _print_reconciliation(result: RunResult, out: TextIO) -> None:
-    rec = result.reconciliation
-    calls_by_key: dict[str, list[Call]] = {}
-    for call in result.calls:
-        calls_by_key.setdefault(call.idempotency_key or "", []).append(call)
-    first_try = sum(
-        1 for m in rec.delivered if m in calls_by_key and 200 <= calls_by_key[m][0].status <= 299
-    )
-    statuses: dict[int, int] = {}
-    for call in result.calls:
-        statuses[call.status] = statuses.get(call.status, 0) + 1
-    invocations = len(result.batches)
-    failed_batches = sum(1 for b in result.batches if b.outcome.failed)
-    print("reconciliation", file=out)
-    print(f"  sent           {len(rec.sent):4d}", file=out)
-    print(
-        f"  delivered      {len(rec.delivered):4d}  first attempt {first_try}, "
-        f"after retries {len(rec.delivered) - first_try}"
-        if result.downstream_observed
-        else f"  delivered      {len(rec.delivered):4d}  reported done by the function, not "
-        "dead-lettered (your downstream's answers are not seen here)",
-        file=out,
-    )
-    print(
-        f"  dead-lettered  {len(rec.dead_lettered):4d}  "
-        f"{dead_letter_reasons(result.dead_letters, rec.sent)}".rstrip(),
-        file=out,
-    )
-    print(f"  lost           {len(rec.lost):4d}  {_ids(rec.lost)}".rstrip(), file=out)
-    print(f"  unfinished     {len(rec.unfinished):4d}  {_ids(rec.unfinished)}".rstrip(), file=out)
-    print(f"  duplicates     {rec.duplicates:4d}", file=out)
-    reported = result.reported_calls
-    print(
-        f"  downstream     {rec.downstream_calls:4d}  calls: "
-        + " ".join(f"{s}={n}" for s, n in sorted(statuses.items()))
-        if reported is None
-        else f"  downstream     {reported.calls:4d}  calls the function reported in its metrics "
-        f"(yours: not seen here; an environment killed mid-batch reports none): "
-        f"{reported.outcomes()}".rstrip(),
-        file=out,
-    )
-    print(
-        f"  invocations    {invocations:4d}  {failed_batches} with failed records, "
-        f"{result.environments_started} execution environments started",
-        file=out,
-    )
-    _print_breaker_and_control_plane(result, out)
-    if result.expired:
-        print(
-            f"  expired        {len(result.expired):4d}  past the source queue's retention "
-            f"(gone: counted lost) {_ids(result.expired)}".rstrip(),
-            file=out,
-        )
-    if result.recorded_outcomes is not None:
-        print(
-            f"  idempotency    {result.recorded_outcomes:4d}  outcomes recorded in the table",
-            file=out,
-        )
-    if result.groups:
-        print(
-            f"  fifo order     {len(result.out_of_order):4d}  delivered out of their group's "
-            f"send order ({len({g for _, g in result.groups})} groups) "
-            f"{_ids(result.out_of_order)}".rstrip(),
-            file=out,
-        )
-    if rec.delivered_and_dead_lettered:
-        print(
-            f"  delivered AND dead-lettered: {' '.join(sorted(rec.delivered_and_dead_lettered))}",
-            file=out,
-        )
-    injected = result.fault_log.counts()
-    if injected:
-        print(
-            "  faults         "
-            + " ".join(f"{kind}={count}" for kind, count in sorted(injected.items())),
-            file=out,
-        )
-    if result.removed_from_dlq:
-        print(
-            f"  redriven       {result.removed_from_dlq:4d}  removed from the DLQ while up "
-            "(make redrive: each back on the source queue as a new message, counted in sent)",
-            file=out,
-        )
-    if result.interrupted:
-        print(
-            "  interrupted (Ctrl-C): the messages still on the source queue are unfinished, "
-            "not lost",
-            file=out,
-        )
-    if result.deadline_reached:
-        print(
-            "  the run stopped at its deadline with messages still on the source queue: "
-            "they are unfinished, not lost",
-            file=out,
-        )
-    print(
-        rec.summary(
-            result.elapsed_seconds,
-            result.moving_seconds,
-            control_plane_calls=result.control_plane_calls,
-        ),
-        file=out,
-    )
-
-
-def _print_breaker_and_control_plane(result: RunResult, out: TextIO) -> None:
-    """The breaker's story, the account's control-plane requests and the other functions' runs."""
-    reported = result.reported_calls
-    if result.transitions or result.scheduled_invocations:
-        opened = sum(1 for t in result.transitions if t.after == "open")
-        down = sum(1 for _, status in result.probes if not 200 <= status <= 299)
-        probes = len(result.probes)
-        if reported is not None:
-            probes, down = reported.probes, reported.probes_down
-        print(
-            f"  breaker        {opened:4d}  times opened, the mapping disabled "
-            f"{result.mapping_disabled_seconds:.0f} s in all; "
-            f"{len(result.scheduled_invocations)} scheduled invocations, "
-            f"{probes} probe calls ({down} found it down)",
-            file=out,
-        )
-    print(
-        f"  control plane  {result.control_plane_calls:4d}  account requests to Lambda's control "
-        f"plane ({result.control_plane_throttled} throttled, at most "
-        f"{result.control_plane_peak_per_second} in one second); "
-        f"{result.bookkeeping_calls} reads of the local system's own, not counted",
-        file=out,
-    )
-    for logical_id, count in result.other_invocations.items():
-        print(f"  {logical_id}  {count} asynchronous invocations", file=out)
-
-
-def _ids(message_ids: tuple[str, ...], shown: int = 20) -> str:
-    """The first few ids: a run of thousands must not print thousands of them."""
-    more = len(message_ids) - shown
-    return " ".join(message_ids[:shown]) + (f" ... and {more} more" if more > 0 else "")

@@ -31,7 +31,8 @@ from typing import TextIO
 from local.aws.emulator import EMULATOR_CREDENTIALS
 from local.commands import run
 from local.commands.build import build_if_stale
-from local.commands.system import WORK_DIR, Ready, RunOptions, shown_path
+from local.commands.run_options import WORK_DIR, Ready, RunOptions
+from local.commands.run_report import shown_path
 from local.commands.up_state import UpState, state_file_path
 from local.shared.flags import number
 

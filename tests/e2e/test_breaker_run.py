@@ -12,7 +12,7 @@ import itertools
 import pytest
 
 from local.commands.run import options_from
-from local.commands.system import RunResult
+from local.commands.run_options import RunResult
 from local.lambda_service.event_source_mapping import LONG_POLL_SECONDS
 from tests.e2e.background import BackgroundRun, register
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from local.commands.system import RunOptions, RunResult, run_local_system
+from local.commands.run_options import RunOptions, RunResult
+from local.commands.system import run_local_system
 from local.downstream.demo_downstream import Call
 
 # The function sets the visibility after the call returns, so the next call can come no earlier

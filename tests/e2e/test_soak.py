@@ -7,7 +7,7 @@ from dataclasses import fields, replace
 import pytest
 
 from local.commands import soak
-from local.commands.system import RunResult
+from local.commands.run_options import RunResult
 from local.downstream.faults import FRACTION_PREFIXES, KILLED_IDLE_DURING_INVOCATION, FaultPlan
 from tests.e2e.background import BackgroundRun, register
 

@@ -7,8 +7,8 @@ import pytest
 
 from local.aws.template import SOURCE_TEMPLATE, ParameterError, load_template, resolved_parameters
 from local.commands.run import options_from
+from local.commands.run_options import RunOptions
 from local.commands.send import generated_bodies
-from local.commands.system import RunOptions
 from local.downstream.demo_downstream import FailurePlan
 
 TEMPLATE = load_template(SOURCE_TEMPLATE)
