@@ -4,8 +4,9 @@ and reschedules (no logging, metrics or per-record bookkeeping: the floor to com
 
 SQS is moto in process (`mock_aws`, the template's queues); the downstream is the demo
 downstream in a process of its own, so its threads take neither this process's CPU time nor
-its interpreter lock. SQS requests are counted at boto3's default session, which every client
-created afterwards inherits, the handler's own included, whatever its internals.
+its interpreter lock. SQS requests are counted by a handler in botocore's built-in list, which
+every session made afterwards starts with: boto3's, and the botocore sessions the handler's own
+clients are made from, whatever its internals.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from itertools import batched
 from typing import Any, cast
 
 import boto3
+import botocore.handlers
 import requests
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -50,9 +52,9 @@ Handler = Callable[[dict[str, Any]], Any]
 class SqsRequestCounter:
     def __init__(self) -> None:
         self.requests = 0
+        botocore.handlers.BUILTIN_HANDLERS.append(("before-call.sqs", self._count))
+        # boto3's default session, made again now, starts with it too.
         boto3.setup_default_session()
-        assert boto3.DEFAULT_SESSION is not None
-        boto3.DEFAULT_SESSION.events.register("before-call.sqs", self._count)
 
     def _count(self, **_: Any) -> None:
         self.requests += 1

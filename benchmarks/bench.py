@@ -148,7 +148,7 @@ def measure(build_dir: Path, repeats: int, latency_ms: int, cpu_batches: int) ->
 def _large_batch(handler: batch_delivery.Handler, queue: Queue, repeats: int) -> Spread:
     """The project's handler with the large-batch setting the cost table recommends: its
     runtime rebuilt with DeliveryConcurrency 50 (threads and connections), then restored."""
-    from consumer.runtime import get_runtime  # noqa: PLC0415
+    from consumer.delivery import get_runtime  # noqa: PLC0415
 
     saved = os.environ.get("DELIVERY_CONCURRENCY")
     os.environ["DELIVERY_CONCURRENCY"] = str(LARGE_BATCH_DELIVERY_CONCURRENCY)

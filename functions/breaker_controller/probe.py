@@ -32,8 +32,7 @@ from breaker_controller.source_queue import ProbeMessage, SourceQueue
 from breaker_policy.rules import CallOutcome, TripRules
 from consumer.backoff import BackoffPolicy, plan_retry
 from consumer.deadline import Deadline
-from consumer.delivery import json_error
-from consumer.downstream import DownstreamClient
+from consumer.downstream import DownstreamClient, json_error
 from consumer.errors import DeliveryError, DownstreamFailure
 
 

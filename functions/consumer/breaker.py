@@ -14,8 +14,9 @@ or pause verdict it
   and failing fast there would spend good messages' receives in a flood of poison messages
   (a receive is spent either way; a call may deliver).
 
-Reports are the only traffic of the channel, and only while a verdict holds: a healthy
-environment sends nothing.
+Reports go to the controller by Lambda Invoke with InvocationType Event (data plane, not
+Lambda's control plane), and are the only traffic of the channel, only while a verdict holds:
+a healthy environment sends nothing, and never makes its Lambda client.
 
 Nothing here may stop deliveries by failing itself: a report that cannot be sent is logged
 and dropped (the next verdict reports again).
@@ -23,14 +24,18 @@ and dropped (the next verdict reports again).
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from breaker_policy.report import BreakerReport
 from breaker_policy.rules import (
@@ -40,9 +45,13 @@ from breaker_policy.rules import (
     WindowCounts,
     batch_failed_whole,
 )
+from consumer.aws_dependencies import new_client
 from consumer.deadline import Deadline
 from consumer.errors import BreakerOpen, DownstreamFailure
 from consumer.observability import logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda.client import LambdaClient
 
 _DOWN = frozenset({CallOutcome.DOWN, CallOutcome.NO_ANSWER})
 
@@ -121,6 +130,9 @@ class CircuitBreaker:
         self._lock = threading.Lock()
         # The window: (time, outcome) per call, and the times of whole-batch failures.
         self._calls: deque[tuple[float, CallOutcome]] = deque()
+        # The window's calls by outcome, kept with it: a busy environment's window holds
+        # thousands of calls, which counting afresh after every batch would walk each time.
+        self._outcomes: Counter[CallOutcome] = Counter()
         self._whole_batch_failures: deque[float] = deque()
         self._fail_fast_until = -math.inf
         self._reported_at = -math.inf
@@ -144,6 +156,7 @@ class CircuitBreaker:
     def record_call(self, outcome: CallOutcome) -> None:
         with self._lock:
             self._calls.append((self._clock(), outcome))
+            self._outcomes[outcome] += 1
 
     def finish_batch(self, calls: BatchCalls) -> None:
         """After the batch: count a whole-batch failure, judge the window, and on a verdict fail
@@ -161,6 +174,7 @@ class CircuitBreaker:
                 # A fresh window after the pause: old failures must not judge the calls that
                 # follow it (the downstream may be back by then).
                 self._calls.clear()
+                self._outcomes.clear()
                 self._whole_batch_failures.clear()
                 if now - self._reported_at >= self.policy.report_every_s:
                     self._reported_at = now
@@ -178,15 +192,62 @@ class CircuitBreaker:
 
     def _window(self, now: float) -> WindowCounts:
         horizon = now - self.rules.window_s
-        calls, batches = self._calls, self._whole_batch_failures
+        calls, batches, outcomes = self._calls, self._whole_batch_failures, self._outcomes
         while calls and calls[0][0] < horizon:
-            calls.popleft()
+            outcomes[calls.popleft()[1]] -= 1
         while batches and batches[0] < horizon:
             batches.popleft()
         return WindowCounts(
             calls=len(calls),
-            down_failures=sum(outcome in _DOWN for _, outcome in calls),
-            auth_failures=sum(outcome is CallOutcome.AUTH for _, outcome in calls),
+            down_failures=sum(outcomes[outcome] for outcome in _DOWN),
+            auth_failures=outcomes[CallOutcome.AUTH],
             whole_batch_failures=len(batches),
-            no_answer_failures=sum(outcome is CallOutcome.NO_ANSWER for _, outcome in calls),
+            no_answer_failures=outcomes[CallOutcome.NO_ANSWER],
         )
+
+
+def lambda_client() -> LambdaClient:
+    """The Lambda client, made at the first report (Invoke only: data plane). No retry (a
+    retry would sleep inside the invocation): a lost report is logged, and the environment
+    reports again at its next verdict."""
+    client: LambdaClient = new_client("lambda", max_attempts=1)
+    return client
+
+
+class ControllerChannel:
+    def __init__(
+        self, function_name: str, make_client: Callable[[], LambdaClient] = lambda_client
+    ) -> None:
+        self._make_client = make_client
+        self.function_name = function_name
+
+    @functools.cached_property
+    def client(self) -> LambdaClient:
+        return self._make_client()
+
+    def send(self, report: BreakerReport) -> None:
+        payload = json.dumps(report.to_event(), separators=(",", ":")).encode()
+        try:
+            response = self.client.invoke(
+                FunctionName=self.function_name, InvocationType="Event", Payload=payload
+            )
+        except (ClientError, BotoCoreError) as exc:
+            # Fail open: deliveries go on; this environment reports again at its next verdict.
+            logger.warning(
+                "could not report to the breaker controller",
+                controller=self.function_name,
+                error=_describe_refusal(exc),
+            )
+            return
+        logger.info(
+            "reported to the breaker controller",
+            controller=self.function_name,
+            status_code=response.get("StatusCode"),
+        )
+
+
+def _describe_refusal(exc: ClientError | BotoCoreError) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".strip()
+    return type(exc).__name__

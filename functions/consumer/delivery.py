@@ -1,25 +1,37 @@
 """One message's outcome, the same for both invocation shapes: delivered, or dead-lettered at once
 when it can never succeed. Any other failure raises, for the caller's retry mechanism (the queue's
-backoff, or Lambda's async retries)."""
+backoff, or Lambda's async retries).
+
+And the Runtime it is delivered with: what an execution environment builds once and reuses
+across warm invocations. Only request-independent objects live there: the parsed configuration,
+the SQS client's actions, the HTTP session and its connection pool, the threads that deliver a
+batch's records, the random source, and this environment's part of the circuit breaker (its
+window of calls; the mapping itself is the controller's). Nothing of a request is ever stored
+on them.
+"""
 
 from __future__ import annotations
 
-import json
+import functools
+import os
+import random
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from consumer.aws_dependencies import OnceOnly
+from consumer.breaker import BatchCalls, CircuitBreaker, ControllerChannel
+from consumer.config import Config
 from consumer.deadline import Deadline
+from consumer.downstream import DownstreamClient, SecretHeader, json_error
 from consumer.errors import DownstreamFailure
 from consumer.observability import Metric, add_metric, count, failure_metric_name, logger
-
-if TYPE_CHECKING:
-    from consumer.breaker import BatchCalls
-    from consumer.runtime import Runtime
+from consumer.sqs_actions import SqsActions, sqs_client
 
 
 class DeadLetterReason(StrEnum):
@@ -58,6 +70,69 @@ class Outcome:
         return self.dead_letter_message_id is not None
 
 
+@dataclass(frozen=True)
+class Runtime:
+    config: Config
+    downstream: DownstreamClient
+    sqs: SqsActions
+    rng: random.Random
+    # None unless delivery is idempotent (IDEMPOTENCY_TABLE_NAME).
+    idempotency: OnceOnly[Outcome] | None
+    # None when records are delivered one after another (DELIVERY_CONCURRENCY=1).
+    delivery_pool: ThreadPoolExecutor | None
+    # None when the circuit breaker is off: BREAKER_ENABLED=false, or no controller to report
+    # to (a hand-written environment). Then no Lambda client at all.
+    breaker: CircuitBreaker | None = None
+
+
+def circuit_breaker(config: Config) -> CircuitBreaker | None:
+    controller = config.breaker_controller_function
+    if not (config.breaker_enabled and controller):
+        return None
+    return CircuitBreaker(config.breaker_rules, ControllerChannel(controller))
+
+
+@functools.cache
+def get_runtime() -> Runtime:
+    config = Config.from_environ(os.environ)
+    return Runtime(
+        config=config,
+        downstream=DownstreamClient(
+            config.downstream_url,
+            config.downstream_method,
+            config.downstream_timeout_seconds,
+            pool_size=config.delivery_concurrency,
+            secret_header=(
+                None
+                if config.downstream_auth_secret_arn is None
+                else SecretHeader(
+                    config.downstream_auth_header,
+                    config.downstream_auth_secret_arn,
+                    config.downstream_auth_cache_seconds,
+                )
+            ),
+        ),
+        sqs=SqsActions(sqs_client, config.dead_letter_queue_url),
+        rng=random.Random(),
+        idempotency=(
+            None
+            if config.idempotency_table_name is None
+            else OnceOnly(
+                config.idempotency_table_name,
+                config.idempotency_key_jmespath,
+                config.idempotency_ttl_seconds,
+                Outcome,
+            )
+        ),
+        delivery_pool=(
+            ThreadPoolExecutor(config.delivery_concurrency, thread_name_prefix="delivery")
+            if config.delivery_concurrency > 1
+            else None
+        ),
+        breaker=circuit_breaker(config),
+    )
+
+
 def deliver_or_dead_letter(
     runtime: Runtime, deadline: Deadline, message: Message, calls: BatchCalls | None = None
 ) -> Outcome:
@@ -89,31 +164,6 @@ def _deliver_or_reject(
             raise
         return dead_letter(runtime, message, DeadLetterReason.NON_RETRYABLE_STATUS, str(failure))
     return Outcome(status_code=status_code)
-
-
-def json_error(text: str) -> str | None:
-    """None when `text` is JSON the downstream can accept (RFC 8259), else why it is not."""
-    try:
-        # Python's json accepts NaN and Infinity; RFC 8259 and most downstreams do not. Numbers
-        # are checked, not converted: RFC 8259 sets no limit on their digits, and int() refuses
-        # more than sys.get_int_max_str_digits() (4,300), a limit only the whole process can
-        # change. The body is delivered as it came, so nothing needs their values.
-        json.loads(text, parse_constant=_reject_constant, parse_int=_as_text, parse_float=_as_text)
-    except json.JSONDecodeError as exc:
-        return f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-    except ValueError as exc:
-        return f"body is not valid JSON: {exc}"
-    except RecursionError:
-        return "body is not valid JSON: nested too deeply to parse"
-    return None
-
-
-def _as_text(number: str) -> str:
-    return number
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def _deliver(

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import json
 import math
+import os
 import socket
 import threading
 import time
@@ -141,6 +143,10 @@ class DownstreamClient:
         self.secret_header = secret_header
         # One session per execution environment: warm invocations reuse its pooled connections.
         self.session = requests.Session()
+        # What requests takes from the environment is read once (environment_settings), not
+        # at every call.
+        self.session.trust_env = False
+        self._environment = environment_settings(url)
         # Cookies a downstream sets would otherwise go out with every later message.
         self.session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         # One kept-alive connection per concurrent delivery.
@@ -174,6 +180,7 @@ class DownstreamClient:
                     # configured; following it could POST the message where nobody intended.
                     allow_redirects=False,
                     stream=True,
+                    **self._environment,
                 )
             except requests.RequestException as exc:
                 raise self._request_failure(exc, guard, timeout_seconds) from None
@@ -204,6 +211,7 @@ class DownstreamClient:
                     timeout=(timeout_seconds, timeout_seconds),
                     allow_redirects=False,
                     stream=True,
+                    **environment_settings(probe_url),
                 )
             except requests.RequestException as exc:
                 failure = self._request_failure(exc, guard, timeout_seconds, probe_url)
@@ -248,6 +256,46 @@ class DownstreamClient:
             f"request to the downstream {where} failed: {type(exc).__name__}",
             outcome="request-error",
         )
+
+
+def json_error(text: str) -> str | None:
+    """None when `text` is JSON the downstream can accept (RFC 8259), else why it is not."""
+    try:
+        # Python's json accepts NaN and Infinity; RFC 8259 and most downstreams do not. Numbers
+        # are checked, not converted: RFC 8259 sets no limit on their digits, and int() refuses
+        # more than sys.get_int_max_str_digits() (4,300), a limit only the whole process can
+        # change. The body is delivered as it came, so nothing needs their values.
+        json.loads(text, parse_constant=_reject_constant, parse_int=_as_text, parse_float=_as_text)
+    except json.JSONDecodeError as exc:
+        return f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+    except ValueError as exc:
+        return f"body is not valid JSON: {exc}"
+    except RecursionError:
+        return "body is not valid JSON: nested too deeply to parse"
+    return None
+
+
+def _as_text(number: str) -> str:
+    return number
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def environment_settings(url: str) -> dict[str, Any]:
+    """What requests would take from the process's environment for a call to `url`: the proxies
+    (HTTPS_PROXY, NO_PROXY and the like), a CA bundle (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE) and
+    .netrc credentials, as requests' Session.merge_environment_settings and prepare_request
+    read them. requests reads them at every call (the whole environment, and two stat calls
+    for .netrc): a tenth of a delivery's CPU. A function's environment is fixed at its init.
+    """
+    verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    return {
+        "proxies": requests.utils.get_environ_proxies(url),
+        "verify": verify,
+        "auth": requests.utils.get_netrc_auth(url),
+    }
 
 
 def _discard_body(response: requests.Response) -> None:
@@ -354,13 +402,18 @@ class _Watchdog:
 
     def watch(self, guard: _CallGuard, seconds: float) -> None:
         with self._changed:
-            heapq.heappush(self._due, (time.monotonic() + seconds, next(self._order), guard))
+            due = time.monotonic() + seconds
+            # The thread is woken only when this call is due before the one it waits for: a
+            # wake-up per call would cost a thread switch per delivery.
+            wake = not self._due or due < self._due[0][0]
+            heapq.heappush(self._due, (due, next(self._order), guard))
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="downstream-deadlines", daemon=True
                 )
                 self._thread.start()
-            self._changed.notify()
+            if wake:
+                self._changed.notify()
 
     def _run(self) -> None:
         with self._changed:

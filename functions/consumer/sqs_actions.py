@@ -9,12 +9,14 @@ import binascii
 import functools
 import json
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from consumer.aws_dependencies import new_client
 from consumer.errors import (
     DeadLetterError,
     DeadLetterTooLargeError,
@@ -46,6 +48,10 @@ MAX_DELAY_SECONDS = 900
 # An SQS event source mapping's MaximumBatchingWindowInSeconds is at most 300: Lambda may have
 # received a batch's messages up to that long before the invocation starts.
 MAX_BATCHING_WINDOW_SECONDS = 300
+# A redrive policy that could not be read is not asked for again for this long: every record
+# with a carried-in count would otherwise spend a GetQueueAttributes call (and its timeouts,
+# when SQS is slow or refuses) on an answer that is not coming.
+REDRIVE_POLICY_RETRY_SECONDS = 30.0
 
 
 # What SendMessage accepts (SQS developer guide, message attributes and SendMessage): names of
@@ -67,6 +73,13 @@ type MapCalls = Callable[
 ]
 
 
+def sqs_client() -> SQSClient:
+    """The SQS client, made when a record first needs SQS: a batch that succeeds never does.
+    Short timeouts: a hung call must not eat the time the batch needs to report its failures."""
+    client: SQSClient = new_client("sqs", max_attempts=3)
+    return client
+
+
 @dataclass(frozen=True)
 class VisibilityChange:
     receipt_handle: str
@@ -74,13 +87,21 @@ class VisibilityChange:
 
 
 class SqsActions:
-    def __init__(self, make_client: Callable[[], SQSClient], dead_letter_queue_url: str) -> None:
+    def __init__(
+        self,
+        make_client: Callable[[], SQSClient],
+        dead_letter_queue_url: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._make_client = make_client
         self.dead_letter_queue_url = dead_letter_queue_url
+        self._clock = clock
         # Queue ARN -> URL, as the service returned it, for the execution environment's life.
         self._queue_urls: dict[str, str] = {}
         # Queue ARN -> its redrive policy's maxReceiveCount (None: no policy), asked once.
         self._max_receive_counts: dict[str, int | None] = {}
+        # Queue ARN -> (until when, why) its redrive policy is not asked for again.
+        self._redrive_policy_failures: dict[str, tuple[float, str]] = {}
 
     @functools.cached_property
     def client(self) -> SQSClient:
@@ -107,25 +128,39 @@ class SqsActions:
 
     def max_receive_count(self, queue_arn: str) -> int | None:
         """The queue's redrive policy's maxReceiveCount, or None without one; asked of the
-        service (GetQueueAttributes) once per ARN. Raises RedrivePolicyUnavailable."""
-        if queue_arn not in self._max_receive_counts:
-            try:
-                queue_url = self.queue_url(queue_arn)
-                attributes = self.client.get_queue_attributes(
-                    QueueUrl=queue_url, AttributeNames=["RedrivePolicy"]
-                )["Attributes"]
-            except QueueUrlError as exc:
-                raise RedrivePolicyUnavailable(str(exc)) from exc
-            except (ClientError, BotoCoreError) as exc:
-                raise RedrivePolicyUnavailable(_failure("GetQueueAttributes", exc)) from exc
-            policy = attributes.get("RedrivePolicy")
-            try:
-                self._max_receive_counts[queue_arn] = (
-                    None if policy is None else int(json.loads(policy)["maxReceiveCount"])
-                )
-            except (ValueError, TypeError, KeyError) as exc:
-                raise RedrivePolicyUnavailable(f"an unreadable RedrivePolicy: {policy!r}") from exc
-        return self._max_receive_counts[queue_arn]
+        service (GetQueueAttributes) once per ARN, and after a failure not again for
+        REDRIVE_POLICY_RETRY_SECONDS. Raises RedrivePolicyUnavailable."""
+        if queue_arn in self._max_receive_counts:
+            return self._max_receive_counts[queue_arn]
+        failed = self._redrive_policy_failures.get(queue_arn)
+        if failed is not None and self._clock() < failed[0]:
+            raise RedrivePolicyUnavailable(f"{failed[1]} (not asked again yet)")
+        try:
+            max_receive_count = self._read_max_receive_count(queue_arn)
+        except RedrivePolicyUnavailable as exc:
+            self._redrive_policy_failures[queue_arn] = (
+                self._clock() + REDRIVE_POLICY_RETRY_SECONDS,
+                str(exc),
+            )
+            raise
+        self._max_receive_counts[queue_arn] = max_receive_count
+        return max_receive_count
+
+    def _read_max_receive_count(self, queue_arn: str) -> int | None:
+        try:
+            queue_url = self.queue_url(queue_arn)
+            attributes = self.client.get_queue_attributes(
+                QueueUrl=queue_url, AttributeNames=["RedrivePolicy"]
+            )["Attributes"]
+        except QueueUrlError as exc:
+            raise RedrivePolicyUnavailable(str(exc)) from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise RedrivePolicyUnavailable(_failure("GetQueueAttributes", exc)) from exc
+        policy = attributes.get("RedrivePolicy")
+        try:
+            return None if policy is None else int(json.loads(policy)["maxReceiveCount"])
+        except (ValueError, TypeError, KeyError) as exc:
+            raise RedrivePolicyUnavailable(f"an unreadable RedrivePolicy: {policy!r}") from exc
 
     def change_visibility_batch(
         self,

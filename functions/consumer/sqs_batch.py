@@ -17,7 +17,7 @@ import random
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,7 @@ from consumer.delivery import (
     DeadLetterReason,
     Message,
     Outcome,
+    Runtime,
     dead_letter,
     deliver_or_dead_letter,
 )
@@ -57,19 +58,85 @@ from consumer.errors import (
     DeliveryError,
     DownstreamFailure,
     GroupStopped,
+    InvalidRecordError,
     QueueUrlError,
     RedrivePolicyUnavailable,
     SendAgainError,
     UnsupportedEventError,
 )
 from consumer.observability import Metric, add_metric, count, logger, record_context
-from consumer.queued_message import QueuedMessage, queued_message
-from consumer.runtime import Runtime
 from consumer.sqs_actions import (
     MAX_BATCHING_WINDOW_SECONDS,
     MAX_VISIBILITY_TIMEOUT_SECONDS,
     VisibilityChange,
 )
+
+# ApproximateReceiveCount and SentTimestamp are decimal integers far below 10^15; a longer digit
+# string is not one SQS wrote (and int() of thousands of digits is refused or slow).
+_MAX_DIGITS = 15
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int
+    # When SQS first enqueued the message (ms since the epoch); retention counts from it.
+    sent_timestamp_ms: int | None
+    queue_arn: str
+    message_attributes: Mapping[str, Any]
+    # The FIFO message group, or None (a standard queue's record may carry one too: fair queues).
+    message_group_id: str | None = None
+
+
+def queued_message(record: SQSRecord) -> QueuedMessage:
+    raw = record.raw_event
+    if raw.get("eventSource") != "aws:sqs":
+        raise InvalidRecordError(f"not an SQS record (eventSource={raw.get('eventSource')!r})")
+    message_id = _text(raw, "messageId")
+    receipt_handle = _text(raw, "receiptHandle")
+    body = raw.get("body")
+    if not isinstance(body, str):
+        raise InvalidRecordError("record has no body string")
+    attributes = raw.get("attributes")
+    if not isinstance(attributes, dict):
+        attributes = {}
+    receive_count = _integer(attributes.get("ApproximateReceiveCount"))
+    if receive_count is None or receive_count < 1:
+        raise InvalidRecordError("invalid attributes.ApproximateReceiveCount")
+    queue_arn = _text(raw, "eventSourceARN")
+    arn_parts = queue_arn.split(":")
+    if len(arn_parts) != 6 or arn_parts[:3] != ["arn", arn_parts[1], "sqs"] or not all(arn_parts):
+        raise InvalidRecordError("invalid eventSourceARN")
+    message_attributes = raw.get("messageAttributes")
+    return QueuedMessage(
+        message_id=message_id,
+        receipt_handle=receipt_handle,
+        body=body,
+        receive_count=receive_count,
+        sent_timestamp_ms=_integer(attributes.get("SentTimestamp")),
+        queue_arn=queue_arn,
+        message_attributes=message_attributes if isinstance(message_attributes, dict) else {},
+        message_group_id=_optional_text(attributes.get("MessageGroupId")),
+    )
+
+
+def _text(raw: Mapping[str, Any], key: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value:
+        raise InvalidRecordError(f"record has no {key}")
+    return value
+
+
+def _optional_text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _integer(value: Any) -> int | None:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= _MAX_DIGITS:
+        return int(value)
+    return None
 
 
 def process_sqs_batch(
@@ -194,15 +261,16 @@ class RecordHandler:
         # InvalidRecordError escapes as it is: a record that cannot be parsed cannot be
         # rescheduled either.
         message = queued_message(record)
+        group = fifo_group(record.raw_event)
         with record_context(message_id=message.message_id, receive_count=message.receive_count):
-            group = fifo_group(record.raw_event)
             group_wait_seconds = None if group is None else self.batch.stopped(group)
             if group_wait_seconds is not None:
                 stopped = GroupStopped(
                     f"an earlier record of message group {group} failed in this batch"
                 )
+                carried_in = self._carried_in(message)
                 raise RecordFailed(
-                    message, stopped, self._plan(record, message, group_wait_seconds)
+                    message, stopped, self._plan(record, message, group_wait_seconds, carried_in)
                 )
             delivery = Message(
                 message.body,
@@ -220,8 +288,10 @@ class RecordHandler:
                 retry_after = (
                     error.retry_after_seconds if isinstance(error, DownstreamFailure) else None
                 )
-                plan = self._plan(record, message, retry_after)
-                if self._carried_in(message):
+                # Asked once: it may cost a GetQueueAttributes call, and its warning.
+                carried_in = self._carried_in(message)
+                plan = self._plan(record, message, retry_after, carried_in)
+                if carried_in:
                     return self._send_again(message, plan, error)
                 if not self._would_expire(message, plan):
                     raise RecordFailed(message, error, plan) from error
@@ -229,15 +299,16 @@ class RecordHandler:
         return "dead-lettered" if outcome.dead_lettered else "delivered"
 
     def _plan(
-        self, record: SQSRecord, message: QueuedMessage, at_least_seconds: int | None
+        self,
+        record: SQSRecord,
+        message: QueuedMessage,
+        at_least_seconds: int | None,
+        carried_in: bool,
     ) -> RetryPlan:
-        receive_count = message.receive_count
-        if self._carried_in(message):
-            # Its attempts are unknown: this one counts as the first (see _send_again), never
-            # as the final one.
-            receive_count = 1
         return plan_retry(
-            receive_count,
+            # A carried-in count's attempts are unknown: this one counts as the first (see
+            # _send_again), never as the final one.
+            1 if carried_in else message.receive_count,
             self.runtime.config.backoff_policy,
             self.batch.random_source(record.raw_event),
             message_id=message.message_id,

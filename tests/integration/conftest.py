@@ -14,8 +14,8 @@ from moto import mock_aws
 from consumer.app import lambda_handler
 from consumer.backoff import BackoffPolicy
 from consumer.config import Config
+from consumer.delivery import get_runtime
 from consumer.observability import logger
-from consumer.runtime import get_runtime
 from local.aws.moto_stack import Stack, create_idempotency_table, create_queues, load_stack
 from local.lambda_service.lambda_context import FakeLambdaContext
 from local.lambda_service.lambda_sqs_event import lambda_sqs_event

@@ -9,7 +9,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from consumer.backoff import BackoffPolicy, BackoffStrategy, delay_seconds
-from consumer.runtime import get_runtime
+from consumer.delivery import get_runtime
 from consumer.sqs_batch import Batch
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from consumer.runtime import get_runtime
+from consumer.delivery import get_runtime
 from local.lambda_service.lambda_sqs_event import lambda_sqs_event
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer

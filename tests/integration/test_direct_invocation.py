@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from consumer.delivery import json_error
+from consumer.downstream import json_error
 from consumer.errors import DownstreamFailure, UnsupportedEventError
 from local.lambda_service.lambda_context import FakeLambdaContext
 from tests.integration.conftest import Harness

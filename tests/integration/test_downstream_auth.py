@@ -11,7 +11,7 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from consumer.runtime import get_runtime
+from consumer.delivery import get_runtime
 from tests.integration.conftest import Harness
 
 SECRET_VALUE = "Bearer do-not-log-0123456789"

@@ -11,7 +11,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import ClientError
 
-from consumer.runtime import get_runtime
+from consumer.delivery import get_runtime
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 

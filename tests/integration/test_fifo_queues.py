@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from consumer.runtime import get_runtime
+from consumer.delivery import get_runtime
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from botocore.stub import Stubber
 
 from consumer.app import lambda_handler
-from consumer.runtime import get_runtime
+from consumer.delivery import get_runtime
 from consumer.sqs_actions import SqsActions
 from local.aws.emulator import EMULATOR_CREDENTIALS, running_emulator
 from local.aws.moto_stack import Stack, create_queues, load_stack

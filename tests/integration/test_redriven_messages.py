@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from consumer.errors import SendAgainError
-from consumer.runtime import get_runtime
+from consumer.delivery import get_runtime
+from consumer.errors import RedrivePolicyUnavailable, SendAgainError
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 from tools.redrive import Pacer, copy_redrive
@@ -192,3 +192,36 @@ def test_a_count_the_queue_itself_allows_is_not_taken_for_a_carried_one(
     # nothing is sent again, which would start it over for ever
     assert [change["VisibilityTimeout"] for change in consumer.visibility_changes] == [0]
     assert sent == []
+
+
+@pytest.mark.parametrize("parameter_overrides", [SCHEDULE], indirect=True)
+def test_a_redrive_policy_that_cannot_be_read_is_asked_for_once_per_failed_record(
+    consumer: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a redriven message that kept its count, a failing downstream, and a redrive policy
+    # SQS will not tell
+    consumer.send('{"n": 1}')
+    event = event_with_receive_count(consumer, 16)
+    consumer.downstream.default = Answer(503)
+    asked: list[str] = []
+
+    def refuse(queue_arn: str) -> int | None:
+        asked.append(queue_arn)
+        raise RedrivePolicyUnavailable("GetQueueAttributes refused (AccessDenied)")
+
+    monkeypatch.setattr(get_runtime().sqs, "max_receive_count", refuse)
+    sent = sends_again(consumer)
+
+    # When the function handles it
+    consumer.invoke(event)
+
+    # Then the policy was asked for once, its warning written once, and the message was sent
+    # again (taken as the template's policy)
+    assert len(asked) == 1
+    warnings = [
+        line
+        for line in consumer.emitted().logs
+        if "redrive policy could not be read" in line["message"]
+    ]
+    assert len(warnings) == 1
+    assert len(sent) == 1

@@ -18,11 +18,10 @@ from collections.abc import Iterator
 import pytest
 
 from consumer import aws_dependencies
-from consumer.aws_dependencies import CALL_BUDGET_SECONDS, MAX_ATTEMPTS
+from consumer.aws_dependencies import CALL_BUDGET_SECONDS, MAX_ATTEMPTS, OnceOnly
 from consumer.delivery import Outcome
 from consumer.downstream import SecretHeader
 from consumer.errors import IdempotencyUnavailable, SecretUnavailable
-from consumer.idempotency import OnceOnly
 from consumer.observability import logger
 from local.lambda_service.lambda_context import FakeLambdaContext
 

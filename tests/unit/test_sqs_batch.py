@@ -10,7 +10,7 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from consumer.errors import InvalidRecordError
-from consumer.queued_message import queued_message
+from consumer.sqs_batch import queued_message
 from local.shared.paths import ROOT
 
 SAMPLE: dict[str, Any] = json.loads((ROOT / "events/sqs-single-success.json").read_text())[
