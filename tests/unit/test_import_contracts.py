@@ -90,6 +90,12 @@ def test_the_code_keeps_every_contract() -> None:
             "local.checks.estimate -> benchmarks.report",
         ),
         (
+            "functions/consumer/errors.py",
+            "import consumer.app",
+            "functions/consumer/: each module imports only those below it",
+            "consumer.errors -> consumer.app",
+        ),
+        (
             "functions/consumer/backoff.py",
             "import local.shared.paths",
             "The deployed functions import nothing",
