@@ -44,13 +44,14 @@ from botocore.config import Config as BotoConfig
 from moto.awslambda.models import EventSourceMapping
 from moto.backends import get_backend
 from moto.cloudformation import models as cloudformation_models
-from moto.core.utils import camelcase_to_underscores, unix_time, unix_time_millis
+from moto.core.utils import camelcase_to_underscores
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
 from moto.server import ThreadedMotoServer
+from moto.sqs import models as sqs_models
 from moto.sqs.exceptions import InvalidParameterValue, ReceiptHandleIsInvalid, SQSException
 from moto.sqs.models import Message, Queue, SQSBackend
 from werkzeug.serving import make_server
@@ -155,6 +156,7 @@ def running_emulator(port: int = 0, layer: WsgiLayer | None = None) -> Iterator[
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto")
     with (
+        _steady_sqs_clock(),
         _indexed_sqs_backend(),
         _serialised_sqs_backend(),
         _mapping_last_modified_in_utc(),
@@ -178,6 +180,20 @@ def running_emulator(port: int = 0, layer: WsgiLayer | None = None) -> Iterator[
             yield Emulator(endpoint_url=endpoint_url)
         finally:
             server.stop()
+
+
+@contextmanager
+def _steady_sqs_clock() -> Iterator[None]:
+    """moto's SQS on the steady clock (steady_unix_time): visibility timeouts, delays and
+    retention as SQS counts them, whatever the wall clock does meanwhile."""
+    originals = (sqs_models.unix_time, sqs_models.unix_time_millis)  # type: ignore[attr-defined]
+    setattr(sqs_models, "unix_time", steady_unix_time)  # noqa: B010
+    setattr(sqs_models, "unix_time_millis", steady_unix_time_millis)  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(sqs_models, "unix_time", originals[0])  # noqa: B010
+        setattr(sqs_models, "unix_time_millis", originals[1])  # noqa: B010
 
 
 @contextmanager
@@ -349,6 +365,25 @@ _EXPIRED: list[str] = []
 # visibility timeout started, which a poller only learns a little later, when its answer is back.
 _RECEIVED_AT: dict[str, float] = {}
 
+# SQS keeps time on its own servers: a step of the client host's wall clock (an NTP step, a
+# virtual machine's clock set again after a pause) shortens no visibility timeout in AWS. moto
+# counts visibility, delays and retention on the wall clock (datetime.utcnow), the runner and its
+# checks on the monotonic clock: a step of +1 s brought hidden messages back 1 s early by the
+# monotonic clock (docs/soak.md). The emulator's SQS counts on a steady clock instead: the wall
+# clock's reading when this module was loaded, advanced by the monotonic clock since.
+_monotonic = time.monotonic
+_STEADY_WALL_ANCHOR = time.time()
+_STEADY_MONOTONIC_ANCHOR = _monotonic()
+
+
+def steady_unix_time() -> float:
+    """Seconds since the epoch by the emulator's SQS clock: no step of the wall clock moves it."""
+    return _STEADY_WALL_ANCHOR + (_monotonic() - _STEADY_MONOTONIC_ANCHOR)
+
+
+def steady_unix_time_millis() -> float:
+    return steady_unix_time() * 1000.0
+
 
 def received_at(receipt_handle: str) -> float | None:
     """When the emulator handed out this receipt handle (monotonic seconds), if it did."""
@@ -359,13 +394,13 @@ def _mark_received(message: Message, visibility_timeout: int | None = None) -> N
     _MOTO_MARK_RECEIVED(message, visibility_timeout)
     if message.receipt_handle is not None:
         _RECEIPT_HANDLES[message.receipt_handle] = message
-        _RECEIVED_AT[message.receipt_handle] = time.monotonic()
+        _RECEIVED_AT[message.receipt_handle] = _monotonic()
 
 
 def _counts(queue: Queue) -> tuple[int, int, int]:
     """(visible and not delayed, not visible, delayed), all at one instant."""
     _expire(queue)
-    now = unix_time_millis()
+    now = steady_unix_time_millis()
     visible = not_visible = delayed = 0
     for message in queue._messages:
         is_delayed = now < message.delayed_until
@@ -383,7 +418,7 @@ def _expire(queue: Queue) -> None:
     marks the expired message received and keeps it: a disabled mapping never receives, so
     without this nothing would ever expire."""
     retention_ms = int(queue.message_retention_period) * 1000  # type: ignore[attr-defined]
-    now = unix_time_millis()
+    now = steady_unix_time_millis()
     expired = [
         m
         for m in queue._messages
@@ -404,12 +439,12 @@ def expired_message_ids() -> list[str]:
 
 def _visible_messages(queue: Queue) -> list[Message]:
     _expire(queue)
-    now = unix_time_millis()
+    now = steady_unix_time_millis()
     return [m for m in queue._messages if now > m.visible_at and not now < m.delayed_until]
 
 
 def _any_visible(queue: Queue) -> bool:
-    now = unix_time_millis()
+    now = steady_unix_time_millis()
     return any(now > m.visible_at and not now < m.delayed_until for m in queue._messages)
 
 
@@ -460,7 +495,7 @@ def _is_message_valid_based_on_retention_period(
     backend: SQSBackend, queue_name: str, message: Message
 ) -> bool:
     retention_period = backend.get_queue(queue_name).message_retention_period  # type: ignore[attr-defined]
-    return bool(retention_period + message.sent_timestamp / 1000 > unix_time())  # type: ignore[operator]
+    return bool(retention_period + message.sent_timestamp / 1000 > steady_unix_time())  # type: ignore[operator]
 
 
 def _indexed(queue: Queue, receipt_handle: str) -> Message | None:
@@ -522,7 +557,7 @@ def _change_message_visibility(
         raise StaleReceiptHandle(receipt_handle)
     # moto's change for the one message that has this handle, step for step: SQS's 12 hours
     # (counted from the send, as moto counts them), then the change.
-    given_visibility_timeout = unix_time_millis() + int(visibility_timeout) * 1000
+    given_visibility_timeout = steady_unix_time_millis() + int(visibility_timeout) * 1000
     if given_visibility_timeout - message.sent_timestamp > 43200 * 1000:  # type: ignore[operator]
         raise InvalidParameterValue(
             f"Value {visibility_timeout} for parameter VisibilityTimeout is invalid. Reason: "
@@ -549,7 +584,7 @@ def _wait_for_messages(queue: Queue, timeout: int) -> None:
 def _seconds_until_due(queue: Queue) -> float:
     """Seconds until the first hidden or delayed message becomes visible (a millisecond past it:
     a message is visible once the clock is strictly past its visible_at); inf if none."""
-    now = unix_time_millis()
+    now = steady_unix_time_millis()
     due = [
         due_at
         for due_at in (max(m.visible_at, m.delayed_until) for m in queue._messages)

@@ -8,8 +8,15 @@ AWS (UpdateStack, the other parameters keeping their values), and the running sy
 - a changed function configuration (environment, timeout, memory) reaches new invocations:
   idle execution environments of the old one are shut down, busy ones when they finish, as
   Lambda starts new environments after UpdateFunctionConfiguration;
+- the EventBridge Scheduler schedules and scheduled EventBridge rules are read again: one the
+  update removed stops firing, one it added starts, a changed one restarts with its new
+  settings, and the other functions' configurations are followed as the consumer's;
 - an update that would replace the source queue (a QueueType switch) is refused before the
   emulator is asked (local.aws.queue_replacement), and the run carries on as it was.
+
+An update is due once N messages were delivered (`N:Key=Value`), or once the circuit breaker
+is in a state (`open:Key=Value`, `half-open:Key=Value`): an outage delivers nothing, so only
+the breaker's state can place an update inside one.
 
 Each update prints one line (`update     ...`) and is kept in the run's result. Whatever the
 update does to the messages, the reconciliation at the end judges: nothing may be lost.
@@ -31,22 +38,30 @@ from local.aws.emulator import Emulator
 from local.aws.samconfig import SamconfigError, check_names, describe, parse_parameter_overrides
 from local.aws.template import SOURCE_TEMPLATE, ParameterError, load_template
 
+# The breaker states an update can wait for (local.checks.mapping_timeline's names).
+BREAKER_TRIGGERS = ("open", "half-open")
+
 
 @dataclass(frozen=True)
 class StackUpdate:
-    """Template parameters to change once `after_delivered` messages were delivered."""
+    """Template parameters to change once `after_delivered` messages were delivered, or, with
+    `when_breaker`, once the circuit breaker is in that state."""
 
     after_delivered: int
     overrides: Mapping[str, str]
+    when_breaker: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> StackUpdate:
-        """`N:Key=Value Key2=Value2`, the pairs as the SAM CLI's --parameter-overrides reads
-        them; ValueError saying what is wrong."""
-        count, separator, pairs = text.partition(":")
-        if not separator or not count.strip().isdigit():
+        """`N:Key=Value Key2=Value2` (or `open:...`, `half-open:...`), the pairs as the SAM
+        CLI's --parameter-overrides reads them; ValueError saying what is wrong."""
+        trigger, separator, pairs = text.partition(":")
+        trigger = trigger.strip()
+        if not separator or not (trigger.isdigit() or trigger in BREAKER_TRIGGERS):
             raise ValueError(
-                f"{text!r}: expected N:Key=Value ..., N the messages delivered before the update"
+                f"{text!r}: expected N:Key=Value ..., N the messages delivered before the "
+                f"update, or {' or '.join(BREAKER_TRIGGERS)} instead of N: once the circuit "
+                "breaker is in that state"
             )
         try:
             overrides = parse_parameter_overrides(pairs.strip() or None)
@@ -58,10 +73,22 @@ class StackUpdate:
             check_names(overrides, load_template(SOURCE_TEMPLATE)["Parameters"], "--stack-update")
         except SamconfigError as error:
             raise ValueError(str(error)) from None
-        return cls(int(count), overrides)
+        if trigger in BREAKER_TRIGGERS:
+            return cls(0, overrides, when_breaker=trigger)
+        return cls(int(trigger), overrides)
+
+    def due(self, delivered: int, breaker: str) -> bool:
+        if self.when_breaker is not None:
+            return breaker == self.when_breaker
+        return self.after_delivered <= delivered
 
     def render(self) -> str:
-        return f"after {self.after_delivered} delivered: {describe(self.overrides)}"
+        when = (
+            f"once the breaker is {self.when_breaker}"
+            if self.when_breaker is not None
+            else f"after {self.after_delivered} delivered"
+        )
+        return f"{when}: {describe(self.overrides)}"
 
 
 @dataclass(frozen=True)
@@ -72,26 +99,29 @@ class AppliedUpdate:
     detail: str = ""
     # Monotonic seconds when it ended.
     at: float = 0.0
+    # What the running system changed to follow it (functions, schedules), one line each.
+    followed: tuple[str, ...] = ()
 
 
 @dataclass
 class StackUpdater:
-    """Applies the run's updates in order as deliveries reach their thresholds. `on_updated` is
-    given each updated stack (the run re-points what follows the function's configuration)."""
+    """Applies the run's updates in order as they come due. `on_updated` is given each updated
+    stack (the run follows it: functions, schedules) and says what it changed."""
 
     emulator: Emulator
     build_dir: Path
     deployed: DeployedStack
     pending: list[StackUpdate]
-    on_updated: Callable[[DeployedStack, DeployedStack], None]
+    on_updated: Callable[[DeployedStack, DeployedStack], list[str]]
     applied: list[AppliedUpdate] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def apply_due(self, delivered: int) -> list[AppliedUpdate]:
-        """Apply the updates whose threshold `delivered` reached; what each did."""
+    def apply_due(self, delivered: int, breaker: str = "closed") -> list[AppliedUpdate]:
+        """Apply, in order, the updates due with `delivered` messages delivered and the breaker
+        in `breaker`; what each did."""
         done: list[AppliedUpdate] = []
         with self._lock:
-            while self.pending and self.pending[0].after_delivered <= delivered:
+            while self.pending and self.pending[0].due(delivered, breaker):
                 done.append(self._apply(self.pending.pop(0)))
             self.applied.extend(done)
         return done
@@ -110,9 +140,13 @@ class StackUpdater:
         if after is before:
             return AppliedUpdate(stack_update, "no change", "", time.monotonic())
         self.deployed = after
-        self.on_updated(before, after)
+        followed = self.on_updated(before, after)
         return AppliedUpdate(
-            stack_update, "UPDATE_COMPLETE", _changes(before, after), time.monotonic()
+            stack_update,
+            "UPDATE_COMPLETE",
+            _changes(before, after),
+            time.monotonic(),
+            tuple(followed),
         )
 
 

@@ -28,14 +28,13 @@ from local.downstream.faults import (
 from local.lambda_service.event_source_mapping import Receive
 
 # A change is recorded at its request's arrival, before SQS counted from it, and a receive when
-# its answer is back, after it happened: a receive before the recorded end is early. This much
-# allows for the emulator's wall clock beside the runner's monotonic one.
+# its answer is back, after it happened: a receive before the recorded end is early. Where no
+# change went through, the queue's own timeout counts from the emulator's hand-out. The
+# emulator's SQS counts on the same monotonic clock as the runner (local.aws.emulator's steady
+# clock), so this much only allows for a request's own time; it once had to be 1.5 s on the
+# queue's timeout, when moto counted on the wall clock and a step of it showed as a batch back
+# exactly 1.0 s early (docs/soak.md).
 EARLY_TOLERANCE_SECONDS = 0.1
-# Where no change went through, the queue's own timeout counts from the emulator's hand-out. One
-# small soak saw a batch come back exactly 1.0 s before it (moto counts visibility on the wall
-# clock, the runner on the monotonic one; not yet explained further): a wider margin here, which
-# still tells a receive at the queue's timeout from one at a backoff of seconds.
-QUEUE_TIMEOUT_EARLY_TOLERANCE_SECONDS = 1.5
 # Around the moment a message becomes visible again: the queue's counts are sampled from
 # another thread, a request's time apart.
 SAMPLE_TOLERANCE_SECONDS = 1.5
@@ -230,14 +229,12 @@ def receive_gap_violations(
             changed = change_of.get(earlier.receipt_handle)
             if changed is not None:
                 visible_at, why = changed.at + changed.timeout_seconds, "its backoff"
-                tolerance = EARLY_TOLERANCE_SECONDS
             else:
                 # From when SQS handed the message out (`received_at`, by receipt handle),
                 # which the poller's record of the receive follows by its answer's way back.
                 handed_out = (received_at or {}).get(earlier.receipt_handle, earlier.at)
                 visible_at = handed_out + queue_visibility_timeout_seconds
                 why = "the queue's visibility timeout (no change went through)"
-                tolerance = QUEUE_TIMEOUT_EARLY_TOLERANCE_SECONDS
             gaps += 1
             late = later.at - visible_at
             max_late = max(max_late, late)
@@ -246,7 +243,7 @@ def receive_gap_violations(
                 visible_at + SAMPLE_TOLERANCE_SECONDS,
                 later.at - SAMPLE_TOLERANCE_SECONDS,
             )
-            if late < -tolerance or hidden_at is not None:
+            if late < -EARLY_TOLERANCE_SECONDS or hidden_at is not None:
                 still_hidden = (
                     f", and the queue had no visible message {hidden_at - visible_at:.1f}s "
                     "after it should have become visible"

@@ -191,8 +191,9 @@ def parser(
         default=[],
         help="update the deployed stack once N messages were delivered, as make deploy would "
         "(UpdateStack; other parameters keep their values), e.g. --stack-update "
-        "'10:BatchSize=5'; repeatable. An update that would replace the source queue "
-        "(QueueType) is refused and the run carries on",
+        "'10:BatchSize=5'; open or half-open instead of N: once the circuit breaker is in "
+        "that state ('open:CircuitBreaker=Disabled'); repeatable. An update that would replace "
+        "the source queue (QueueType) is refused and the run carries on",
     )
     add_fault_flags(p, seed=DEFAULTS.faults.seed)
     # Where the build is read and the run's files go: the end-to-end tests' own folders.

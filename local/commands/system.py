@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
 from local.aws.control_plane import LambdaControlPlane
@@ -193,7 +193,16 @@ def run_local_system(
                     out=out,
                     samples=queue_samples,
                     timeline=following.timeline,
-                    updater=(updater := _updater(options, emulator, deployed, pool, out)),
+                    updater=(
+                        updater := _updater(
+                            options,
+                            emulator,
+                            deployed,
+                            routing=routing,
+                            scheduler=scheduler,
+                            out=out,
+                        )
+                    ),
                 )
             finally:
                 _shut_down(sender, scheduler, mapping_poller, pool, routing)
@@ -522,6 +531,9 @@ class _Router:
     pools: list[EnvironmentPool]
     # Logical id -> function name of those functions.
     names: dict[str, str]
+    # Logical id -> environments of every function, the consumer's included: where a stack
+    # update's new configuration goes.
+    pools_by_id: dict[str, EnvironmentPool] = field(default_factory=dict)
 
 
 def _router(
@@ -556,37 +568,51 @@ def _router(
         url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
         sqs.send_message(QueueUrl=url, MessageBody=body)
 
-    router = InvokeRouter(send_to_queue=send_to_queue)
-    pools: list[EnvironmentPool] = []
-    names: dict[str, str] = {}
+    routing = _Router(InvokeRouter(send_to_queue=send_to_queue), consumer_pool, [], {})
     for logical_id, deployed_function in deployed.functions.items():
         spec = FunctionSpec.from_configuration(deployed_function.configuration)
         if spec.arn == consumer.arn:
-            router.register(
+            routing.router.register(
                 _local_function(spec, deployed_function, consumer_pool),
                 async_workers=max(1, consumer_async_workers),
             )
+            routing.pools_by_id[logical_id] = consumer_pool
             continue
-        code = install_function_code(
-            emulator, deployed_function, options.work_dir / "code" / logical_id
-        )
-        limit = deployed_function.reserved_concurrency or ASYNC_WORKERS
-        pool = EnvironmentPool(
-            Setup(spec, code, emulator.endpoint_url, emulator.region),
-            options.work_dir / "logs",
-            limit,
-            log_prefix=logical_id,
-        )
-        pools.append(pool)
-        names[logical_id] = spec.name
-        router.register(_local_function(spec, deployed_function, pool), async_workers=limit)
+        _run_function(emulator, routing, logical_id, deployed_function, options)
         print(
             f"function   {logical_id} {spec.handler} ReservedConcurrentExecutions="
             f"{deployed_function.reserved_concurrency or '-'} (its own environments)",
             file=out,
         )
-    control_plane.router = router
-    return _Router(router, consumer_pool, pools, names)
+    control_plane.router = routing.router
+    return routing
+
+
+def _run_function(
+    emulator: Emulator,
+    routing: _Router,
+    logical_id: str,
+    deployed_function: DeployedFunction,
+    options: RunOptions,
+) -> EnvironmentPool:
+    """One of the stack's functions besides the consumer, run in environments of its own and
+    registered with the Invoke router."""
+    spec = FunctionSpec.from_configuration(deployed_function.configuration)
+    code = install_function_code(
+        emulator, deployed_function, options.work_dir / "code" / logical_id
+    )
+    limit = deployed_function.reserved_concurrency or ASYNC_WORKERS
+    pool = EnvironmentPool(
+        Setup(spec, code, emulator.endpoint_url, emulator.region),
+        options.work_dir / "logs",
+        limit,
+        log_prefix=logical_id,
+    )
+    routing.pools.append(pool)
+    routing.pools_by_id[logical_id] = pool
+    routing.names[logical_id] = spec.name
+    routing.router.register(_local_function(spec, deployed_function, pool), async_workers=limit)
+    return pool
 
 
 def _local_function(
@@ -653,12 +679,7 @@ def _scheduled_targets(
     """The deployed schedules that invoke one of the stack's functions (the breaker's probe),
     each printed with the function it invokes."""
     by_arn = {f.arn: logical_id for logical_id, f in deployed.functions.items()}
-    try:
-        targets = targets_of(emulator.client("scheduler"), list(by_arn))
-        # The backstop (issue 17): EventBridge rules with a schedule, fired the same way.
-        targets += rule_targets_of(emulator.client("events"), list(by_arn))
-    except ScheduleError as error:
-        raise DeployError(str(error)) from None
+    targets = _read_targets(emulator, deployed)
     for target in targets:
         firing = (
             "asynchronous invocations"
@@ -671,6 +692,18 @@ def _scheduled_targets(
             file=out,
         )
     return targets
+
+
+def _read_targets(emulator: Emulator, deployed: DeployedStack) -> list[ScheduledTarget]:
+    """The deployed schedules and scheduled EventBridge rules that invoke one of the stack's
+    functions."""
+    arns = [f.arn for f in deployed.functions.values()]
+    try:
+        targets = targets_of(emulator.client("scheduler"), arns)
+        # The backstop (issue 17): EventBridge rules with a schedule, fired the same way.
+        return targets + rule_targets_of(emulator.client("events"), arns)
+    except ScheduleError as error:
+        raise DeployError(str(error)) from None
 
 
 def _wire_faults(
@@ -773,8 +806,10 @@ def _watch(
             processing = mapping_poller.messages_in_invocation
             delivered = len(_delivered(downstream, batches, sent))
             if updater is not None:
-                for applied in updater.apply_due(delivered):
+                for applied in updater.apply_due(delivered, timeline.breaker):
                     display.note(update_line(applied))
+                    for line in applied.followed:
+                        display.note(line)
             source = queue_depth(sqs, deployed.outputs["SourceQueueUrl"])
             samples.append((time.monotonic(), source[0]))
             dead = queue_depth(sqs, deployed.outputs["DeadLetterQueueUrl"])
@@ -818,7 +853,9 @@ def _updater(
     options: RunOptions,
     emulator: Emulator,
     deployed: DeployedStack,
-    pool: EnvironmentPool,
+    *,
+    routing: _Router,
+    scheduler: SchedulerEmulator,
     out: TextIO,
 ) -> StackUpdater:
     """The run's stack updates (--stack-update), each printed before the send."""
@@ -829,17 +866,64 @@ def _updater(
         options.build_dir,
         deployed,
         list(options.stack_updates),
-        on_updated=lambda before, after: _follow_update(before, after, pool),
+        on_updated=lambda before, after: _follow_update(
+            before, after, emulator=emulator, routing=routing, scheduler=scheduler, options=options
+        ),
     )
 
 
-def _follow_update(before: DeployedStack, after: DeployedStack, pool: EnvironmentPool) -> None:
+def _follow_update(
+    before: DeployedStack,
+    after: DeployedStack,
+    *,
+    emulator: Emulator,
+    routing: _Router,
+    scheduler: SchedulerEmulator,
+    options: RunOptions,
+) -> list[str]:
     """What the running system follows of an update besides the mapping (which its pollers
-    read every second): a new function configuration reaches new invocations."""
-    if function_changed(before.function, after.function):
-        pool.replace_setup(
-            replace(pool.setup, function=FunctionSpec.from_configuration(after.function))
-        )
+    read every second), as CloudFormation leaves the stack: each function's new configuration
+    reaches its new invocations, a function the update deleted is invoked no more and one it
+    created runs, and the schedules and scheduled rules are read again (one removed stops, one
+    added starts). The lines say what changed."""
+    lines: list[str] = []
+    for logical_id, function in after.functions.items():
+        previous = before.functions.get(logical_id)
+        if previous is None:
+            _run_function(emulator, routing, logical_id, function, options)
+            lines.append(
+                f"function   {logical_id} created by the update: runs in its own environments"
+            )
+            continue
+        pool = routing.pools_by_id[logical_id]
+        if function_changed(previous.configuration, function.configuration):
+            spec = FunctionSpec.from_configuration(function.configuration)
+            pool.replace_setup(replace(pool.setup, function=spec))
+            lines.append(f"function   {logical_id} configuration updated: new invocations get it")
+    for logical_id in before.functions.keys() - after.functions.keys():
+        routing.router.unregister(before.functions[logical_id].arn)
+        routing.pools_by_id.pop(logical_id).shutdown()
+        lines.append(f"function   {logical_id} deleted by the update: invoked no more")
+    try:
+        targets = _read_targets(emulator, after)
+    except DeployError as error:
+        # A schedule the emulation cannot run (a cron expression): the others keep firing as
+        # they were, and the run says why it did not follow.
+        return [*lines, f"schedule   not followed: {error}"]
+    followed = scheduler.follow([t for t in targets if fires(t, options.probe_fault)])
+    by_arn = {f.arn: logical_id for logical_id, f in after.functions.items()}
+    by_arn.update({f.arn: logical_id for logical_id, f in before.functions.items()})
+    lines += [
+        f"schedule   {t.name} {t.expression} -> {by_arn.get(t.function_arn, t.function_arn)} "
+        "stopped: the update removed or changed it"
+        for t in followed.stopped
+    ]
+    lines += [
+        f"schedule   {t.name} {t.expression} -> {by_arn.get(t.function_arn, t.function_arn)} "
+        "started: the update created or changed it"
+        for t in followed.started
+    ]
+    return lines
 
 
 def _delivered(

@@ -99,6 +99,16 @@ class Call:
 INJECTED = frozenset({READ_TIMEOUT, BEYOND_FUNCTION_TIMEOUT, RESET, THROTTLED_429, SERVER_ERROR})
 
 
+def carries_content(status: int) -> bool:
+    """Whether an answer with this status may have content. RFC 9110 (sections 6.4.1 and
+    15.3.5): a 204 or 304 answer ends with its header section, whatever its headers say, and a
+    204 has no Content-Length. A client reads no body after one, so a server that sends one
+    anyway leaves it on the connection, where the client reads it as the start of its next
+    answer (a BadStatusLine, when the bytes arrive after the pool's check for a readable idle
+    connection)."""
+    return status not in (204, 304) and not 100 <= status <= 199
+
+
 def simulated_answer(body: str) -> tuple[int, dict[str, str]] | None:
     """(status, headers) a body asks for with {"simulate": {...}}, or None."""
     try:
@@ -272,8 +282,13 @@ def _handler_for(downstream: DemoDownstream) -> type[BaseHTTPRequestHandler]:
             # The service's own processing time (and an injected slowness), not a
             # synchronisation.
             time.sleep(downstream.plan.latency_ms / 1000 + answer.delay_seconds)
-            reply = json.dumps({"status": answer.status}).encode()
             self.send_response(answer.status)
+            if not carries_content(answer.status):
+                for name, value in answer.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                return
+            reply = json.dumps({"status": answer.status}).encode()
             for name, value in {**answer.headers, "Content-Type": "application/json"}.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(reply)))

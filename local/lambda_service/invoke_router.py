@@ -146,12 +146,12 @@ class _AsyncQueue:
         with self._changed:
             return len(self._events) + self._running
 
-    def stop(self) -> None:
+    def stop(self, wait_seconds: float = 1.0) -> None:
         with self._changed:
             self._stopping = True
             self._changed.notify_all()
         for thread in self._threads:
-            thread.join(timeout=1)
+            thread.join(timeout=wait_seconds)
 
     def _next(self) -> _Event | None:
         with self._changed:
@@ -208,6 +208,24 @@ class InvokeRouter:
             self._queues[function.name] = _AsyncQueue(
                 function, function.reserved_concurrency or async_workers, self
             )
+
+    def unregister(self, function: str) -> bool:
+        """`function` was deleted (a stack update removed it): Invoke no longer reaches it here
+        (the emulator answers ResourceNotFoundException, as Lambda does), and its queued
+        asynchronous events are dropped with it; one running ends as it would. False if it
+        did not run here."""
+        with self._lock:
+            target = self._functions.get(function) or self._functions.get(
+                function.rsplit(":", 1)[-1]
+            )
+            if target is None:
+                return False
+            self._functions.pop(target.name, None)
+            self._functions.pop(target.arn, None)
+            self._busy.pop(target.name, None)
+            queue = self._queues.pop(target.name)
+        queue.stop(wait_seconds=0.0)
+        return True
 
     def stop(self) -> None:
         for queue in list(self._queues.values()):

@@ -201,8 +201,17 @@ class ScheduledInvocation:
     invocation: Invocation
 
 
+@dataclass(frozen=True)
+class Followed:
+    """What re-reading the schedules changed (SchedulerEmulator.follow)."""
+
+    stopped: list[ScheduledTarget]
+    started: list[ScheduledTarget]
+
+
 class SchedulerEmulator:
-    """Invokes each target at its rate until stopped."""
+    """Invokes each target at its rate until stopped; `follow` takes the deployed schedules as
+    a stack update left them."""
 
     def __init__(
         self,
@@ -213,7 +222,7 @@ class SchedulerEmulator:
         on_invocation: Callable[[ScheduledInvocation], None] = lambda done: None,
         invoker: AsyncInvoker | None = None,
     ) -> None:
-        self.targets = targets
+        self.targets = list(targets)
         self.pool = pool
         # With an invoker, each target's function gets the event through Lambda's asynchronous
         # Invoke (its own environments, reserved concurrency and retries); without, `pool` runs it.
@@ -223,41 +232,76 @@ class SchedulerEmulator:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        # Each running target's own stop: a schedule a stack update removed stops alone.
+        self._running: dict[tuple[str, str, str], tuple[ScheduledTarget, threading.Event]] = {}
         self.invocations: list[ScheduledInvocation] = []
 
     def start(self) -> None:
-        started = self.clock.now()
-        for target in self.targets:
-            thread = threading.Thread(
-                target=self._run,
-                args=(target, started),
-                name=f"schedule-{target.name}",
-                daemon=True,
-            )
-            thread.start()
-            self._threads.append(thread)
+        with self._lock:
+            for target in self.targets:
+                self._start(target)
+
+    def follow(self, targets: list[ScheduledTarget]) -> Followed:
+        """The schedules as deployed now, as CloudFormation leaves them after an update: a
+        schedule no longer there stops (no invocation starts after this), a new one starts its
+        rate from now, a changed one (expression, input or target) stops and starts again, and
+        an unchanged one keeps its grid."""
+        wanted = {_key(target): target for target in targets}
+        stopped: list[ScheduledTarget] = []
+        started: list[ScheduledTarget] = []
+        with self._lock:
+            for key, (target, stop) in list(self._running.items()):
+                if wanted.get(key) != target:
+                    stop.set()
+                    del self._running[key]
+                    stopped.append(target)
+            self.targets = list(targets)
+            if self._stopping.is_set():
+                return Followed(stopped, started)
+            for key, target in wanted.items():
+                if key not in self._running:
+                    self._start(target)
+                    started.append(target)
+        return Followed(stopped, started)
+
+    def _start(self, target: ScheduledTarget) -> None:
+        stop = threading.Event()
+        self._running[_key(target)] = (target, stop)
+        thread = threading.Thread(
+            target=self._run,
+            args=(target, self.clock.now(), stop),
+            name=f"schedule-{target.name}",
+            daemon=True,
+        )
+        thread.start()
+        self._threads.append(thread)
 
     def stop(self, wait_seconds: float = 1.0) -> None:
         """No invocation starts after this; one in progress ends with the pool's shutdown."""
         self._stopping.set()
-        for thread in self._threads:
+        with self._lock:
+            for _, stop in self._running.values():
+                stop.set()
+            threads = list(self._threads)
+        for thread in threads:
             thread.join(timeout=wait_seconds)
 
-    def _run(self, target: ScheduledTarget, started: float) -> None:
+    def _run(self, target: ScheduledTarget, started: float, stop: threading.Event) -> None:
         due = started + target.period_seconds
-        while not self.clock.wait_until(due, self._stopping):
+        while not self.clock.wait_until(due, stop):
             # Asynchronous, as Scheduler's Lambda Invoke: the schedule does not wait for it.
             threading.Thread(
                 target=self._invoke,
-                args=(target, due),
+                args=(target, due, stop),
                 name=f"scheduled-{target.name}",
                 daemon=True,
             ).start()
             # A rate schedule keeps its grid: a late tick does not shift the next ones.
             due += target.period_seconds
 
-    def _invoke(self, target: ScheduledTarget, due: float) -> None:
-        if self._stopping.is_set():
+    def _invoke(self, target: ScheduledTarget, due: float, stop: threading.Event) -> None:
+        # A schedule stopped (or removed by an update) after its tick came invokes nothing.
+        if stop.is_set():
             return
         if self.invoker is not None and self.invoker.submit(
             target.function_arn,
@@ -291,3 +335,9 @@ class SchedulerEmulator:
                 },
             )
         self.on_invocation(done)
+
+
+def _key(target: ScheduledTarget) -> tuple[str, str, str]:
+    """A schedule's identity: a Scheduler schedule and an EventBridge rule may share a name,
+    and one rule may have several targets."""
+    return (target.source, target.name, target.function_arn)

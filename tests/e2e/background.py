@@ -26,7 +26,7 @@ from local.commands.system import run_local_system
 
 # Test modules whose runs go to the background: tests/e2e/conftest.py moves their tests to the
 # end of the session.
-BACKGROUND_MODULES = ("test_soak.py", "test_breaker_run.py")
+BACKGROUND_MODULES = ("test_soak.py", "test_breaker_run.py", "test_breaker_off_while_open.py")
 # Far beyond either run's own deadline: a run that has not ended by then has hung.
 WAIT_SECONDS = 900
 

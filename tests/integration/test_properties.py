@@ -222,8 +222,13 @@ def test_any_sqs_event_loses_nothing_and_fails_only_what_it_concerns(
         # ...every record failed (Lambda returns the whole batch): none was acknowledged, so
         # none may have been delivered or dead-lettered, and each failure was counted
         failed = {str(record.get("messageId")) for record in batch}
+        # (a 2xx trickled a byte every 0.3 s is cut off by the call's 0.5 s deadline: the
+        # downstream answered it, the client never read it, and the message comes back, as
+        # after any read timeout)
         assert not any(
-            request["answered_status"] is not None and 200 <= request["answered_status"] <= 299
+            request["answered_status"] is not None
+            and 200 <= request["answered_status"] <= 299
+            and not request["trickled"]
             for request in consumer.downstream.requests
         )
         assert dead_lettered_sources(consumer) == set()

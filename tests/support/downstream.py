@@ -18,7 +18,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from local.downstream.demo_downstream import simulated_answer
+from local.downstream.demo_downstream import carries_content, simulated_answer
 
 PATH = "/messages"
 
@@ -107,8 +107,10 @@ class Downstream:
         simulated = simulated_answer(request["body"])
         if simulated is not None:
             answer = Answer(status=simulated[0], headers=simulated[1])
-        # What the client was sent: None when the connection was reset instead.
+        # What the client was sent: None when the connection was reset instead. A trickled
+        # answer is sent one byte at a time: a client may give up before it has the status.
         request["answered_status"] = None if answer.reset else answer.status
+        request["trickled"] = bool(answer.trickle_seconds)
         if answer.hold is not None:
             with self._lock:
                 self._served_holds.append(answer)
@@ -164,11 +166,16 @@ def _handler_for(downstream: Downstream) -> type[BaseHTTPRequestHandler]:
             head = [f"HTTP/1.1 {answer.status} {answer.reason or _reason(answer.status)}"]
             headers = {"Content-Type": "application/json", **answer.headers}
             headers["Content-Length"] = str(len(answer.body))
+            if not carries_content(answer.status):
+                # A 204 or 304 ends with its headers (a body would be read as the start of the
+                # next answer on the connection, issue 19's flake): as a real server answers.
+                headers = dict(answer.headers)
             head += [f"{name}: {value}" for name, value in headers.items()]
             head_bytes = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
             try:
-                if self.command == "HEAD":
-                    # A HEAD answer has the headers of the GET it stands for, and no body.
+                if self.command == "HEAD" or not carries_content(answer.status):
+                    # A HEAD answer has the headers of the GET it stands for, and no body;
+                    # a 204 or 304 has none either.
                     self.wfile.write(head_bytes)
                     return
                 if not answer.trickle_seconds:

@@ -70,6 +70,10 @@ def test_queue_names_fit_the_longest_legal_stack_name(queue_type: str) -> None:
         ("MaximumBatchingWindowInSeconds", "00"),
         ("MaximumConcurrency", "02"),
         ("MaximumConcurrency", "2e1"),
+        # "0239" is not among the breaker's Rule's "60".."479": it would pass that Rule
+        ("SourceQueueRetentionSeconds", "0239"),
+        ("SourceQueueRetentionSeconds", "+300"),
+        ("SourceQueueRetentionSeconds", "3600.0"),
     ],
 )
 def test_a_number_the_rules_would_compare_as_another_string_is_refused(
@@ -93,6 +97,15 @@ def test_the_numbers_the_rules_compare_keep_aws_limits(parameter: str, low: int,
     # Then it admits exactly the whole numbers of AWS's range, each in its one spelling
     admitted = [n for n in range(0, 20_000) if re.fullmatch(pattern, str(n))]
     assert admitted == list(range(low, high + 1))
+
+
+def test_the_retention_the_breakers_rule_compares_keeps_its_range() -> None:
+    # Given the pattern of SourceQueueRetentionSeconds (BreakerNeedsRetentionRoom compares it)
+    pattern = sam_template()["Parameters"]["SourceQueueRetentionSeconds"]["AllowedPattern"]
+    # Then it admits exactly 60 s to 13 days (every dead-lettered copy keeps a day of the DLQ's
+    # 14), each number in its one spelling
+    admitted = [n for n in range(0, 1_300_000) if re.fullmatch(pattern, str(n))]
+    assert (admitted[0], admitted[-1], len(admitted)) == (60, 1_123_200, 1_123_200 - 60 + 1)
 
 
 def test_ten_spelled_plainly_still_needs_no_batching_window() -> None:

@@ -75,8 +75,12 @@ def test_dead_letter_queue_keeps_messages_14_days_and_longer_than_the_source(
 ) -> None:
     # Given the DLQ's retention and the source's largest, Then the DLQ keeps copies longest
     assert properties(cfn, "DeadLetterQueue")["MessageRetentionPeriod"] == 1_209_600
-    source_retention = sam_template()["Parameters"]["SourceQueueRetentionSeconds"]
-    assert source_retention["MaxValue"] < 1_209_600
+    # (SourceQueueRetentionSeconds is a String with a pattern: no retention of 13 days and a
+    # second or more passes it)
+    pattern = sam_template()["Parameters"]["SourceQueueRetentionSeconds"]["AllowedPattern"]
+    assert re.fullmatch(pattern, str(1_209_600 - 86_400))
+    longer = [str(n) for n in range(1_209_600 - 86_399, 1_209_601)] + ["9999999", "12096000"]
+    assert not any(re.fullmatch(pattern, value) for value in longer)
 
 
 def test_dead_letter_queue_accepts_messages_as_large_as_the_source(cfn: dict[str, Any]) -> None:

@@ -183,3 +183,18 @@ def test_the_queues_timeout_counts_from_when_sqs_handed_the_message_out() -> Non
     # Then it is in bounds from the hand-out, and early from the poller's own record
     assert handed_out.violations == []
     assert len(recorded.violations) == 1
+
+
+def test_a_batch_back_a_second_before_the_queues_timeout_is_early() -> None:
+    # Given a message handed out at 98.0 s with no change after it, and received again at
+    # 157.0 s: a second before the queue's 60 s timeout ended (what moto's wall clock, stepped
+    # by a second, once produced)
+    receives = [Receive("a", "r1", 1, 100.0), Receive("a", "r2", 2, 157.0)]
+
+    # When the gap is judged
+    [violation] = receive_gap_violations(
+        receives, [], POLICY, 60, received_at={"r1": 98.0}
+    ).violations
+
+    # Then it is early, as a backoff honoured early would be
+    assert "-1.0s from the end of the queue's visibility timeout" in violation

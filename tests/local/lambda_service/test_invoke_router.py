@@ -94,3 +94,28 @@ def test_an_event_older_than_its_maximum_age_is_dropped_to_the_on_failure_queue(
     assert record["requestContext"]["condition"] == "EventAgeExceeded"
     assert record["requestContext"]["approximateInvokeCount"] == 0
     assert record["requestPayload"] == {"late": True}
+
+
+def test_a_function_a_stack_update_deleted_is_invoked_no_more() -> None:
+    # Given the controller registered with the router, one of its events running
+    environments = Environments()
+    router = InvokeRouter(clock=lambda: 0.0)
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:controller"
+    router.register(LocalFunction("controller", arn, environments, reserved_concurrency=1))
+    try:
+        assert router.submit(arn, {"block": True})
+        assert environments.running.wait(DEADLINE)
+
+        # When a stack update deleted it
+        assert router.unregister(arn) is True
+
+        # Then neither a scheduled nor an API Invoke reaches it here (the emulator then answers
+        # for the deleted function), and a second unregister finds nothing
+        assert router.submit(arn, {"late": 1}) is False
+        assert router.invoke("controller", b"{}", "Event", None) is None
+        assert router.unregister("controller") is False
+        # ...while the invocation that was running ends as it would
+        environments.release.set()
+    finally:
+        router.stop()
+    assert environments.events == [{"block": True}]

@@ -289,3 +289,74 @@ def test_probe_fault_never_silences_the_scheduler_schedule_not_the_backstop_rule
     # Then --probe-fault never silences the schedule only; without it, both fire
     assert [fires(t, "never") for t in (schedule, backstop)] == [False, True]
     assert [fires(t, None) for t in (schedule, backstop)] == [True, True]
+
+
+def test_following_an_update_stops_removed_schedules_and_starts_added_ones() -> None:
+    # Given the probe's schedule (every minute) and the backstop rule (every 5 minutes), running
+    # since t=1000
+    clock, pool = FakeClock(), Pool()
+    done: list[ScheduledInvocation] = []
+    arrived = threading.Condition()
+
+    def on_invocation(invocation: ScheduledInvocation) -> None:
+        with arrived:
+            done.append(invocation)
+            arrived.notify_all()
+
+    probe = ScheduledTarget("probe", "rate(1 minute)", 60.0, {"breakerProbe": {}})
+    backstop = ScheduledTarget(
+        "backstop", "rate(5 minutes)", 300.0, BACKSTOP_INPUT, CONTROLLER_ARN, "events-rule"
+    )
+    scheduler = SchedulerEmulator([probe, backstop], pool, clock=clock, on_invocation=on_invocation)
+    scheduler.start()
+    try:
+        assert clock.wait_parked_at(1060)
+        assert clock.wait_parked_at(1300)
+
+        # When a stack update at t=1030 removed the backstop and added a schedule every 2 minutes
+        clock.advance_to(1030)
+        added = ScheduledTarget("added", "rate(2 minutes)", 120.0, {"added": 1})
+        followed = scheduler.follow([probe, added])
+
+        # Then the backstop stopped and the new schedule started, its rate counted from the update
+        assert (followed.stopped, followed.started) == ([backstop], [added])
+        assert clock.wait_parked_at(1150)
+        with clock._changed:
+            assert clock._changed.wait_for(lambda: 1300 not in clock.waiting_for, DEADLINE)
+        # ...while the unchanged probe kept its grid
+        assert 1060 in clock.waiting_for
+
+        # When the clock reaches t=1300, the backstop's due time
+        clock.advance_to(1300)
+        with arrived:
+            assert arrived.wait_for(lambda: len(done) == 5 + 2, DEADLINE)
+    finally:
+        scheduler.stop()
+    # Then the probe fired on its minutes, the added schedule on its own, the backstop never
+    fired = sorted((d.schedule, d.due_at) for d in done)
+    assert fired == [
+        ("added", 1150), ("added", 1270),
+        ("probe", 1060), ("probe", 1120), ("probe", 1180), ("probe", 1240), ("probe", 1300),
+    ]  # fmt: skip
+    assert BACKSTOP_INPUT not in pool.events
+
+
+def test_a_schedule_an_update_changed_restarts_with_its_new_input() -> None:
+    # Given the probe's schedule running since t=1000
+    clock, pool = FakeClock(), Pool()
+    probe = ScheduledTarget("probe", "rate(1 minute)", 60.0, {"breakerProbe": {}})
+    scheduler = SchedulerEmulator([probe], pool, clock=clock)
+    scheduler.start()
+    try:
+        assert clock.wait_parked_at(1060)
+        # When an update at t=1010 changed its Input, and a second follow saw nothing new
+        clock.advance_to(1010)
+        changed = ScheduledTarget("probe", "rate(1 minute)", 60.0, {"breakerProbe": {"v": 2}})
+        first = scheduler.follow([changed])
+        again = scheduler.follow([changed])
+        # Then the old one stopped and the new one started from the update; then nothing moved
+        assert (first.stopped, first.started) == ([probe], [changed])
+        assert (again.stopped, again.started) == ([], [])
+        assert clock.wait_parked_at(1070)
+    finally:
+        scheduler.stop()
