@@ -61,7 +61,7 @@ SOAK_ARGS ?=
 DOCS_SAMPLES_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv localstack-venv docs docs-build docs-samples lint format test test-fast test-localstack validate security build deploy deploy-guided run up logs soak mutate invoke send dlq-peek redrive bench bench-backoff bench-breaker bench-big-batch bench-inflight schedule lock clean
+.PHONY: help venv localstack-venv docs docs-build docs-samples lint format test test-fast test-localstack validate security build deploy deploy-guided run up logs soak mutate invoke send dlq-peek redrive bench bench-backoff bench-breaker bench-big-batch bench-record-cpu bench-inflight schedule lock clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -205,6 +205,9 @@ redrive: $(STAMP) ## DLQ back to the source queue, failed jobs re-invoked (REDRI
 bench: $(STAMP) ## throughput, cold start, sizes side by side (BENCH_ARGS="--json --repeats N"; ~6 min; not the backoff study)
 	@$(MAKE) --no-print-directory build >&2
 	@PYTHONPATH=functions:. $(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
+
+bench-record-cpu: $(STAMP) ## make bench's CPU per record at 0 ms alone, at a chosen DeliveryConcurrency (~20 s; BENCH_ARGS="--delivery-concurrency 1 --profile 20")
+	@PYTHONPATH=functions:. $(BIN)/python -m benchmarks.record_cpu $(BENCH_ARGS)
 
 bench-big-batch: $(STAMP) ## one batch of 10,000 records in a Lambda-like process, half and all failing: wall time vs timeout, peak RSS (~5 min; BENCH_ARGS=--json ...)
 	@$(BIN)/sam build >&2

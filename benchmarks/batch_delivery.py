@@ -227,7 +227,7 @@ def measure(
         timed(handler, failed_batch(sqs, queue), 10)
 
     cpu = alternating(
-        {name: _cpu_per_record(handler, queue, cpu_batches) for name, handler in handlers.items()},
+        {name: cpu_per_record(handler, queue, cpu_batches) for name, handler in handlers.items()},
         repeats,
     )
     downstream.set_latency_ms(latency_ms)
@@ -267,7 +267,7 @@ def _timed_rounds(
     return alternating({name: run(handler) for name, handler in handlers.items()}, repeats)
 
 
-def _cpu_per_record(handler: Handler, queue: Queue, batches: int) -> Callable[[], float]:
+def cpu_per_record(handler: Handler, queue: Queue, batches: int) -> Callable[[], float]:
     def run() -> float:
         events = [delivered_batch(10, queue) for _ in range(batches)]
         # The process's CPU time: worker threads included, the downstream (another process) not.

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def measure(build_dir: Path, repeats: int, latency_ms: int, cpu_batches: int) -> dict[str, Any]:
-    _fake_aws_environment()
+    fake_aws_environment()
     with downstream_process(latency_ms=0) as downstream:
         # Before moto's in-process mock: the cold starts deploy the built stack into moto's
         # server (its backends are this process's, reset when the server starts).
@@ -178,7 +178,7 @@ def template_memory_mb() -> int:
     return int(template["Resources"]["ConsumerFunction"]["Properties"]["MemorySize"])
 
 
-def _fake_aws_environment() -> None:
+def fake_aws_environment() -> None:
     # Credentials and region that can only ever reach moto.
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS"):
         os.environ.pop(name, None)

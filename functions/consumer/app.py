@@ -98,6 +98,8 @@ def handle_direct_job(
         except DownstreamFailure as failure:
             logger.warning("direct job failed; Lambda's async retries apply", error=str(failure))
             raise
+        if not outcome.dead_lettered:
+            logger.info("delivered", status_code=outcome.status_code)
     if outcome.dead_lettered:
         return {"status": "dead-lettered", "deadLetterMessageId": outcome.dead_letter_message_id}
     return {"status": "delivered", "statusCode": outcome.status_code}

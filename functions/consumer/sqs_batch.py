@@ -462,8 +462,21 @@ class BackoffBatchProcessor(BatchProcessor):
             done = list(pool.map(self._process_unit, units))
         results = {id(record): result for unit in done for record, result in unit}
         self._keep_record_order()
+        self._log_delivered([record for record in self.records if _delivered(results[id(record)])])
         self._reschedule()
         return [results[id(record)] for record in self.records]
+
+    @staticmethod
+    def _log_delivered(records: list[dict[str, Any]]) -> None:
+        """One INFO line naming the batch's delivered messages, in the records' order (each
+        record's own line, with its status and latency, is at DEBUG); failures keep a line
+        each."""
+        if records:
+            logger.info(
+                "delivered",
+                delivered=len(records),
+                message_ids=[record["messageId"] for record in records],
+            )
 
     def _process_unit(self, unit: list[dict[str, Any]]) -> list[tuple[dict[str, Any], Any]]:
         # The records of a unit (one FIFO group, or one record) go in order, on one thread.
@@ -554,6 +567,11 @@ class BackoffBatchProcessor(BatchProcessor):
         call), so that this rarely refuses."""
         needed = RESPONSE_SECONDS + VISIBILITY_ROUND_SECONDS + failures * REPORT_SECONDS_PER_RECORD
         return lambda: self.deadline.remaining_seconds() >= needed
+
+
+def _delivered(result: Any) -> bool:
+    # Powertools' (status, result, record) of a record; RecordHandler's result names its outcome.
+    return bool(result[0] == "success" and result[1] == "delivered")
 
 
 def _release_locals(error: BaseException) -> None:

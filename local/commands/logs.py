@@ -80,13 +80,19 @@ def selected(line: Line, filters: Filters, as_json: bool) -> bool:
     if not line.is_log_record:
         return not filters.any and not as_json and line.record is None
     record = line.record or {}
-    if filters.message_id is not None and record.get("message_id") != filters.message_id:
+    if filters.message_id is not None and filters.message_id not in _message_ids(record):
         return False
     if filters.level is not None:
         level = str(record.get("level", "")).upper()
         if level not in LEVELS or LEVELS.index(level) < LEVELS.index(filters.level):
             return False
     return True
+
+
+def _message_ids(record: dict[str, Any]) -> list[Any]:
+    """The messages a record is about: its own, or those a batch's `delivered` line names."""
+    named = record.get("message_ids")
+    return [record.get("message_id"), *(named if isinstance(named, list) else [])]
 
 
 def render(line: Line, as_json: bool) -> str:

@@ -12,6 +12,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from consumer.delivery import get_runtime
+from consumer.observability import logger
 from local.lambda_service.lambda_sqs_event import lambda_sqs_event
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
@@ -123,8 +124,13 @@ def test_log_lines_carry_only_their_own_records_keys(consumer: Harness) -> None:
     # Given a batch whose records each ask for their own status, answered at varied speeds
     event, asked = mixed_event(consumer, seed=2)
 
-    # When it is processed ten records at a time
-    outcome = run(consumer, event, concurrency=10)
+    # When it is processed ten records at a time, logged down to each record's DEBUG line
+    level = logger.log_level
+    logger.setLevel("DEBUG")
+    try:
+        outcome = run(consumer, event, concurrency=10)
+    finally:
+        logger.setLevel(level)
 
     # Then each line naming a record names the status that record asked for
     lines_with_status = [line for line in outcome["logs"] if "status_code" in line]
@@ -133,10 +139,22 @@ def test_log_lines_carry_only_their_own_records_keys(consumer: Harness) -> None:
     for line in lines_with_status:
         assert "message_id" in line, line
         assert line["status_code"] == asked[line["message_id"]], line
-    # ...and every delivery or failure line names a record of the event
+    # ...and every failure line names a record of the event
     for line in outcome["logs"]:
-        if line["message"].startswith(("delivered", "delivery failed", "sent to the dead")):
+        if line["message"].startswith(("delivery failed", "sent to the dead")):
             assert line["message_id"] in asked
+    # ...and the batch's one delivered line names the delivered records, in the event's order
+    [delivered] = [line for line in outcome["logs"] if "message_ids" in line]
+    assert delivered["level"] == "INFO"
+    # (the 2xx records', but the one with an unreadable receive count)
+    accepted = [
+        record["messageId"]
+        for record in event["Records"]
+        if 200 <= (asked[record["messageId"]] or 0) < 300 and record["body"] != '{"ok": 6}'
+    ]
+    assert delivered["message_ids"] == accepted
+    assert delivered["delivered"] == len(accepted) == 6
+    assert "message_id" not in delivered
 
 
 def test_concurrency_one_is_sequential(consumer: Harness) -> None:

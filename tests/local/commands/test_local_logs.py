@@ -93,6 +93,21 @@ def test_json_passes_the_records_raw_lines_through(tmp_path: Path) -> None:
     assert lines == [record("m-1", "INFO", "delivered", "48,724", status_code=200)]
 
 
+def test_a_message_id_finds_the_batch_line_that_names_it_among_others(tmp_path: Path) -> None:
+    # Given a batch's one delivered line, naming its messages, and another message's line
+    batch = json.loads(record("m-1", "INFO", "delivered", "50,000", message_ids=["m-4", "m-5"]))
+    del batch["message_id"]
+    other = record("m-6", "INFO", "delivered", "50,001")
+    (tmp_path / "environment-01.log").write_text(f"{json.dumps(batch)}\n{other}\n")
+
+    # When filtered by one of the messages it names, Then that line shows, and only it
+    lines = shown(tmp_path, logs.Filters(message_id="m-5"))
+    assert len(lines) == 1
+    assert ' delivered message_ids=["m-4","m-5"]' in lines[0]
+    # And a message it does not name finds nothing of it
+    assert shown(tmp_path, logs.Filters(message_id="m-7")) == []
+
+
 def test_a_growing_file_is_read_once_per_line_and_never_half_a_line(tmp_path: Path) -> None:
     # Given a log whose last line is still being written
     log = tmp_path / "environment-01.log"
