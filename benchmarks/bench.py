@@ -9,6 +9,8 @@ contenders run one after another, starting one further along each round. Section
   handler and serving its first batch, against a naive handler: the circuit breaker off and
   on (reading the built stack's mapping in moto's server), tracing off and on;
 - sizes (benchmarks.package_size) of what `sam build` produced;
+- a batch at the template's defaults (BatchSize auto on a standard queue, DeliveryConcurrency);
+- the breaker controller's warm tick (benchmarks.controller_tick), in the built stack;
 - cost per million messages (benchmarks.cost), from the warm batches' medians and AWS's prices.
 Progress goes to standard error; --json adds one JSON line at the end of standard output.
 """
@@ -26,11 +28,12 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from benchmarks import batch_delivery, cold_start, cost, package_size
+from benchmarks import batch_delivery, cold_start, controller_tick, cost, package_size
 from benchmarks.batch_delivery import BatchFigures, Queue, SqsRequestCounter
 from benchmarks.cold_start import ColdStart
 from benchmarks.package_size import PackageSizes
 from benchmarks.spread import Spread
+from benchmarks.template_defaults import default_batching
 from local.aws.moto_stack import create_queues, load_stack
 from local.aws.template import load_template
 from local.downstream.downstream_process import downstream_process
@@ -49,10 +52,8 @@ CONTENDERS = {
     "powertools_sequential": "Powertools, sequential",
     "ideal_pool": "ideal pool of 10",
 }
-# The large-batch setting the cost table recommends (docs/scale-and-cost.md): BatchSize 100
-# (with a batching window) and DeliveryConcurrency 50.
-LARGE_BATCH_SIZE = 100
-LARGE_BATCH_DELIVERY_CONCURRENCY = 50
+# The controller's warm ticks measured per round: each takes a few milliseconds.
+TICKS_PER_REPEAT = 10
 COLD_STARTS = {
     "naive": "naive handler",
     "project_breaker_off": "project, breaker off",
@@ -109,11 +110,17 @@ def measure(build_dir: Path, repeats: int, latency_ms: int, cpu_batches: int) ->
             "against the built stack in moto's server"
         )
         cold = cold_start.measure(build_dir, downstream.url, repeats)
+        ticks = TICKS_PER_REPEAT * repeats
+        _progress(f"the breaker controller: {ticks} warm ticks against the built stack")
+        tick = controller_tick.measure(build_dir, downstream.url, ticks)
         with mock_aws():
             counter = SqsRequestCounter()
             stack = load_stack({"DownstreamUrl": downstream.url})
             create_queues(stack, boto3.client("sqs"))
             environment = stack.function_environment()
+            # The side-by-side batches deliver 10 records at a time, as the ideal pool of 10
+            # does; the template's defaults are measured on their own below.
+            environment["DELIVERY_CONCURRENCY"] = str(batch_delivery.POOL_SIZE)
             queue = Queue(stack.refs["SourceQueue"], stack.attributes[("SourceQueue", "Arn")])
             # Powertools and the function read their settings from the environment at import.
             os.environ.update(environment)
@@ -129,38 +136,50 @@ def measure(build_dir: Path, repeats: int, latency_ms: int, cpu_batches: int) ->
                     latency_ms=latency_ms,
                     cpu_batches=cpu_batches,
                 )
+                batch_size, window_s = default_batching()
+                concurrency = int(stack.parameters["DeliveryConcurrency"])
                 _progress(
-                    f"large batch: {repeats} batches of {LARGE_BATCH_SIZE} at "
-                    f"DeliveryConcurrency {LARGE_BATCH_DELIVERY_CONCURRENCY}"
+                    f"the template's defaults: {repeats} batches of {batch_size} at "
+                    f"DeliveryConcurrency {concurrency}"
                 )
-                large_batch = _large_batch(handlers["project"], queue, repeats)
+                default_batch = _batch_at(
+                    handlers["project"], queue, repeats, batch_size, concurrency
+                )
     sizes = package_size.measure(build_dir)
     figures = _document(repeats, latency_ms, batches, cold, sizes)
-    figures["large_batch"] = {
-        "batch_size": LARGE_BATCH_SIZE,
-        "delivery_concurrency": LARGE_BATCH_DELIVERY_CONCURRENCY,
-        "project_s": large_batch.as_dict(),
+    figures["default_batch"] = {
+        "batch_size": batch_size,
+        "batching_window_s": window_s,
+        "delivery_concurrency": concurrency,
+        "project_s": default_batch.as_dict(),
     }
-    figures["cost"] = cost.document(figures, template_memory_mb())
+    figures["controller_tick"] = tick.as_dict()
+    figures["cost"] = cost.document(
+        figures, template_memory_mb(), template_memory_mb("BreakerControllerFunction")
+    )
     return figures
 
 
-def _large_batch(handler: batch_delivery.Handler, queue: Queue, repeats: int) -> Spread:
-    """The project's handler with the large-batch setting the cost table recommends: its
-    runtime rebuilt with DeliveryConcurrency 50 (threads and connections), then restored."""
+def _batch_at(
+    handler: batch_delivery.Handler,
+    queue: Queue,
+    repeats: int,
+    batch_size: int,
+    delivery_concurrency: int,
+) -> Spread:
+    """The project's handler at a BatchSize and DeliveryConcurrency (the template's defaults):
+    its runtime rebuilt with that many threads and connections, then restored."""
     from consumer.delivery import get_runtime  # noqa: PLC0415
 
     saved = os.environ.get("DELIVERY_CONCURRENCY")
-    os.environ["DELIVERY_CONCURRENCY"] = str(LARGE_BATCH_DELIVERY_CONCURRENCY)
+    os.environ["DELIVERY_CONCURRENCY"] = str(delivery_concurrency)
     get_runtime.cache_clear()
     try:
         # Warm: the new runtime's threads and connections.
-        batch_delivery.timed(handler, batch_delivery.delivered_batch(LARGE_BATCH_SIZE, queue), 0)
+        batch_delivery.timed(handler, batch_delivery.delivered_batch(batch_size, queue), 0)
         return Spread.of(
             [
-                batch_delivery.timed(
-                    handler, batch_delivery.delivered_batch(LARGE_BATCH_SIZE, queue), 0
-                )
+                batch_delivery.timed(handler, batch_delivery.delivered_batch(batch_size, queue), 0)
                 for _ in range(repeats)
             ]
         )
@@ -172,10 +191,10 @@ def _large_batch(handler: batch_delivery.Handler, queue: Queue, repeats: int) ->
         get_runtime.cache_clear()
 
 
-def template_memory_mb() -> int:
-    """The consumer's MemorySize as the template sets it."""
+def template_memory_mb(function: str = "ConsumerFunction") -> int:
+    """A function's MemorySize as the template sets it (the consumer's by default)."""
     template = load_template(ROOT / "template.yaml")
-    return int(template["Resources"]["ConsumerFunction"]["Properties"]["MemorySize"])
+    return int(template["Resources"][function]["Properties"]["MemorySize"])
 
 
 def fake_aws_environment() -> None:

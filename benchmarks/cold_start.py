@@ -255,11 +255,11 @@ class _InitMeasured(ExecutionEnvironment):
         failure = super()._start(limit_seconds, phase)
         if failure is None and self._process is not None:
             # The process waits for its invocation now: its CPU time so far is the init's.
-            self.init_cpu_ms = _process_cpu_ms(self._process.pid)
+            self.init_cpu_ms = process_cpu_ms(self._process.pid)
         return failure
 
 
-def _process_cpu_ms(pid: int) -> float:
+def process_cpu_ms(pid: int) -> float:
     """A running process's user + system CPU time (proc(5): /proc/<pid>/stat, utime and stime,
     fields 14 and 15, in clock ticks)."""
     stat = Path(f"/proc/{pid}/stat").read_text()

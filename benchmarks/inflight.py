@@ -54,10 +54,10 @@ class Scenario:
     failure_rate: float
     hours: float = 24.0
     breaker: bool = True
-    # The template's defaults.
+    # The template's defaults (a standard queue's BatchSize auto: tests hold them together).
     maximum_concurrency: int = 10
-    batch_size: int = 10
-    delivery_concurrency: int = 10
+    batch_size: int = 100
+    delivery_concurrency: int = 50
     max_receive_count: int = 10
     backoff_base_s: int = 30
     backoff_jitter_s: int = 60

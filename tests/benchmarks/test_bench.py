@@ -98,9 +98,26 @@ def test_the_json_line_holds_every_figure(bench_run: tuple[list[str], dict[str, 
     # and the cost table, at the template's MemorySize, from the warm batches' medians
     cost = figures["cost"]
     assert cost["memory_mb"] == 256
-    assert len(cost["settings"]) == 5
-    assert figures["large_batch"]["project_s"]["median"] > 0
-    [project_10] = [line for line in cost["settings"] if line["label"] == "project, BatchSize 10"]
+    assert cost["controller_memory_mb"] == 256
+    # ...with the controller's warm ticks measured in the built stack (10 a round)
+    tick = figures["controller_tick"]
+    assert tick["ticks"] == 10
+    assert 0 < tick["wall_ms"]["min"] <= tick["wall_ms"]["median"]
+    assert cost["controller_seconds_per_tick"] > tick["wall_ms"]["median"] / 1000
+    assert len(cost["settings"]) == 7
+    # ...the defaults' batch measured at the mapping's BatchSize auto and its window
+    defaults = figures["default_batch"]
+    assert (defaults["batch_size"], defaults["batching_window_s"]) == (100, 1)
+    assert defaults["delivery_concurrency"] == 50
+    assert defaults["project_s"]["median"] > 0
+    assert cost["settings"][0]["label"] == (
+        "project, defaults: BatchSize 100 (window 1 s), DeliveryConcurrency 50"
+    )
+    [project_10] = [
+        line
+        for line in cost["settings"]
+        if line["label"] == "project, BatchSize 10, DeliveryConcurrency 10"
+    ]
     assert project_10["billed_seconds_per_batch"] >= figures["batch_10_s"]["project"]["median"]
 
 
@@ -148,7 +165,9 @@ def test_the_table_comes_before_the_json_line(bench_run: tuple[list[str], dict[s
         "| project, breaker on |",
         "| project, breaker on, tracing on |",
         "| layer without it |",
-        "| project, BatchSize 10 | 256 |",
+        "The breaker controller: 1,728 ticks a day",
+        "| project, defaults: BatchSize 100 (window 1 s), DeliveryConcurrency 50 | 256 |",
+        "| project, BatchSize 10, DeliveryConcurrency 10 | 256 |",
         "| Powertools, sequential, BatchSize 100 | 256 |",
     ):
         assert row in table

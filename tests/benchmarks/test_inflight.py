@@ -11,7 +11,9 @@ from benchmarks.inflight import (
     limit_messages_per_day,
     simulate,
 )
+from benchmarks.template_defaults import default_batching
 from consumer.backoff import BackoffPolicy
+from local.aws.moto_stack import parameter_defaults
 
 
 def test_the_time_in_flight_sums_each_attempts_mean_delay_weighted_by_reaching_it() -> None:
@@ -77,3 +79,14 @@ def test_the_mapping_scales_by_300_a_minute_up_to_its_cap() -> None:
     assert result.peak_concurrency <= min(1000, LAMBDA_MAX_CONCURRENCY)
     assert result.peak_concurrency <= 5 + 5 * 900
     assert result.peak_concurrency > 10
+
+
+def test_the_scenarios_defaults_are_the_templates() -> None:
+    # Given the model's default scenario and the template's defaults (on a standard queue)
+    scenario = Scenario(messages_per_day=1, failure_rate=0.0)
+    defaults = parameter_defaults()
+    # Then they agree on the mapping's batching and concurrency and the function's
+    assert scenario.batch_size == default_batching()[0]
+    assert scenario.delivery_concurrency == int(defaults["DeliveryConcurrency"])
+    assert scenario.maximum_concurrency == int(defaults["MaximumConcurrency"])
+    assert scenario.max_receive_count == int(defaults["MaxReceiveCount"])

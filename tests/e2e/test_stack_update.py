@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.template_defaults import default_batching
 from local.aws.stack_updates import StackUpdate
 from tests.e2e.conftest import short_run
 
@@ -18,8 +19,9 @@ pytestmark = pytest.mark.slow
 def test_a_batch_size_update_mid_run_is_followed_and_loses_nothing(
     built: Path, tmp_path: Path
 ) -> None:
-    # Given a run of 40 messages in batches of 10, a third of the calls failing (their retries
-    # come 2 s and more later), and an update to BatchSize=3 at once
+    # Given a run of 40 messages in batches of the default size (auto: 100 on a standard queue),
+    # a third of the calls failing (their retries come 2 s and more later), and an update to
+    # BatchSize=3 at once
     result, printed = short_run(
         built,
         tmp_path / "run",
@@ -38,10 +40,11 @@ def test_a_batch_size_update_mid_run_is_followed_and_loses_nothing(
     assert mapping["BatchSize"] == 3
     assert "update     after 0 delivered: BatchSize=3 -> UPDATE_COMPLETE" in printed
     # ...messages came back after failures, and no batch was larger than the BatchSize it was
-    # gathered under, 10 or 3 (tests/local/lambda_service/test_mapping_state.py shows the pollers
-    # taking the new size)
+    # gathered under, the default or 3 (tests/local/lambda_service/test_mapping_state.py shows the
+    # pollers taking the new size)
     assert any(receive.receive_count > 1 for receive in result.receives)
-    assert {batch.batch_size_limit for batch in result.batches} <= {10, 3}
+    default_batch_size, _ = default_batching()
+    assert {batch.batch_size_limit for batch in result.batches} <= {default_batch_size, 3}
     assert all(len(batch.message_ids) <= batch.batch_size_limit for batch in result.batches)
     # ...and every message was delivered or dead-lettered
     assert result.lost == 0

@@ -29,13 +29,32 @@ def mapping(template: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_standard_by_default() -> None:
-    # Given the defaults, When deployed, Then neither queue is FIFO and the window is passed on
+    # Given the defaults, When deployed, Then neither queue is FIFO, and BatchSize auto is 100
+    # with the least batching window Lambda takes above 10 records
     template = deployed({})
     for queue in ("SourceQueue", "DeadLetterQueue"):
         assert "FifoQueue" not in template["Resources"][queue]["Properties"]
+    assert mapping(template)["BatchSize"] == 100
+    assert mapping(template)["MaximumBatchingWindowInSeconds"] == 1
+
+
+def test_explicit_batching_values_are_passed_on() -> None:
+    # Given a BatchSize and a window set by the user, When deployed, Then the mapping has them
+    template = deployed({"BatchSize": "500", "MaximumBatchingWindowInSeconds": "5"})
+    assert mapping(template)["BatchSize"] == {"Ref": "BatchSize"}
     assert mapping(template)["MaximumBatchingWindowInSeconds"] == {
         "Ref": "MaximumBatchingWindowInSeconds"
     }
+
+
+@pytest.mark.parametrize(("batch_size", "window"), [("10", 0), ("1", 0), ("11", 1), ("auto", 1)])
+def test_the_auto_window_is_the_least_lambda_takes_for_the_batch_size(
+    batch_size: str, window: int
+) -> None:
+    # Given a standard queue, a BatchSize and the window left at auto, When deployed
+    template = deployed({"BatchSize": batch_size})
+    # Then no window up to 10 records (no added latency), 1 s above (Lambda's minimum there)
+    assert mapping(template)["MaximumBatchingWindowInSeconds"] == window
 
 
 @pytest.mark.parametrize("deduplication", ["false", "true"])
@@ -58,7 +77,18 @@ def test_fifo_makes_both_queues_fifo_and_drops_the_window(deduplication: str) ->
         "sourceQueueArns"
     ]
     assert admitted.endswith(f":{source_name}")
-    # ...and the mapping has no batching window
+    # ...and the mapping has no batching window, and BatchSize auto is a FIFO queue's 10
+    assert "MaximumBatchingWindowInSeconds" not in mapping(template)
+    assert mapping(template)["BatchSize"] == 10
+
+
+def test_fifo_takes_an_explicit_batch_of_ten_or_less_and_window_zero() -> None:
+    # Given a FIFO queue with BatchSize 5 and window 0 set explicitly, When deployed
+    template = deployed(
+        {"QueueType": "fifo", "BatchSize": "5", "MaximumBatchingWindowInSeconds": "0"}
+    )
+    # Then the mapping takes the BatchSize and has no window
+    assert mapping(template)["BatchSize"] == {"Ref": "BatchSize"}
     assert "MaximumBatchingWindowInSeconds" not in mapping(template)
 
 

@@ -52,6 +52,30 @@ def test_batch_sizes_above_ten_with_a_window_are_accepted(batch_size: int, windo
     )
 
 
+@pytest.mark.parametrize("window", ["auto", "1", "30"])
+def test_batch_size_auto_on_a_standard_queue_takes_any_window_but_none(window: str) -> None:
+    # Given BatchSize auto (100 on a standard queue) and a window of auto or at least 1 s
+    values = resolve(BatchSize="auto", MaximumBatchingWindowInSeconds=window)
+    # Then both are accepted
+    assert (values["BatchSize"], values["MaximumBatchingWindowInSeconds"]) == ("auto", window)
+
+
+def test_batch_size_auto_on_a_standard_queue_without_a_window_is_refused() -> None:
+    # Given BatchSize auto on a standard queue (100 records) and the window set to 0
+    with pytest.raises(ParameterError) as raised:
+        resolve(BatchSize="auto", MaximumBatchingWindowInSeconds="0")
+    # Then the deployment is refused, as for any BatchSize above 10
+    assert RULE in str(raised.value)
+    assert "or to auto" in str(raised.value)
+
+
+@pytest.mark.parametrize("window", ["auto", "0"])
+def test_batch_size_auto_on_a_fifo_queue_needs_no_window(window: str) -> None:
+    # Given a FIFO queue, BatchSize auto (10) and no window, Then it is accepted
+    values = resolve(QueueType="fifo", BatchSize="auto", MaximumBatchingWindowInSeconds=window)
+    assert values["BatchSize"] == "auto"
+
+
 def test_the_defaults_satisfy_every_rule() -> None:
     # Given the defaults, When the rules are evaluated, Then none is violated
     assert rule_violations(sam_template(), resolve()) == []

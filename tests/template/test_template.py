@@ -178,7 +178,11 @@ def test_the_templates_defaults_are_the_functions_defaults() -> None:
     # Then a deployment with default parameters behaves as the function does unconfigured
     assert from_template.backoff_policy == unset.backoff_policy
     assert from_template.non_retryable_status_codes == unset.non_retryable_status_codes
-    assert from_template.delivery_concurrency == unset.delivery_concurrency
+    # ...but for DeliveryConcurrency: the template's 50 goes with BatchSize auto (100 records on
+    # a standard queue, docs/scale-and-cost.md); the function alone keeps the 10 of the batches
+    # of 10 it was written for, and never more than the template's
+    assert unset.delivery_concurrency <= from_template.delivery_concurrency
+    assert from_template.delivery_concurrency == int(parameter_defaults()["DeliveryConcurrency"])
 
 
 # Event source mapping and asynchronous invocations
@@ -189,9 +193,9 @@ def test_event_source_mapping_reports_batch_item_failures(cfn: dict[str, Any]) -
     mapping = only(cfn, "AWS::Lambda::EventSourceMapping")["Properties"]
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["SourceQueue", "Arn"]}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert mapping["BatchSize"] == {"Ref": "BatchSize"}
-    # (a FIFO queue takes no batching window: see test_fifo_template.py)
-    assert mapping["MaximumBatchingWindowInSeconds"]["Fn::If"][2] == {
+    # (auto, a FIFO queue's missing window: see test_fifo_template.py)
+    assert mapping["BatchSize"]["Fn::If"][2] == {"Ref": "BatchSize"}
+    assert mapping["MaximumBatchingWindowInSeconds"]["Fn::If"][2]["Fn::If"][2] == {
         "Ref": "MaximumBatchingWindowInSeconds"
     }
     assert mapping["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "MaximumConcurrency"}

@@ -21,7 +21,7 @@ def test_the_demo_parameters_are_accepted_by_the_template() -> None:
     # Then it accepts them and each value reaches its parameter
     assert values["MaxReceiveCount"] == str(options.max_receive_count)
     assert values["BackoffBaseSeconds"] == str(options.backoff_base_seconds)
-    assert values["BatchSize"] == "10"  # untouched parameters keep their defaults
+    assert values["BatchSize"] == "auto"  # untouched parameters keep their defaults
 
 
 def test_every_violation_is_reported_at_once() -> None:
