@@ -37,7 +37,7 @@ export SAM_CLI_TELEMETRY := 0
 BUILD_STAMP := .aws-sam/.built
 BUILD_INPUTS := template.yaml samconfig.toml $(shell find functions layers -type f ! -name '*.pyc' ! -path '*/__pycache__/*' ! -path '*/.mypy_cache/*' 2>/dev/null)
 # The commands that run the built function parse their flags first (a bad flag or --help
-# answers before any build), then ask for the build this way (local/build.py).
+# answers before any build), then ask for the build this way (local/commands/build.py).
 BUILD_FIRST := LOCAL_BUILD_COMMAND="$(MAKE) --no-print-directory build"
 
 ENV ?= default
@@ -119,12 +119,13 @@ docs-build: $(DOCS_STAMP) ## build the docs site strictly (a broken link or anch
 	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs build --strict
 
 docs-samples: build ## rerun the commands whose output README.md and docs/ show, and write it in (~5 min; DOCS_SAMPLES_ARGS=--long: +25 min)
-	PYTHONPATH=functions $(BIN)/python -m local.docs_samples $(DOCS_SAMPLES_ARGS)
+	PYTHONPATH=functions $(BIN)/python -m local.commands.docs_samples $(DOCS_SAMPLES_ARGS)
 
-lint: $(STAMP) ## ruff, ruff format --check, mypy
+lint: $(STAMP) ## ruff, ruff format --check, mypy, lint-imports (the import contracts in pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy functions local benchmarks tools tests
+	PYTHONPATH=functions $(BIN)/lint-imports --no-cache
 
 format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -165,16 +166,16 @@ deploy: build ## sam deploy --config-env $(ENV) with ENV's overrides and OVERRID
 		$(BIN)/python -m tools.deploy --config-env $(ENV) --sam $(BIN)/sam $(DEPLOY_ARGS)
 
 run: $(STAMP) ## the whole system locally: emulator, function, demo downstream; ENV=prod applies samconfig's overrides (RUN_ARGS="--help")
-	@$(BUILD_FIRST) PYTHONPATH=functions $(BIN)/python -m local.run --config-env $(ENV) $(RUN_ARGS)
+	@$(BUILD_FIRST) PYTHONPATH=functions $(BIN)/python -m local.commands.run --config-env $(ENV) $(RUN_ARGS)
 
 up: $(STAMP) ## the local system on 127.0.0.1:4599 (UP_PORT) until Ctrl-C, for your own clients; ENV as make run (UP_ARGS="--help")
-	@$(BUILD_FIRST) PYTHONPATH=functions $(BIN)/python -m local.up --config-env $(ENV) --port $(UP_PORT) $(UP_ARGS)
+	@$(BUILD_FIRST) PYTHONPATH=functions $(BIN)/python -m local.commands.up --config-env $(ENV) --port $(UP_PORT) $(UP_ARGS)
 
 logs: $(STAMP) ## the function's logs of make up (followed) or the last make run (LOGS_ARGS="--message-id ID --level WARNING")
-	@$(BIN)/python -m local.logs $(LOGS_ARGS)
+	@$(BIN)/python -m local.commands.logs $(LOGS_ARGS)
 
 soak: $(STAMP) ## 5,000 messages under every fault, judged: nothing lost, duplicates explained (SOAK_ARGS="--help")
-	@$(BUILD_FIRST) PYTHONPATH=functions $(BIN)/python -m local.soak $(SOAK_ARGS)
+	@$(BUILD_FIRST) PYTHONPATH=functions $(BIN)/python -m local.commands.soak $(SOAK_ARGS)
 
 # mutmut imports the code under test by its path from the folder it runs in: a staging copy
 # with the function's package top-level (consumer.backoff, as Lambda imports it).
@@ -188,10 +189,10 @@ mutate: $(MUTATE_STAMP) ## mutation testing of the consumer's backoff, record an
 # sam build's output and make's own echo go to standard error, as for make bench.
 invoke: ## one invocation of the built function with EVENT; ENV=prod, INVOKE_ARGS="--parameter-overrides K=V ..." (--help)
 	@$(MAKE) --no-print-directory venv >&2
-	@$(BUILD_FIRST) PYTHONPATH=functions $(BIN)/python -m local.invoke $(EVENT) --config-env $(ENV) $(INVOKE_ARGS)
+	@$(BUILD_FIRST) PYTHONPATH=functions $(BIN)/python -m local.commands.invoke $(EVENT) --config-env $(ENV) $(INVOKE_ARGS)
 
 send: $(STAMP) ## send messages to the stack of ENV's samconfig section, AWS_ENDPOINT_URL, or make up's (ENV=local)
-	$(BIN)/python -m local.send --config-env $(ENV) $(SEND_ARGS)
+	$(BIN)/python -m local.commands.send --config-env $(ENV) $(SEND_ARGS)
 
 dlq-peek: $(STAMP) ## list the DLQ of ENV's stack (ENV=local: make up's) without consuming it (DLQ_ARGS=...)
 	@$(BIN)/python -m tools.dlq_peek --config-env $(ENV) $(DLQ_ARGS)

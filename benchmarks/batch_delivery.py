@@ -37,9 +37,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from requests.adapters import HTTPAdapter
 
 from benchmarks.spread import Spread, alternating
-from local.downstream_process import DownstreamProcess
-from local.lambda_context import FakeLambdaContext
-from local.lambda_sqs_event import lambda_sqs_event
+from local.downstream.downstream_process import DownstreamProcess
+from local.lambda_service.lambda_context import FakeLambdaContext
+from local.lambda_service.lambda_sqs_event import lambda_sqs_event
 
 POOL_SIZE = 10
 # What the comparison contenders set a failed record's visibility to: the delay is not measured.

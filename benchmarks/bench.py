@@ -34,9 +34,10 @@ from benchmarks.cold_start import ColdStart
 from benchmarks.package_size import PackageSizes
 from benchmarks.spread import Spread
 from benchmarks.template_defaults import default_batching
-from local.downstream_process import downstream_process
-from local.moto_stack import create_queues, load_stack
-from local.template import ROOT, load_template
+from local.aws.moto_stack import create_queues, load_stack
+from local.aws.template import load_template
+from local.downstream.downstream_process import downstream_process
+from local.shared.paths import ROOT
 
 GOALS = {
     "batch_10_s": 0.3,

@@ -1,7 +1,7 @@
 """`make bench-big-batch`: the built function handling one batch of 10,000 records (BatchSize's
 maximum) in a Lambda-like process, half of them failing and all of them failing.
 
-The process is local.execution_environment's, as `make run` starts it (Python 3.13 isolated,
+The process is an ExecutionEnvironment's, as `make run` starts it (Python 3.13 isolated,
 the function's code and layer as `sam build` left them, Lambda's variables, killed at the
 function's timeout). The built stack is deployed into moto's server, so that every record is a
 real message received from the source queue: the function's visibility changes meet real
@@ -31,13 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.batch_delivery import FAILING_BODY
-from local.deploy import deploy
-from local.downstream_process import downstream_process
-from local.emulator import Emulator, running_emulator
-from local.execution_environment import ExecutionEnvironment, FunctionSpec, Setup
-from local.function_code import install_code
-from local.lambda_sqs_event import MAX_EVENT_BYTES, event_bytes, lambda_sqs_event
-from local.template import ROOT
+from local.aws.deploy import deploy
+from local.aws.emulator import Emulator, running_emulator
+from local.downstream.downstream_process import downstream_process
+from local.lambda_service.execution_environment import ExecutionEnvironment, FunctionSpec, Setup
+from local.lambda_service.function_code import install_code
+from local.lambda_service.lambda_sqs_event import MAX_EVENT_BYTES, event_bytes, lambda_sqs_event
+from local.shared.paths import ROOT
 
 STACK_NAME = "sqs-backoff-consumer"
 CASES = {"half_failing": 0.5, "all_failing": 1.0}

@@ -1,7 +1,7 @@
 """Cold starts, side by side: a fresh Lambda-like process imports a handler and serves its first
 batch of 10 records, against the naive handler (benchmarks/naive_function).
 
-Each process is local.execution_environment's: Python 3.13 started isolated, without writing
+Each process is an ExecutionEnvironment's: Python 3.13 started isolated, without writing
 bytecode (Lambda's /var/task and /opt are read-only), with only the function's code, its
 layer and the runtime's boto3 on its path, and Lambda's environment variables. The built stack
 (.aws-sam/build, as `sam build` left it) is deployed into moto's server on 127.0.0.1 (as `make
@@ -41,11 +41,11 @@ from py_compile import PycInvalidationMode
 from typing import Any
 
 from benchmarks.spread import Spread, alternating
-from local.deploy import deploy
-from local.emulator import running_emulator
-from local.execution_environment import ExecutionEnvironment, FunctionSpec, Setup
-from local.function_code import RUNTIME_SDK, CodePaths, link_distribution_closure
-from local.lambda_sqs_event import lambda_sqs_event
+from local.aws.deploy import deploy
+from local.aws.emulator import running_emulator
+from local.lambda_service.execution_environment import ExecutionEnvironment, FunctionSpec, Setup
+from local.lambda_service.function_code import RUNTIME_SDK, CodePaths, link_distribution_closure
+from local.lambda_service.lambda_sqs_event import lambda_sqs_event
 
 NAIVE_FUNCTION = Path(__file__).parent / "naive_function"
 STACK_NAME = "sqs-backoff-consumer"

@@ -2,7 +2,7 @@
 one a minute, the backstop's one every 5 minutes) bills while the breaker is closed.
 
 The built stack is deployed into moto's server on 127.0.0.1 (as make bench's cold starts do),
-and the built controller runs in a Lambda-like process (local.execution_environment) with its
+and the built controller runs in a Lambda-like process (an ExecutionEnvironment) with its
 deployed configuration; each tick reads the stack's event source mapping there. Its wall time
 is the invocation's, its CPU time the process's (user + system) during the invocation. The
 first tick (the cold start) is left out: at one a minute the environment stays warm. The
@@ -21,10 +21,10 @@ from typing import Any
 
 from benchmarks.cold_start import STACK_NAME, process_cpu_ms
 from benchmarks.spread import Spread
-from local.deploy import deploy
-from local.emulator import running_emulator
-from local.execution_environment import ExecutionEnvironment, FunctionSpec, Setup
-from local.function_code import RUNTIME_SDK, CodePaths, link_distribution_closure
+from local.aws.deploy import deploy
+from local.aws.emulator import running_emulator
+from local.lambda_service.execution_environment import ExecutionEnvironment, FunctionSpec, Setup
+from local.lambda_service.function_code import RUNTIME_SDK, CodePaths, link_distribution_closure
 
 CONTROLLER = "BreakerControllerFunction"
 TICK_EVENT: dict[str, Any] = {"breakerProbe": {}}

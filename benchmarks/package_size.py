@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.cold_start import distribution_closure, top_levels
-from local.function_code import RUNTIME_SDK
+from local.lambda_service.function_code import RUNTIME_SDK
 
 # The layer's packages that need a distribution of the runtime's SDK closure themselves.
 OTHER_DEPENDENCIES = ("requests",)

@@ -27,8 +27,8 @@ from benchmarks import batch_delivery
 from benchmarks.batch_delivery import Queue, SqsRequestCounter
 from benchmarks.bench import fake_aws_environment
 from benchmarks.spread import Spread, alternating
-from local.downstream_process import downstream_process
-from local.moto_stack import create_queues, load_stack
+from local.aws.moto_stack import create_queues, load_stack
+from local.downstream.downstream_process import downstream_process
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,7 @@ function's environment, and nothing here imports the function's modules."""
 
 from __future__ import annotations
 
-from local.moto_stack import load_stack
+from local.aws.moto_stack import load_stack
 
 
 def default_batching(queue_type: str = "standard") -> tuple[int, int]:

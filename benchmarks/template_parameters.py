@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from local.run_deadline import policy_from_parameters as backoff_policy
-from local.template import SOURCE_TEMPLATE, load_template, parameter_defaults
+from local.aws.template import SOURCE_TEMPLATE, load_template, parameter_defaults
+from local.shared.run_deadline import policy_from_parameters as backoff_policy
 
 __all__ = ["SOURCE_TEMPLATE", "backoff_policy", "load_template", "parameter_defaults"]
 

@@ -31,8 +31,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local.queue_replacement import queue_replacement, refusal
-from local.samconfig import (
+from local.aws.queue_replacement import queue_replacement, refusal
+from local.aws.samconfig import (
     SAMCONFIG,
     SamconfigError,
     check_names,
@@ -40,8 +40,8 @@ from local.samconfig import (
     describe,
     parse_parameter_overrides,
 )
-from local.send import stack_name_from_samconfig
-from local.template import SOURCE_TEMPLATE, load_template
+from local.aws.template import SOURCE_TEMPLATE, load_template
+from local.commands.send import stack_name_from_samconfig
 
 EXIT_REFUSED = 2
 

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local.send import unknown_config_env
+from local.commands.send import unknown_config_env
 from tools.dead_letters import DeadLetter, classify
 from tools.stack_outputs import StackOutputs, add_stack_arguments, session_for
 

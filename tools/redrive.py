@@ -33,7 +33,7 @@ from typing import Any, TextIO
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local.send import unknown_config_env
+from local.commands.send import unknown_config_env
 from tools.dead_letters import DeadLetter, Shape, classify
 from tools.dlq_peek import BATCH, EMPTY_RECEIVES_TO_STOP, peek, receive_batch, release
 from tools.stack_outputs import StackOutputs, add_stack_arguments, session_for

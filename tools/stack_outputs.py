@@ -3,7 +3,8 @@
 The stack is --stack-name, else the stack_name of --config-env's samconfig.toml section. A flag
 naming the resource itself (--dlq-url, ...) wins over the outputs, so the tools also work
 against any SQS-compatible endpoint without a stack. --config-env local (`make dlq-peek
-ENV=local`) names the running `make up`: its endpoint, credentials and queues (local.up_state).
+ENV=local`) names the running `make up`: its endpoint, credentials and queues
+(local.commands.up_state).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import Any
 
 import boto3
 
-from local.send import stack_name_from_samconfig
-from local.up_state import LOCAL_ENV, require_running
+from local.commands.send import stack_name_from_samconfig
+from local.commands.up_state import LOCAL_ENV, require_running
 
 
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:

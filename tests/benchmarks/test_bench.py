@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 from benchmarks.spread import Spread, alternating
-from local.function_code import link_distribution_closure
-from local.template import ROOT, code_locations, load_template
+from local.aws.template import code_locations, load_template
+from local.lambda_service.function_code import link_distribution_closure
+from local.shared.paths import ROOT
 
 CONTENDERS = {"project", "powertools_sequential", "ideal_pool"}
 LAYER_REQUIREMENTS = ("aws-lambda-powertools", "aws-xray-sdk", "requests", "boto3")

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 
-from local.template import ROOT
+from local.shared.paths import ROOT
 
 
 def test_it_reports_each_contender_and_profiles_the_project() -> None:

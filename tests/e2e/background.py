@@ -21,7 +21,8 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from local.system import RunOptions, RunResult, run_local_system
+from local.commands.run_options import RunOptions, RunResult
+from local.commands.system import run_local_system
 
 # Test modules whose runs go to the background: tests/e2e/conftest.py moves their tests to the
 # end of the session.

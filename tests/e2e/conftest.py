@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from local.system import RunOptions, RunResult, run_local_system
+from local.commands.run_options import RunOptions, RunResult
+from local.commands.system import run_local_system
 from tests.e2e.background import BACKGROUND_MODULES, REGISTERED, BackgroundRun
 
 

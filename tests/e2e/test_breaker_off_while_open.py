@@ -16,8 +16,8 @@ import dataclasses
 
 import pytest
 
-from local.run import options_from
-from local.system import RunResult
+from local.commands.run import options_from
+from local.commands.run_options import RunResult
 from tests.e2e.background import BackgroundRun, register
 
 OUTAGE_SECONDS = 60

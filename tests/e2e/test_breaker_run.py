@@ -11,9 +11,9 @@ import itertools
 
 import pytest
 
-from local.event_source_mapping import LONG_POLL_SECONDS
-from local.run import options_from
-from local.system import RunResult
+from local.commands.run import options_from
+from local.commands.run_options import RunResult
+from local.lambda_service.event_source_mapping import LONG_POLL_SECONDS
 from tests.e2e.background import BackgroundRun, register
 
 OUTAGE_SECONDS = 60

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from local.run import options_from
-from local.system import run_local_system
-from local.template import ROOT
+from local.commands.run import options_from
+from local.commands.system import run_local_system
+from local.shared.paths import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +64,7 @@ def test_invoke_calls_the_overridden_downstream_and_prints_only_the_response(
     url = httpserver.url_for("/orders")
     # When the event is invoked with ENV=prod and those overrides
     completed = subprocess.run(
-        [sys.executable, "-m", "local.invoke", EVENT, "--config-env", "prod",
+        [sys.executable, "-m", "local.commands.invoke", EVENT, "--config-env", "prod",
          "--build-dir", str(built), "--parameter-overrides", "LogLevel=WARNING",
          f"DownstreamUrl={url}"],
         cwd=ROOT,

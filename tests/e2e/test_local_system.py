@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from local.demo_downstream import Call
-from local.system import RunOptions, RunResult, run_local_system
+from local.commands.run_options import RunOptions, RunResult
+from local.commands.system import run_local_system
+from local.downstream.demo_downstream import Call
 
 # The function sets the visibility after the call returns, so the next call can come no earlier
 # than the delay after the previous one; clocks of one process, a little rounding aside.

@@ -6,9 +6,9 @@ from dataclasses import fields, replace
 
 import pytest
 
-from local import soak
-from local.faults import FRACTION_PREFIXES, KILLED_IDLE_DURING_INVOCATION, FaultPlan
-from local.system import RunResult
+from local.commands import soak
+from local.commands.run_options import RunResult
+from local.downstream.faults import FRACTION_PREFIXES, KILLED_IDLE_DURING_INVOCATION, FaultPlan
 from tests.e2e.background import BackgroundRun, register
 
 # Higher fractions than make soak's, so that each fault occurs in a few hundred messages (the

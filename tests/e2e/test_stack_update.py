@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.template_defaults import default_batching
-from local.stack_updates import StackUpdate
+from local.aws.stack_updates import StackUpdate
 from tests.e2e.conftest import short_run
 
 pytestmark = pytest.mark.slow
@@ -40,7 +40,7 @@ def test_a_batch_size_update_mid_run_is_followed_and_loses_nothing(
     assert mapping["BatchSize"] == 3
     assert "update     after 0 delivered: BatchSize=3 -> UPDATE_COMPLETE" in printed
     # ...messages came back after failures, and no batch was larger than the BatchSize it was
-    # gathered under, the default or 3 (tests/integration/test_mapping_state.py shows the
+    # gathered under, the default or 3 (tests/local/lambda_service/test_mapping_state.py shows the
     # pollers taking the new size)
     assert any(receive.receive_count > 1 for receive in result.receives)
     default_batch_size, _ = default_batching()

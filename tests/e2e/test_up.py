@@ -1,5 +1,5 @@
-"""`make up` as a user drives it: started as `python -m local.up` on a free port, talked to by
-a real client (boto3 configured from the lines it prints), by `make send ENV=local`, `make
+"""`make up` as a user drives it: started as `python -m local.commands.up` on a free port, talked to
+by a real client (boto3 configured from the lines it prints), by `make send ENV=local`, `make
 dlq-peek ENV=local` and `make logs`, then stopped with Ctrl-C (SIGINT)."""
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from typing import Any, ClassVar
 import boto3
 import pytest
 
-from local import up as up_module
-from local.system import queue_depth
-from local.template import ROOT
+from local.commands import up as up_module
+from local.commands.system import queue_depth
+from local.shared.paths import ROOT
 
 START_LIMIT_SECONDS = 120.0
 SETTLE_LIMIT_SECONDS = 60.0
@@ -79,12 +79,12 @@ def _pump(stream: Any, lines: queue.Queue[str | None]) -> None:
 
 @contextlib.contextmanager
 def started_up(built: Path, work: Path, *flags: str) -> Iterator[Up]:
-    """`python -m local.up` on a free port with these flags, once it printed its ready lines;
-    killed at the end if still running."""
+    """`python -m local.commands.up` on a free port with these flags, once it printed its ready
+    lines; killed at the end if still running."""
     state_file = work / "up.json"
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "local.up", "--port", str(free_port()), *flags,
+            sys.executable, "-m", "local.commands.up", "--port", str(free_port()), *flags,
             "--state-file", str(state_file),
             "--work-dir", str(work / "work"),
             "--build-dir", str(built),
@@ -167,7 +167,7 @@ def test_clients_outside_are_served_and_ctrl_c_reconciles_them(up: Up) -> None:
         "MessageId"
     ]
     sent = subprocess.run(
-        [sys.executable, "-m", "local.send", "--config-env", "local", "--count", "2"],
+        [sys.executable, "-m", "local.commands.send", "--config-env", "local", "--count", "2"],
         cwd=ROOT, env=up.env(), capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert f"sent 2 of 2 messages to {source_url}" in sent
@@ -187,7 +187,7 @@ def test_clients_outside_are_served_and_ctrl_c_reconciles_them(up: Up) -> None:
     assert (letter["sourceId"], letter["reason"]) == (poison, "invalid-json")
     # And make logs keeps the records of one message
     logged = subprocess.run(
-        [sys.executable, "-m", "local.logs", "--message-id", hello, "--no-follow"],
+        [sys.executable, "-m", "local.commands.logs", "--message-id", hello, "--no-follow"],
         cwd=ROOT, env=up.env(), capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert logged
@@ -258,7 +258,7 @@ def test_ctrl_c_in_make_run_prints_the_reconciliation_so_far(built: Path, tmp_pa
     # Given make run with every downstream call failing and retries at least 32 s away
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "local.run",
+            sys.executable, "-m", "local.commands.run",
             "--messages", "4", "--failure-rate", "1", "--outage", "0", "--latency-ms", "0",
             "--backoff-base", "30", "--max-receive-count", "10",
             "--build-dir", str(built), "--work-dir", str(tmp_path / "work"),

@@ -16,9 +16,9 @@ from consumer.backoff import BackoffPolicy
 from consumer.config import Config
 from consumer.delivery import get_runtime
 from consumer.observability import logger
-from local.lambda_context import FakeLambdaContext
-from local.lambda_sqs_event import lambda_sqs_event
-from local.moto_stack import Stack, create_idempotency_table, create_queues, load_stack
+from local.aws.moto_stack import Stack, create_idempotency_table, create_queues, load_stack
+from local.lambda_service.lambda_context import FakeLambdaContext
+from local.lambda_service.lambda_sqs_event import lambda_sqs_event
 from tests.support.downstream import Downstream
 from tests.support.emitted import Emitted, parse_emitted
 

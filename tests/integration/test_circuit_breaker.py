@@ -25,8 +25,8 @@ from breaker_controller.mapping import EventSourceMapping
 from breaker_policy.report import BreakerReport
 from breaker_policy.rules import Verdict, WindowCounts
 from consumer.delivery import get_runtime
-from local.lambda_context import FakeLambdaContext
-from local.moto_stack import ACCOUNT_ID, REGION
+from local.aws.moto_stack import ACCOUNT_ID, REGION
+from local.lambda_service.lambda_context import FakeLambdaContext
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from consumer.delivery import get_runtime
 from consumer.observability import logger
-from local.lambda_sqs_event import lambda_sqs_event
+from local.lambda_service.lambda_sqs_event import lambda_sqs_event
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 

@@ -15,8 +15,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.queue_replacement import expected_source_queue_name
-from local.samconfig import parse_parameter_overrides
+from local.aws.queue_replacement import expected_source_queue_name
+from local.aws.samconfig import parse_parameter_overrides
 from tools import deploy
 from tools.deploy import DeployedStack, replacement_of
 

@@ -8,7 +8,7 @@ import threading
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from local.lambda_context import FakeLambdaContext
+from local.lambda_service.lambda_context import FakeLambdaContext
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 

@@ -14,10 +14,10 @@ from botocore.stub import Stubber
 from consumer.app import lambda_handler
 from consumer.delivery import get_runtime
 from consumer.sqs_actions import SqsActions
-from local.emulator import EMULATOR_CREDENTIALS, running_emulator
-from local.lambda_context import FakeLambdaContext
-from local.lambda_sqs_event import lambda_sqs_event
-from local.moto_stack import Stack, create_queues, load_stack
+from local.aws.emulator import EMULATOR_CREDENTIALS, running_emulator
+from local.aws.moto_stack import Stack, create_queues, load_stack
+from local.lambda_service.lambda_context import FakeLambdaContext
+from local.lambda_service.lambda_sqs_event import lambda_sqs_event
 from tests.support.downstream import Answer, Downstream
 
 

@@ -12,7 +12,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from consumer.downstream import MAX_BODY_BYTES
-from local.lambda_context import FakeLambdaContext
+from local.lambda_service.lambda_context import FakeLambdaContext
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from consumer import deadline as deadline_module
 from consumer.delivery import get_runtime
-from local.lambda_context import FakeLambdaContext
+from local.lambda_service.lambda_context import FakeLambdaContext
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from local.demo_downstream import DemoDownstream, FailurePlan
+from local.downstream.demo_downstream import DemoDownstream, FailurePlan
 from tests.support.downstream import Answer, Downstream
 
 

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from consumer.errors import UnsupportedEventError
-from local.lambda_context import FakeLambdaContext
+from local.lambda_service.lambda_context import FakeLambdaContext
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from local.template import ROOT
+from local.shared.paths import ROOT
 from tests.integration.conftest import Harness
 
 EVENTS = ROOT / "events"

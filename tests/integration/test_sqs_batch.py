@@ -10,7 +10,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from consumer.sqs_actions import MAX_BATCHING_WINDOW_SECONDS, MAX_VISIBILITY_TIMEOUT_SECONDS
-from local.lambda_context import FakeLambdaContext
+from local.lambda_service.lambda_context import FakeLambdaContext
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 from tests.support.expected_delays import TEMPLATE_DEFAULTS

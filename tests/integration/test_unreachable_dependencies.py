@@ -23,7 +23,7 @@ from consumer.delivery import Outcome
 from consumer.downstream import SecretHeader
 from consumer.errors import IdempotencyUnavailable, SecretUnavailable
 from consumer.observability import logger
-from local.lambda_context import FakeLambdaContext
+from local.lambda_service.lambda_context import FakeLambdaContext
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:downstream-token-AbCdEf"
 

@@ -20,17 +20,17 @@ from typing import Any
 import boto3
 import pytest
 
-from local.batch_response import batch_outcome
-from local.execution_environment import (
+from local.aws.intrinsics import Resolver, pseudo_parameters
+from local.aws.moto_stack import Stack, load_stack
+from local.lambda_service.batch_response import batch_outcome
+from local.lambda_service.execution_environment import (
     ExecutionEnvironment,
     FunctionSpec,
     Invocation,
     Setup,
 )
-from local.function_code import RUNTIME_SDK, CodePaths, link_distribution_closure
-from local.intrinsics import Resolver, pseudo_parameters
-from local.lambda_sqs_event import lambda_sqs_event
-from local.moto_stack import Stack, load_stack
+from local.lambda_service.function_code import RUNTIME_SDK, CodePaths, link_distribution_closure
+from local.lambda_service.lambda_sqs_event import lambda_sqs_event
 from tests.support.downstream import Downstream
 from tests.support.localstack import ACCOUNT_ID, running_localstack
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from local.template import ROOT
+from local.shared.paths import ROOT
 from tests.localstack.conftest import (
     ACCESS_KEY_ID,
     FAST_BACKOFF,

@@ -18,7 +18,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from local.demo_downstream import carries_content, simulated_answer
+from local.downstream.demo_downstream import carries_content, simulated_answer
 
 PATH = "/messages"
 

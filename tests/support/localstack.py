@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from local.template import ROOT
+from local.shared.paths import ROOT
 
 LOCALSTACK_PYTHON = ROOT / ".venv-localstack" / "bin" / "python"
 # LocalStack gives every access key that is not a 12-digit number this account.

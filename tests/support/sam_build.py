@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from local.template import ROOT
+from local.shared.paths import ROOT
 
 
 def sam_build(build_dir: Path) -> Path:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from local.moto_stack import REQUIRED_PARAMETERS, parameter_defaults
-from local.template import decide_conditions
+from local.aws.moto_stack import REQUIRED_PARAMETERS, parameter_defaults
+from local.aws.template import decide_conditions
 
 
 def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:

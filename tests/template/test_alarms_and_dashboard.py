@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from local.moto_stack import parameter_defaults, translated
+from local.aws.moto_stack import parameter_defaults, translated
 from tests.support.template import resources_of_type
 
 SERVICE = "sqs-backoff-consumer"

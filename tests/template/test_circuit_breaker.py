@@ -19,9 +19,9 @@ from breaker_policy.timing import (
     SWEEP_RECEIVE_SECONDS,
     longest_hold_seconds,
 )
-from local.moto_stack import parameter_defaults, sam_template, translated
-from local.scheduler import rate_seconds
-from local.template import ParameterError, resolved_parameters
+from local.aws.moto_stack import parameter_defaults, sam_template, translated
+from local.aws.template import ParameterError, resolved_parameters
+from local.lambda_service.scheduler import rate_seconds
 from tests.support.template import decided, resources_of_type
 from tests.template.test_alarms_and_dashboard import dashboard_body
 

@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from local.intrinsics import Resolver, pseudo_parameters
-from local.moto_stack import ACCOUNT_ID, REGION, load_stack, sam_template, translated
-from local.template import ParameterError, resolved_parameters
+from local.aws.intrinsics import Resolver, pseudo_parameters
+from local.aws.moto_stack import ACCOUNT_ID, REGION, load_stack, sam_template, translated
+from local.aws.template import ParameterError, resolved_parameters
 
 QUEUES = ("SourceQueue", "DeadLetterQueue", "FailedJobsQueue")
 # CloudFormation: a stack name has at most 128 characters. SQS (CreateQueue): a queue name has

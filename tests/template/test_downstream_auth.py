@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from local.moto_stack import parameter_defaults, sam_template, translated
-from local.template import ParameterError, resolved_parameters
+from local.aws.moto_stack import parameter_defaults, sam_template, translated
+from local.aws.template import ParameterError, resolved_parameters
 from tests.support.template import decided
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:downstream/token-AbC123"

@@ -8,8 +8,8 @@ import pytest
 
 from consumer.config import Config
 from consumer.errors import ConfigurationError
-from local.moto_stack import sam_template
-from local.template import ParameterError, resolved_parameters
+from local.aws.moto_stack import sam_template
+from local.aws.template import ParameterError, resolved_parameters
 
 DEAD_LETTER_QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/dlq"
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from local.moto_stack import load_stack, sam_template, translated
-from local.template import ParameterError, decide_conditions, resolved_parameters
+from local.aws.moto_stack import load_stack, sam_template, translated
+from local.aws.template import ParameterError, decide_conditions, resolved_parameters
 
 
 def deployed(overrides: dict[str, Any]) -> dict[str, Any]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from local.moto_stack import sam_template, translated
-from local.template import decide_conditions, resolved_parameters
+from local.aws.moto_stack import sam_template, translated
+from local.aws.template import decide_conditions, resolved_parameters
 
 
 def deployed(overrides: dict[str, Any]) -> dict[str, Any]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from local.moto_stack import sam_template, translated
-from local.template import ParameterError, resolved_parameters, rule_violations
+from local.aws.moto_stack import sam_template, translated
+from local.aws.template import ParameterError, resolved_parameters, rule_violations
 
 RULE = "BatchSizeAboveTenNeedsABatchingWindow"
 

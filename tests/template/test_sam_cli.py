@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from local.template import ROOT
+from local.shared.paths import ROOT
 
 pytestmark = pytest.mark.slow
 

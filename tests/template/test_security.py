@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from cfnlint.api import lint
 
-from local.moto_stack import sam_template, translated
-from local.template import ROOT
+from local.aws.moto_stack import sam_template, translated
+from local.shared.paths import ROOT
 from tests.support.template import resources_of_type
 
 TEMPLATE_TEXT = (ROOT / "template.yaml").read_text()

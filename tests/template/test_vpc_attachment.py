@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from local.moto_stack import sam_template, translated
-from local.template import ParameterError, resolved_parameters
+from local.aws.moto_stack import sam_template, translated
+from local.aws.template import ParameterError, resolved_parameters
 from tests.support.template import decided
 
 SUBNETS = "subnet-0a1b2c3d,subnet-4e5f6a7b"

@@ -14,14 +14,15 @@ from typing import Any, cast
 
 import pytest
 
-from local import up
-from local.docs_samples import PAGES, SAMPLE_NAMES, fill, sample_names
-from local.faults import FaultLog
-from local.function_calls import FunctionCalls
-from local.progress import Snapshot
-from local.reconciliation import REASON_WORDS, DeadLetter, Reconciliation
-from local.system import RunResult, _print_reconciliation
-from local.template import ROOT
+from local.checks.function_calls import FunctionCalls
+from local.checks.reconciliation import REASON_WORDS, DeadLetter, Reconciliation
+from local.commands import up
+from local.commands.docs_samples import PAGES, SAMPLE_NAMES, fill, sample_names
+from local.commands.run_options import RunResult
+from local.commands.run_report import print_reconciliation
+from local.downstream.faults import FaultLog
+from local.shared.paths import ROOT
+from local.shared.progress import Snapshot
 
 FENCE = re.compile(r"^```(?P<lang>[\w-]*)$")
 # Blocks that are input, not output.
@@ -149,7 +150,7 @@ def program_rows() -> tuple[dict[str, set[str]], set[str]]:
     for observed in (True, False):
         for every_row in (True, False):
             out = io.StringIO()
-            _print_reconciliation(_result(observed, every_row), out)
+            print_reconciliation(_result(observed, every_row), out)
             rows = [line for line in out.getvalue().splitlines() if line.startswith("  ")]
             for row in rows:
                 shapes.setdefault(row_label(row), set()).add(row_shape(row))

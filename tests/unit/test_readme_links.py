@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from local.template import ROOT
+from local.shared.paths import ROOT
 
 READMES = [ROOT / "README.md", ROOT / "benchmarks" / "README.md"]
 # [text](target): the target up to the closing parenthesis, no spaces (a title is not used here).

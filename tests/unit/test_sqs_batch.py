@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from consumer.errors import InvalidRecordError
 from consumer.sqs_batch import queued_message
-from local.template import ROOT
+from local.shared.paths import ROOT
 
 SAMPLE: dict[str, Any] = json.loads((ROOT / "events/sqs-single-success.json").read_text())[
     "Records"

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from local.template import ROOT
+from local.shared.paths import ROOT
 
 # What the handler module left imported of the X-Ray SDK, and the tracer's state.
 PROBE = """

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from local import send
+from local.commands import send
 from tools import dlq_peek, redrive
 
 MAINS: dict[str, Callable[[Sequence[str] | None], int]] = {
