@@ -227,3 +227,33 @@ def test_a_fifo_record_without_attributes_fails_alone(consumer: Harness) -> None
     # Then that record alone is reported failed, and the other group's record is delivered
     assert failures(response) == [first]
     assert [request["body"] for request in consumer.downstream.requests] == ['{"n": 2}']
+
+
+@pytest.mark.parametrize(
+    "parameter_overrides",
+    # Full jitter is the one strategy whose delay can be 0 (from 0..2 s at the first attempt,
+    # base 1), so that a hold an invalid record put on its group would show.
+    [{"QueueType": "fifo", "BackoffStrategy": "full-jitter", "BackoffBaseSeconds": 1}],
+    indirect=True,
+)
+def test_an_invalid_fifo_record_holds_its_group_back_by_nothing_more_than_its_backoff(
+    consumer: Harness,
+) -> None:
+    # Given a FIFO group whose first record cannot be read (its receive count is not a number)
+    first = send_in_group(consumer, "A", '{"n": 1}')
+    second = send_in_group(consumer, "A", '{"n": 2}')
+    event = consumer.receive_event()
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "x"
+    # ...and a seeded jitter source whose draw for the second record is 0 (checked: seeds 3 and
+    # 4 draw 1 and 2)
+    get_runtime().rng.seed(0)
+
+    # When the batch is processed, Then both stay on the queue (every record failed)
+    with pytest.raises(BatchProcessingError):
+        consumer.invoke(event)
+
+    # ...the second was not sent, and waits its own backoff (0 s): the invalid record leaves
+    # the queue's visibility timeout to apply to itself and adds no wait to the group
+    assert [record["messageId"] for record in event["Records"]] == [first, second]
+    assert consumer.downstream.requests == []
+    assert [change["VisibilityTimeout"] for change in consumer.visibility_changes] == [0]
