@@ -181,7 +181,7 @@ soak: $(STAMP) ## 5,000 messages under every fault, judged: nothing lost, duplic
 # with the function's package top-level (consumer.backoff, as Lambda imports it).
 mutate: $(MUTATE_STAMP) ## mutation testing of the consumer's backoff, record and batch policy and the breaker's rules (~1 h on 2 loaded cores; not in make test)
 	rm -rf .mutate && mkdir .mutate
-	cp -r functions/. local benchmarks tests template.yaml events pyproject.toml .mutate/
+	cp -r functions/. local benchmarks tools tests template.yaml events pyproject.toml .mutate/
 	cd .mutate && $(abspath $(MUTATE_VENV))/bin/mutmut run --max-children 2
 	cd .mutate && $(abspath $(MUTATE_VENV))/bin/mutmut results
 
