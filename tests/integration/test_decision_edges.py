@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from consumer import sqs_batch
 from consumer.delivery import get_runtime
+from consumer.errors import UnsupportedEventError
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 
@@ -257,3 +258,18 @@ def test_an_invalid_fifo_record_holds_its_group_back_by_nothing_more_than_its_ba
     assert [record["messageId"] for record in event["Records"]] == [first, second]
     assert consumer.downstream.requests == []
     assert [change["VisibilityTimeout"] for change in consumer.visibility_changes] == [0]
+
+
+def test_a_record_whose_message_id_is_not_a_string_fails_the_batch_with_the_reason(
+    consumer: Harness,
+) -> None:
+    # Given a batch whose record names itself by a number, which a partial batch response
+    # could not name (Lambda fails the whole batch on an unknown identifier)
+    consumer.send('{"n": 1}')
+    event = consumer.receive_event()
+    event["Records"][0]["messageId"] = 7
+
+    # When it is processed, Then the invocation fails at once, saying why, and nothing is sent
+    with pytest.raises(UnsupportedEventError, match=r"Records\[0\] has no messageId"):
+        consumer.invoke(event)
+    assert consumer.downstream.requests == []
