@@ -431,8 +431,20 @@ class SqsEventSourceMapping:
             and not self._stopping.is_set()
         ):
             # The lock is held for one ReceiveMessage, not for the whole batching window:
-            # another poller may fill its own batch meanwhile, as Lambda's pollers do.
-            with self._receive_lock:
+            # another poller may fill its own batch meanwhile, as Lambda's pollers do. A poller
+            # that holds part of a batch waits for the lock no longer than its window: behind
+            # other pollers' long polls of an empty queue (up to 20 s each) it would otherwise
+            # keep its records from the function for minutes; Lambda invokes at the window's
+            # end with what it has.
+            if batch:
+                acquired = self._receive_lock.acquire(
+                    timeout=max(0.0, window_ends - time.monotonic())
+                )
+            else:
+                acquired = self._receive_lock.acquire()
+            if not acquired:
+                break
+            try:
                 # Checked under the lock: a poller that waited for it while the mapping was
                 # disabled starts no receive (its batch so far is still invoked).
                 if self._stopping.is_set() or not self.polling:
@@ -445,6 +457,8 @@ class SqsEventSourceMapping:
                     AttributeNames=["All"],
                     MessageAttributeNames=["All"],
                 )
+            finally:
+                self._receive_lock.release()
             received = response.get("Messages", [])
             now = time.monotonic()
             with self._counter_lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -44,7 +45,9 @@ class StandIn:
 
 
 class Queue:
-    def __init__(self, batch_size: int = 10, maximum_concurrency: int = 2) -> None:
+    def __init__(
+        self, batch_size: int = 10, maximum_concurrency: int = 2, batching_window: int = 0
+    ) -> None:
         self.sqs = boto3.client("sqs", region_name="us-east-1")
         self.url = self.sqs.create_queue(QueueName="source")["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])
@@ -52,6 +55,7 @@ class Queue:
             {
                 "EventSourceArn": arn["Attributes"]["QueueArn"],
                 "BatchSize": batch_size,
+                "MaximumBatchingWindowInSeconds": batching_window,
                 "FunctionResponseTypes": ["ReportBatchItemFailures"],
                 "ScalingConfig": {"MaximumConcurrency": maximum_concurrency},
                 "State": "Enabled",
@@ -76,7 +80,11 @@ class Queue:
         )
 
     def poll_until(
-        self, function: StandIn, batches: int, max_event_bytes: int = MAX_EVENT_BYTES
+        self,
+        function: StandIn,
+        batches: int,
+        max_event_bytes: int = MAX_EVENT_BYTES,
+        long_poll_seconds: int = 1,
     ) -> list[BatchReport]:
         """Run the mapping until `batches` batches have been processed."""
         reports: list[BatchReport] = []
@@ -92,12 +100,12 @@ class Queue:
             self.settings,
             function,
             on_batch=on_batch,
-            long_poll_seconds=1,
+            long_poll_seconds=long_poll_seconds,
             max_event_bytes=max_event_bytes,
         )
         mapping.start()
         try:
-            assert enough.wait(timeout=30), "the mapping processed too few batches"
+            assert enough.wait(timeout=60), "the mapping processed too few batches"
         finally:
             mapping.stop(wait_seconds=5)
         return reports
@@ -209,3 +217,30 @@ def test_a_batch_is_cut_at_the_invocation_payload_limit_and_the_rest_follows() -
         delivered = [message_id for report in reports for message_id in report.message_ids]
         assert sorted(delivered) == sorted(ids)
         assert queue.counts() == (0, 0)
+
+
+def test_a_partial_batch_goes_at_its_window_end_not_after_other_pollers_long_polls() -> None:
+    with mock_aws():
+        # Given BatchSize 100 with a 1 s batching window, four pollers that long-poll an empty
+        # queue for 20 s, and three messages: one poller takes them, the others wait on the
+        # queue (the local pollers take turns at ReceiveMessage)
+        queue = Queue(batch_size=100, maximum_concurrency=4, batching_window=1)
+        ids = queue.send(3)
+        invoked_at: list[float] = []
+
+        def answer(event: dict[str, Any]) -> Invocation:
+            invoked_at.append(time.monotonic())
+            return response(None)
+
+        function = StandIn(answer)
+
+        # When the mapping runs until its first batch
+        started = time.monotonic()
+        reports = queue.poll_until(function, batches=1, long_poll_seconds=20)
+        waited = invoked_at[0] - started
+
+        # Then the three went as one batch well before another poller's 20 s long poll ended
+        # (Lambda invokes at the window's end with what it has): a batch held behind the
+        # others' long polls waited 20 s or more
+        assert sorted(reports[0].message_ids) == sorted(ids)
+        assert waited < 10, f"the batch waited {waited:.1f} s for a 1 s window"
