@@ -19,7 +19,6 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.backends import get_backend
-from moto.core.utils import unix_time_millis
 
 from local.aws.emulator import (
     ACCOUNT_ID,
@@ -27,6 +26,7 @@ from local.aws.emulator import (
     _seconds_until_due,
     expired_message_ids,
     running_emulator,
+    steady_unix_time_millis,
 )
 
 Scenario = Callable[[Any, list[Any]], None]
@@ -232,7 +232,7 @@ def test_a_message_past_the_queues_retention_is_gone_even_unreceived() -> None:
         new_id = sqs.send_message(QueueUrl=url, MessageBody="new")["MessageId"]
         queue = get_backend("sqs")[ACCOUNT_ID][emulator.region].get_queue("short-retention")
         [old] = [m for m in queue._messages if m.id == old_id]
-        old.sent_timestamp = int(unix_time_millis()) - 61_000  # type: ignore[assignment]
+        old.sent_timestamp = int(steady_unix_time_millis()) - 61_000  # type: ignore[assignment]
         # When the queue is looked at (as the run's progress and reconciliation do)
         depth = sqs.get_queue_attributes(
             QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
