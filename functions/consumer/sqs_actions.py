@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from consumer.aws_dependencies import new_client
-from consumer.errors import (
+from shared.aws_dependencies import new_client
+from shared.errors import (
     DeadLetterError,
     DeadLetterTooLargeError,
     QueueUrlError,
     RedrivePolicyUnavailable,
     SendAgainError,
 )
-from consumer.observability import logger
+from shared.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient

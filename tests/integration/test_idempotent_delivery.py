@@ -10,10 +10,10 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from consumer import aws_dependencies
 from consumer.delivery import get_runtime
-from consumer.errors import DeliveryInProgress
 from local.lambda_service.lambda_context import FakeLambdaContext
+from shared import aws_dependencies
+from shared.errors import DeliveryInProgress
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 

@@ -90,22 +90,22 @@ def test_the_code_keeps_every_contract() -> None:
             "local.checks.estimate -> benchmarks.report",
         ),
         (
-            "functions/consumer/errors.py",
+            "functions/consumer/sqs_actions.py",
             "import consumer.app",
             "functions/consumer/: each module imports only those below it",
-            "consumer.errors -> consumer.app",
+            "consumer.sqs_actions -> consumer.app",
         ),
         (
-            "functions/consumer/backoff.py",
+            "functions/consumer/sqs_actions.py",
             "import local.shared.paths",
             "The deployed functions import nothing",
-            "consumer.backoff -> local.shared.paths",
+            "consumer.sqs_actions -> local.shared.paths",
         ),
         (
-            "functions/consumer/backoff.py",
+            "functions/consumer/sqs_actions.py",
             "import breaker_controller.config",
             "The consumer does not import the breaker controller",
-            "consumer.backoff -> breaker_controller.config",
+            "consumer.sqs_actions -> breaker_controller.config",
         ),
     ],
 )

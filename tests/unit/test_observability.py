@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consumer.observability import failure_metric_name
+from shared.observability import failure_metric_name
 
 
 @pytest.mark.parametrize(

@@ -15,11 +15,11 @@ import jmespath
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from breaker_policy.rules import TripRules
-from breaker_policy.settings import rules_from_environ
-from consumer.backoff import BackoffPolicy, BackoffStrategy
-from consumer.errors import ConfigurationError
 from consumer.sqs_actions import MAX_VISIBILITY_TIMEOUT_SECONDS
+from shared.backoff import BackoffPolicy, BackoffStrategy
+from shared.breaker_policy.rules import TripRules
+from shared.breaker_policy.settings import rules_from_environ
+from shared.errors import ConfigurationError
 
 HTTP_METHODS = ("POST", "PUT", "PATCH")
 # Settings without a default that may be left unset.

@@ -1,5 +1,5 @@
 """The consumer's AWS clients, and the services a delivery may depend on besides the queue:
-Secrets Manager or SSM (the authentication header, consumer.downstream) and DynamoDB
+Secrets Manager or SSM (the authentication header, shared.downstream) and DynamoDB
 (idempotent delivery, OnceOnly here). Their clients' timeouts and retries, and what happens
 when one cannot be reached.
 
@@ -34,8 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from consumer.errors import DeliveryInProgress, IdempotencyUnavailable
-from consumer.observability import Metric, count, logger
+from shared.errors import DeliveryInProgress, IdempotencyUnavailable
+from shared.observability import Metric, count, logger
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
