@@ -33,9 +33,6 @@ if TYPE_CHECKING:
         MessageAttributeValueTypeDef,
     )
 
-# ChangeMessageVisibility accepts 0..43200 s, and a message's visibility cannot be extended
-# beyond 12 hours from its receive in total.
-MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
 # Batch calls (ChangeMessageVisibilityBatch, SendMessageBatch, ...) take at most 10 entries.
 MAX_BATCH_ENTRIES = 10
 # SendMessage accepts at most 10 message attributes.

@@ -41,12 +41,13 @@ from consumer.delivery import (
     dead_letter,
     deliver_or_dead_letter,
 )
-from consumer.sqs_actions import (
-    MAX_BATCHING_WINDOW_SECONDS,
+from consumer.sqs_actions import MAX_BATCHING_WINDOW_SECONDS, VisibilityChange
+from shared.backoff import (
     MAX_VISIBILITY_TIMEOUT_SECONDS,
-    VisibilityChange,
+    RetryPlan,
+    plan_retry,
+    receive_count_carried_in,
 )
-from shared.backoff import RetryPlan, plan_retry, receive_count_carried_in
 from shared.breaker_policy.timing import longest_hold_seconds
 from shared.deadline import (
     REPORT_SECONDS_PER_RECORD,

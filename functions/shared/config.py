@@ -15,8 +15,7 @@ import jmespath
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from consumer.sqs_actions import MAX_VISIBILITY_TIMEOUT_SECONDS
-from shared.backoff import BackoffPolicy, BackoffStrategy
+from shared.backoff import MAX_VISIBILITY_TIMEOUT_SECONDS, BackoffPolicy, BackoffStrategy
 from shared.breaker_policy.rules import TripRules
 from shared.breaker_policy.settings import rules_from_environ
 from shared.errors import ConfigurationError
