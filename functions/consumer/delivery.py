@@ -25,8 +25,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from consumer.breaker import BatchCalls, CircuitBreaker, ControllerChannel
+from consumer.idempotency import OnceOnly
 from consumer.sqs_actions import SqsActions, sqs_client
-from shared.aws_dependencies import OnceOnly
 from shared.config import Config
 from shared.deadline import Deadline
 from shared.downstream import DownstreamClient, SecretHeader, json_error

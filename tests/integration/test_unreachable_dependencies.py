@@ -18,9 +18,10 @@ from collections.abc import Iterator
 import pytest
 
 from consumer.delivery import Outcome
+from consumer.idempotency import OnceOnly
 from local.lambda_service.lambda_context import FakeLambdaContext
 from shared import aws_dependencies
-from shared.aws_dependencies import CALL_BUDGET_SECONDS, MAX_ATTEMPTS, OnceOnly
+from shared.aws_dependencies import CALL_BUDGET_SECONDS, MAX_ATTEMPTS
 from shared.downstream import SecretHeader
 from shared.errors import IdempotencyUnavailable, SecretUnavailable
 from shared.observability import logger
