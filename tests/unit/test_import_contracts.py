@@ -102,10 +102,40 @@ def test_the_code_keeps_every_contract() -> None:
             "consumer.sqs_actions -> local.shared.paths",
         ),
         (
+            "functions/shared/deadline.py",
+            "import local.shared.paths",
+            "The deployed functions import nothing",
+            "shared.deadline -> local.shared.paths",
+        ),
+        (
+            "functions/shared/errors.py",
+            "import shared.downstream",
+            "functions/shared/: each module imports only those below it",
+            "shared.errors -> shared.downstream",
+        ),
+        (
+            "functions/shared/backoff.py",
+            "import consumer.sqs_batch",
+            "functions/shared/ imports neither function",
+            "shared.backoff -> consumer.sqs_batch",
+        ),
+        (
+            "functions/shared/breaker_policy/rules.py",
+            "import breaker_controller.controller",
+            "functions/shared/ imports neither function",
+            "shared.breaker_policy.rules -> breaker_controller.controller",
+        ),
+        (
             "functions/consumer/sqs_actions.py",
             "import breaker_controller.config",
-            "The consumer does not import the breaker controller",
+            "The consumer and the breaker controller import nothing of each other",
             "consumer.sqs_actions -> breaker_controller.config",
+        ),
+        (
+            "functions/breaker_controller/errors.py",
+            "import consumer.sqs_actions",
+            "The consumer and the breaker controller import nothing of each other",
+            "breaker_controller.errors -> consumer.sqs_actions",
         ),
     ],
 )
