@@ -1,6 +1,7 @@
 """The controller's settings, parsed once from its environment and validated; every problem is
 reported at once. The downstream, backoff and authentication settings are the consumer's own,
-parsed by the consumer's Config (the probe sends a message exactly as the consumer would)."""
+parsed by the consumer's Config (shared.config): the probe sends a message exactly as the
+consumer would."""
 
 from __future__ import annotations
 

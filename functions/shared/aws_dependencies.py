@@ -1,4 +1,5 @@
-"""The consumer's AWS clients, and the services a delivery may depend on besides the queue:
+"""The consumer's AWS clients, and the services a delivery (the consumer's, or the breaker
+controller's probe) may depend on besides the queue:
 Secrets Manager or SSM (the authentication header, shared.downstream) and DynamoDB
 (idempotent delivery, consumer.idempotency). Their clients' timeouts and retries, and what
 happens when one cannot be reached.

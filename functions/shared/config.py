@@ -1,4 +1,5 @@
-"""The function's settings: parsed once from the environment, validated, immutable.
+"""The consumer's settings: parsed once from the environment, validated, immutable. The breaker
+controller parses them too: its probe sends a message exactly as the consumer would.
 
 Every problem is reported at once, naming the variable, so a misconfigured deployment is fixed in
 one pass instead of one error per cold start.
