@@ -19,6 +19,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -86,8 +87,10 @@ class QueuedMessage:
     sent_timestamp_ms: int | None
     queue_arn: str
     message_attributes: Mapping[str, Any]
-    # The FIFO message group, or None (a standard queue's record may carry one too: fair queues).
+    # The message group, or None (a standard queue's record may carry one too: fair queues).
     message_group_id: str | None = None
+    # The group whose order the batch keeps: only a FIFO queue's (see fifo_group).
+    fifo_group: str | None = None
 
 
 def queued_message(record: SQSRecord) -> QueuedMessage:
@@ -119,6 +122,7 @@ def queued_message(record: SQSRecord) -> QueuedMessage:
         queue_arn=queue_arn,
         message_attributes=message_attributes if isinstance(message_attributes, dict) else {},
         message_group_id=_optional_text(attributes.get("MessageGroupId")),
+        fifo_group=fifo_group(raw),
     )
 
 
@@ -234,7 +238,7 @@ def fifo_group(raw: Any) -> str | None:
 
 
 class RecordFailed(Exception):
-    """A parsed record's delivery failed: carries the record and its retry plan, decided once,
+    """A parsed record stays on its queue: carries the record and its retry plan, decided once,
     to failure_handler, with the failure as its cause."""
 
     def __init__(self, message: QueuedMessage, cause: BaseException, plan: RetryPlan) -> None:
@@ -244,9 +248,26 @@ class RecordFailed(Exception):
         self.plan = plan
 
 
+class Step(StrEnum):
+    """What is done with a failed record, by its retry plan."""
+
+    # Left on its queue, its visibility timeout set to the plan's, with the batch's others.
+    RESCHEDULE = "reschedule"
+    # Sent to its queue again as a new message: its receive count was carried in.
+    SEND_AGAIN = "send again"
+    # Dead-lettered now: its next attempt would come after it expires on the queue.
+    DEAD_LETTER = "dead-letter before expiry"
+
+
+@dataclass(frozen=True)
+class Decision:
+    step: Step
+    plan: RetryPlan
+
+
 class RecordHandler:
-    """Deliver one record. Returns what became of it; raises RecordFailed when it must be
-    retried."""
+    """Deliver one record. Returns what became of it; raises RecordFailed when it stays on its
+    queue for another attempt."""
 
     def __init__(
         self, runtime: Runtime, deadline: Deadline, batch: Batch, calls: BatchCalls | None = None
@@ -261,60 +282,68 @@ class RecordHandler:
         # InvalidRecordError escapes as it is: a record that cannot be parsed cannot be
         # rescheduled either.
         message = queued_message(record)
-        group = fifo_group(record.raw_event)
+        group = message.fifo_group
+        group_wait_seconds = None if group is None else self.batch.stopped(group)
+        delivery = Message(
+            message.body,
+            idempotency_key=message.message_id,
+            source={"SourceMessageId": message.message_id},
+            attributes=message.message_attributes,
+            group_id=message.message_group_id,
+        )
         with record_context(message_id=message.message_id, receive_count=message.receive_count):
-            group_wait_seconds = None if group is None else self.batch.stopped(group)
-            if group_wait_seconds is not None:
-                stopped = GroupStopped(
-                    f"an earlier record of message group {group} failed in this batch"
-                )
-                carried_in = self._carried_in(message)
-                raise RecordFailed(
-                    message, stopped, self._plan(record, message, group_wait_seconds, carried_in)
-                )
-            delivery = Message(
-                message.body,
-                idempotency_key=message.message_id,
-                source={"SourceMessageId": message.message_id},
-                attributes=message.message_attributes,
-                group_id=message.message_group_id,
-            )
             try:
+                if group_wait_seconds is not None:
+                    raise GroupStopped(
+                        f"an earlier record of message group {group} failed in this batch",
+                        wait_seconds=group_wait_seconds,
+                    )
                 # Also before a dead-letter copy, which calls SQS: a batch of 10,000 records
                 # that all go to the DLQ must stop in time too.
                 self.deadline.check_time_for_a_call()
                 outcome = deliver_or_dead_letter(self.runtime, self.deadline, delivery, self.calls)
             except Exception as error:
-                retry_after = (
-                    error.retry_after_seconds if isinstance(error, DownstreamFailure) else None
-                )
-                # Asked once: it may cost a GetQueueAttributes call, and its warning.
-                carried_in = self._carried_in(message)
-                plan = self._plan(record, message, retry_after, carried_in)
-                if carried_in:
-                    return self._send_again(message, plan, error)
-                if not self._would_expire(message, plan):
-                    raise RecordFailed(message, error, plan) from error
-                outcome = self._dead_letter_before_expiry(message, delivery, plan, error)
+                decision = self._decide(record, message, error)
+                return self._carry_out(message, delivery, decision, error)
         return "dead-lettered" if outcome.dead_lettered else "delivered"
 
-    def _plan(
-        self,
-        record: SQSRecord,
-        message: QueuedMessage,
-        at_least_seconds: int | None,
-        carried_in: bool,
-    ) -> RetryPlan:
-        return plan_retry(
+    def _decide(self, record: SQSRecord, message: QueuedMessage, error: Exception) -> Decision:
+        """What becomes of a failed record, decided once: its retry plan, and what is done.
+
+        A record held back behind its FIFO group's failed one is rescheduled, never sent again
+        or dead-lettered (either would break its group's order). Otherwise a carried-in count
+        is sent again, and a message whose next attempt would come after it expires is
+        dead-lettered now.
+        """
+        # Asked once: it may cost a GetQueueAttributes call, and its warning.
+        carried_in = self._carried_in(message)
+        plan = plan_retry(
             # A carried-in count's attempts are unknown: this one counts as the first (see
             # _send_again), never as the final one.
             1 if carried_in else message.receive_count,
             self.runtime.config.backoff_policy,
             self.batch.random_source(record.raw_event),
             message_id=message.message_id,
-            retry_after_seconds=at_least_seconds,
+            retry_after_seconds=_soonest_retry_seconds(error),
             ceiling_seconds=self._visibility_left_seconds(),
         )
+        if isinstance(error, GroupStopped):
+            return Decision(Step.RESCHEDULE, plan)
+        if carried_in:
+            return Decision(Step.SEND_AGAIN, plan)
+        if self._would_expire(message, plan):
+            return Decision(Step.DEAD_LETTER, plan)
+        return Decision(Step.RESCHEDULE, plan)
+
+    def _carry_out(
+        self, message: QueuedMessage, delivery: Message, decision: Decision, error: Exception
+    ) -> str:
+        if decision.step is Step.SEND_AGAIN:
+            return self._send_again(message, decision.plan, error)
+        if decision.step is Step.DEAD_LETTER:
+            self._dead_letter_before_expiry(message, delivery, decision.plan, error)
+            return "dead-lettered"
+        raise RecordFailed(message, error, decision.plan) from error
 
     def _carried_in(self, message: QueuedMessage) -> bool:
         """True when the record's receive count was carried in by a redrive that kept it.
@@ -429,6 +458,16 @@ class RecordHandler:
                 error=str(dead_letter_error),
             )
             raise RecordFailed(message, error, plan) from error
+
+
+def _soonest_retry_seconds(error: BaseException) -> int | None:
+    """The least a failed record waits: the downstream's Retry-After, or its stopped group's
+    wait."""
+    if isinstance(error, DownstreamFailure):
+        return error.retry_after_seconds
+    if isinstance(error, GroupStopped):
+        return error.wait_seconds
+    return None
 
 
 @dataclass(frozen=True)
