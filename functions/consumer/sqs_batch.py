@@ -4,11 +4,12 @@ and each failure rescheduled through its visibility timeout by one retry plan.
 Records are delivered concurrently, DELIVERY_CONCURRENCY at a time; the records of one FIFO
 message group go one after another, and a failure stops the rest of its group in the batch.
 
-The record handler only delivers and raises; what happens to a failed record (backoff, the
-final-attempt rule, SQS's 12-hour limit) lives in the processor subclass, through
-failure_handler, the extension point Powertools gives for it. The record's path runs one way:
-event -> QueuedMessage -> outcome or failure -> retry plan -> ChangeMessageVisibilityBatch and
-the record's log line and metrics.
+The record's path runs one way: event -> QueuedMessage -> outcome or failure -> retry plan
+and step (RecordHandler._decide, once) -> SQS calls. A failed record is sent again or
+dead-lettered by the record handler; one that stays on its queue is raised as RecordFailed to
+failure_handler (the extension point Powertools gives for it), and the processor sets the
+batch's visibility timeouts together (ChangeMessageVisibilityBatch), then each failure's log
+line and metrics.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from breaker_policy.timing import longest_hold_seconds
-from consumer.backoff import RetryPlan, plan_retry, receive_count_carried_in
+from consumer.backoff import BackoffPolicy, RetryPlan, plan_retry
 from consumer.breaker import BatchCalls
 from consumer.deadline import (
     REPORT_SECONDS_PER_RECORD,
@@ -46,7 +47,6 @@ from consumer.deadline import (
 from consumer.delivery import (
     DeadLetterReason,
     Message,
-    Outcome,
     Runtime,
     dead_letter,
     deliver_or_dead_letter,
@@ -237,15 +237,18 @@ def fifo_group(raw: Any) -> str | None:
     return group if isinstance(group, str) and group else None
 
 
+# An exception as any other: compared by identity, its args its cause's text.
+@dataclass(eq=False, repr=False)
 class RecordFailed(Exception):
     """A parsed record stays on its queue: carries the record and its retry plan, decided once,
     to failure_handler, with the failure as its cause."""
 
-    def __init__(self, message: QueuedMessage, cause: BaseException, plan: RetryPlan) -> None:
-        super().__init__(str(cause))
-        self.message = message
-        self.cause = cause
-        self.plan = plan
+    message: QueuedMessage
+    cause: BaseException
+    plan: RetryPlan
+
+    def __post_init__(self) -> None:
+        super().__init__(str(self.cause))
 
 
 class Step(StrEnum):
@@ -261,6 +264,8 @@ class Step(StrEnum):
 
 @dataclass(frozen=True)
 class Decision:
+    """What becomes of a failed record, decided once."""
+
     step: Step
     plan: RetryPlan
 
@@ -319,7 +324,7 @@ class RecordHandler:
         carried_in = self._carried_in(message)
         plan = plan_retry(
             # A carried-in count's attempts are unknown: this one counts as the first (see
-            # _send_again), never as the final one.
+            # _sent_again), never as the final one.
             1 if carried_in else message.receive_count,
             self.runtime.config.backoff_policy,
             self.batch.random_source(record.raw_event),
@@ -334,16 +339,6 @@ class RecordHandler:
         if self._would_expire(message, plan):
             return Decision(Step.DEAD_LETTER, plan)
         return Decision(Step.RESCHEDULE, plan)
-
-    def _carry_out(
-        self, message: QueuedMessage, delivery: Message, decision: Decision, error: Exception
-    ) -> str:
-        if decision.step is Step.SEND_AGAIN:
-            return self._send_again(message, decision.plan, error)
-        if decision.step is Step.DEAD_LETTER:
-            self._dead_letter_before_expiry(message, delivery, decision.plan, error)
-            return "dead-lettered"
-        raise RecordFailed(message, error, decision.plan) from error
 
     def _carried_in(self, message: QueuedMessage) -> bool:
         """True when the record's receive count was carried in by a redrive that kept it.
@@ -365,43 +360,6 @@ class RecordHandler:
             )
             return True
         return queue_max is not None and message.receive_count > queue_max
-
-    def _send_again(self, message: QueuedMessage, plan: RetryPlan, error: BaseException) -> str:
-        """Start the schedule of a redriven message whose receive count was kept over: send it
-        to its queue again as a new message, after the first backoff delay, and let this one be
-        deleted. The new message counts its receives from 1, so it gets every attempt and every
-        delay of the schedule, on any endpoint; its id is new, as AWS's own redrive gives it.
-
-        If it cannot be sent, this record is rescheduled by the first delay instead (never as a
-        final attempt); the queue's own redrive policy still bounds its deliveries.
-        """
-        try:
-            queue_url = self.runtime.sqs.queue_url(message.queue_arn)
-            new_message_id = self.runtime.sqs.send_again(
-                queue_url,
-                message.body,
-                message.message_attributes,
-                delay_seconds=plan.visibility_seconds,
-                group_id=message.message_group_id,
-                # Deterministic: a retried invocation sends no second copy into a FIFO queue.
-                deduplication_id=f"{message.message_id}-{message.receive_count}",
-            )
-        except (QueueUrlError, SendAgainError) as send_error:
-            logger.error(
-                "a redriven message kept its receive count and could not be sent again; "
-                "rescheduled by the first delay",
-                send_error=str(send_error),
-            )
-            raise RecordFailed(message, error, plan) from error
-        count(Metric.SCHEDULES_RESTARTED)
-        logger.warning(
-            "delivery failed; a redriven message kept its receive count, so it was sent again "
-            "as a new message whose schedule starts over",
-            new_message_id=new_message_id,
-            delay_seconds=plan.visibility_seconds,
-            **_describe_failure(error),
-        )
-        return "sent again"
 
     def _visibility_left_seconds(self) -> int:
         # SQS counts its 12-hour visibility limit from the ReceiveMessage call, which Lambda
@@ -440,16 +398,28 @@ class RecordHandler:
             <= now + plan.visibility_seconds + MAX_BATCHING_WINDOW_SECONDS + hold_seconds
         )
 
-    def _dead_letter_before_expiry(
-        self, message: QueuedMessage, delivery: Message, plan: RetryPlan, error: BaseException
-    ) -> Outcome:
+    def _carry_out(
+        self, message: QueuedMessage, delivery: Message, decision: Decision, error: Exception
+    ) -> str:
+        """Do what was decided. A record that stays on its queue is rescheduled by its plan,
+        with the batch's others: also when the dead-letter queue or its own queue refused it."""
+        plan = decision.plan
+        if decision.step is Step.DEAD_LETTER and self._dead_lettered(delivery, plan, error):
+            return "dead-lettered"
+        if decision.step is Step.SEND_AGAIN and self._sent_again(message, plan, error):
+            return "sent again"
+        raise RecordFailed(message, error, plan) from error
+
+    def _dead_lettered(self, delivery: Message, plan: RetryPlan, error: BaseException) -> bool:
+        """Dead-letter a message that would expire before its next attempt; False when the
+        dead-letter queue refused it."""
         detail = (
             f"the next attempt, in {plan.visibility_seconds}s, would come after the message "
             f"expires ({self.runtime.config.source_queue_retention_seconds}s after its first "
             f"enqueue); last failure: {error}"
         )
         try:
-            return dead_letter(self.runtime, delivery, DeadLetterReason.WOULD_EXPIRE, detail)
+            dead_letter(self.runtime, delivery, DeadLetterReason.WOULD_EXPIRE, detail)
         except DeadLetterError as dead_letter_error:
             # The best left: reschedule it, and let the log say it may expire.
             logger.error(
@@ -457,7 +427,57 @@ class RecordHandler:
                 "refused it",
                 error=str(dead_letter_error),
             )
-            raise RecordFailed(message, error, plan) from error
+            return False
+        return True
+
+    def _sent_again(self, message: QueuedMessage, plan: RetryPlan, error: BaseException) -> bool:
+        """Start the schedule of a redriven message whose receive count was kept over: send it
+        to its queue again as a new message, after the first backoff delay, and let this one be
+        deleted. The new message counts its receives from 1, so it gets every attempt and every
+        delay of the schedule, on any endpoint; its id is new, as AWS's own redrive gives it.
+
+        False when it could not be sent: this record is then rescheduled by the first delay
+        instead (never as a final attempt); the queue's own redrive policy still bounds its
+        deliveries.
+        """
+        try:
+            queue_url = self.runtime.sqs.queue_url(message.queue_arn)
+            new_message_id = self.runtime.sqs.send_again(
+                queue_url,
+                message.body,
+                message.message_attributes,
+                delay_seconds=plan.visibility_seconds,
+                group_id=message.message_group_id,
+                # Deterministic: a retried invocation sends no second copy into a FIFO queue.
+                deduplication_id=f"{message.message_id}-{message.receive_count}",
+            )
+        except (QueueUrlError, SendAgainError) as send_error:
+            logger.error(
+                "a redriven message kept its receive count and could not be sent again; "
+                "rescheduled by the first delay",
+                send_error=str(send_error),
+            )
+            return False
+        count(Metric.SCHEDULES_RESTARTED)
+        logger.warning(
+            "delivery failed; a redriven message kept its receive count, so it was sent again "
+            "as a new message whose schedule starts over",
+            new_message_id=new_message_id,
+            delay_seconds=plan.visibility_seconds,
+            **_describe_failure(error),
+        )
+        return True
+
+
+def receive_count_carried_in(receive_count: int, policy: BackoffPolicy) -> bool:
+    """True when the count cannot be this queue's own count of deliveries.
+
+    The source queue's redrive policy (maxReceiveCount = MAX_RECEIVE_COUNT in the template)
+    moves a message to the DLQ at the receive that would exceed it, so a higher count was
+    carried in: a DLQ redrive that kept the message's count (LocalStack's StartMessageMoveTask
+    does; AWS documents redriven messages as new messages). It says nothing of the attempts left.
+    """
+    return receive_count > policy.max_receive_count
 
 
 def _soonest_retry_seconds(error: BaseException) -> int | None:
