@@ -20,7 +20,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum, auto
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -251,15 +251,15 @@ class RecordFailed(Exception):
         super().__init__(str(self.cause))
 
 
-class Step(StrEnum):
-    """What is done with a failed record, by its retry plan."""
+class Step(Enum):
+    """What is done with a failed record, by its plan: RESCHEDULE leaves it on its queue for the
+    batch's visibility changes; SEND_AGAIN sends it to its queue again as a new message (its
+    receive count was carried in); DEAD_LETTER dead-letters it now (its next attempt would come
+    after it expires on the queue)."""
 
-    # Left on its queue, its visibility timeout set to the plan's, with the batch's others.
-    RESCHEDULE = "reschedule"
-    # Sent to its queue again as a new message: its receive count was carried in.
-    SEND_AGAIN = "send again"
-    # Dead-lettered now: its next attempt would come after it expires on the queue.
-    DEAD_LETTER = "dead-letter before expiry"
+    RESCHEDULE = auto()
+    SEND_AGAIN = auto()
+    DEAD_LETTER = auto()
 
 
 @dataclass(frozen=True)
