@@ -137,6 +137,19 @@ def _optional_text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def fifo_group(raw: Any) -> str | None:
+    """The record's message group, if it comes from a FIFO queue.
+
+    Standard queues accept a MessageGroupId too (fair queues), without any order to keep, so
+    the queue's .fifo name decides.
+    """
+    if not (isinstance(raw, dict) and str(raw.get("eventSourceARN", "")).endswith(".fifo")):
+        return None
+    attributes = raw.get("attributes")
+    group = attributes.get("MessageGroupId") if isinstance(attributes, dict) else None
+    return _optional_text(group)
+
+
 def _integer(value: Any) -> int | None:
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= _MAX_DIGITS:
         return int(value)
@@ -224,25 +237,14 @@ class Batch:
             return self._stopped.get(group)
 
 
-def fifo_group(raw: Any) -> str | None:
-    """The record's message group, if it comes from a FIFO queue.
-
-    Standard queues accept a MessageGroupId too (fair queues), without any order to keep, so
-    the queue's .fifo name decides.
-    """
-    if not (isinstance(raw, dict) and str(raw.get("eventSourceARN", "")).endswith(".fifo")):
-        return None
-    attributes = raw.get("attributes")
-    group = attributes.get("MessageGroupId") if isinstance(attributes, dict) else None
-    return group if isinstance(group, str) and group else None
-
-
 # An exception as any other: compared by identity, its args its cause's text.
 @dataclass(eq=False, repr=False)
 class RecordFailed(Exception):
     """A parsed record stays on its queue: carries the record and its retry plan, decided once,
     to failure_handler, with the failure as its cause."""
 
+    # The record's place in the batch: the failures are rescheduled and reported in order.
+    position: int
     message: QueuedMessage
     cause: BaseException
     plan: RetryPlan
@@ -260,14 +262,6 @@ class Step(Enum):
     RESCHEDULE = auto()
     SEND_AGAIN = auto()
     DEAD_LETTER = auto()
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What becomes of a failed record, decided once."""
-
-    step: Step
-    plan: RetryPlan
 
 
 class RecordHandler:
@@ -308,11 +302,20 @@ class RecordHandler:
                 self.deadline.check_time_for_a_call()
                 outcome = deliver_or_dead_letter(self.runtime, self.deadline, delivery, self.calls)
             except Exception as error:
-                decision = self._decide(record, message, error)
-                return self._carry_out(message, delivery, decision, error)
+                step, plan = self._decide(record, message, error)
+                if step is Step.DEAD_LETTER and self._dead_lettered(delivery, plan, error):
+                    return "dead-lettered"
+                if step is Step.SEND_AGAIN and self._sent_again(message, plan, error):
+                    return "sent again"
+                # Stays on its queue, rescheduled by its plan with the batch's others: also
+                # when the dead-letter queue or its own queue refused it.
+                position = self.batch.position(record.raw_event)
+                raise RecordFailed(position, message, error, plan) from error
         return "dead-lettered" if outcome.dead_lettered else "delivered"
 
-    def _decide(self, record: SQSRecord, message: QueuedMessage, error: Exception) -> Decision:
+    def _decide(
+        self, record: SQSRecord, message: QueuedMessage, error: Exception
+    ) -> tuple[Step, RetryPlan]:
         """What becomes of a failed record, decided once: its retry plan, and what is done.
 
         A record held back behind its FIFO group's failed one is rescheduled, never sent again
@@ -333,12 +336,12 @@ class RecordHandler:
             ceiling_seconds=self._visibility_left_seconds(),
         )
         if isinstance(error, GroupStopped):
-            return Decision(Step.RESCHEDULE, plan)
+            return Step.RESCHEDULE, plan
         if carried_in:
-            return Decision(Step.SEND_AGAIN, plan)
+            return Step.SEND_AGAIN, plan
         if self._would_expire(message, plan):
-            return Decision(Step.DEAD_LETTER, plan)
-        return Decision(Step.RESCHEDULE, plan)
+            return Step.DEAD_LETTER, plan
+        return Step.RESCHEDULE, plan
 
     def _carried_in(self, message: QueuedMessage) -> bool:
         """True when the record's receive count was carried in by a redrive that kept it.
@@ -397,18 +400,6 @@ class RecordHandler:
             < expires_at
             <= now + plan.visibility_seconds + MAX_BATCHING_WINDOW_SECONDS + hold_seconds
         )
-
-    def _carry_out(
-        self, message: QueuedMessage, delivery: Message, decision: Decision, error: Exception
-    ) -> str:
-        """Do what was decided. A record that stays on its queue is rescheduled by its plan,
-        with the batch's others: also when the dead-letter queue or its own queue refused it."""
-        plan = decision.plan
-        if decision.step is Step.DEAD_LETTER and self._dead_lettered(delivery, plan, error):
-            return "dead-lettered"
-        if decision.step is Step.SEND_AGAIN and self._sent_again(message, plan, error):
-            return "sent again"
-        raise RecordFailed(message, error, plan) from error
 
     def _dead_lettered(self, delivery: Message, plan: RetryPlan, error: BaseException) -> bool:
         """Dead-letter a message that would expire before its next attempt; False when the
@@ -490,14 +481,6 @@ def _soonest_retry_seconds(error: BaseException) -> int | None:
     return None
 
 
-@dataclass(frozen=True)
-class _Failure:
-    position: int
-    message: QueuedMessage
-    error: BaseException
-    plan: RetryPlan
-
-
 class BackoffBatchProcessor(BatchProcessor):
     """Partial batch responses, with each failed record's next delivery set by its retry plan.
 
@@ -510,7 +493,7 @@ class BackoffBatchProcessor(BatchProcessor):
         self.runtime = runtime
         self.batch = batch
         self.deadline = deadline
-        self._failures: list[_Failure] = []
+        self._failures: list[RecordFailed] = []
 
     def process(self) -> list[Any]:
         units = _delivery_units(self.records)
@@ -574,11 +557,7 @@ class BackoffBatchProcessor(BatchProcessor):
         error = exception[1]
         group = fifo_group(record.raw_event)
         if isinstance(error, RecordFailed):
-            self._failures.append(
-                _Failure(
-                    self.batch.position(record.raw_event), error.message, error.cause, error.plan
-                )
-            )
+            self._failures.append(error)
             if group is not None:
                 self.batch.stop(group, error.plan.visibility_seconds)
             _release_locals(error)
@@ -595,7 +574,7 @@ class BackoffBatchProcessor(BatchProcessor):
 
     def _reschedule(self) -> None:
         failures, self._failures = self._failures, []
-        by_queue: dict[str, list[_Failure]] = {}
+        by_queue: dict[str, list[RecordFailed]] = {}
         for failure in failures:
             by_queue.setdefault(failure.message.queue_arn, []).append(failure)
         for queue_arn, queued in by_queue.items():
@@ -668,18 +647,18 @@ def _delivery_units(records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]
     return units
 
 
-def _report(failure: _Failure, refusal: str | None) -> None:
+def _report(failure: RecordFailed, refusal: str | None) -> None:
     """The failed record's log line and metrics, from its retry plan and the SQS call's result."""
     message, plan = failure.message, failure.plan
-    fields = _describe_failure(failure.error)
+    fields = _describe_failure(failure.cause)
     with record_context(message_id=message.message_id, receive_count=message.receive_count):
-        if isinstance(failure.error, DeadLetterTooLargeError):
+        if isinstance(failure.cause, DeadLetterTooLargeError):
             count(Metric.DEAD_LETTER_TOO_LARGE)
-        elif isinstance(failure.error, DeadLetterError):
+        elif isinstance(failure.cause, DeadLetterError):
             count(Metric.DEAD_LETTER_SEND_FAILED)
-        elif isinstance(failure.error, DeadlineExceeded):
+        elif isinstance(failure.cause, DeadlineExceeded):
             count(Metric.DEADLINE_SKIPPED)
-        elif isinstance(failure.error, BreakerOpen):
+        elif isinstance(failure.cause, BreakerOpen):
             count(Metric.BREAKER_SHORT_CIRCUITED)
         if refusal is not None:
             count(Metric.VISIBILITY_CHANGE_FAILED)
