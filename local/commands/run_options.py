@@ -172,6 +172,11 @@ class RunResult:
     queue_visibility_timeout_seconds: float = 0.0
     # (monotonic seconds, visible messages on the source queue), sampled by the progress loop.
     queue_samples: list[tuple[float, int]] = field(default_factory=list)
+    # Receipt handle -> when the emulator handed it out (monotonic seconds): where the queue's
+    # visibility timeout started. Carried in the result because the checks may judge it in
+    # another process (the end-to-end soak runs in a spawned one), where the emulator's own
+    # record is empty.
+    handed_out: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     # With IdempotentDelivery=Enabled: the outcomes the function recorded in its table.
     recorded_outcomes: int | None = None

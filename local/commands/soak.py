@@ -22,7 +22,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from local.aws.emulator import received_at as emulator_received_at
 from local.checks.soak_checks import receive_gap_violations, soak_checks
 from local.commands.build import build_if_stale
 from local.commands.logs import LogFolder
@@ -145,11 +144,7 @@ def check(result: RunResult, options: RunOptions) -> list[str]:
         result.queue_visibility_timeout_seconds,
         retry_after_seconds=options.faults.retry_after_seconds,
         queue_samples=result.queue_samples,
-        received_at={
-            r.receipt_handle: at
-            for r in result.receives
-            if (at := emulator_received_at(r.receipt_handle)) is not None
-        },
+        received_at=result.handed_out,
     )
     finished_at = {
         receipt: batch.finished_at for batch in result.batches for receipt in batch.receipt_handles

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from local.aws.control_plane import LambdaControlPlane
 from local.aws.deploy import DeployedFunction, DeployedStack, DeployError, deploy
-from local.aws.emulator import Emulator, expired_message_ids, running_emulator
+from local.aws.emulator import Emulator, expired_message_ids, received_at, running_emulator
 from local.aws.stack_updates import StackUpdater, function_changed
 from local.aws.template import ParameterError
 from local.checks.enqueued import EnqueuedMessages, Removals, recording, removals
@@ -231,10 +231,15 @@ def run_local_system(
         cpu_seconds=time.process_time() - cpu_started,
         moving_cpu_seconds=max(0.0, batches.last_ended_cpu - sender.started_cpu),
         deadline_reached=deadline_reached,
-        receives=list(mapping_poller.receives),
+        receives=(receives := list(mapping_poller.receives)),
         fault_log=fault_log,
         queue_visibility_timeout_seconds=visibility_timeout,
         queue_samples=queue_samples,
+        handed_out={
+            r.receipt_handle: at
+            for r in receives
+            if (at := received_at(r.receipt_handle)) is not None
+        },
         groups=(groups := _groups(options, sent)),
         out_of_order=out_of_group_order(groups, calls),
         recorded_outcomes=recorded_outcomes,
