@@ -177,6 +177,9 @@ class RunResult:
     # another process (the end-to-end soak runs in a spawned one), where the emulator's own
     # record is empty.
     handed_out: dict[str, float] = field(default_factory=dict)
+    # The run's function logs (options.work_dir / "logs"), for checks made from the result
+    # alone, with other options than the run's (the end-to-end soak's).
+    log_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
     # With IdempotentDelivery=Enabled: the outcomes the function recorded in its table.
     recorded_outcomes: int | None = None

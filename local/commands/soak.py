@@ -156,7 +156,7 @@ def check(result: RunResult, options: RunOptions) -> list[str]:
         gaps,
         result.receives,
         finished_at=finished_at,
-        timeouts=function_timeouts(options.work_dir / "logs"),
+        timeouts=function_timeouts(result.log_dir) if result.log_dir is not None else set(),
     )
     return [c.render() for c in checks]
 

@@ -240,6 +240,7 @@ def run_local_system(
             for r in receives
             if (at := received_at(r.receipt_handle)) is not None
         },
+        log_dir=options.work_dir / "logs",
         groups=(groups := _groups(options, sent)),
         out_of_order=out_of_group_order(groups, calls),
         recorded_outcomes=recorded_outcomes,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -62,3 +63,38 @@ def test_the_queues_timeout_counts_from_the_hand_out_the_result_carries(tmp_path
     assert gap_line(with_hand_outs).startswith("PASS"), with_hand_outs
     assert gap_line(without).startswith("FAIL"), without
     assert "-0.2s from the end of the queue's visibility timeout" in gap_line(without)
+
+
+def duplicate_line(lines: list[str]) -> str:
+    [line] = [line for line in lines if "every duplicate explained" in line]
+    return line
+
+
+def test_a_timeout_in_the_runs_own_function_logs_explains_its_duplicate(tmp_path: Path) -> None:
+    # Given a run whose function gave up on the downstream's 2xx at receive 1 (a loaded machine)
+    # and delivered the message again at receive 2, its logs in the run's own folder
+    logs = tmp_path / "run" / "logs"
+    logs.mkdir(parents=True)
+    record = {"message": "delivery failed", "timestamp": "2026-12-08 00:59:43,060+0000",
+              "message_id": "a", "receive_count": 1, "outcome": "timeout"}  # fmt: skip
+    (logs / "environment-01.log").write_text(json.dumps(record) + "\n")
+    result = replace(
+        _result({"r1": 100.0, "r2": 160.0}),
+        calls=[
+            Call("a", "{}", 1, 200, received_at=100.4, reason="ok"),
+            Call("a", "{}", 1, 200, received_at=160.2, reason="ok"),
+        ],
+        batches=[],
+    )
+    # And options whose work folder is not the run's (the end-to-end soak judges with its
+    # module's options, the run went to a folder of its own)
+    options = replace(soak.SOAK, work_dir=tmp_path / "elsewhere")
+
+    # When the checks judge the result that names its logs, and one that names none
+    named = soak.check(replace(result, log_dir=logs), options)
+    unnamed = soak.check(replace(result, log_dir=None), options)
+
+    # Then the function's timeout explains the duplicate only where its logs were read
+    assert duplicate_line(named).startswith("PASS"), named
+    assert "1 by a downstream call that outlived its timeout" in duplicate_line(named)
+    assert duplicate_line(unnamed).startswith("FAIL"), unnamed
