@@ -30,7 +30,7 @@ from consumer.delivery import (
     get_runtime,
 )
 from consumer.errors import ConfigurationError, DownstreamFailure, UnsupportedEventError
-from consumer.observability import logger, metrics, record_context, tracer
+from consumer.observability import delivered, logger, metrics, record_context, tracer
 from consumer.sqs_batch import process_sqs_batch
 
 ACCEPTED_SHAPES = (
@@ -48,9 +48,13 @@ def lambda_handler(event: Any, context: LambdaContext) -> Any:
     runtime = get_runtime()
     if runtime.idempotency is not None:
         runtime.idempotency.register(context)
-    if shape is EventShape.DIRECT_JOB:
-        return handle_direct_job(event, context.aws_request_id, runtime, deadline)
-    return process_sqs_batch(event, context, runtime, deadline)
+    try:
+        if shape is EventShape.DIRECT_JOB:
+            return handle_direct_job(event, context.aws_request_id, runtime, deadline)
+        return process_sqs_batch(event, context, runtime, deadline)
+    finally:
+        # Before log_metrics flushes; also when every record failed and the batch raises.
+        delivered.publish()
 
 
 class EventShape(Enum):

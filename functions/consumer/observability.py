@@ -120,6 +120,32 @@ def publish_gauge(metric: Metric | str, value: float) -> None:
     add_metric(metric, MetricUnit.NoUnit, value)
 
 
+class Tally:
+    """A count kept in memory and added to the metrics as one value when published, at the end
+    of an invocation: one add_metric an invocation instead of one a record (each takes a lock
+    and formats the metric's values so far). CloudWatch's Sum is unchanged; SampleCount and
+    Average then count invocations, not records."""
+
+    def __init__(self, metric: Metric) -> None:
+        self.metric = metric
+        self._total = 0
+        self._lock = threading.Lock()
+
+    def add(self) -> None:
+        with self._lock:
+            self._total += 1
+
+    def publish(self) -> None:
+        with self._lock:
+            total, self._total = self._total, 0
+        if total:
+            count(self.metric, total)
+
+
+# Records delivered (a 2xx), on whichever thread: published by the handler before the flush.
+delivered = Tally(Metric.DELIVERED)
+
+
 @contextmanager
 def record_context(**keys: object) -> Iterator[None]:
     """Keys on every log line of this thread until the block ends: the record's own, never
