@@ -1,10 +1,9 @@
 """SQS batches: each record parsed once, delivered (or dead-lettered when it can never succeed),
 and each failure rescheduled through its visibility timeout by one retry plan.
 
-Records are delivered in lanes, up to DELIVERY_CONCURRENCY at a time: the calling thread alone
-while the downstream answers quickly, more once a call keeps it waiting (in_lanes). The records
-of one FIFO message group go one after another, and a failure stops the rest of its group in
-the batch.
+Records are delivered DELIVERY_CONCURRENCY at a time, or one after another on the calling
+thread while the downstream answers within milliseconds (in_lanes). The records of one FIFO
+message group go one after another, and a failure stops the rest of its group in the batch.
 
 The record handler only delivers and raises; what happens to a failed record (backoff, the
 final-attempt rule, SQS's 12-hour limit) lives in the processor subclass, through
@@ -22,7 +21,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
@@ -462,8 +461,7 @@ class BackoffBatchProcessor(BatchProcessor):
         if pool is None or len(units) == 1:
             done = [self._process_unit(unit) for unit in units]
         else:
-            lanes = min(self.runtime.config.delivery_concurrency, len(units))
-            done = in_lanes(units, self._process_unit, pool, lanes)
+            done = in_lanes(units, self._process_unit, pool)
         results = {id(record): result for unit in done for record, result in unit}
         self._keep_record_order()
         self._log_delivered([record for record in self.records if _delivered(results[id(record)])])
@@ -596,79 +594,56 @@ def _raw(record: Any) -> Any:
     return getattr(record, "raw_event", record)
 
 
-# How long the lanes may go without a unit finished before the batch's other lanes open (the
-# watcher looks every HAND_OFF_SECONDS: a slow call is seen after one or two looks). While
-# calls answer sooner, records go one after another on the calling thread: at 0 ms latency,
-# handing each record to a thread of its own cost a quarter more CPU a record than delivering
-# it there (make bench-record-cpu, DeliveryConcurrency 10 against 1). 5 ms: on a loaded
-# machine a 0 ms downstream's call still sometimes took over 2 ms (a quarter of the batches
-# opened their lanes at 2 ms, one in a hundred at 5 ms).
+# A unit of work slower than this is a call worth overlapping with others. Below it, a batch's
+# units go one after another on the calling thread: at 0 ms latency, handing each record to a
+# thread of its own cost a quarter more CPU a record than delivering it there, and a thread
+# that only watched for slow calls still cost a twelfth (make bench-record-cpu, timeit). 5 ms:
+# on a loaded machine a 0 ms downstream's call still sometimes took over 2 ms.
 HAND_OFF_SECONDS = 0.005
 
 
-class _Lanes[U, R]:
-    """Units of work taken one at a time, in order, by whichever lane is free."""
+@dataclass
+class DownstreamPace:
+    """Whether the downstream's calls lately took less than HAND_OFF_SECONDS each: learnt from
+    each batch, kept by the execution environment (this module) for the next one. An
+    environment starts as if they were slow: its first batch's calls overlap."""
 
-    def __init__(self, units: list[U], work: Callable[[U], R]) -> None:
-        self._units = units
-        self._work = work
-        self.results: list[R | None] = [None] * len(units)
-        self._next = 0
-        self.finished = 0
-        self._lock = threading.Lock()
-        # Set once every unit is taken: no lane is worth opening any more.
-        self.all_taken = threading.Event()
-
-    def run(self) -> None:
-        while (index := self._take()) is not None:
-            self.results[index] = self._work(self._units[index])
-            with self._lock:
-                self.finished += 1
-
-    def _take(self) -> int | None:
-        with self._lock:
-            index = self._next
-            if index == len(self._units):
-                self.all_taken.set()
-                return None
-            self._next += 1
-            return index
-
-    def open_when_waiting(self, pool: ThreadPoolExecutor, lanes: int) -> None:
-        """Watch the calling thread's progress; once HAND_OFF_SECONDS pass without a unit
-        finished, become a lane and open `lanes` more on the pool."""
-        seen = self.finished
-        while not self.all_taken.wait(HAND_OFF_SECONDS):
-            if self.finished == seen:
-                opened = [pool.submit(self.run) for _ in range(lanes)]
-                self.run()
-                for lane in opened:
-                    lane.result()
-                return
-            seen = self.finished
+    fast: bool = False
 
 
-def in_lanes[U, R](
-    units: list[U], work: Callable[[U], R], pool: ThreadPoolExecutor, lanes: int
-) -> list[R]:
-    """work(unit) for every unit, at most `lanes` at a time, the results in the units' order.
+PACE = DownstreamPace()
 
-    The calling thread is the first lane. While its calls answer quickly it is the only one: a
-    fast downstream gains nothing from threads, and each hand-off costs CPU. A call that keeps
-    it waiting HAND_OFF_SECONDS opens the other lanes, on the pool's threads, which then take
-    the units left as they become free (a slow downstream: the batch's calls overlap).
+
+def in_lanes[U, R](units: list[U], work: Callable[[U], R], pool: ThreadPoolExecutor) -> list[R]:
+    """work(unit) for every unit, the results in the units' order: on the pool's threads, as
+    many at a time as it has, unless the downstream has been fast.
+
+    After fast calls, the calling thread does the units one after another, with no thread's
+    cost; a unit that takes HAND_OFF_SECONDS or more hands the rest of the batch to the pool,
+    and the next batch starts there. A batch whose every unit was fast makes the next one start
+    on the calling thread again.
     """
-    run = _Lanes(units, work)
-    # The watcher is a lane itself once it opens the others: the pool needs lanes - 1 threads.
-    watcher = pool.submit(run.open_when_waiting, pool, lanes - 2)
-    try:
-        run.run()
-    finally:
-        run.all_taken.set()
-    watcher.result()
-    if any(result is None for result in run.results):
-        raise RuntimeError("a delivery lane ended without its unit's result")
-    return cast(list[R], run.results)
+    if PACE.fast:
+        results: list[R] = []
+        for index, unit in enumerate(units):
+            started = time.monotonic()
+            results.append(work(unit))
+            if time.monotonic() - started >= HAND_OFF_SECONDS:
+                PACE.fast = False
+                return results + list(pool.map(work, units[index + 1 :]))
+        return results
+    durations: list[float] = []
+
+    def timed(unit: U) -> R:
+        started = time.monotonic()
+        try:
+            return work(unit)
+        finally:
+            durations.append(time.monotonic() - started)
+
+    results = list(pool.map(timed, units))
+    PACE.fast = max(durations) < HAND_OFF_SECONDS
+    return results
 
 
 def _delivery_units(records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:

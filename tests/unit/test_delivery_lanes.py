@@ -1,12 +1,16 @@
-"""A batch's units of work in lanes: the calling thread alone while it keeps going, more lanes,
-never more than asked, once a call keeps it waiting."""
+"""A batch's units of work on the delivery threads, or on the calling thread alone while the
+downstream answers fast: the pace learnt from one batch sets where the next one starts."""
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from consumer.sqs_batch import in_lanes
+import pytest
+
+from consumer.sqs_batch import HAND_OFF_SECONDS, PACE, in_lanes
 
 
 class InFlight:
@@ -29,40 +33,77 @@ class InFlight:
             self.now -= 1
 
 
-def test_units_that_finish_at_once_stay_on_the_calling_thread_in_order() -> None:
-    # Given units whose work returns at once, and four lanes
+@pytest.fixture
+def pool() -> Iterator[ThreadPoolExecutor]:
+    # A fresh environment's pace: as if the downstream were slow
+    PACE.fast = False
+    with ThreadPoolExecutor(4) as executor:
+        yield executor
+    PACE.fast = False
+
+
+def test_a_fresh_environment_overlaps_its_first_batch(pool: ThreadPoolExecutor) -> None:
+    # Given units that each take two hand-off times and wait until four are in flight at once
+    in_flight = InFlight()
+    together = threading.Barrier(4, timeout=30)
+
+    def work(unit: int) -> int:
+        with in_flight:
+            time.sleep(2 * HAND_OFF_SECONDS)
+            together.wait()
+            return unit
+
+    # When a fresh environment's first batch of eight runs
+    results = in_lanes(list(range(8)), work, pool)
+
+    # Then four ran at once (or the barrier would have broken), in the units' order, and the
+    # pace stays slow: they took their time
+    assert results == list(range(8))
+    assert in_flight.most == 4
+    assert PACE.fast is False
+
+
+def test_after_a_fast_batch_the_next_stays_on_the_calling_thread(pool: ThreadPoolExecutor) -> None:
+    # Given a batch whose units all return at once
     in_flight = InFlight()
 
     def work(unit: int) -> int:
         with in_flight:
             return unit * 10
 
-    # When they are run in lanes
-    with ThreadPoolExecutor(4) as pool:
-        results = in_lanes(list(range(20)), work, pool, lanes=4)
+    in_lanes(list(range(10)), work, pool)
+    assert PACE.fast is True
+    in_flight.threads.clear()
+    in_flight.most = 0
 
-    # Then the calling thread did them all, one at a time, and the results keep the units' order
+    # When the next batch runs
+    results = in_lanes(list(range(20)), work, pool)
+
+    # Then the calling thread did it all, one unit at a time, in order
     assert results == [unit * 10 for unit in range(20)]
     assert in_flight.threads == {threading.get_ident()}
     assert in_flight.most == 1
 
 
-def test_a_unit_that_waits_opens_the_other_lanes_and_no_more() -> None:
-    # Given units that each wait until four are in flight at once (a slow downstream), and four
-    # lanes
+def test_a_slow_unit_hands_the_rest_of_the_batch_to_the_threads(pool: ThreadPoolExecutor) -> None:
+    # Given a fast downstream so far, and then units that each take four hand-off times and
+    # wait until three of them are in flight at once
+    PACE.fast = True
     in_flight = InFlight()
-    together = threading.Barrier(4, timeout=30)
+    together = threading.Barrier(3, timeout=30)
 
-    def work(unit: int) -> int:
+    def slow(unit: int) -> int:
         with in_flight:
-            together.wait()
+            time.sleep(4 * HAND_OFF_SECONDS)
+            if unit > 0:
+                together.wait()
             return unit
 
-    # When eight units are run in lanes
-    with ThreadPoolExecutor(4) as pool:
-        results = in_lanes(list(range(8)), work, pool, lanes=4)
+    # When a batch of seven runs
+    results = in_lanes(list(range(7)), slow, pool)
 
-    # Then four ran at once (or the barrier would have broken), never five, all in order
-    assert results == list(range(8))
-    assert in_flight.most == 4
-    assert threading.get_ident() in in_flight.threads
+    # Then the first went alone on the calling thread, the six after it three at a time on the
+    # threads (or the barrier would have broken), in order, and the next batch starts there too
+    assert results == list(range(7))
+    assert in_flight.most >= 3
+    assert PACE.fast is False
