@@ -14,6 +14,7 @@ the record's log line and metrics.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -461,7 +462,8 @@ class BackoffBatchProcessor(BatchProcessor):
         if pool is None or len(units) == 1:
             done = [self._process_unit(unit) for unit in units]
         else:
-            done = in_lanes(units, self._process_unit, pool)
+            threads = self.runtime.config.delivery_concurrency
+            done = in_lanes(units, self._process_unit, pool, threads)
         results = {id(record): result for unit in done for record, result in unit}
         self._keep_record_order()
         self._log_delivered([record for record in self.records if _delivered(results[id(record)])])
@@ -614,14 +616,18 @@ class DownstreamPace:
 PACE = DownstreamPace()
 
 
-def in_lanes[U, R](units: list[U], work: Callable[[U], R], pool: ThreadPoolExecutor) -> list[R]:
-    """work(unit) for every unit, the results in the units' order: on the pool's threads, as
-    many at a time as it has, unless the downstream has been fast.
+def in_lanes[U, R](
+    units: list[U], work: Callable[[U], R], pool: ThreadPoolExecutor, threads: int
+) -> list[R]:
+    """work(unit) for every unit, the results in the units' order: on the pool's `threads`
+    threads, unless the downstream has been fast.
 
     After fast calls, the calling thread does the units one after another, with no thread's
     cost; a unit that takes HAND_OFF_SECONDS or more hands the rest of the batch to the pool,
-    and the next batch starts there. A batch whose every unit was fast makes the next one start
-    on the calling thread again.
+    and the next batch starts there. On the pool, units wait for each other's CPU (one
+    interpreter lock), so a unit's own time says little: the batch's time not spent on CPU,
+    round by round of `threads` units, is what the downstream made it wait. Under
+    HAND_OFF_SECONDS a round, the next batch starts on the calling thread again.
     """
     if PACE.fast:
         results: list[R] = []
@@ -632,17 +638,10 @@ def in_lanes[U, R](units: list[U], work: Callable[[U], R], pool: ThreadPoolExecu
                 PACE.fast = False
                 return results + list(pool.map(work, units[index + 1 :]))
         return results
-    durations: list[float] = []
-
-    def timed(unit: U) -> R:
-        started = time.monotonic()
-        try:
-            return work(unit)
-        finally:
-            durations.append(time.monotonic() - started)
-
-    results = list(pool.map(timed, units))
-    PACE.fast = max(durations) < HAND_OFF_SECONDS
+    started, cpu_started = time.monotonic(), time.process_time()
+    results = list(pool.map(work, units))
+    waited = (time.monotonic() - started) - (time.process_time() - cpu_started)
+    PACE.fast = waited / math.ceil(len(units) / threads) < HAND_OFF_SECONDS
     return results
 
 

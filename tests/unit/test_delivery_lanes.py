@@ -54,7 +54,7 @@ def test_a_fresh_environment_overlaps_its_first_batch(pool: ThreadPoolExecutor) 
             return unit
 
     # When a fresh environment's first batch of eight runs
-    results = in_lanes(list(range(8)), work, pool)
+    results = in_lanes(list(range(8)), work, pool, threads=4)
 
     # Then four ran at once (or the barrier would have broken), in the units' order, and the
     # pace stays slow: they took their time
@@ -63,26 +63,35 @@ def test_a_fresh_environment_overlaps_its_first_batch(pool: ThreadPoolExecutor) 
     assert PACE.fast is False
 
 
-def test_after_a_fast_batch_the_next_stays_on_the_calling_thread(pool: ThreadPoolExecutor) -> None:
-    # Given a batch whose units all return at once
+def test_a_batch_that_waited_on_nothing_makes_the_pace_fast(pool: ThreadPoolExecutor) -> None:
+    # Given a fresh environment's pace, and units that return at once
+    def work(unit: int) -> int:
+        return unit
+
+    # When a batch of them runs on the threads
+    in_lanes(list(range(40)), work, pool, threads=4)
+
+    # Then the pace is fast: the batch spent under 5 ms a round on anything but CPU
+    assert PACE.fast is True
+
+
+def test_after_fast_calls_a_batch_stays_on_the_calling_thread(pool: ThreadPoolExecutor) -> None:
+    # Given a fast downstream so far, and units that return at once
+    PACE.fast = True
     in_flight = InFlight()
 
     def work(unit: int) -> int:
         with in_flight:
             return unit * 10
 
-    in_lanes(list(range(10)), work, pool)
-    assert PACE.fast is True
-    in_flight.threads.clear()
-    in_flight.most = 0
+    # When a batch runs
+    results = in_lanes(list(range(20)), work, pool, threads=4)
 
-    # When the next batch runs
-    results = in_lanes(list(range(20)), work, pool)
-
-    # Then the calling thread did it all, one unit at a time, in order
+    # Then the calling thread did it all, one unit at a time, in order, and the pace stays fast
     assert results == [unit * 10 for unit in range(20)]
     assert in_flight.threads == {threading.get_ident()}
     assert in_flight.most == 1
+    assert PACE.fast is True
 
 
 def test_a_slow_unit_hands_the_rest_of_the_batch_to_the_threads(pool: ThreadPoolExecutor) -> None:
@@ -100,7 +109,7 @@ def test_a_slow_unit_hands_the_rest_of_the_batch_to_the_threads(pool: ThreadPool
             return unit
 
     # When a batch of seven runs
-    results = in_lanes(list(range(7)), slow, pool)
+    results = in_lanes(list(range(7)), slow, pool, threads=4)
 
     # Then the first went alone on the calling thread, the six after it three at a time on the
     # threads (or the barrier would have broken), in order, and the next batch starts there too
