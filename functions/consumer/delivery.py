@@ -5,9 +5,9 @@ backoff, or Lambda's async retries).
 And the Runtime it is delivered with: what an execution environment builds once and reuses
 across warm invocations. Only request-independent objects live there: the parsed configuration,
 the SQS client's actions, the HTTP session and its connection pool, the threads that deliver a
-batch's records, the random source, and this environment's part of the circuit breaker (its
-window of calls; the mapping itself is the controller's). Nothing of a request is ever stored
-on them.
+batch's records and the downstream's recent pace, the random source, and this environment's
+part of the circuit breaker (its window of calls; the mapping itself is the controller's).
+Nothing of a request is ever stored on them.
 """
 
 from __future__ import annotations
@@ -77,6 +77,23 @@ class Outcome:
         return self.dead_letter_message_id is not None
 
 
+# A unit of work slower than this is a call worth overlapping with others. Below it, a batch's
+# units go one after another on the calling thread: at 0 ms latency, handing each record to a
+# thread of its own cost a quarter more CPU a record than delivering it there, and a thread
+# that only watched for slow calls still cost a twelfth (make bench-record-cpu, timeit). 5 ms:
+# on a loaded machine a 0 ms downstream's call still sometimes took over 2 ms.
+HAND_OFF_SECONDS = 0.005
+
+
+@dataclass
+class DownstreamPace:
+    """Whether the downstream's calls lately took less than HAND_OFF_SECONDS each: learnt from
+    each SQS batch (consumer.sqs_batch.in_lanes), kept by the execution environment for the
+    next one. An environment starts as if they were slow: its first batch's calls overlap."""
+
+    fast: bool = False
+
+
 @dataclass(frozen=True)
 class Runtime:
     config: Config
@@ -90,6 +107,8 @@ class Runtime:
     # None when the circuit breaker is off: BREAKER_ENABLED=false, or no controller to report
     # to (a hand-written environment). Then no Lambda client at all.
     breaker: CircuitBreaker | None = None
+    # Where a batch's records start: on the delivery threads, or on the calling thread.
+    pace: DownstreamPace = field(default_factory=DownstreamPace)
 
 
 def circuit_breaker(config: Config) -> CircuitBreaker | None:

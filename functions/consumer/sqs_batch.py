@@ -46,7 +46,9 @@ from consumer.deadline import (
     WrapUp,
 )
 from consumer.delivery import (
+    HAND_OFF_SECONDS,
     DeadLetterReason,
+    DownstreamPace,
     Message,
     Outcome,
     Runtime,
@@ -463,7 +465,7 @@ class BackoffBatchProcessor(BatchProcessor):
             done = [self._process_unit(unit) for unit in units]
         else:
             threads = self.runtime.config.delivery_concurrency
-            done = in_lanes(units, self._process_unit, pool, threads)
+            done = in_lanes(units, self._process_unit, pool, threads, self.runtime.pace)
         results = {id(record): result for unit in done for record, result in unit}
         self._keep_record_order()
         self._log_delivered([record for record in self.records if _delivered(results[id(record)])])
@@ -596,28 +598,12 @@ def _raw(record: Any) -> Any:
     return getattr(record, "raw_event", record)
 
 
-# A unit of work slower than this is a call worth overlapping with others. Below it, a batch's
-# units go one after another on the calling thread: at 0 ms latency, handing each record to a
-# thread of its own cost a quarter more CPU a record than delivering it there, and a thread
-# that only watched for slow calls still cost a twelfth (make bench-record-cpu, timeit). 5 ms:
-# on a loaded machine a 0 ms downstream's call still sometimes took over 2 ms.
-HAND_OFF_SECONDS = 0.005
-
-
-@dataclass
-class DownstreamPace:
-    """Whether the downstream's calls lately took less than HAND_OFF_SECONDS each: learnt from
-    each batch, kept by the execution environment (this module) for the next one. An
-    environment starts as if they were slow: its first batch's calls overlap."""
-
-    fast: bool = False
-
-
-PACE = DownstreamPace()
-
-
 def in_lanes[U, R](
-    units: list[U], work: Callable[[U], R], pool: ThreadPoolExecutor, threads: int
+    units: list[U],
+    work: Callable[[U], R],
+    pool: ThreadPoolExecutor,
+    threads: int,
+    pace: DownstreamPace,
 ) -> list[R]:
     """work(unit) for every unit, the results in the units' order: on the pool's `threads`
     threads, unless the downstream has been fast.
@@ -629,19 +615,19 @@ def in_lanes[U, R](
     round by round of `threads` units, is what the downstream made it wait. Under
     HAND_OFF_SECONDS a round, the next batch starts on the calling thread again.
     """
-    if PACE.fast:
+    if pace.fast:
         results: list[R] = []
         for index, unit in enumerate(units):
             started = time.monotonic()
             results.append(work(unit))
             if time.monotonic() - started >= HAND_OFF_SECONDS:
-                PACE.fast = False
+                pace.fast = False
                 return results + list(pool.map(work, units[index + 1 :]))
         return results
     started, cpu_started = time.monotonic(), time.process_time()
     results = list(pool.map(work, units))
     waited = (time.monotonic() - started) - (time.process_time() - cpu_started)
-    PACE.fast = waited / math.ceil(len(units) / threads) < HAND_OFF_SECONDS
+    pace.fast = waited / math.ceil(len(units) / threads) < HAND_OFF_SECONDS
     return results
 
 

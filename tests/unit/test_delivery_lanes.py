@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from consumer.sqs_batch import HAND_OFF_SECONDS, PACE, in_lanes
+from consumer.delivery import HAND_OFF_SECONDS, DownstreamPace
+from consumer.sqs_batch import in_lanes
 
 
 class InFlight:
@@ -35,11 +36,8 @@ class InFlight:
 
 @pytest.fixture
 def pool() -> Iterator[ThreadPoolExecutor]:
-    # A fresh environment's pace: as if the downstream were slow
-    PACE.fast = False
     with ThreadPoolExecutor(4) as executor:
         yield executor
-    PACE.fast = False
 
 
 def test_a_fresh_environment_overlaps_its_first_batch(pool: ThreadPoolExecutor) -> None:
@@ -54,13 +52,14 @@ def test_a_fresh_environment_overlaps_its_first_batch(pool: ThreadPoolExecutor) 
             return unit
 
     # When a fresh environment's first batch of eight runs
-    results = in_lanes(list(range(8)), work, pool, threads=4)
+    pace = DownstreamPace()
+    results = in_lanes(list(range(8)), work, pool, threads=4, pace=pace)
 
     # Then four ran at once (or the barrier would have broken), in the units' order, and the
     # pace stays slow: they took their time
     assert results == list(range(8))
     assert in_flight.most == 4
-    assert PACE.fast is False
+    assert pace.fast is False
 
 
 def test_a_batch_that_waited_on_nothing_makes_the_pace_fast(pool: ThreadPoolExecutor) -> None:
@@ -69,15 +68,16 @@ def test_a_batch_that_waited_on_nothing_makes_the_pace_fast(pool: ThreadPoolExec
         return unit
 
     # When a batch of them runs on the threads
-    in_lanes(list(range(40)), work, pool, threads=4)
+    pace = DownstreamPace()
+    in_lanes(list(range(40)), work, pool, threads=4, pace=pace)
 
     # Then the pace is fast: the batch spent under 5 ms a round on anything but CPU
-    assert PACE.fast is True
+    assert pace.fast is True
 
 
 def test_after_fast_calls_a_batch_stays_on_the_calling_thread(pool: ThreadPoolExecutor) -> None:
     # Given a fast downstream so far, and units that return at once
-    PACE.fast = True
+    pace = DownstreamPace(fast=True)
     in_flight = InFlight()
 
     def work(unit: int) -> int:
@@ -85,19 +85,19 @@ def test_after_fast_calls_a_batch_stays_on_the_calling_thread(pool: ThreadPoolEx
             return unit * 10
 
     # When a batch runs
-    results = in_lanes(list(range(20)), work, pool, threads=4)
+    results = in_lanes(list(range(20)), work, pool, threads=4, pace=pace)
 
     # Then the calling thread did it all, one unit at a time, in order, and the pace stays fast
     assert results == [unit * 10 for unit in range(20)]
     assert in_flight.threads == {threading.get_ident()}
     assert in_flight.most == 1
-    assert PACE.fast is True
+    assert pace.fast is True
 
 
 def test_a_slow_unit_hands_the_rest_of_the_batch_to_the_threads(pool: ThreadPoolExecutor) -> None:
     # Given a fast downstream so far, and then units that each take four hand-off times and
     # wait until three of them are in flight at once
-    PACE.fast = True
+    pace = DownstreamPace(fast=True)
     in_flight = InFlight()
     together = threading.Barrier(3, timeout=30)
 
@@ -109,10 +109,10 @@ def test_a_slow_unit_hands_the_rest_of_the_batch_to_the_threads(pool: ThreadPool
             return unit
 
     # When a batch of seven runs
-    results = in_lanes(list(range(7)), slow, pool, threads=4)
+    results = in_lanes(list(range(7)), slow, pool, threads=4, pace=pace)
 
     # Then the first went alone on the calling thread, the six after it three at a time on the
     # threads (or the barrier would have broken), in order, and the next batch starts there too
     assert results == list(range(7))
     assert in_flight.most >= 3
-    assert PACE.fast is False
+    assert pace.fast is False
