@@ -60,30 +60,25 @@ ENDPOINTS = {
 }
 
 
-def client_config() -> BotoConfig:
-    """The botocore settings of every client made here."""
+def client_config(*, retries: int = MAX_ATTEMPTS - 1) -> BotoConfig:
+    """The botocore settings of every client made here: short timeouts (2 s to connect, 3 s to
+    read) and botocore's standard retries, `retries` after the first attempt."""
     from botocore.config import Config as BotoConfig  # noqa: PLC0415
 
     return BotoConfig(
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
         read_timeout=READ_TIMEOUT_SECONDS,
-        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+        retries={"mode": "standard", "max_attempts": retries},
     )
 
 
 def new_client(service: str, *, max_attempts: int) -> Any:
-    """A client of `service` with short timeouts (2 s to connect, 3 s to read) and botocore's
-    standard retries (`max_attempts` retries after the first), made from a botocore session of
-    its own (the region, endpoint and credentials from the environment, as boto3's would be),
-    without importing boto3."""
+    """A client of `service` with client_config's settings (`max_attempts` retries after the
+    first), made from a botocore session of its own (the region, endpoint and credentials from
+    the environment, as boto3's would be), without importing boto3."""
     import botocore.session  # noqa: PLC0415
-    from botocore.config import Config as BotoConfig  # noqa: PLC0415
 
-    config = BotoConfig(
-        connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        read_timeout=READ_TIMEOUT_SECONDS,
-        retries={"mode": "standard", "max_attempts": max_attempts},
-    )
+    config = client_config(retries=max_attempts)
     return botocore.session.get_session().create_client(service, config=config)
 
 

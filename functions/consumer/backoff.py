@@ -90,17 +90,6 @@ def _decorrelated(receive_count: int, policy: BackoffPolicy, message_id: str) ->
     return sleep
 
 
-def receive_count_carried_in(receive_count: int, policy: BackoffPolicy) -> bool:
-    """True when the count cannot be this queue's own count of deliveries.
-
-    The source queue's redrive policy (maxReceiveCount = MAX_RECEIVE_COUNT in the template)
-    moves a message to the DLQ at the receive that would exceed it, so a higher count was
-    carried in: a DLQ redrive that kept the message's count (LocalStack's StartMessageMoveTask
-    does; AWS documents redriven messages as new messages). It says nothing of the attempts left.
-    """
-    return receive_count > policy.max_receive_count
-
-
 def is_final_attempt(receive_count: int, policy: BackoffPolicy) -> bool:
     """True when SQS will move the message to the dead-letter queue at its next receive."""
     return receive_count >= policy.max_receive_count

@@ -67,7 +67,11 @@ class RedrivePolicyUnavailable(Exception):
 
 class GroupStopped(DeliveryError):
     """An earlier record of the same FIFO message group failed in this batch: this one is not
-    tried, so that the group stays in order."""
+    tried, so that the group stays in order, and waits at least `wait_seconds`, as that one."""
+
+    def __init__(self, message: str, *, wait_seconds: int) -> None:
+        super().__init__(message)
+        self.wait_seconds = wait_seconds
 
 
 class SecretUnavailable(DeliveryError):

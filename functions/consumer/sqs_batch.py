@@ -5,11 +5,12 @@ Records are delivered DELIVERY_CONCURRENCY at a time, or one after another on th
 thread while the downstream answers within milliseconds (in_lanes). The records of one FIFO
 message group go one after another, and a failure stops the rest of its group in the batch.
 
-The record handler only delivers and raises; what happens to a failed record (backoff, the
-final-attempt rule, SQS's 12-hour limit) lives in the processor subclass, through
-failure_handler, the extension point Powertools gives for it. The record's path runs one way:
-event -> QueuedMessage -> outcome or failure -> retry plan -> ChangeMessageVisibilityBatch and
-the record's log line and metrics.
+The record's path runs one way: event -> QueuedMessage -> outcome or failure -> retry plan
+and step (RecordHandler._decide, once) -> SQS calls. A failed record is sent again or
+dead-lettered by the record handler; one that stays on its queue is raised as RecordFailed to
+failure_handler (the extension point Powertools gives for it), and the processor sets the
+batch's visibility timeouts together (ChangeMessageVisibilityBatch), then each failure's log
+line and metrics.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from enum import Enum, auto
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -36,7 +38,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from breaker_policy.timing import longest_hold_seconds
-from consumer.backoff import RetryPlan, plan_retry, receive_count_carried_in
+from consumer.backoff import BackoffPolicy, RetryPlan, plan_retry
 from consumer.breaker import BatchCalls
 from consumer.deadline import (
     REPORT_SECONDS_PER_RECORD,
@@ -50,7 +52,6 @@ from consumer.delivery import (
     DeadLetterReason,
     DownstreamPace,
     Message,
-    Outcome,
     Runtime,
     dead_letter,
     deliver_or_dead_letter,
@@ -91,8 +92,10 @@ class QueuedMessage:
     sent_timestamp_ms: int | None
     queue_arn: str
     message_attributes: Mapping[str, Any]
-    # The FIFO message group, or None (a standard queue's record may carry one too: fair queues).
+    # The message group, or None (a standard queue's record may carry one too: fair queues).
     message_group_id: str | None = None
+    # The group whose order the batch keeps: only a FIFO queue's (see fifo_group).
+    fifo_group: str | None = None
 
 
 def queued_message(record: SQSRecord) -> QueuedMessage:
@@ -124,6 +127,7 @@ def queued_message(record: SQSRecord) -> QueuedMessage:
         queue_arn=queue_arn,
         message_attributes=message_attributes if isinstance(message_attributes, dict) else {},
         message_group_id=_optional_text(attributes.get("MessageGroupId")),
+        fifo_group=fifo_group(raw),
     )
 
 
@@ -136,6 +140,19 @@ def _text(raw: Mapping[str, Any], key: str) -> str:
 
 def _optional_text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def fifo_group(raw: Any) -> str | None:
+    """The record's message group, if it comes from a FIFO queue.
+
+    Standard queues accept a MessageGroupId too (fair queues), without any order to keep, so
+    the queue's .fifo name decides.
+    """
+    if not (isinstance(raw, dict) and str(raw.get("eventSourceARN", "")).endswith(".fifo")):
+        return None
+    attributes = raw.get("attributes")
+    group = attributes.get("MessageGroupId") if isinstance(attributes, dict) else None
+    return _optional_text(group)
 
 
 def _integer(value: Any) -> int | None:
@@ -225,33 +242,36 @@ class Batch:
             return self._stopped.get(group)
 
 
-def fifo_group(raw: Any) -> str | None:
-    """The record's message group, if it comes from a FIFO queue.
-
-    Standard queues accept a MessageGroupId too (fair queues), without any order to keep, so
-    the queue's .fifo name decides.
-    """
-    if not (isinstance(raw, dict) and str(raw.get("eventSourceARN", "")).endswith(".fifo")):
-        return None
-    attributes = raw.get("attributes")
-    group = attributes.get("MessageGroupId") if isinstance(attributes, dict) else None
-    return group if isinstance(group, str) and group else None
-
-
+# An exception as any other: compared by identity, its args its cause's text.
+@dataclass(eq=False, repr=False)
 class RecordFailed(Exception):
-    """A parsed record's delivery failed: carries the record and its retry plan, decided once,
+    """A parsed record stays on its queue: carries the record and its retry plan, decided once,
     to failure_handler, with the failure as its cause."""
 
-    def __init__(self, message: QueuedMessage, cause: BaseException, plan: RetryPlan) -> None:
-        super().__init__(str(cause))
-        self.message = message
-        self.cause = cause
-        self.plan = plan
+    # The record's place in the batch: the failures are rescheduled and reported in order.
+    position: int
+    message: QueuedMessage
+    cause: BaseException
+    plan: RetryPlan
+
+    def __post_init__(self) -> None:
+        super().__init__(str(self.cause))
+
+
+class Step(Enum):
+    """What is done with a failed record, by its plan: RESCHEDULE leaves it on its queue for the
+    batch's visibility changes; SEND_AGAIN sends it to its queue again as a new message (its
+    receive count was carried in); DEAD_LETTER dead-letters it now (its next attempt would come
+    after it expires on the queue)."""
+
+    RESCHEDULE = auto()
+    SEND_AGAIN = auto()
+    DEAD_LETTER = auto()
 
 
 class RecordHandler:
-    """Deliver one record. Returns what became of it; raises RecordFailed when it must be
-    retried."""
+    """Deliver one record. Returns what became of it; raises RecordFailed when it stays on its
+    queue for another attempt."""
 
     def __init__(
         self, runtime: Runtime, deadline: Deadline, batch: Batch, calls: BatchCalls | None = None
@@ -266,60 +286,67 @@ class RecordHandler:
         # InvalidRecordError escapes as it is: a record that cannot be parsed cannot be
         # rescheduled either.
         message = queued_message(record)
-        group = fifo_group(record.raw_event)
+        group = message.fifo_group
+        group_wait_seconds = None if group is None else self.batch.stopped(group)
+        delivery = Message(
+            message.body,
+            idempotency_key=message.message_id,
+            source={"SourceMessageId": message.message_id},
+            attributes=message.message_attributes,
+            group_id=message.message_group_id,
+        )
         with record_context(message_id=message.message_id, receive_count=message.receive_count):
-            group_wait_seconds = None if group is None else self.batch.stopped(group)
-            if group_wait_seconds is not None:
-                stopped = GroupStopped(
-                    f"an earlier record of message group {group} failed in this batch"
-                )
-                carried_in = self._carried_in(message)
-                raise RecordFailed(
-                    message, stopped, self._plan(record, message, group_wait_seconds, carried_in)
-                )
-            delivery = Message(
-                message.body,
-                idempotency_key=message.message_id,
-                source={"SourceMessageId": message.message_id},
-                attributes=message.message_attributes,
-                group_id=message.message_group_id,
-            )
             try:
+                if group_wait_seconds is not None:
+                    raise GroupStopped(
+                        f"an earlier record of message group {group} failed in this batch",
+                        wait_seconds=group_wait_seconds,
+                    )
                 # Also before a dead-letter copy, which calls SQS: a batch of 10,000 records
                 # that all go to the DLQ must stop in time too.
                 self.deadline.check_time_for_a_call()
                 outcome = deliver_or_dead_letter(self.runtime, self.deadline, delivery, self.calls)
             except Exception as error:
-                retry_after = (
-                    error.retry_after_seconds if isinstance(error, DownstreamFailure) else None
-                )
-                # Asked once: it may cost a GetQueueAttributes call, and its warning.
-                carried_in = self._carried_in(message)
-                plan = self._plan(record, message, retry_after, carried_in)
-                if carried_in:
-                    return self._send_again(message, plan, error)
-                if not self._would_expire(message, plan):
-                    raise RecordFailed(message, error, plan) from error
-                outcome = self._dead_letter_before_expiry(message, delivery, plan, error)
+                step, plan = self._decide(record, message, error)
+                if step is Step.DEAD_LETTER and self._dead_lettered(delivery, plan, error):
+                    return "dead-lettered"
+                if step is Step.SEND_AGAIN and self._sent_again(message, plan, error):
+                    return "sent again"
+                # Stays on its queue, rescheduled by its plan with the batch's others: also
+                # when the dead-letter queue or its own queue refused it.
+                position = self.batch.position(record.raw_event)
+                raise RecordFailed(position, message, error, plan) from error
         return "dead-lettered" if outcome.dead_lettered else "delivered"
 
-    def _plan(
-        self,
-        record: SQSRecord,
-        message: QueuedMessage,
-        at_least_seconds: int | None,
-        carried_in: bool,
-    ) -> RetryPlan:
-        return plan_retry(
+    def _decide(
+        self, record: SQSRecord, message: QueuedMessage, error: Exception
+    ) -> tuple[Step, RetryPlan]:
+        """What becomes of a failed record, decided once: its retry plan, and what is done.
+
+        A record held back behind its FIFO group's failed one is rescheduled, never sent again
+        or dead-lettered (either would break its group's order). Otherwise a carried-in count
+        is sent again, and a message whose next attempt would come after it expires is
+        dead-lettered now.
+        """
+        # Asked once: it may cost a GetQueueAttributes call, and its warning.
+        carried_in = self._carried_in(message)
+        plan = plan_retry(
             # A carried-in count's attempts are unknown: this one counts as the first (see
-            # _send_again), never as the final one.
+            # _sent_again), never as the final one.
             1 if carried_in else message.receive_count,
             self.runtime.config.backoff_policy,
             self.batch.random_source(record.raw_event),
             message_id=message.message_id,
-            retry_after_seconds=at_least_seconds,
+            retry_after_seconds=_soonest_retry_seconds(error),
             ceiling_seconds=self._visibility_left_seconds(),
         )
+        if isinstance(error, GroupStopped):
+            return Step.RESCHEDULE, plan
+        if carried_in:
+            return Step.SEND_AGAIN, plan
+        if self._would_expire(message, plan):
+            return Step.DEAD_LETTER, plan
+        return Step.RESCHEDULE, plan
 
     def _carried_in(self, message: QueuedMessage) -> bool:
         """True when the record's receive count was carried in by a redrive that kept it.
@@ -341,43 +368,6 @@ class RecordHandler:
             )
             return True
         return queue_max is not None and message.receive_count > queue_max
-
-    def _send_again(self, message: QueuedMessage, plan: RetryPlan, error: BaseException) -> str:
-        """Start the schedule of a redriven message whose receive count was kept over: send it
-        to its queue again as a new message, after the first backoff delay, and let this one be
-        deleted. The new message counts its receives from 1, so it gets every attempt and every
-        delay of the schedule, on any endpoint; its id is new, as AWS's own redrive gives it.
-
-        If it cannot be sent, this record is rescheduled by the first delay instead (never as a
-        final attempt); the queue's own redrive policy still bounds its deliveries.
-        """
-        try:
-            queue_url = self.runtime.sqs.queue_url(message.queue_arn)
-            new_message_id = self.runtime.sqs.send_again(
-                queue_url,
-                message.body,
-                message.message_attributes,
-                delay_seconds=plan.visibility_seconds,
-                group_id=message.message_group_id,
-                # Deterministic: a retried invocation sends no second copy into a FIFO queue.
-                deduplication_id=f"{message.message_id}-{message.receive_count}",
-            )
-        except (QueueUrlError, SendAgainError) as send_error:
-            logger.error(
-                "a redriven message kept its receive count and could not be sent again; "
-                "rescheduled by the first delay",
-                send_error=str(send_error),
-            )
-            raise RecordFailed(message, error, plan) from error
-        count(Metric.SCHEDULES_RESTARTED)
-        logger.warning(
-            "delivery failed; a redriven message kept its receive count, so it was sent again "
-            "as a new message whose schedule starts over",
-            new_message_id=new_message_id,
-            delay_seconds=plan.visibility_seconds,
-            **_describe_failure(error),
-        )
-        return "sent again"
 
     def _visibility_left_seconds(self) -> int:
         # SQS counts its 12-hour visibility limit from the ReceiveMessage call, which Lambda
@@ -416,16 +406,16 @@ class RecordHandler:
             <= now + plan.visibility_seconds + MAX_BATCHING_WINDOW_SECONDS + hold_seconds
         )
 
-    def _dead_letter_before_expiry(
-        self, message: QueuedMessage, delivery: Message, plan: RetryPlan, error: BaseException
-    ) -> Outcome:
+    def _dead_lettered(self, delivery: Message, plan: RetryPlan, error: BaseException) -> bool:
+        """Dead-letter a message that would expire before its next attempt; False when the
+        dead-letter queue refused it."""
         detail = (
             f"the next attempt, in {plan.visibility_seconds}s, would come after the message "
             f"expires ({self.runtime.config.source_queue_retention_seconds}s after its first "
             f"enqueue); last failure: {error}"
         )
         try:
-            return dead_letter(self.runtime, delivery, DeadLetterReason.WOULD_EXPIRE, detail)
+            dead_letter(self.runtime, delivery, DeadLetterReason.WOULD_EXPIRE, detail)
         except DeadLetterError as dead_letter_error:
             # The best left: reschedule it, and let the log say it may expire.
             logger.error(
@@ -433,15 +423,67 @@ class RecordHandler:
                 "refused it",
                 error=str(dead_letter_error),
             )
-            raise RecordFailed(message, error, plan) from error
+            return False
+        return True
+
+    def _sent_again(self, message: QueuedMessage, plan: RetryPlan, error: BaseException) -> bool:
+        """Start the schedule of a redriven message whose receive count was kept over: send it
+        to its queue again as a new message, after the first backoff delay, and let this one be
+        deleted. The new message counts its receives from 1, so it gets every attempt and every
+        delay of the schedule, on any endpoint; its id is new, as AWS's own redrive gives it.
+
+        False when it could not be sent: this record is then rescheduled by the first delay
+        instead (never as a final attempt); the queue's own redrive policy still bounds its
+        deliveries.
+        """
+        try:
+            queue_url = self.runtime.sqs.queue_url(message.queue_arn)
+            new_message_id = self.runtime.sqs.send_again(
+                queue_url,
+                message.body,
+                message.message_attributes,
+                delay_seconds=plan.visibility_seconds,
+                group_id=message.message_group_id,
+                # Deterministic: a retried invocation sends no second copy into a FIFO queue.
+                deduplication_id=f"{message.message_id}-{message.receive_count}",
+            )
+        except (QueueUrlError, SendAgainError) as send_error:
+            logger.error(
+                "a redriven message kept its receive count and could not be sent again; "
+                "rescheduled by the first delay",
+                send_error=str(send_error),
+            )
+            return False
+        count(Metric.SCHEDULES_RESTARTED)
+        logger.warning(
+            "delivery failed; a redriven message kept its receive count, so it was sent again "
+            "as a new message whose schedule starts over",
+            new_message_id=new_message_id,
+            delay_seconds=plan.visibility_seconds,
+            **_describe_failure(error),
+        )
+        return True
 
 
-@dataclass(frozen=True)
-class _Failure:
-    position: int
-    message: QueuedMessage
-    error: BaseException
-    plan: RetryPlan
+def receive_count_carried_in(receive_count: int, policy: BackoffPolicy) -> bool:
+    """True when the count cannot be this queue's own count of deliveries.
+
+    The source queue's redrive policy (maxReceiveCount = MAX_RECEIVE_COUNT in the template)
+    moves a message to the DLQ at the receive that would exceed it, so a higher count was
+    carried in: a DLQ redrive that kept the message's count (LocalStack's StartMessageMoveTask
+    does; AWS documents redriven messages as new messages). It says nothing of the attempts left.
+    """
+    return receive_count > policy.max_receive_count
+
+
+def _soonest_retry_seconds(error: BaseException) -> int | None:
+    """The least a failed record waits: the downstream's Retry-After, or its stopped group's
+    wait."""
+    if isinstance(error, DownstreamFailure):
+        return error.retry_after_seconds
+    if isinstance(error, GroupStopped):
+        return error.wait_seconds
+    return None
 
 
 class BackoffBatchProcessor(BatchProcessor):
@@ -456,7 +498,7 @@ class BackoffBatchProcessor(BatchProcessor):
         self.runtime = runtime
         self.batch = batch
         self.deadline = deadline
-        self._failures: list[_Failure] = []
+        self._failures: list[RecordFailed] = []
 
     def process(self) -> list[Any]:
         units = _delivery_units(self.records)
@@ -521,11 +563,7 @@ class BackoffBatchProcessor(BatchProcessor):
         error = exception[1]
         group = fifo_group(record.raw_event)
         if isinstance(error, RecordFailed):
-            self._failures.append(
-                _Failure(
-                    self.batch.position(record.raw_event), error.message, error.cause, error.plan
-                )
-            )
+            self._failures.append(error)
             if group is not None:
                 self.batch.stop(group, error.plan.visibility_seconds)
             _release_locals(error)
@@ -542,7 +580,7 @@ class BackoffBatchProcessor(BatchProcessor):
 
     def _reschedule(self) -> None:
         failures, self._failures = self._failures, []
-        by_queue: dict[str, list[_Failure]] = {}
+        by_queue: dict[str, list[RecordFailed]] = {}
         for failure in failures:
             by_queue.setdefault(failure.message.queue_arn, []).append(failure)
         for queue_arn, queued in by_queue.items():
@@ -648,18 +686,18 @@ def _delivery_units(records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]
     return units
 
 
-def _report(failure: _Failure, refusal: str | None) -> None:
+def _report(failure: RecordFailed, refusal: str | None) -> None:
     """The failed record's log line and metrics, from its retry plan and the SQS call's result."""
     message, plan = failure.message, failure.plan
-    fields = _describe_failure(failure.error)
+    fields = _describe_failure(failure.cause)
     with record_context(message_id=message.message_id, receive_count=message.receive_count):
-        if isinstance(failure.error, DeadLetterTooLargeError):
+        if isinstance(failure.cause, DeadLetterTooLargeError):
             count(Metric.DEAD_LETTER_TOO_LARGE)
-        elif isinstance(failure.error, DeadLetterError):
+        elif isinstance(failure.cause, DeadLetterError):
             count(Metric.DEAD_LETTER_SEND_FAILED)
-        elif isinstance(failure.error, DeadlineExceeded):
+        elif isinstance(failure.cause, DeadlineExceeded):
             count(Metric.DEADLINE_SKIPPED)
-        elif isinstance(failure.error, BreakerOpen):
+        elif isinstance(failure.cause, BreakerOpen):
             count(Metric.BREAKER_SHORT_CIRCUITED)
         if refusal is not None:
             count(Metric.VISIBILITY_CHANGE_FAILED)

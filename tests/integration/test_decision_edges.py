@@ -1,6 +1,7 @@
 """Retry decisions at their edges, each pinned by a test because a mutant of it survived
-`make mutate` (docs/mutation-testing.md): the would-expire bounds, a carried-in count at the
-queue's own limit, a carried-in FIFO record, and FIFO groups an odd record names.
+`make mutate` (docs/mutation-testing.md): the would-expire bounds, a carried-in FIFO record,
+and FIFO groups an odd record names (a count at the queue's own limit is pinned in
+test_redriven_messages.py).
 
 Delays are computed by hand from the formula 2^n + BackoffBaseSeconds + J (J = 0 with
 BackoffJitterSeconds 1): delay(1) = 2 + 30 = 32 s.
@@ -18,6 +19,7 @@ from consumer.delivery import get_runtime
 from consumer.errors import UnsupportedEventError
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
+from tests.support.sqs_records import failing_with_receive_count, send_in_group
 
 SCHEDULE = {"BackoffBaseSeconds": 30, "BackoffJitterSeconds": 1, "MaxReceiveCount": 3}
 FIRST_DELAY_SECONDS = 32
@@ -29,25 +31,6 @@ NOW = 1_800_000_000
 
 def failures(response: dict[str, Any]) -> list[str]:
     return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
-
-
-def sends_again(consumer: Harness) -> list[dict[str, Any]]:
-    """Record the SendMessage calls the function makes."""
-    sent: list[dict[str, Any]] = []
-    get_runtime().sqs.client.meta.events.register(
-        "provide-client-params.sqs.SendMessage", lambda params, **_: sent.append(dict(params))
-    )
-    return sent
-
-
-def send_in_group(consumer: Harness, group: str, body: str) -> str:
-    message_id: str = consumer.sqs.send_message(
-        QueueUrl=consumer.source_url,
-        MessageBody=body,
-        MessageGroupId=group,
-        MessageDeduplicationId=f"{group}-{body}",
-    )["MessageId"]
-    return message_id
 
 
 class FrozenClock:
@@ -110,27 +93,7 @@ def test_the_would_expire_rule_counts_the_visibility_and_the_batching_window_exa
         ]
 
 
-# Carried-in receive counts ---------------------------------------------------------------
-
-
-@pytest.mark.parametrize("parameter_overrides", [{**SCHEDULE, "MaxReceiveCount": 5}], indirect=True)
-@pytest.mark.parametrize("env_overrides", [{"MAX_RECEIVE_COUNT": "3"}], indirect=True)
-def test_a_count_equal_to_the_queue_s_own_limit_is_its_final_attempt(consumer: Harness) -> None:
-    # Given a source queue whose maxReceiveCount (5) is above the function's MAX_RECEIVE_COUNT
-    # (3), a message on its 5th delivery (the queue's last) and a failing downstream
-    consumer.send('{"n": 1}')
-    event = consumer.receive_event()
-    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "5"
-    consumer.downstream.default = Answer(503)
-    sent = sends_again(consumer)
-
-    # When the function handles it
-    with pytest.raises(BatchProcessingError):
-        consumer.invoke(event)
-
-    # Then the count is the queue's own: final attempt (visibility 0), nothing sent again
-    assert [change["VisibilityTimeout"] for change in consumer.visibility_changes] == [0]
-    assert sent == []
+# Carried-in receive counts in FIFO groups ------------------------------------------------
 
 
 FIFO_SCHEDULE = pytest.mark.parametrize(
@@ -169,10 +132,7 @@ def test_a_carried_in_fifo_message_is_sent_again_in_its_group_with_a_fixed_dedup
 ) -> None:
     # Given a FIFO message back from the DLQ with a carried-in count (8) and a failing downstream
     message_id = send_in_group(consumer, "A", '{"n": 1}')
-    event = consumer.receive_event()
-    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "8"
-    consumer.downstream.default = Answer(503)
-    sent = sends_again(consumer)
+    event, sent = failing_with_receive_count(consumer, 8)
 
     # When the function handles it
     response = consumer.invoke(event)

@@ -9,20 +9,11 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from consumer.delivery import get_runtime
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
+from tests.support.sqs_records import send_in_group
 
 # Checked: with the group hold removed, this seed fails the test (seeds 4 and 5 would not).
 SEED = 0
 FIFO = pytest.mark.parametrize("parameter_overrides", [{"QueueType": "fifo"}], indirect=True)
-
-
-def send(consumer: Harness, group: str, body: str) -> str:
-    message_id: str = consumer.sqs.send_message(
-        QueueUrl=consumer.source_url,
-        MessageBody=body,
-        MessageGroupId=group,
-        MessageDeduplicationId=f"{group}-{body}",
-    )["MessageId"]
-    return message_id
 
 
 @FIFO
@@ -30,7 +21,7 @@ def test_a_failed_message_holds_back_its_group_and_not_the_others(consumer: Harn
     # Given the template's FIFO queues, and group A whose second message the downstream refuses
     assert consumer.source_url.endswith(".fifo")
     ids = {
-        body: send(consumer, body[2], body)
+        body: send_in_group(consumer, body[2], body)
         for body in ['{"A": 1}', '{"B": 1}', '{"A": 2}', '{"B": 2}', '{"A": 3}']
     }
     consumer.downstream.by_body['{"A": 2}'] = Answer(503)
@@ -59,7 +50,7 @@ def test_a_failed_message_holds_back_its_group_and_not_the_others(consumer: Harn
 @FIFO
 def test_poison_reaches_the_fifo_dead_letter_queue_in_its_group(consumer: Harness) -> None:
     # Given a poison message in group P on the template's FIFO queue
-    message_id = send(consumer, "P", "not json")
+    message_id = send_in_group(consumer, "P", "not json")
 
     # When it is processed
     assert consumer.invoke(consumer.receive_event()) == {"batchItemFailures": []}
@@ -78,7 +69,7 @@ def test_poison_reaches_the_fifo_dead_letter_queue_in_its_group(consumer: Harnes
 @FIFO
 def test_every_record_failing_still_fails_the_whole_batch(consumer: Harness) -> None:
     # Given a FIFO batch the downstream refuses entirely, When processed, Then the batch raises
-    send(consumer, "A", '{"A": 1}')
+    send_in_group(consumer, "A", '{"A": 1}')
     consumer.downstream.default = Answer(503)
     with pytest.raises(BatchProcessingError):
         consumer.invoke(consumer.receive_event())
@@ -88,7 +79,10 @@ def test_every_record_failing_still_fails_the_whole_batch(consumer: Harness) -> 
 def test_an_unreadable_record_holds_back_the_rest_of_its_group(consumer: Harness) -> None:
     # Given group A's first record unreadable (a receive count SQS would never write), its
     # second readable, and group B's record
-    ids = {body: send(consumer, body[2], body) for body in ['{"A": 1}', '{"A": 2}', '{"B": 1}']}
+    ids = {
+        body: send_in_group(consumer, body[2], body)
+        for body in ['{"A": 1}', '{"A": 2}', '{"B": 1}']
+    }
     event = consumer.receive_event()
     [unreadable] = [r for r in event["Records"] if r["messageId"] == ids['{"A": 1}']]
     unreadable["attributes"]["ApproximateReceiveCount"] = "many"

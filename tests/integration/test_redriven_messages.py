@@ -19,29 +19,13 @@ from consumer.delivery import get_runtime
 from consumer.errors import RedrivePolicyUnavailable, SendAgainError
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
+from tests.support.sqs_records import failing_with_receive_count
 from tools.redrive import Pacer, copy_redrive
 
 # delay(1) = 2 + 30 + 0 = 32 s; delay(2) = 4 + 30 + 0 = 34 s.
 SCHEDULE = {"BackoffBaseSeconds": 30, "BackoffJitterSeconds": 1, "MaxReceiveCount": 3}
 FIRST_DELAY_SECONDS = 32
 SECOND_DELAY_SECONDS = 34
-
-
-def sends_again(consumer: Harness) -> list[dict[str, Any]]:
-    """Record the SendMessage calls the function makes."""
-    sent: list[dict[str, Any]] = []
-    get_runtime().sqs.client.meta.events.register(
-        "provide-client-params.sqs.SendMessage", lambda params, **_: sent.append(dict(params))
-    )
-    return sent
-
-
-def event_with_receive_count(consumer: Harness, receive_count: int) -> dict[str, Any]:
-    """The next batch of the source queue, its one record showing `receive_count`."""
-    event = consumer.receive_event()
-    [record] = event["Records"]
-    record["attributes"]["ApproximateReceiveCount"] = str(receive_count)
-    return event
 
 
 @pytest.mark.parametrize("parameter_overrides", [SCHEDULE], indirect=True)
@@ -51,9 +35,7 @@ def test_a_redriven_message_that_kept_its_count_is_sent_again_to_start_its_sched
     # Given a message back from the DLQ with the count LocalStack's move left it (8 > 3), with
     # an attribute of its own, and a downstream that answers 503
     consumer.send('{"n": 1}', {"tenant": {"DataType": "String", "StringValue": "t-1"}})
-    event = event_with_receive_count(consumer, 8)
-    consumer.downstream.default = Answer(503)
-    sent = sends_again(consumer)
+    event, sent = failing_with_receive_count(consumer, 8)
 
     # When the function handles it
     response = consumer.invoke(event)
@@ -96,9 +78,7 @@ def test_without_a_carried_count_the_schedule_and_final_attempt_are_unchanged(
     # Given a message on its 2nd or 3rd (final, MaxReceiveCount 3) delivery and a failing
     # downstream
     consumer.send('{"n": 1}')
-    event = event_with_receive_count(consumer, receive_count)
-    consumer.downstream.default = Answer(503)
-    sent = sends_again(consumer)
+    event, sent = failing_with_receive_count(consumer, receive_count)
 
     # When the function handles it
     with pytest.raises(BatchProcessingError):
@@ -119,8 +99,7 @@ def test_a_carried_count_message_that_cannot_be_sent_again_waits_the_first_delay
     # Given a redriven message that kept its count, a failing downstream, and a queue that
     # refuses the new message
     consumer.send('{"n": 1}')
-    event = event_with_receive_count(consumer, 16)
-    consumer.downstream.default = Answer(503)
+    event, _ = failing_with_receive_count(consumer, 16)
 
     def refuse(*_: Any, **__: Any) -> str:
         raise SendAgainError("SendMessage to its own queue refused (AccessDenied)")
@@ -174,15 +153,15 @@ def test_a_message_the_copy_redrive_moved_back_starts_at_its_first_attempt(
 
 @pytest.mark.parametrize("parameter_overrides", [{**SCHEDULE, "MaxReceiveCount": 5}], indirect=True)
 @pytest.mark.parametrize("env_overrides", [{"MAX_RECEIVE_COUNT": "3"}], indirect=True)
+# The 4th delivery, and the 5th: the queue's own last, not a carried-in count (> made >=).
+@pytest.mark.parametrize("receive_count", [4, 5])
 def test_a_count_the_queue_itself_allows_is_not_taken_for_a_carried_one(
-    consumer: Harness,
+    consumer: Harness, receive_count: int
 ) -> None:
     # Given a source queue whose maxReceiveCount (5) is above the function's MAX_RECEIVE_COUNT
-    # (3), a message on its 4th delivery and a failing downstream
+    # (3), a message on a delivery the queue allows and a failing downstream
     consumer.send('{"n": 1}')
-    event = event_with_receive_count(consumer, 4)
-    consumer.downstream.default = Answer(503)
-    sent = sends_again(consumer)
+    event, sent = failing_with_receive_count(consumer, receive_count)
 
     # When the function handles it
     with pytest.raises(BatchProcessingError):
@@ -201,8 +180,7 @@ def test_a_redrive_policy_that_cannot_be_read_is_asked_for_once_per_failed_recor
     # Given a redriven message that kept its count, a failing downstream, and a redrive policy
     # SQS will not tell
     consumer.send('{"n": 1}')
-    event = event_with_receive_count(consumer, 16)
-    consumer.downstream.default = Answer(503)
+    event, sent = failing_with_receive_count(consumer, 16)
     asked: list[str] = []
 
     def refuse(queue_arn: str) -> int | None:
@@ -210,7 +188,6 @@ def test_a_redrive_policy_that_cannot_be_read_is_asked_for_once_per_failed_recor
         raise RedrivePolicyUnavailable("GetQueueAttributes refused (AccessDenied)")
 
     monkeypatch.setattr(get_runtime().sqs, "max_receive_count", refuse)
-    sent = sends_again(consumer)
 
     # When the function handles it
     consumer.invoke(event)

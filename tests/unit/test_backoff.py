@@ -14,7 +14,6 @@ from consumer.backoff import (
     is_final_attempt,
     next_visibility_seconds,
     plan_retry,
-    receive_count_carried_in,
 )
 
 DEFAULT = BackoffPolicy()
@@ -87,17 +86,6 @@ def test_final_attempt_rule(receive_count: int, final: bool) -> None:
     assert is_final_attempt(receive_count, DEFAULT) is final
     visibility = next_visibility_seconds(receive_count, DEFAULT, random.Random(0))
     assert (visibility == 0) is final
-
-
-@pytest.mark.parametrize(("receive_count", "carried_in"), [(9, False), (10, False), (11, True)])
-def test_only_a_count_above_max_receive_count_is_taken_for_a_carried_one(
-    receive_count: int, carried_in: bool
-) -> None:
-    # Given the default MaxReceiveCount (10): the queue's redrive policy lets a message be
-    # received 10 times, so 10 is its own final attempt and only 11 or more was carried in.
-    # When the count is judged, Then only 11 is (10 taken for carried in would send the final
-    # attempt again as a new message instead of letting SQS dead-letter it)
-    assert receive_count_carried_in(receive_count, DEFAULT) is carried_in
 
 
 def test_final_attempt_ignores_retry_after() -> None:

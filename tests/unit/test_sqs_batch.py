@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from consumer.backoff import BackoffPolicy
 from consumer.errors import InvalidRecordError
-from consumer.sqs_batch import queued_message
+from consumer.sqs_batch import queued_message, receive_count_carried_in
 from local.shared.paths import ROOT
 
 SAMPLE: dict[str, Any] = json.loads((ROOT / "events/sqs-single-success.json").read_text())[
@@ -95,3 +96,14 @@ def test_invalid_records(path: tuple[str, ...], value: Any, error: str) -> None:
     target[path[-1]] = value
     with pytest.raises(InvalidRecordError, match=error):
         queued_message(SQSRecord(raw))
+
+
+@pytest.mark.parametrize(("receive_count", "carried_in"), [(9, False), (10, False), (11, True)])
+def test_only_a_count_above_max_receive_count_is_taken_for_a_carried_one(
+    receive_count: int, carried_in: bool
+) -> None:
+    # Given the default MaxReceiveCount (10): the queue's redrive policy lets a message be
+    # received 10 times, so 10 is its own final attempt and only 11 or more was carried in.
+    # When the count is judged, Then only 11 is (10 taken for carried in would send the final
+    # attempt again as a new message instead of letting SQS dead-letter it)
+    assert receive_count_carried_in(receive_count, BackoffPolicy()) is carried_in
