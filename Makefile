@@ -178,8 +178,8 @@ soak: $(STAMP) ## 5,000 messages under every fault, judged: nothing lost, duplic
 	@$(BUILD_FIRST) PYTHONPATH=functions $(BIN)/python -m local.commands.soak $(SOAK_ARGS)
 
 # mutmut imports the code under test by its path from the folder it runs in: a staging copy
-# with the function's package top-level (consumer.backoff, as Lambda imports it).
-mutate: $(MUTATE_STAMP) ## mutation testing of the consumer's backoff, record and batch policy and the breaker's rules (~1 h on 2 loaded cores; not in make test)
+# with the packages top-level (consumer.sqs_batch, shared.backoff), as Lambda imports them.
+mutate: $(MUTATE_STAMP) ## mutation testing of the backoff, the consumer's record and batch policy and the breaker's rules (~1 h on 2 loaded cores; not in make test)
 	rm -rf .mutate && mkdir .mutate
 	cp -r functions/. local benchmarks tools tests template.yaml events pyproject.toml .mutate/
 	cd .mutate && $(abspath $(MUTATE_VENV))/bin/mutmut run --max-children 2

@@ -34,7 +34,7 @@ from benchmarks.template_parameters import (
     parameter_defaults,
     source_queue_visibility_timeout_s,
 )
-from consumer.backoff import BackoffPolicy
+from shared.backoff import BackoffPolicy
 
 # The batch the study was made with: the template's default then. A standard queue's BatchSize
 # auto is 100 now (docs/scale-and-cost.md); the study keeps its setting, so its figures stay

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from benchmarks.des import Simulation
 from benchmarks.strategies import Strategy, strategies
-from consumer.backoff import BackoffPolicy
+from shared.backoff import BackoffPolicy
 
 BASE_MS = 5
 CAP_MS = 2000

@@ -11,7 +11,7 @@ second:
   drains;
 - the queue's messages by receive count; a receive takes from every count alike; a message
   received MaxReceiveCount times goes to the dead-letter queue at its next receive;
-- a failed delivery waits out the function's backoff (consumer.backoff: 2^n + base + a
+- a failed delivery waits out the function's backoff (shared.backoff: 2^n + base + a
   uniform jitter, capped), spread evenly over its jitter; the final attempt's is 0;
 - the event source mapping: MaximumConcurrency invocations at most (and Lambda's 1,250),
   starting at 5 and adding up to 300 a minute while messages wait, each invocation taking
@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from benchmarks.breaker import BreakerPolicy
-from consumer.backoff import BackoffPolicy, delay_range_seconds, is_final_attempt
+from shared.backoff import BackoffPolicy, delay_range_seconds, is_final_attempt
 
 DAY_S = 86_400
 STANDARD_INFLIGHT_LIMIT = 120_000

@@ -16,9 +16,9 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-from consumer.deadline import Deadline
-from consumer.downstream import DownstreamClient
-from consumer.errors import DownstreamFailure
+from shared.deadline import Deadline
+from shared.downstream import DownstreamClient
+from shared.errors import DownstreamFailure
 from tests.support.downstream import Answer, Downstream
 
 STATUSES = (200, 201, 202, 203, 204, 205, 206, 500, 501, 502, 503, 504, 429, 422)

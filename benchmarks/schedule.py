@@ -23,7 +23,7 @@ from benchmarks.template_parameters import (
     load_template,
     parameter_defaults,
 )
-from consumer.backoff import BackoffPolicy, BackoffStrategy, delay_range_seconds, is_final_attempt
+from shared.backoff import BackoffPolicy, BackoffStrategy, delay_range_seconds, is_final_attempt
 
 # Flag name -> template parameter it overrides.
 _FLAGS = {

@@ -16,7 +16,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from consumer.backoff import (
+from shared.backoff import (
     BackoffPolicy,
     BackoffStrategy,
     delay_range_seconds,

@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.sam_build import sam_build
 
-# Powertools reads these when consumer.observability is first imported, so they are set before
+# Powertools reads these when shared.observability is first imported, so they are set before
 # any test module imports the function. The template sets them the same way in AWS.
 os.environ["POWERTOOLS_SERVICE_NAME"] = "sqs-backoff-consumer"
 os.environ["POWERTOOLS_METRICS_NAMESPACE"] = "SqsBackoffConsumerTests"

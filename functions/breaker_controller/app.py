@@ -21,11 +21,11 @@ from breaker_controller.controller import Controller
 from breaker_controller.mapping import EventSourceMapping
 from breaker_controller.probe import Probe
 from breaker_controller.source_queue import SourceQueue
-from breaker_policy.report import BreakerReport, InvalidReport
-from consumer.deadline import Deadline
-from consumer.downstream import DownstreamClient, SecretHeader
-from consumer.errors import ConfigurationError
-from consumer.observability import Metric, count, logger, metrics
+from shared.breaker_policy.report import BreakerReport, InvalidReport
+from shared.deadline import Deadline
+from shared.downstream import DownstreamClient, SecretHeader
+from shared.errors import ConfigurationError
+from shared.observability import Metric, count, logger, metrics
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda.client import LambdaClient

@@ -1,6 +1,7 @@
 """The controller's settings, parsed once from its environment and validated; every problem is
 reported at once. The downstream, backoff and authentication settings are the consumer's own,
-parsed by the consumer's Config (the probe sends a message exactly as the consumer would)."""
+parsed by the consumer's Config (shared.config): the probe sends a message exactly as the
+consumer would."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from breaker_controller.controller import ControllerSettings
-from breaker_policy.settings import rules_from_environ
-from breaker_policy.timing import MIN_RETENTION_SECONDS_WITH_BREAKER
-from consumer.config import Config, redacted_url
-from consumer.errors import ConfigurationError
+from shared.breaker_policy.settings import rules_from_environ
+from shared.breaker_policy.timing import MIN_RETENTION_SECONDS_WITH_BREAKER
+from shared.config import Config, redacted_url
+from shared.errors import ConfigurationError
 
 _REQUIRED = (
     "EVENT_SOURCE_MAPPING_UUID",

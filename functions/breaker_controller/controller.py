@@ -43,11 +43,11 @@ from typing import Any, Protocol
 from breaker_controller.errors import MappingUnavailable, QueueUnavailable
 from breaker_controller.mapping import MappingView
 from breaker_controller.probe import ProbeOutcome
-from breaker_policy.report import BreakerReport
-from breaker_policy.rules import TripRules, Verdict
-from breaker_policy.state import STATE_GAUGE, BreakerState
-from breaker_policy.timing import ControllerPolicy, max_open_seconds
-from consumer.observability import Metric, count, logger, publish_gauge
+from shared.breaker_policy.report import BreakerReport
+from shared.breaker_policy.rules import TripRules, Verdict
+from shared.breaker_policy.state import STATE_GAUGE, BreakerState
+from shared.breaker_policy.timing import ControllerPolicy, max_open_seconds
+from shared.observability import Metric, count, logger, publish_gauge
 
 
 class MappingPort(Protocol):

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from breaker_controller.errors import MappingUnavailable
-from breaker_policy.state import BreakerState
-from consumer.observability import logger
+from shared.breaker_policy.state import BreakerState
+from shared.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda.client import LambdaClient

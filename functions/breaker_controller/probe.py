@@ -1,7 +1,7 @@
 """The controller's probe of the downstream, once a minute while the breaker is open.
 
 With BreakerProbeUrl: a GET of it, with the authentication header when one is configured; up
-is a 2xx and nothing else (consumer.downstream.DownstreamClient.probe).
+is a 2xx and nothing else (shared.downstream.DownstreamClient.probe).
 
 Without one: one real message, delivered by the controller itself. It receives one visible
 message from the source queue and sends it exactly as the consumer would (same body, method,
@@ -29,11 +29,11 @@ from dataclasses import dataclass
 
 from breaker_controller.errors import QueueUnavailable
 from breaker_controller.source_queue import ProbeMessage, SourceQueue
-from breaker_policy.rules import CallOutcome, TripRules
-from consumer.backoff import BackoffPolicy, plan_retry
-from consumer.deadline import Deadline
-from consumer.downstream import DownstreamClient, json_error
-from consumer.errors import DeliveryError, DownstreamFailure
+from shared.backoff import BackoffPolicy, plan_retry
+from shared.breaker_policy.rules import CallOutcome, TripRules
+from shared.deadline import Deadline
+from shared.downstream import DownstreamClient, json_error
+from shared.errors import DeliveryError, DownstreamFailure
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from consumer.deadline import Deadline
 from consumer.delivery import (
     DeadLetterReason,
     Message,
@@ -29,9 +28,10 @@ from consumer.delivery import (
     deliver_or_dead_letter,
     get_runtime,
 )
-from consumer.errors import ConfigurationError, DownstreamFailure, UnsupportedEventError
-from consumer.observability import delivered, logger, metrics, record_context, tracer
 from consumer.sqs_batch import process_sqs_batch
+from shared.deadline import Deadline
+from shared.errors import ConfigurationError, DownstreamFailure, UnsupportedEventError
+from shared.observability import delivered, logger, metrics, record_context, tracer
 
 ACCEPTED_SHAPES = (
     'an SQS batch {"Records": [...]} from the event source mapping, '

@@ -2,7 +2,7 @@
 while it sees the downstream down, and reports to the controller. It never touches the event
 source mapping: the controller (functions/breaker_controller) owns it, outside the data path.
 
-Each call's outcome is classified by the shared rules (breaker_policy.rules): down, auth,
+Each call's outcome is classified by the shared rules (shared.breaker_policy.rules): down, auth,
 paced (Retry-After) or neutral. After each batch the environment judges its window. On a trip
 or pause verdict it
 
@@ -37,18 +37,18 @@ from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from breaker_policy.report import BreakerReport
-from breaker_policy.rules import (
+from shared.aws_dependencies import new_client
+from shared.breaker_policy.report import BreakerReport
+from shared.breaker_policy.rules import (
     CallOutcome,
     TripRules,
     Verdict,
     WindowCounts,
     batch_failed_whole,
 )
-from consumer.aws_dependencies import new_client
-from consumer.deadline import Deadline
-from consumer.errors import BreakerOpen, DownstreamFailure
-from consumer.observability import logger
+from shared.deadline import Deadline
+from shared.errors import BreakerOpen, DownstreamFailure
+from shared.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda.client import LambdaClient

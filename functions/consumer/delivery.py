@@ -24,13 +24,14 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from consumer.aws_dependencies import OnceOnly
 from consumer.breaker import BatchCalls, CircuitBreaker, ControllerChannel
-from consumer.config import Config
-from consumer.deadline import Deadline
-from consumer.downstream import DownstreamClient, SecretHeader, json_error
-from consumer.errors import DownstreamFailure
-from consumer.observability import (
+from consumer.idempotency import OnceOnly
+from consumer.sqs_actions import SqsActions, sqs_client
+from shared.config import Config
+from shared.deadline import Deadline
+from shared.downstream import DownstreamClient, SecretHeader, json_error
+from shared.errors import DownstreamFailure
+from shared.observability import (
     Metric,
     add_metric,
     count,
@@ -38,7 +39,6 @@ from consumer.observability import (
     failure_metric_name,
     logger,
 )
-from consumer.sqs_actions import SqsActions, sqs_client
 
 
 class DeadLetterReason(StrEnum):

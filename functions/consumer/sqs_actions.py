@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from consumer.aws_dependencies import new_client
-from consumer.errors import (
+from shared.aws_dependencies import new_client
+from shared.errors import (
     DeadLetterError,
     DeadLetterTooLargeError,
     QueueUrlError,
     RedrivePolicyUnavailable,
     SendAgainError,
 )
-from consumer.observability import logger
+from shared.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -33,9 +33,6 @@ if TYPE_CHECKING:
         MessageAttributeValueTypeDef,
     )
 
-# ChangeMessageVisibility accepts 0..43200 s, and a message's visibility cannot be extended
-# beyond 12 hours from its receive in total.
-MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
 # Batch calls (ChangeMessageVisibilityBatch, SendMessageBatch, ...) take at most 10 entries.
 MAX_BATCH_ENTRIES = 10
 # SendMessage accepts at most 10 message attributes.

@@ -37,16 +37,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from breaker_policy.timing import longest_hold_seconds
-from consumer.backoff import BackoffPolicy, RetryPlan, plan_retry
 from consumer.breaker import BatchCalls
-from consumer.deadline import (
-    REPORT_SECONDS_PER_RECORD,
-    RESPONSE_SECONDS,
-    VISIBILITY_ROUND_SECONDS,
-    Deadline,
-    WrapUp,
-)
 from consumer.delivery import (
     HAND_OFF_SECONDS,
     DeadLetterReason,
@@ -56,7 +47,22 @@ from consumer.delivery import (
     dead_letter,
     deliver_or_dead_letter,
 )
-from consumer.errors import (
+from consumer.sqs_actions import MAX_BATCHING_WINDOW_SECONDS, VisibilityChange
+from shared.backoff import (
+    MAX_VISIBILITY_TIMEOUT_SECONDS,
+    BackoffPolicy,
+    RetryPlan,
+    plan_retry,
+)
+from shared.breaker_policy.timing import longest_hold_seconds
+from shared.deadline import (
+    REPORT_SECONDS_PER_RECORD,
+    RESPONSE_SECONDS,
+    VISIBILITY_ROUND_SECONDS,
+    Deadline,
+    WrapUp,
+)
+from shared.errors import (
     BreakerOpen,
     DeadLetterError,
     DeadLetterTooLargeError,
@@ -70,12 +76,7 @@ from consumer.errors import (
     SendAgainError,
     UnsupportedEventError,
 )
-from consumer.observability import Metric, add_metric, count, logger, record_context
-from consumer.sqs_actions import (
-    MAX_BATCHING_WINDOW_SECONDS,
-    MAX_VISIBILITY_TIMEOUT_SECONDS,
-    VisibilityChange,
-)
+from shared.observability import Metric, add_metric, count, logger, record_context
 
 # ApproximateReceiveCount and SentTimestamp are decimal integers far below 10^15; a longer digit
 # string is not one SQS wrote (and int() of thousands of digits is refused or slow).
@@ -387,8 +388,8 @@ class RecordHandler:
         Retention counts from the first enqueue, and an expired message is gone: neither
         delivered nor dead-lettered. The next attempt comes after the visibility timeout and
         at most a batching window more, and with the circuit breaker on, at most the longest
-        time the controller keeps the mapping disabled (breaker_policy.timing) more: a message
-        the breaker could keep from its next receive until it expires goes now.
+        time the controller keeps the mapping disabled (shared.breaker_policy.timing) more:
+        a message the breaker could keep from its next receive until it expires goes now.
         """
         retention_seconds = self.runtime.config.source_queue_retention_seconds
         if retention_seconds is None or message.sent_timestamp_ms is None:

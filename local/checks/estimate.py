@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from consumer.backoff import delay_range_seconds
 from local.shared.run_deadline import RunWork
+from shared.backoff import delay_range_seconds
 
 # The local system's own pace, messages a second from the first send to the last invocation,
 # when the environments are not the limit: `make run RUN_ARGS="--messages 1000 --failure-rate 0

@@ -16,7 +16,6 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from consumer.backoff import BackoffPolicy, delay_range_seconds
 from local.checks.reconciliation import Reconciliation
 from local.downstream.demo_downstream import Call
 from local.downstream.faults import (
@@ -26,6 +25,7 @@ from local.downstream.faults import (
     VisibilityChange,
 )
 from local.lambda_service.event_source_mapping import Receive
+from shared.backoff import BackoffPolicy, delay_range_seconds
 
 # A change is recorded at its request's arrival, before SQS counted from it, and a receive when
 # its answer is back, after it happened: a receive before the recorded end is early. Where no

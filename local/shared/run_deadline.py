@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from consumer.backoff import BackoffPolicy, BackoffStrategy, delay_range_seconds
+from shared.backoff import BackoffPolicy, BackoffStrategy, delay_range_seconds
 
 # Time one delivery attempt costs an environment beyond the downstream's answer time, measured
 # loosely on a busy 2-core machine (receive, invoke, the call, the visibility change, delete).

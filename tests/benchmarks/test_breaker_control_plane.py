@@ -14,7 +14,7 @@ from benchmarks.breaker_control_plane import (
 )
 from benchmarks.sqs_outage import Scenario, simulate
 from benchmarks.strategies import strategies
-from consumer.backoff import BackoffPolicy
+from shared.backoff import BackoffPolicy
 
 
 def test_the_scenarios_cross_outages_and_delays_plus_one_scaled_row() -> None:

@@ -12,8 +12,8 @@ from benchmarks.inflight import (
     simulate,
 )
 from benchmarks.template_defaults import default_batching
-from consumer.backoff import BackoffPolicy
 from local.aws.moto_stack import parameter_defaults
+from shared.backoff import BackoffPolicy
 
 
 def test_the_time_in_flight_sums_each_attempts_mean_delay_weighted_by_reaching_it() -> None:

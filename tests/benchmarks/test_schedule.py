@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks import schedule
 from benchmarks.template_parameters import SOURCE_TEMPLATE, load_template, parameter_defaults
-from consumer.backoff import BackoffPolicy, BackoffStrategy
+from shared.backoff import BackoffPolicy, BackoffStrategy
 
 
 def test_the_additive_jitter_schedule_adds_up_each_attempts_range() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks.sqs_outage import Result, Scenario, simulate
 from benchmarks.strategies import Strategy, strategies
-from consumer.backoff import BackoffPolicy
+from shared.backoff import BackoffPolicy
 
 # About 300 messages an hour: small enough for milliseconds per run.
 SMALL = Scenario(

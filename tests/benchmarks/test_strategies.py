@@ -7,7 +7,7 @@ import random
 import pytest
 
 from benchmarks.strategies import strategies
-from consumer.backoff import BackoffPolicy, BackoffStrategy, next_visibility_seconds
+from shared.backoff import BackoffPolicy, BackoffStrategy, next_visibility_seconds
 
 POLICY = BackoffPolicy()  # base 30, jitter 60, cap 43200, max receive count 10
 STRATEGIES = strategies(POLICY)

@@ -12,13 +12,13 @@ import pytest
 from moto import mock_aws
 
 from consumer.app import lambda_handler
-from consumer.backoff import BackoffPolicy
-from consumer.config import Config
 from consumer.delivery import get_runtime
-from consumer.observability import logger
 from local.aws.moto_stack import Stack, create_idempotency_table, create_queues, load_stack
 from local.lambda_service.lambda_context import FakeLambdaContext
 from local.lambda_service.lambda_sqs_event import lambda_sqs_event
+from shared.backoff import BackoffPolicy
+from shared.config import Config
+from shared.observability import logger
 from tests.support.downstream import Downstream
 from tests.support.emitted import Emitted, parse_emitted
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from consumer.backoff import BackoffPolicy, BackoffStrategy, delay_seconds
 from consumer.delivery import get_runtime
 from consumer.sqs_batch import Batch
+from shared.backoff import BackoffPolicy, BackoffStrategy, delay_seconds
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 

@@ -22,11 +22,11 @@ from moto.sqs.models import sqs_backends
 
 import breaker_controller.app as controller_app
 from breaker_controller.mapping import EventSourceMapping
-from breaker_policy.report import BreakerReport
-from breaker_policy.rules import Verdict, WindowCounts
 from consumer.delivery import get_runtime
 from local.aws.moto_stack import ACCOUNT_ID, REGION
 from local.lambda_service.lambda_context import FakeLambdaContext
+from shared.breaker_policy.report import BreakerReport
+from shared.breaker_policy.rules import Verdict, WindowCounts
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 

@@ -12,8 +12,8 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from consumer.delivery import get_runtime
-from consumer.observability import logger
 from local.lambda_service.lambda_sqs_event import lambda_sqs_event
+from shared.observability import logger
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 

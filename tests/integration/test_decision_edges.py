@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from consumer import sqs_batch
 from consumer.delivery import get_runtime
-from consumer.errors import UnsupportedEventError
+from shared.errors import UnsupportedEventError
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 from tests.support.sqs_records import failing_with_receive_count, send_in_group

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from consumer.downstream import json_error
-from consumer.errors import DownstreamFailure, UnsupportedEventError
 from local.lambda_service.lambda_context import FakeLambdaContext
+from shared.downstream import json_error
+from shared.errors import DownstreamFailure, UnsupportedEventError
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 

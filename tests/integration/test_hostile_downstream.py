@@ -11,8 +11,8 @@ import tracemalloc
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from consumer.downstream import MAX_BODY_BYTES
 from local.lambda_service.lambda_context import FakeLambdaContext
+from shared.downstream import MAX_BODY_BYTES
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 

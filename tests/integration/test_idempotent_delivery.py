@@ -10,10 +10,10 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from consumer import aws_dependencies
+from consumer import idempotency
 from consumer.delivery import get_runtime
-from consumer.errors import DeliveryInProgress
 from local.lambda_service.lambda_context import FakeLambdaContext
+from shared.errors import DeliveryInProgress
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 
@@ -123,7 +123,7 @@ def test_a_concurrent_duplicate_in_progress_fails_for_a_retry_and_calls_once(
             super().__init__(*args)
             refused.set()
 
-    monkeypatch.setattr(aws_dependencies, "DeliveryInProgress", RefusedInProgress)
+    monkeypatch.setattr(idempotency, "DeliveryInProgress", RefusedInProgress)
     for n in range(9):
         idempotent.send(json.dumps({"n": n}))
     idempotent.downstream.by_body[json.dumps({"n": 0})] = Answer(200, hold=refused)

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from consumer import deadline as deadline_module
 from consumer.delivery import get_runtime
 from local.lambda_service.lambda_context import FakeLambdaContext
+from shared import deadline as deadline_module
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 

@@ -9,9 +9,9 @@ import time
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from consumer.config import Config
-from consumer.errors import ConfigurationError
 from consumer.sqs_actions import MAX_MESSAGE_SIZE_BYTES
+from shared.config import Config
+from shared.errors import ConfigurationError
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 

@@ -22,8 +22,8 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from consumer.errors import UnsupportedEventError
 from local.lambda_service.lambda_context import FakeLambdaContext
+from shared.errors import UnsupportedEventError
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 

@@ -16,7 +16,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from consumer.delivery import get_runtime
-from consumer.errors import RedrivePolicyUnavailable, SendAgainError
+from shared.errors import RedrivePolicyUnavailable, SendAgainError
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 from tests.support.sqs_records import failing_with_receive_count

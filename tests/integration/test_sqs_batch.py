@@ -9,8 +9,9 @@ from email.utils import format_datetime
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from consumer.sqs_actions import MAX_BATCHING_WINDOW_SECONDS, MAX_VISIBILITY_TIMEOUT_SECONDS
+from consumer.sqs_actions import MAX_BATCHING_WINDOW_SECONDS
 from local.lambda_service.lambda_context import FakeLambdaContext
+from shared.backoff import MAX_VISIBILITY_TIMEOUT_SECONDS
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 from tests.support.expected_delays import TEMPLATE_DEFAULTS

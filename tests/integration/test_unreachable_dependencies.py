@@ -17,13 +17,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from consumer import aws_dependencies
-from consumer.aws_dependencies import CALL_BUDGET_SECONDS, MAX_ATTEMPTS, OnceOnly
 from consumer.delivery import Outcome
-from consumer.downstream import SecretHeader
-from consumer.errors import IdempotencyUnavailable, SecretUnavailable
-from consumer.observability import logger
+from consumer.idempotency import OnceOnly
 from local.lambda_service.lambda_context import FakeLambdaContext
+from shared import aws_dependencies
+from shared.aws_dependencies import CALL_BUDGET_SECONDS, MAX_ATTEMPTS
+from shared.downstream import SecretHeader
+from shared.errors import IdempotencyUnavailable, SecretUnavailable
+from shared.observability import logger
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:downstream-token-AbCdEf"
 

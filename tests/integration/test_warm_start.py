@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from consumer.observability import logger
+from shared.observability import logger
 from tests.integration.conftest import Harness
 from tests.support.downstream import Answer
 

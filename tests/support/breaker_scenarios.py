@@ -1,6 +1,6 @@
 """Outages and credential failures against the real breaker code, message by message: each
 message's receive count and visibility as SQS keeps them, the consumer's backoff
-(consumer.backoff.plan_retry) and final-attempt rule, SQS's redrive after MaxReceiveCount,
+(shared.backoff.plan_retry) and final-attempt rule, SQS's redrive after MaxReceiveCount,
 each environment's CircuitBreaker and the Controller, on one simulated clock (1 s steps).
 
 Each second, each poller the mapping allows takes up to a batch of 10 visible messages (a
@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 
 from breaker_controller.controller import Controller, ControllerSettings, Memory
 from breaker_controller.probe import ProbeOutcome
-from breaker_policy.report import BreakerReport
-from breaker_policy.rules import TripRules
-from consumer.backoff import BackoffPolicy, plan_retry
 from consumer.breaker import BatchCalls, CircuitBreaker
-from consumer.deadline import Deadline
-from consumer.errors import BreakerOpen, DownstreamFailure
-from consumer.observability import metrics
+from shared.backoff import BackoffPolicy, plan_retry
+from shared.breaker_policy.report import BreakerReport
+from shared.breaker_policy.rules import TripRules
+from shared.deadline import Deadline
+from shared.errors import BreakerOpen, DownstreamFailure
+from shared.observability import metrics
 from tests.support.poison_flood import Clock, SimulatedMapping
 
 CONFIGURED = 10

@@ -99,18 +99,20 @@ class Downstream:
 
     def next_answer(self, request: dict[str, Any]) -> Answer:
         with self._lock:
-            self.requests.append(request)
             if request["body"] in self.by_body:
                 answer = self.by_body[request["body"]]
             else:
                 answer = self.script.popleft() if self.script else self.default
-        simulated = simulated_answer(request["body"])
-        if simulated is not None:
-            answer = Answer(status=simulated[0], headers=simulated[1])
-        # What the client was sent: None when the connection was reset instead. A trickled
-        # answer is sent one byte at a time: a client may give up before it has the status.
-        request["answered_status"] = None if answer.reset else answer.status
-        request["trickled"] = bool(answer.trickle_seconds)
+            simulated = simulated_answer(request["body"])
+            if simulated is not None:
+                answer = Answer(status=simulated[0], headers=simulated[1])
+            # What the client was sent: None when the connection was reset instead. A trickled
+            # answer is sent one byte at a time: a client may give up before it has the status.
+            # Set before the request is listed: a test reading the list after its client gave
+            # up must find them (the list was once appended first, and read in that gap).
+            request["answered_status"] = None if answer.reset else answer.status
+            request["trickled"] = bool(answer.trickle_seconds)
+            self.requests.append(request)
         if answer.hold is not None:
             with self._lock:
                 self._served_holds.append(answer)

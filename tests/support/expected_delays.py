@@ -1,7 +1,7 @@
 """Backoff delays computed by hand from the documented formula, independently of the code under
 test: min(2^n + BACKOFF_BASE_SECONDS + J, BACKOFF_MAX_SECONDS), n the receive count, J a whole
 number in [0, BACKOFF_JITTER_SECONDS - 1]. A test that took its bounds from
-consumer.backoff.delay_range_seconds would pass whatever that function computed.
+shared.backoff.delay_range_seconds would pass whatever that function computed.
 """
 
 from __future__ import annotations

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from breaker_controller.controller import Controller, ControllerSettings, Memory
 from breaker_controller.mapping import MappingView
 from breaker_controller.probe import ProbeOutcome
-from breaker_policy.rules import TripRules
-from breaker_policy.timing import ControllerPolicy
 from consumer.breaker import CircuitBreaker
-from consumer.deadline import Deadline
-from consumer.errors import BreakerOpen, DownstreamFailure
-from consumer.observability import metrics
+from shared.breaker_policy.rules import TripRules
+from shared.breaker_policy.timing import ControllerPolicy
+from shared.deadline import Deadline
+from shared.errors import BreakerOpen, DownstreamFailure
+from shared.observability import metrics
 
 CONFIGURED = 10
 BATCH = 10

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from consumer.backoff import BackoffStrategy
 from local.aws.moto_stack import load_stack, sam_template
+from shared.backoff import BackoffStrategy
 
 
 def test_allowed_values_are_the_functions_strategies_and_additive_jitter_is_default() -> None:

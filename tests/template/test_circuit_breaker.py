@@ -12,16 +12,16 @@ from typing import Any
 
 import pytest
 
-from breaker_policy.state import STATE_GAUGE, BreakerState
-from breaker_policy.timing import (
+from local.aws.moto_stack import parameter_defaults, sam_template, translated
+from local.aws.template import ParameterError, resolved_parameters
+from local.lambda_service.scheduler import rate_seconds
+from shared.breaker_policy.state import STATE_GAUGE, BreakerState
+from shared.breaker_policy.timing import (
     BACKSTOP_PERIOD_SECONDS,
     MIN_RETENTION_SECONDS_WITH_BREAKER,
     SWEEP_RECEIVE_SECONDS,
     longest_hold_seconds,
 )
-from local.aws.moto_stack import parameter_defaults, sam_template, translated
-from local.aws.template import ParameterError, resolved_parameters
-from local.lambda_service.scheduler import rate_seconds
 from tests.support.template import decided, resources_of_type
 from tests.template.test_alarms_and_dashboard import dashboard_body
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from consumer.config import Config
-from consumer.errors import ConfigurationError
 from local.aws.moto_stack import sam_template
 from local.aws.template import ParameterError, resolved_parameters
+from shared.config import Config
+from shared.errors import ConfigurationError
 
 DEAD_LETTER_QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/dlq"
 

@@ -73,7 +73,7 @@ def test_sam_build_puts_dependencies_in_the_layer_and_only_our_code_in_the_funct
         assert int.from_bytes(header[4:8], "little") == UNCHECKED_HASH_FLAGS, source
 
     # ...and each function (the consumer and the breaker controller, both CodeUri functions/)
-    # holds only our packages: its own, the other's, and the rules both import
+    # holds only our packages: its own, the other's, and the code both import (shared)
     for function, handler in (
         ("ConsumerFunction", "consumer"),
         ("BreakerControllerFunction", "breaker_controller"),
@@ -81,7 +81,7 @@ def test_sam_build_puts_dependencies_in_the_layer_and_only_our_code_in_the_funct
         function_dir = build_dir / function
         assert sorted(path.name for path in function_dir.iterdir()) == [
             "breaker_controller",
-            "breaker_policy",
             "consumer",
+            "shared",
         ]
         assert (function_dir / handler / "app.py").is_file()

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from consumer.config import Config
-from consumer.sqs_actions import MAX_BATCHING_WINDOW_SECONDS, MAX_VISIBILITY_TIMEOUT_SECONDS
+from consumer.sqs_actions import MAX_BATCHING_WINDOW_SECONDS
 from local.aws.moto_stack import load_stack, parameter_defaults, sam_template, translated
 from local.shared.paths import ROOT
+from shared.backoff import MAX_VISIBILITY_TIMEOUT_SECONDS
+from shared.config import Config
 from tests.support.template import decided, resources_of_type
 
 ENVIRONMENT_CONTRACT = {

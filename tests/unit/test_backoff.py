@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from consumer.backoff import (
+from shared.backoff import (
     BackoffPolicy,
     RetryPlan,
     delay_range_seconds,

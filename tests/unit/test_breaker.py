@@ -12,13 +12,13 @@ from collections.abc import Iterator
 import pytest
 
 from benchmarks.breaker import BreakerPolicy as StudyPolicy
-from breaker_policy.report import BreakerReport
-from breaker_policy.rules import TripRules, Verdict
-from breaker_policy.timing import ControllerPolicy
 from consumer.breaker import BatchCalls, CircuitBreaker, LocalPolicy
-from consumer.deadline import Deadline
-from consumer.errors import BreakerOpen, DownstreamFailure
-from consumer.observability import metrics
+from shared.breaker_policy.report import BreakerReport
+from shared.breaker_policy.rules import TripRules, Verdict
+from shared.breaker_policy.timing import ControllerPolicy
+from shared.deadline import Deadline
+from shared.errors import BreakerOpen, DownstreamFailure
+from shared.observability import metrics
 
 
 class RecordingChannel:

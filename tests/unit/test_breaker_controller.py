@@ -16,10 +16,10 @@ from breaker_controller.controller import Controller, ControllerSettings, Memory
 from breaker_controller.errors import MappingUnavailable
 from breaker_controller.mapping import MappingView
 from breaker_controller.probe import ProbeOutcome
-from breaker_policy.report import BreakerReport
-from breaker_policy.rules import TripRules, Verdict, WindowCounts
-from breaker_policy.timing import ControllerPolicy, max_open_seconds
-from consumer.observability import metrics
+from shared.breaker_policy.report import BreakerReport
+from shared.breaker_policy.rules import TripRules, Verdict, WindowCounts
+from shared.breaker_policy.timing import ControllerPolicy, max_open_seconds
+from shared.observability import metrics
 
 CONFIGURED = 10
 RETENTION = 345_600

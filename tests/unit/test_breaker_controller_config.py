@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from breaker_controller.config import ControllerConfig
-from breaker_policy.rules import TripRules
-from consumer.errors import ConfigurationError
+from shared.breaker_policy.rules import TripRules
+from shared.errors import ConfigurationError
 
 ENVIRONMENT = {
     "EVENT_SOURCE_MAPPING_UUID": "a1b2c3d4-0000-4000-8000-000000000001",

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from breaker_controller.errors import MappingUnavailable
 from breaker_controller.mapping import EventSourceMapping, MappingView, RetryPolicy
-from breaker_policy.state import BreakerState
+from shared.breaker_policy.state import BreakerState
 
 
 def refusal(code: str) -> ClientError:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from breaker_policy.rules import TripRules, Verdict, WindowCounts
-from breaker_policy.timing import ControllerPolicy, longest_hold_seconds, max_open_seconds
+from shared.breaker_policy.rules import TripRules, Verdict, WindowCounts
+from shared.breaker_policy.timing import ControllerPolicy, longest_hold_seconds, max_open_seconds
 
 
 def test_equal_auth_and_down_failures_trip_rather_than_pause() -> None:

@@ -1,12 +1,18 @@
-"""The trip and pause rules shared by the consumer and the controller (breaker_policy.rules),
+"""The trip and pause rules shared by the consumer and the controller (shared.breaker_policy.rules),
 each condition on its own: removing any one of them from the code fails a test here."""
 
 from __future__ import annotations
 
 import pytest
 
-from breaker_policy.report import BreakerReport, InvalidReport
-from breaker_policy.rules import CallOutcome, TripRules, Verdict, WindowCounts, batch_failed_whole
+from shared.breaker_policy.report import BreakerReport, InvalidReport
+from shared.breaker_policy.rules import (
+    CallOutcome,
+    TripRules,
+    Verdict,
+    WindowCounts,
+    batch_failed_whole,
+)
 
 RULES = TripRules()
 

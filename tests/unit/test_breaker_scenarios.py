@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from consumer.observability import metrics
+from shared.observability import metrics
 from tests.support.breaker_scenarios import outage, run
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from breaker_policy.rules import TripRules
-from consumer.config import Config
-from consumer.errors import ConfigurationError
+from shared.breaker_policy.rules import TripRules
+from shared.config import Config
+from shared.errors import ConfigurationError
 
 REQUIRED = {
     "DOWNSTREAM_URL": "https://downstream.example.com/messages",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from consumer.deadline import (
+from shared.deadline import (
     REPORT_SECONDS_PER_RECORD,
     RESERVE_SECONDS,
     RESPONSE_SECONDS,
@@ -13,7 +13,7 @@ from consumer.deadline import (
     Deadline,
     WrapUp,
 )
-from consumer.errors import DeadlineExceeded
+from shared.errors import DeadlineExceeded
 
 
 def test_the_configured_timeout_when_time_is_plentiful() -> None:

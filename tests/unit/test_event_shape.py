@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from consumer.app import EventShape, classify
-from consumer.errors import UnsupportedEventError
+from shared.errors import UnsupportedEventError
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consumer.downstream import json_error
+from shared.downstream import json_error
 
 
 @pytest.mark.parametrize("text", ['{"a": 1}', "[]", '"text"', "0", "null", " true "])

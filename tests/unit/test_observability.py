@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from consumer.observability import Metric, Tally, failure_metric_name, metrics
+from shared.observability import Metric, Tally, failure_metric_name, metrics
 
 
 @pytest.mark.parametrize(

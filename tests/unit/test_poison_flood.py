@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from breaker_policy.timing import ControllerPolicy
-from consumer.observability import metrics
+from shared.breaker_policy.timing import ControllerPolicy
+from shared.observability import metrics
 from tests.support.poison_flood import simulate
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from consumer.errors import RedrivePolicyUnavailable
 from consumer.sqs_actions import REDRIVE_POLICY_RETRY_SECONDS, SqsActions
+from shared.errors import RedrivePolicyUnavailable
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:source"
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/source"

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from consumer.backoff import BackoffPolicy
-from consumer.errors import InvalidRecordError
 from consumer.sqs_batch import queued_message, receive_count_carried_in
 from local.shared.paths import ROOT
+from shared.backoff import BackoffPolicy
+from shared.errors import InvalidRecordError
 
 SAMPLE: dict[str, Any] = json.loads((ROOT / "events/sqs-single-success.json").read_text())[
     "Records"

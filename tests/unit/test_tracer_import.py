@@ -13,7 +13,7 @@ from local.shared.paths import ROOT
 PROBE = """
 import json, sys
 import consumer.app
-from consumer.observability import tracer
+from shared.observability import tracer
 print(json.dumps({"core": "aws_xray_sdk.core" in sys.modules, "disabled": tracer.disabled}))
 """
 

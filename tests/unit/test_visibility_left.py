@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from consumer.deadline import Deadline
 from consumer.sqs_batch import Batch, RecordHandler
+from shared.deadline import Deadline
 
 
 def test_the_visibility_left_counts_the_batching_window_and_the_whole_invocation() -> None:

@@ -6,7 +6,6 @@ from dataclasses import replace
 
 import pytest
 
-from consumer.backoff import BackoffPolicy, delay_range_seconds
 from local.checks.estimate import (
     BATCH_OVERHEAD_SECONDS,
     LOCAL_SYSTEM_MESSAGES_PER_SECOND,
@@ -14,6 +13,7 @@ from local.checks.estimate import (
     estimate_run,
 )
 from local.shared.run_deadline import RunWork
+from shared.backoff import BackoffPolicy, delay_range_seconds
 
 # The demo's policy: delays 3-5 s, 5-7 s, 9-11 s after the first three failures.
 POLICY = BackoffPolicy(base_seconds=1, jitter_seconds=3, max_receive_count=4)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from consumer.backoff import BackoffPolicy
 from local.checks.soak_checks import (
     BY_OVERLAP,
     BY_TIMEOUT,
@@ -20,6 +19,7 @@ from local.downstream.faults import (
     VisibilityChange,
 )
 from local.lambda_service.event_source_mapping import Receive
+from shared.backoff import BackoffPolicy
 
 POLICY = BackoffPolicy(base_seconds=1, jitter_seconds=3, max_receive_count=4)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from consumer.backoff import BackoffPolicy, BackoffStrategy, delay_range_seconds
 from local.shared.run_deadline import RunWork, deadline_seconds, policy_from_parameters
+from shared.backoff import BackoffPolicy, BackoffStrategy, delay_range_seconds
 
 POLICY = BackoffPolicy(base_seconds=1, jitter_seconds=3, max_receive_count=4)
 WORK = RunWork(

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from consumer.errors import DeadlineExceeded
+from shared.errors import DeadlineExceeded
 
 # Kept back at least, whatever the batch: one visibility call with the SQS client's 3 s read
 # timeout, and the response.

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from breaker_policy.rules import Verdict, WindowCounts
+from shared.breaker_policy.rules import Verdict, WindowCounts
 
 REPORT_KEY = "breakerReport"
 

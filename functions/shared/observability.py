@@ -100,7 +100,7 @@ class Metric(StrEnum):
     BREAKER_POISON_FLOOD = "BreakerPoisonFlood"
     BREAKER_CONTROL_PLANE_REQUESTS = "BreakerControlPlaneRequests"
     # An AWS service a delivery needs (Secrets Manager, SSM, DynamoDB) could not be reached:
-    # counted once per outage per execution environment (consumer.aws_dependencies).
+    # counted once per outage per execution environment (shared.aws_dependencies).
     DEPENDENCY_UNREACHABLE = "DependencyUnreachable"
 
 

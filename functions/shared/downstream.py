@@ -29,11 +29,11 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from consumer.aws_dependencies import DependencyUnreachable, Reachability, client_config
-from consumer.config import redacted_url
-from consumer.deadline import Deadline
-from consumer.errors import DownstreamFailure, SecretUnavailable
-from consumer.observability import tracer
+from shared.aws_dependencies import DependencyUnreachable, Reachability, client_config
+from shared.config import redacted_url
+from shared.deadline import Deadline
+from shared.errors import DownstreamFailure, SecretUnavailable
+from shared.observability import tracer
 
 # An answer's body is read up to this (and then the connection is dropped): the consumer needs
 # only the status and headers, and a huge body must not fill the function's memory.
@@ -54,7 +54,7 @@ class SecretHeader:
     through Powertools' parameters utility and reused for `max_age_seconds`, so that a rotated
     secret is picked up without a deploy. The value goes in the header and nowhere else.
 
-    The provider's client has bounded timeouts and retries (consumer.aws_dependencies): an
+    The provider's client has bounded timeouts and retries (shared.aws_dependencies): an
     unreachable service (a VPC without its endpoint) fails a read within seconds, says so once,
     and is not asked again during the hold that follows."""
 

@@ -1,7 +1,8 @@
-"""The consumer's AWS clients, and the services a delivery may depend on besides the queue:
-Secrets Manager or SSM (the authentication header, consumer.downstream) and DynamoDB
-(idempotent delivery, OnceOnly here). Their clients' timeouts and retries, and what happens
-when one cannot be reached.
+"""The consumer's AWS clients, and the services a delivery (the consumer's, or the breaker
+controller's probe) may depend on besides the queue:
+Secrets Manager or SSM (the authentication header, shared.downstream) and DynamoDB
+(idempotent delivery, consumer.idempotency). Their clients' timeouts and retries, and what
+happens when one cannot be reached.
 
 The consumer's own clients (SQS, Lambda) are made from botocore alone: boto3 would import
 s3transfer, about half of boto3's import time, which the consumer never uses. Powertools'
@@ -17,28 +18,19 @@ environment's other calls to that service fail at once instead of each waiting a
 messages themselves are not lost: their delivery fails and the queue's backoff retries them.
 
 The only module that knows botocore's connection errors, for the services above.
-
-Idempotent delivery (IDEMPOTENCY_TABLE_NAME): a message whose outcome is already recorded is
-not delivered again when SQS hands it back (for instance after a crash between the
-downstream's 2xx and the batch's delete). Powertools' idempotency utility, persisted in
-DynamoDB, keyed by a JMESPath into {"messageId": ..., "body": ...} (the messageId by default;
-the Lambda request id for a direct job); its errors become the consumer's.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from consumer.errors import DeliveryInProgress, IdempotencyUnavailable
-from consumer.observability import Metric, count, logger
+from shared.observability import Metric, count, logger
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.typing import LambdaContext
     from botocore.config import Config as BotoConfig
 
 # Per attempt: 2 s to connect (an endpoint in the Region answers in milliseconds), 3 s to read;
@@ -155,77 +147,3 @@ class Reachability:
             self._unreachable_until = None
         if was_unreachable:
             logger.info("AWS dependency reachable again", extra={"dependency": self.service})
-
-
-class OnceOnly[T]:
-    def __init__(
-        self,
-        table_name: str,
-        key_jmespath: str,
-        expires_after_seconds: int,
-        outcome_type: type[T],
-    ) -> None:
-        # Imported here: a function without idempotent delivery never loads the utility.
-        from aws_lambda_powertools.utilities.idempotency import (  # noqa: PLC0415
-            DynamoDBPersistenceLayer,
-            IdempotencyConfig,
-            idempotent_function,
-        )
-        from aws_lambda_powertools.utilities.idempotency.serialization.dataclass import (  # noqa: PLC0415
-            DataclassSerializer,
-        )
-
-        self._config = IdempotencyConfig(
-            event_key_jmespath=key_jmespath, expires_after_seconds=expires_after_seconds
-        )
-
-        @idempotent_function(  # type: ignore[untyped-decorator]
-            data_keyword_argument="message",
-            persistence_store=DynamoDBPersistenceLayer(
-                table_name=table_name, boto_config=client_config()
-            ),
-            config=self._config,
-            output_serializer=DataclassSerializer(outcome_type),
-        )
-        def once(message: dict[str, Any], attempt: Callable[[], T]) -> T:
-            return attempt()
-
-        self._once = once
-        self.reachability = Reachability("dynamodb")
-
-    def register(self, context: LambdaContext) -> None:
-        """An in-progress record expires with the invocation, so a crash frees the key."""
-        self._config.register_lambda_context(context)
-
-    def __call__(self, key: str, body: str, attempt: Callable[[], T]) -> T:
-        """attempt()'s outcome, recorded under the message's key; the recorded one, without
-        calling attempt, when there is one. An attempt that raises records nothing."""
-        from aws_lambda_powertools.utilities.idempotency import exceptions  # noqa: PLC0415
-
-        try:
-            self.reachability.check()
-        except DependencyUnreachable as exc:
-            raise IdempotencyUnavailable(
-                f"the idempotency table could not be used: {exc}"
-            ) from None
-        try:
-            outcome: T = self._once(
-                message={"messageId": key, "body": json.loads(body)}, attempt=attempt
-            )
-        except exceptions.IdempotencyAlreadyInProgressError as exc:
-            raise DeliveryInProgress(
-                "another invocation is delivering a message with the same idempotency key"
-            ) from exc
-        except (
-            exceptions.IdempotencyPersistenceLayerError,
-            exceptions.IdempotencyPersistenceConnectionError,
-            exceptions.IdempotencyPersistenceConsistencyError,
-            exceptions.IdempotencyInconsistentStateError,
-        ) as exc:
-            unreachable = self.reachability.failed(exc)
-            raise IdempotencyUnavailable(
-                f"the idempotency table could not be used: {type(exc).__name__}"
-                + (" (dynamodb unreachable)" if unreachable else "")
-            ) from exc
-        self.reachability.succeeded()
-        return outcome

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from breaker_policy.rules import DEFAULT_PAUSE_STATUS_CODES, TripRules
+from shared.breaker_policy.rules import DEFAULT_PAUSE_STATUS_CODES, TripRules
 
 
 def rules_from_environ(environ: Mapping[str, str], problems: list[str]) -> TripRules:

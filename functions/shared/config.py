@@ -1,4 +1,5 @@
-"""The function's settings: parsed once from the environment, validated, immutable.
+"""The consumer's settings: parsed once from the environment, validated, immutable. The breaker
+controller parses them too: its probe sends a message exactly as the consumer would.
 
 Every problem is reported at once, naming the variable, so a misconfigured deployment is fixed in
 one pass instead of one error per cold start.
@@ -15,11 +16,10 @@ import jmespath
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from breaker_policy.rules import TripRules
-from breaker_policy.settings import rules_from_environ
-from consumer.backoff import BackoffPolicy, BackoffStrategy
-from consumer.errors import ConfigurationError
-from consumer.sqs_actions import MAX_VISIBILITY_TIMEOUT_SECONDS
+from shared.backoff import MAX_VISIBILITY_TIMEOUT_SECONDS, BackoffPolicy, BackoffStrategy
+from shared.breaker_policy.rules import TripRules
+from shared.breaker_policy.settings import rules_from_environ
+from shared.errors import ConfigurationError
 
 HTTP_METHODS = ("POST", "PUT", "PATCH")
 # Settings without a default that may be left unset.

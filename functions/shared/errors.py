@@ -1,4 +1,5 @@
-"""The consumer's domain errors: a short flat list. Only adapters translate library errors."""
+"""The functions' domain errors, most of them the consumer's: a short flat list. Only adapters
+translate library errors."""
 
 from __future__ import annotations
 

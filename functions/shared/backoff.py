@@ -18,8 +18,9 @@ import struct
 from dataclasses import dataclass
 from enum import StrEnum
 
-from consumer.sqs_actions import MAX_VISIBILITY_TIMEOUT_SECONDS
-
+# ChangeMessageVisibility accepts 0..43200 s, and a message's visibility cannot be extended
+# beyond 12 hours from its receive in total.
+MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
 # 2^62 s is far beyond any cap SQS accepts; bounding the exponent keeps a runaway receive count
 # (a queue without a redrive policy) from building huge integers.
 _MAX_EXPONENT = 62
