@@ -77,21 +77,38 @@ class Outcome:
         return self.dead_letter_message_id is not None
 
 
-# A unit of work slower than this is a call worth overlapping with others. Below it, a batch's
-# units go one after another on the calling thread: at 0 ms latency, handing each record to a
-# thread of its own cost a quarter more CPU a record than delivering it there, and a thread
-# that only watched for slow calls still cost a twelfth (make bench-record-cpu, timeit). 5 ms:
-# on a loaded machine a 0 ms downstream's call still sometimes took over 2 ms.
-HAND_OFF_SECONDS = 0.005
+# A batch's records go one after another on the invocation's thread while they wait on next to
+# nothing: handing each record to a thread costs about 0.2 ms of CPU (make bench-record-cpu,
+# DeliveryConcurrency 10 against 1), more than a sub-millisecond downstream makes a record wait.
+# A downstream that answers in 1 ms or more is cheaper on the threads, whose waits overlap: one
+# after another, 100 records at 2 ms would bill 2.5 times the threads' duration.
+WAIT_PER_RECORD_SECONDS = 0.0005
+# What the records on the invocation's thread may wait beyond that, in all, before the rest of
+# the batch goes to the threads: a loaded machine's pause, not a slow downstream's calls.
+WAIT_ALLOWANCE_SECONDS = 0.005
+# How long the threads keep the batches after records waited too long one after another,
+# before a batch tries the invocation's thread again: a try costs that batch a few calls' wait.
+RETRY_ONE_THREAD_SECONDS = 60.0
+# A batch on the threads that waited less than this a round (DeliveryConcurrency records) on
+# anything but CPU may have waited on nothing: the next one tries the invocation's thread.
+# 5 ms: on a loaded machine a 0 ms downstream's round still sometimes took over 2 ms.
+ROUND_WAIT_SECONDS = 0.005
 
 
 @dataclass
 class DownstreamPace:
-    """Whether the downstream's calls lately took less than HAND_OFF_SECONDS each: learnt from
-    each SQS batch (consumer.sqs_batch.in_lanes), kept by the execution environment for the
-    next one. An environment starts as if they were slow: its first batch's calls overlap."""
+    """Where the next SQS batch starts, learnt from the batches before it and kept by the
+    execution environment (consumer.sqs_batch.in_lanes). A fresh environment starts on the
+    threads: only a batch's records delivered one after another show what the downstream makes
+    each wait, and a first call that hangs would hold the rest there."""
 
-    fast: bool = False
+    one_thread: bool = False
+    # Before this time (time.monotonic()), the batches stay on the threads.
+    threads_until: float = 0.0
+    wait_per_record_seconds: float = WAIT_PER_RECORD_SECONDS
+    wait_allowance_seconds: float = WAIT_ALLOWANCE_SECONDS
+    retry_one_thread_seconds: float = RETRY_ONE_THREAD_SECONDS
+    round_wait_seconds: float = ROUND_WAIT_SECONDS
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import random
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sized
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum, auto
@@ -39,7 +39,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from consumer.breaker import BatchCalls
 from consumer.delivery import (
-    HAND_OFF_SECONDS,
     DeadLetterReason,
     DownstreamPace,
     Message,
@@ -637,36 +636,46 @@ def _raw(record: Any) -> Any:
     return getattr(record, "raw_event", record)
 
 
-def in_lanes[U, R](
+def in_lanes[U: Sized, R](
     units: list[U],
     work: Callable[[U], R],
     pool: ThreadPoolExecutor,
     threads: int,
     pace: DownstreamPace,
 ) -> list[R]:
-    """work(unit) for every unit, the results in the units' order: on the pool's `threads`
-    threads, unless the downstream has been fast.
+    """work(unit) for every unit (a list of records), the results in the units' order: on the
+    pool's `threads` threads, or one after another on the calling thread while the downstream
+    makes its records wait on next to nothing.
 
-    After fast calls, the calling thread does the units one after another, with no thread's
-    cost; a unit that takes HAND_OFF_SECONDS or more hands the rest of the batch to the pool,
-    and the next batch starts there. On the pool, units wait for each other's CPU (one
-    interpreter lock), so a unit's own time says little: the batch's time not spent on CPU,
-    round by round of `threads` units, is what the downstream made it wait. Under
-    HAND_OFF_SECONDS a round, the next batch starts on the calling thread again.
+    On the calling thread, each unit's wait is its time less its own CPU. Once the records'
+    waits pass the pace's allowance (a wait a record, plus one pause of a loaded machine), the
+    rest of the batch goes to the pool, and the batches stay there for a while. On the pool a
+    record's wait cannot be told from the other threads' turns at the interpreter lock; a batch
+    there that spent under the pace's round wait on anything but CPU may have waited on
+    nothing, and the next one tries the calling thread once the while is over.
     """
-    if pace.fast:
+    if pace.one_thread:
         results: list[R] = []
+        waited = 0.0
+        records = 0
         for index, unit in enumerate(units):
-            started = time.monotonic()
+            started, cpu_started = time.monotonic(), time.thread_time()
             results.append(work(unit))
-            if time.monotonic() - started >= HAND_OFF_SECONDS:
-                pace.fast = False
+            waited += (time.monotonic() - started) - (time.thread_time() - cpu_started)
+            records += len(unit)
+            if waited > pace.wait_allowance_seconds + records * pace.wait_per_record_seconds:
+                pace.one_thread = False
+                pace.threads_until = time.monotonic() + pace.retry_one_thread_seconds
                 return results + list(pool.map(work, units[index + 1 :]))
         return results
     started, cpu_started = time.monotonic(), time.process_time()
     results = list(pool.map(work, units))
-    waited = (time.monotonic() - started) - (time.process_time() - cpu_started)
-    pace.fast = waited / math.ceil(len(units) / threads) < HAND_OFF_SECONDS
+    finished = time.monotonic()
+    waited = (finished - started) - (time.process_time() - cpu_started)
+    pace.one_thread = (
+        finished >= pace.threads_until
+        and waited / math.ceil(len(units) / threads) < pace.round_wait_seconds
+    )
     return results
 
 
