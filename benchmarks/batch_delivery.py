@@ -76,6 +76,9 @@ class BatchFigures:
     failed_batch_10_s: dict[str, Spread]
     failed_batch_10_sqs_requests: dict[str, Spread]
     cpu_ms_per_record: dict[str, Spread]
+    # Each contender's CPU per record over Powertools sequential's, round by round (the same
+    # moment's load on the machine for both).
+    cpu_per_record_ratio: dict[str, Spread]
 
 
 def contenders(downstream_url: str, queue: Queue) -> dict[str, Handler]:
@@ -252,6 +255,7 @@ def measure(
             {n: [float(r) for _, r in runs] for n, runs in failures.items()}
         ),
         cpu_ms_per_record=_spreads(cpu),
+        cpu_per_record_ratio=_spreads(ratios_to(cpu, "powertools_sequential")),
     )
 
 
@@ -277,6 +281,14 @@ def cpu_per_record(handler: Handler, queue: Queue, batches: int) -> Callable[[],
         return (time.process_time() - started) * 1000 / (10 * batches)
 
     return run
+
+
+def ratios_to(runs: dict[str, list[float]], baseline: str) -> dict[str, list[float]]:
+    """Each contender's figure over the baseline's of the same round."""
+    return {
+        name: [value / base for value, base in zip(values, runs[baseline], strict=True)]
+        for name, values in runs.items()
+    }
 
 
 def _spreads(runs: dict[str, list[float]]) -> dict[str, Spread]:

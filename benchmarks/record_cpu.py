@@ -1,10 +1,11 @@
 """`make bench-record-cpu`: where the project's per-record CPU goes at 0 ms latency.
 
 make bench's CPU-per-record row, alone and quick (seconds, not minutes), with the project's
-handler at the DeliveryConcurrency asked for: 10 (the template's default) against 1 splits the
-cost of the delivery threads' hand-offs from the rest of a record's path. Same harness as make
-bench (moto in process, the demo downstream in a process of its own, alternating rounds),
-against Powertools' sequential BatchProcessor and the ideal pool in the same run.
+handler at the DeliveryConcurrency asked for: 10 (make bench's) or 50 (the template's default)
+against 1 splits the cost of the delivery threads from the rest of a record's path. Same
+harness as make bench (moto in process, the demo downstream in a process of its own,
+alternating rounds), against Powertools' sequential BatchProcessor and the ideal pool in the
+same run, and each over Powertools' figure of the same round.
 `--profile N` ends with cProfile's view of N batches of 10 through the project's handler
 (read it with --delivery-concurrency 1: cProfile follows the delivery threads only in part).
 """
@@ -40,11 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.delivery_concurrency < 1 or args.repeats < 1 or args.cpu_batches < 1:
         parser.error("--delivery-concurrency, --repeats and --cpu-batches must be at least 1")
-    figures, profile = measure(
+    figures, ratios, profile = measure(
         args.delivery_concurrency, args.repeats, args.cpu_batches, args.profile
     )
     print(f"CPU per record at 0 ms, ms (DeliveryConcurrency {args.delivery_concurrency}):")
     for name, spread in figures.items():
+        print(f"  {name}: {spread.text(3)}")
+    print("Over Powertools sequential's, round by round:")
+    for name, spread in ratios.items():
         print(f"  {name}: {spread.text(3)}")
     if profile:
         print(profile)
@@ -54,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def measure(
     delivery_concurrency: int, repeats: int, cpu_batches: int, profiled_batches: int
-) -> tuple[dict[str, Spread], str]:
+) -> tuple[dict[str, Spread], dict[str, Spread], str]:
     fake_aws_environment()
     with downstream_process(latency_ms=0) as downstream, mock_aws():
         SqsRequestCounter()
@@ -75,7 +79,16 @@ def measure(
                 repeats,
             )
             profile = _profile(handlers["project"], queue, profiled_batches)
-    return {name: Spread.of(values) for name, values in runs.items()}, profile
+    ratios = batch_delivery.ratios_to(runs, "powertools_sequential")
+    return (
+        {name: Spread.of(values) for name, values in runs.items()},
+        {
+            name: Spread.of(values)
+            for name, values in ratios.items()
+            if name != "powertools_sequential"
+        },
+        profile,
+    )
 
 
 def _profile(handler: batch_delivery.Handler, queue: Queue, batches: int) -> str:

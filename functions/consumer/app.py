@@ -31,7 +31,7 @@ from consumer.delivery import (
 from consumer.sqs_batch import process_sqs_batch
 from shared.deadline import Deadline
 from shared.errors import ConfigurationError, DownstreamFailure, UnsupportedEventError
-from shared.observability import logger, metrics, record_context, tracer
+from shared.observability import delivered, logger, metrics, record_context, tracer
 
 ACCEPTED_SHAPES = (
     'an SQS batch {"Records": [...]} from the event source mapping, '
@@ -48,9 +48,13 @@ def lambda_handler(event: Any, context: LambdaContext) -> Any:
     runtime = get_runtime()
     if runtime.idempotency is not None:
         runtime.idempotency.register(context)
-    if shape is EventShape.DIRECT_JOB:
-        return handle_direct_job(event, context.aws_request_id, runtime, deadline)
-    return process_sqs_batch(event, context, runtime, deadline)
+    try:
+        if shape is EventShape.DIRECT_JOB:
+            return handle_direct_job(event, context.aws_request_id, runtime, deadline)
+        return process_sqs_batch(event, context, runtime, deadline)
+    finally:
+        # Before log_metrics flushes; also when every record failed and the batch raises.
+        delivered.publish()
 
 
 class EventShape(Enum):

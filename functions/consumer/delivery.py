@@ -5,9 +5,9 @@ backoff, or Lambda's async retries).
 And the Runtime it is delivered with: what an execution environment builds once and reuses
 across warm invocations. Only request-independent objects live there: the parsed configuration,
 the SQS client's actions, the HTTP session and its connection pool, the threads that deliver a
-batch's records, the random source, and this environment's part of the circuit breaker (its
-window of calls; the mapping itself is the controller's). Nothing of a request is ever stored
-on them.
+batch's records and the downstream's recent pace, the random source, and this environment's
+part of the circuit breaker (its window of calls; the mapping itself is the controller's).
+Nothing of a request is ever stored on them.
 """
 
 from __future__ import annotations
@@ -31,7 +31,14 @@ from shared.config import Config
 from shared.deadline import Deadline
 from shared.downstream import DownstreamClient, SecretHeader, json_error
 from shared.errors import DownstreamFailure
-from shared.observability import Metric, add_metric, count, failure_metric_name, logger
+from shared.observability import (
+    Metric,
+    add_metric,
+    count,
+    delivered,
+    failure_metric_name,
+    logger,
+)
 
 
 class DeadLetterReason(StrEnum):
@@ -70,6 +77,40 @@ class Outcome:
         return self.dead_letter_message_id is not None
 
 
+# A batch's records go one after another on the invocation's thread while they wait on next to
+# nothing: handing each record to a thread costs about 0.2 ms of CPU (make bench-record-cpu,
+# DeliveryConcurrency 10 against 1), more than a sub-millisecond downstream makes a record wait.
+# A downstream that answers in 1 ms or more is cheaper on the threads, whose waits overlap: one
+# after another, 100 records at 2 ms would bill 2.5 times the threads' duration.
+WAIT_PER_RECORD_SECONDS = 0.0005
+# What the records on the invocation's thread may wait beyond that, in all, before the rest of
+# the batch goes to the threads: a loaded machine's pause, not a slow downstream's calls.
+WAIT_ALLOWANCE_SECONDS = 0.005
+# How long the threads keep the batches after records waited too long one after another,
+# before a batch tries the invocation's thread again: a try costs that batch a few calls' wait.
+RETRY_ONE_THREAD_SECONDS = 60.0
+# A batch on the threads that waited less than this a round (DeliveryConcurrency records) on
+# anything but CPU may have waited on nothing: the next one tries the invocation's thread.
+# 5 ms: on a loaded machine a 0 ms downstream's round still sometimes took over 2 ms.
+ROUND_WAIT_SECONDS = 0.005
+
+
+@dataclass
+class DownstreamPace:
+    """Where the next SQS batch starts, learnt from the batches before it and kept by the
+    execution environment (consumer.sqs_batch.in_lanes). A fresh environment starts on the
+    threads: only a batch's records delivered one after another show what the downstream makes
+    each wait, and a first call that hangs would hold the rest there."""
+
+    one_thread: bool = False
+    # Before this time (time.monotonic()), the batches stay on the threads.
+    threads_until: float = 0.0
+    wait_per_record_seconds: float = WAIT_PER_RECORD_SECONDS
+    wait_allowance_seconds: float = WAIT_ALLOWANCE_SECONDS
+    retry_one_thread_seconds: float = RETRY_ONE_THREAD_SECONDS
+    round_wait_seconds: float = ROUND_WAIT_SECONDS
+
+
 @dataclass(frozen=True)
 class Runtime:
     config: Config
@@ -83,6 +124,8 @@ class Runtime:
     # None when the circuit breaker is off: BREAKER_ENABLED=false, or no controller to report
     # to (a hand-written environment). Then no Lambda client at all.
     breaker: CircuitBreaker | None = None
+    # Where a batch's records start: on the delivery threads, or on the calling thread.
+    pace: DownstreamPace = field(default_factory=DownstreamPace)
 
 
 def circuit_breaker(config: Config) -> CircuitBreaker | None:
@@ -188,7 +231,8 @@ def _deliver(
     if calls is not None:
         calls.after_call(None)
     latency_ms = _record_latency(started)
-    count(Metric.DELIVERED)
+    # Counted here, added to the metrics once per invocation (lambda_handler).
+    delivered.add()
     # At DEBUG: an SQS batch's delivered records are named in one INFO line (sqs_batch.py), a
     # direct job's in its own (app.py). One formatted line a record was about a tenth of a
     # record's CPU at 0 ms latency (make bench-record-cpu).

@@ -1,7 +1,8 @@
 """SQS batches: each record parsed once, delivered (or dead-lettered when it can never succeed),
 and each failure rescheduled through its visibility timeout by one retry plan.
 
-Records are delivered concurrently, DELIVERY_CONCURRENCY at a time; the records of one FIFO
+Records are delivered DELIVERY_CONCURRENCY at a time, or one after another on the calling
+thread while the downstream answers within milliseconds (in_lanes). The records of one FIFO
 message group go one after another, and a failure stops the rest of its group in the batch.
 
 The record's path runs one way: event -> QueuedMessage -> outcome or failure -> retry plan
@@ -14,11 +15,13 @@ line and metrics.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sized
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum, auto
 from typing import Any
@@ -37,6 +40,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from consumer.breaker import BatchCalls
 from consumer.delivery import (
     DeadLetterReason,
+    DownstreamPace,
     Message,
     Runtime,
     dead_letter,
@@ -502,7 +506,8 @@ class BackoffBatchProcessor(BatchProcessor):
         if pool is None or len(units) == 1:
             done = [self._process_unit(unit) for unit in units]
         else:
-            done = list(pool.map(self._process_unit, units))
+            threads = self.runtime.config.delivery_concurrency
+            done = in_lanes(units, self._process_unit, pool, threads, self.runtime.pace)
         results = {id(record): result for unit in done for record, result in unit}
         self._keep_record_order()
         self._log_delivered([record for record in self.records if _delivered(results[id(record)])])
@@ -629,6 +634,49 @@ def _release_locals(error: BaseException) -> None:
 
 def _raw(record: Any) -> Any:
     return getattr(record, "raw_event", record)
+
+
+def in_lanes[U: Sized, R](
+    units: list[U],
+    work: Callable[[U], R],
+    pool: ThreadPoolExecutor,
+    threads: int,
+    pace: DownstreamPace,
+) -> list[R]:
+    """work(unit) for every unit (a list of records), the results in the units' order: on the
+    pool's `threads` threads, or one after another on the calling thread while the downstream
+    makes its records wait on next to nothing.
+
+    On the calling thread, each unit's wait is its time less its own CPU. Once the records'
+    waits pass the pace's allowance (a wait a record, plus one pause of a loaded machine), the
+    rest of the batch goes to the pool, and the batches stay there for a while. On the pool a
+    record's wait cannot be told from the other threads' turns at the interpreter lock; a batch
+    there that spent under the pace's round wait on anything but CPU may have waited on
+    nothing, and the next one tries the calling thread once the while is over.
+    """
+    if pace.one_thread:
+        results: list[R] = []
+        waited = 0.0
+        records = 0
+        for index, unit in enumerate(units):
+            started, cpu_started = time.monotonic(), time.thread_time()
+            results.append(work(unit))
+            waited += (time.monotonic() - started) - (time.thread_time() - cpu_started)
+            records += len(unit)
+            if waited > pace.wait_allowance_seconds + records * pace.wait_per_record_seconds:
+                pace.one_thread = False
+                pace.threads_until = time.monotonic() + pace.retry_one_thread_seconds
+                return results + list(pool.map(work, units[index + 1 :]))
+        return results
+    started, cpu_started = time.monotonic(), time.process_time()
+    results = list(pool.map(work, units))
+    finished = time.monotonic()
+    waited = (finished - started) - (time.process_time() - cpu_started)
+    pace.one_thread = (
+        finished >= pace.threads_until
+        and waited / math.ceil(len(units) / threads) < pace.round_wait_seconds
+    )
+    return results
 
 
 def _delivery_units(records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:

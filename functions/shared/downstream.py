@@ -153,6 +153,28 @@ class DownstreamClient:
         adapter = _GuardedAdapter(pool_maxsize=max(pool_size, 1))
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        # What every delivery sends alike, prepared once: Session.request would merge the
+        # session's headers, cookies and settings and parse the URL again at every call, about
+        # a fifth of a delivery's CPU (make bench-record-cpu). Each call sends a copy with its
+        # own body and headers. The session keeps no cookies (above), so none are missed.
+        self._prepared = self.session.prepare_request(
+            requests.Request(
+                method,
+                url,
+                headers={
+                    "Content-Type": "application/json",
+                    # Set at each call; named here so that the headers keep their order.
+                    "Idempotency-Key": "",
+                    # Bodies are read raw and bounded: a compressed one could expand.
+                    "Accept-Encoding": "identity",
+                },
+                auth=self._environment["auth"],
+            )
+        )
+        self._send_settings = {
+            "proxies": self._environment["proxies"],
+            "verify": self._environment["verify"],
+        }
 
     @tracer.capture_method(capture_response=False)
     def deliver(self, body: str, idempotency_key: str, deadline: Deadline) -> int:
@@ -164,23 +186,14 @@ class DownstreamClient:
         secret_headers = {} if self.secret_header is None else self.secret_header.headers()
         with _CallGuard(timeout_seconds) as guard:
             try:
-                response = self.session.request(
-                    self.method,
-                    self.url,
-                    data=body.encode("utf-8"),
-                    headers={
-                        "Content-Type": "application/json",
-                        "Idempotency-Key": idempotency_key,
-                        # Bodies are read raw and bounded: a compressed one could expand.
-                        "Accept-Encoding": "identity",
-                        **secret_headers,
-                    },
+                response = self.session.send(
+                    self._request(body, {"Idempotency-Key": idempotency_key, **secret_headers}),
                     timeout=(timeout_seconds, timeout_seconds),
                     # A redirect is the downstream's failure to accept the message where
                     # configured; following it could POST the message where nobody intended.
                     allow_redirects=False,
                     stream=True,
-                    **self._environment,
+                    **self._send_settings,
                 )
             except requests.RequestException as exc:
                 raise self._request_failure(exc, guard, timeout_seconds) from None
@@ -191,6 +204,16 @@ class DownstreamClient:
         if failure is not None:
             raise failure
         return status_code
+
+    def _request(self, body: str, headers: dict[str, str]) -> requests.PreparedRequest:
+        """The prepared request with this call's body and headers; raises InvalidHeader, as
+        Session.request does, for a header requests would refuse."""
+        prepared = self._prepared.copy()
+        for header in headers.items():
+            requests.utils.check_header_validity(header)
+        prepared.headers.update(headers)
+        prepared.prepare_body(body.encode("utf-8"), None)
+        return prepared
 
     @tracer.capture_method(capture_response=False)
     def probe(self, probe_url: str, deadline: Deadline) -> ProbeResult:

@@ -7,9 +7,11 @@ off outside Lambda and when POWERTOOLS_TRACE_DISABLED is true (template paramete
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from enum import StrEnum
 from typing import Any
 
@@ -120,15 +122,62 @@ def publish_gauge(metric: Metric | str, value: float) -> None:
     add_metric(metric, MetricUnit.NoUnit, value)
 
 
+class Tally:
+    """A count kept in memory and added to the metrics as one value when published, at the end
+    of an invocation: one add_metric an invocation instead of one a record (each takes a lock
+    and formats the metric's values so far). CloudWatch's Sum is unchanged; SampleCount and
+    Average then count invocations, not records."""
+
+    def __init__(self, metric: Metric) -> None:
+        self.metric = metric
+        self._total = 0
+        self._lock = threading.Lock()
+
+    def add(self) -> None:
+        with self._lock:
+            self._total += 1
+
+    def publish(self) -> None:
+        with self._lock:
+            total, self._total = self._total, 0
+        if total:
+            count(self.metric, total)
+
+
+# Records delivered (a 2xx), on whichever thread: published by the handler before the flush.
+delivered = Tally(Metric.DELIVERED)
+
+
+# The keys of the record this thread is working on (record_context), innermost last; a
+# ContextVar, so each thread has its own.
+_record_keys: ContextVar[tuple[tuple[str, object], ...]] = ContextVar("record_keys", default=())
+
+
+class _RecordKeys(logging.Filter):
+    """Puts the current record's keys on each log line as it is written: a record that writes
+    no line (a delivery at INFO) pays for none. A key the line names itself keeps its value."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in reversed(_record_keys.get()):
+            if key not in record.__dict__:
+                setattr(record, key, value)
+        return True
+
+
+logger.addFilter(_RecordKeys())
+
+
 @contextmanager
 def record_context(**keys: object) -> Iterator[None]:
     """Keys on every log line of this thread until the block ends: the record's own, never
-    another thread's (Logger.append_context_keys changes the keys every thread shares)."""
-    logger.thread_safe_append_keys(**keys)
+    another thread's (Logger.append_context_keys changes the keys every thread shares). Set in
+    a ContextVar and added by a filter when a line is written: Powertools' thread-safe keys cost
+    a copy of the thread's keys on entry and on exit, for every record."""
+    token = _record_keys.set(_record_keys.get() + tuple(keys.items()))
     try:
         yield
     finally:
-        logger.thread_safe_remove_keys(keys)
+        _record_keys.reset(token)
 
 
 def failure_metric_name(outcome: str, status_code: int | None) -> str:

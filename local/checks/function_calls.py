@@ -2,8 +2,9 @@
 
 With the user's own downstream (DOWNSTREAM_URL) the local system sees no call itself: the
 function's own account is what there is. Each call records one `DownstreamLatency` value in
-the function's EMF metrics and one outcome metric (`Delivered` for a 2xx, `DownstreamFailed5xx`,
-`DownstreamFailedTimeout` and the like otherwise); each probe of the circuit breaker logs one
+the function's EMF metrics and counts toward one outcome metric (`Delivered` for a 2xx, one
+value an invocation; `DownstreamFailed5xx`, `DownstreamFailedTimeout` and the like otherwise):
+outcomes are summed; each probe of the circuit breaker logs one
 `breaker probe` record with `up`. Metrics are flushed at the end of an invocation, so the calls
 of an environment killed in the middle of one are not counted: the reconciliation says so.
 """

@@ -67,11 +67,18 @@ def test_the_json_line_holds_every_figure(bench_run: tuple[list[str], dict[str, 
         "failed_batch_10_s",
         "failed_batch_10_sqs_requests",
         "cpu_ms_per_record",
+        "cpu_per_record_ratio",
     ):
         assert set(figures[measure]) == CONTENDERS, measure
         for spread in figures[measure].values():
             assert spread["min"] <= spread["median"] <= spread["max"]
             assert spread["min"] >= 0
+    # and the CPU per record over Powertools sequential's of the same round
+    assert figures["cpu_per_record_ratio"]["powertools_sequential"]["median"] == 1.0
+    assert figures["cpu_per_record_ratio"]["project"]["median"] == pytest.approx(
+        figures["cpu_ms_per_record"]["project"]["median"]
+        / figures["cpu_ms_per_record"]["powertools_sequential"]["median"]
+    )
     # and each cold start its CPU and wall time, the project's also its ratios to the naive one
     assert set(figures["cold_start"]) == {
         "naive",
@@ -161,6 +168,7 @@ def test_the_table_comes_before_the_json_line(bench_run: tuple[list[str], dict[s
         "| batch of 10 at 1 ms, s |",
         "| batch of 100 at 1 ms, s |",
         "| SQS requests for a failed batch of 10 |",
+        "| CPU per record at 0 ms / Powertools sequential's, same round |",
         "| project, breaker off |",
         "| project, breaker on |",
         "| project, breaker on, tracing on |",

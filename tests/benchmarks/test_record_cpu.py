@@ -35,4 +35,5 @@ def test_it_reports_each_contender_and_profiles_the_project() -> None:
     assert set(figures) == {"project", "powertools_sequential", "ideal_pool"}
     assert all(figure["median"] > 0 for figure in figures.values())
     assert "DeliveryConcurrency 1" in completed.stdout
+    assert "Over Powertools sequential's, round by round:" in completed.stdout
     assert "lambda_handler" in completed.stdout

@@ -58,6 +58,32 @@ def test_a_refused_connection_is_a_retryable_failure(consumer: Harness) -> None:
     assert emitted.metric_total("RetriesScheduled") == 1
 
 
+def test_a_message_id_that_cannot_be_a_header_fails_the_record_without_a_call(
+    consumer: Harness,
+) -> None:
+    # Given a record whose message id (its Idempotency-Key) holds a line break, and a good one
+    good_id = consumer.send('{"n": 1}')
+    consumer.send('{"n": 2}')
+    event = consumer.receive_event()
+    bad = next(record for record in event["Records"] if record["messageId"] != good_id)
+    bad["messageId"] = "id\r\nX-Injected: 1"
+
+    # When the batch is processed
+    response = consumer.invoke(event)
+
+    # Then that record failed as a request error and was rescheduled, no header was injected,
+    # and the good record went out with its own body and key
+    assert response == {"batchItemFailures": [{"itemIdentifier": bad["messageId"]}]}
+    emitted = consumer.emitted()
+    assert emitted.metric_total("DownstreamFailedRequestError") == 1
+    [line] = emitted.logs_with("retry scheduled")
+    assert line["outcome"] == "request-error"
+    [request] = consumer.downstream.requests
+    assert request["headers"]["Idempotency-Key"] == good_id
+    assert request["body"] == '{"n": 1}'
+    assert "X-Injected" not in request["headers"]
+
+
 def test_a_redirect_is_a_failure_and_is_not_followed(consumer: Harness) -> None:
     # Given a downstream that redirects elsewhere
     consumer.send('{"n": 1}')

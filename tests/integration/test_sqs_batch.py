@@ -44,6 +44,28 @@ def test_delivers_body_verbatim_with_idempotency_key(consumer: Harness) -> None:
     assert consumer.emitted().metric_total("Delivered") == 1
 
 
+def test_delivered_is_one_value_an_invocation_counting_its_delivered_records(
+    consumer: Harness,
+) -> None:
+    # Given three messages, one of which the downstream refuses with a 503
+    for n in range(3):
+        consumer.send(f'{{"n": {n}}}')
+    consumer.downstream.by_body['{"n": 1}'] = Answer(503)
+
+    # When the batch is processed
+    consumer.invoke(consumer.receive_event())
+
+    # Then Delivered holds one value, the two delivered records, and each call its own latency
+    emitted = consumer.emitted()
+    assert emitted.metric_values("Delivered") == [2.0]
+    assert len(emitted.metric_values("DownstreamLatency")) == 3
+
+    # And the next invocation counts its own records only
+    consumer.send('{"n": 3}')
+    consumer.invoke(consumer.receive_event())
+    assert consumer.emitted().metric_values("Delivered") == [2.0, 1.0]
+
+
 def test_failed_delivery_sets_backoff_visibility_and_lists_the_record(consumer: Harness) -> None:
     # Given two messages, the second of which the downstream refuses with a 503
     ok_id = consumer.send('{"n": 1}')
